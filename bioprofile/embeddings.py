@@ -1,0 +1,209 @@
+"""`GeneEmbeddings`: one vector per gene with its profile text and provenance; read and write parquet, npz, h5ad, pt."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bioprofile.errors import BioprofileInputError
+
+FORMATS = ("parquet", "npz", "h5ad", "pt")
+_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".h5ad": "h5ad", ".pt": "pt"}
+_METADATA_KEY = b"bioprofile"
+
+
+@dataclass
+class GeneEmbeddings:
+    """Gene embeddings: row ``i`` of ``vectors`` belongs to ``symbols[i]`` / ``ids[i]``.
+
+    Attributes
+    ----------
+    ids
+        Canonical gene ids (HGNC ids, e.g. ``"HGNC:11998"``).
+    symbols
+        Approved HGNC symbols.
+    texts
+        The profile text each vector was computed from.
+    vectors
+        ``float32`` array of shape ``(n_genes, dim)``.
+    provenance
+        Generator, template, encoder, bioprofile version and anything else needed to reproduce the vectors.
+    """
+
+    ids: list[str]
+    symbols: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vectors = np.asarray(self.vectors, dtype=np.float32)
+        n = len(self.ids)
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != n or len(self.symbols) != n or len(self.texts) != n:
+            raise ValueError(
+                f"GeneEmbeddings needs one id, symbol, text and vector row per gene; got {n} ids, "
+                f"{len(self.symbols)} symbols, {len(self.texts)} texts, vectors {self.vectors.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """``{symbol: vector}``, the shape GenePT-style cell embedding and STATE expect."""
+        return {s: v for s, v in zip(self.symbols, self.vectors)}
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame({"id": self.ids, "symbol": self.symbols, "text": self.texts, "vector": list(self.vectors)})
+
+    def to_anndata(self):
+        """Genes as observations: ``X`` the vectors, ``obs`` id and text, ``uns["bioprofile"]`` the provenance."""
+        import anndata as ad
+        import pandas as pd
+
+        obs = pd.DataFrame({"id": self.ids, "text": self.texts}, index=pd.Index(self.symbols, name="symbol"))
+        return ad.AnnData(X=self.vectors, obs=obs, uns={"bioprofile": _jsonable(self.provenance)})
+
+    def write(self, path: str | Path, *, format: str | None = None, overwrite: bool = False) -> Path:
+        """Write to ``path`` atomically (a temporary file renamed into place); refuse to replace a file unless
+        ``overwrite``. ``format`` defaults to the one the suffix names, else parquet."""
+        path = Path(path)
+        fmt = resolve_format(path, format)
+        check_output_path(path, overwrite=overwrite)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _WRITERS[fmt](self, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path, *, format: str | None = None) -> GeneEmbeddings:
+        path = Path(path)
+        if not path.is_file():
+            raise BioprofileInputError(f"embeddings file {path} does not exist: pass the output of embed-genes")
+        return _READERS[resolve_format(path, format)](path)
+
+
+def resolve_format(path: Path, format: str | None) -> str:
+    if format is None:
+        return _SUFFIXES.get(path.suffix.lower(), "parquet")
+    if format not in FORMATS:
+        raise BioprofileInputError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    return format
+
+
+def check_output_path(path: Path, *, overwrite: bool) -> None:
+    """Fail before any work if the output cannot be written or would replace a file without permission."""
+    if not path.parent.is_dir():
+        raise BioprofileInputError(f"output directory {path.parent} does not exist: create it first")
+    if path.exists() and not overwrite:
+        raise BioprofileInputError(f"{path} already exists: choose another path or pass --force to replace it")
+
+
+def _jsonable(provenance: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(provenance, default=str))
+
+
+def _write_parquet(emb: GeneEmbeddings, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(emb.vectors.reshape(-1), type=pa.float32()), emb.dim)
+    table = pa.table({"id": emb.ids, "symbol": emb.symbols, "text": emb.texts, "vector": vectors})
+    meta = dict(table.schema.metadata or {})
+    meta[_METADATA_KEY] = json.dumps(_jsonable(emb.provenance)).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def _read_parquet(path: Path) -> GeneEmbeddings:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    column = table.column("vector").combine_chunks()
+    dim = column.type.list_size if hasattr(column.type, "list_size") else len(column[0])
+    vectors = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+    return GeneEmbeddings(
+        ids=table.column("id").to_pylist(),
+        symbols=table.column("symbol").to_pylist(),
+        texts=table.column("text").to_pylist(),
+        vectors=vectors,
+        provenance=json.loads(meta.get(_METADATA_KEY, b"{}")),
+    )
+
+
+def _write_npz(emb: GeneEmbeddings, path: Path) -> None:
+    with open(path, "wb") as fh:  # np.savez would append ".npz" to a temporary name
+        np.savez(
+            fh,
+            ids=np.array(emb.ids),
+            symbols=np.array(emb.symbols),
+            texts=np.array(emb.texts),
+            vectors=emb.vectors,
+            provenance=np.array(json.dumps(_jsonable(emb.provenance))),
+        )
+
+
+def _read_npz(path: Path) -> GeneEmbeddings:
+    with np.load(path, allow_pickle=False) as data:
+        return GeneEmbeddings(
+            ids=data["ids"].tolist(),
+            symbols=data["symbols"].tolist(),
+            texts=data["texts"].tolist(),
+            vectors=data["vectors"],
+            provenance=json.loads(str(data["provenance"])),
+        )
+
+
+def _write_h5ad(emb: GeneEmbeddings, path: Path) -> None:
+    emb.to_anndata().write_h5ad(path)
+
+
+def _read_h5ad(path: Path) -> GeneEmbeddings:
+    import anndata as ad
+
+    adata = ad.read_h5ad(path)
+    return GeneEmbeddings(
+        ids=adata.obs["id"].astype(str).tolist(),
+        symbols=adata.obs_names.astype(str).tolist(),
+        texts=adata.obs["text"].astype(str).tolist(),
+        vectors=np.asarray(adata.X),
+        provenance=dict(adata.uns.get("bioprofile", {})),
+    )
+
+
+def _write_pt(emb: GeneEmbeddings, path: Path) -> None:
+    # STATE reads a plain {gene symbol: 1-D tensor} dict; provenance has no place in it.
+    import torch
+
+    torch.save({s: torch.from_numpy(v.copy()) for s, v in emb.to_dict().items()}, path)
+
+
+def _read_pt(path: Path) -> GeneEmbeddings:
+    import torch
+
+    table = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(table, dict) or not table:
+        raise BioprofileInputError(f"{path} is not a {{gene: tensor}} dict as written by embed-genes --format pt")
+    symbols = list(table)
+    vectors = np.stack([table[s].float().numpy() for s in symbols])
+    return GeneEmbeddings(ids=symbols, symbols=symbols, texts=[""] * len(symbols), vectors=vectors)
+
+
+_WRITERS = {"parquet": _write_parquet, "npz": _write_npz, "h5ad": _write_h5ad, "pt": _write_pt}
+_READERS = {"parquet": _read_parquet, "npz": _read_npz, "h5ad": _read_h5ad, "pt": _read_pt}

@@ -1,0 +1,19 @@
+"""What every text encoder offers the pipeline."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Turns texts into float32 vectors, one row per text."""
+
+    #: Stable identifier: changes whenever the vectors would change (cache key).
+    id: str
+    #: Vector width.
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
