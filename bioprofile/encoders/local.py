@@ -50,7 +50,9 @@ class SentenceTransformerEncoder:
         self.id = DEFAULT_ENCODER_ID if model is None else model_id(path)
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # renamed in sentence-transformers 6; older releases only have the long name
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:

@@ -1,0 +1,182 @@
+"""The Python API behind the CLI: gene list -> profile texts -> vectors, every step cached in the store."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+import bioprofile
+from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.errors import BioprofileInputError
+
+if TYPE_CHECKING:
+    from bioprofile.encoders import TextEncoder
+    from bioprofile.genes import Gene, GeneResolution
+    from bioprofile.store import Store
+
+#: Texts encoded (and committed to the store) per chunk: a kill loses at most one chunk.
+ENCODE_CHUNK = 256
+
+
+def embed_genes(
+    genes: Iterable[str] | GeneResolution,
+    *,
+    generator: Any = None,
+    template: str = "concise",
+    encoder: TextEncoder | str | Path | None = None,
+    store: Store | None = None,
+    summaries: Mapping[str, str] | str | Path | None = None,
+    strict: bool = False,
+    batch_size: int = 16,
+    max_new_tokens: int = 256,
+    show_progress: bool = False,
+) -> GeneEmbeddings:
+    """Embed genes by way of text: normalise ids, write (or look up) a profile per gene, encode it.
+
+    Parameters
+    ----------
+    genes
+        HGNC symbols, aliases, Ensembl or Entrez ids (duplicates collapse), or a ready :class:`GeneResolution`.
+    generator
+        A profile writer (anything with ``id``, ``params`` and ``generate(messages_list)``), a model path or hub
+        id for :class:`~bioprofile.profiles.hf.TransformersGenerator`, or ``None`` for the bundled SmolLM2.
+        Ignored when ``summaries`` is given.
+    template
+        Prompt template name (see :data:`bioprofile.profiles.prompts.TEMPLATES`).
+    encoder
+        A :class:`~bioprofile.encoders.TextEncoder` or a spec for :func:`~bioprofile.encoders.get_encoder`.
+    store
+        Durable cache of texts and vectors; ``None`` opens the default one.
+    summaries
+        User-supplied texts (``{symbol: text}`` or a file for :func:`~bioprofile.profiles.summaries.read_summaries`)
+        to embed instead of generating: the GenePT NCBI-summary recipe. Genes without a text are left out.
+    strict
+        Fail on any unknown or ambiguous id instead of reporting and continuing.
+    batch_size, max_new_tokens
+        Generation settings for a generator built here.
+    show_progress
+        Draw progress bars (rich) for generation and encoding.
+
+    Returns
+    -------
+    GeneEmbeddings
+        One row per resolved gene (with a text), in input order; ``provenance`` records generator, template,
+        encoder, bioprofile version and which ids were not resolved.
+    """
+    from bioprofile.encoders import get_encoder
+    from bioprofile.genes import GeneResolution, normalize_genes
+    from bioprofile.store import Store
+
+    resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
+    own_store = store is None
+    store = Store() if own_store else store
+    try:
+        with _progress(show_progress) as progress:
+            if summaries is not None:
+                kept, texts, source = _texts_from_summaries(resolution.genes, summaries, strict=strict)
+                text_provenance: dict[str, Any] = {"source": source}
+            else:
+                generator = _as_generator(generator, batch_size=batch_size, max_new_tokens=max_new_tokens)
+                kept = list(resolution.genes)
+                texts = _generate(kept, generator, template, store, progress)
+                text_provenance = {
+                    "source": "generated",
+                    "generator": generator.id,
+                    "generation_params": dict(generator.params),
+                    "template": template,
+                }
+            encoder = encoder if hasattr(encoder, "encode") else get_encoder(encoder)
+            vectors = encode_texts(texts, encoder, store, progress)
+    finally:
+        if own_store:
+            store.close()
+    missing_text = [g.symbol for g in resolution.genes if g not in set(kept)]
+    provenance = {
+        **text_provenance,
+        "encoder": encoder.id,
+        "bioprofile_version": bioprofile.__version__,
+        "n_genes": len(kept),
+        "unknown_ids": list(resolution.unknown),
+        "ambiguous_ids": dict(resolution.ambiguous),
+        "genes_without_text": missing_text,
+    }
+    return GeneEmbeddings(
+        ids=[g.hgnc_id for g in kept],
+        symbols=[g.symbol for g in kept],
+        texts=texts,
+        vectors=vectors,
+        provenance=provenance,
+    )
+
+
+def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progress=None) -> np.ndarray:
+    """Vectors for ``texts``: cached ones from the store, the rest encoded in committed chunks."""
+    cached = store.get_vectors(list(dict.fromkeys(texts)), encoder=encoder.id)
+    todo = [t for t in dict.fromkeys(texts) if t not in cached]
+    task = progress.add_task("encoding", total=len(todo)) if progress and todo else None
+    for start in range(0, len(todo), ENCODE_CHUNK):
+        chunk = todo[start : start + ENCODE_CHUNK]
+        new = dict(zip(chunk, encoder.encode(chunk)))
+        store.put_vectors(new, encoder=encoder.id)
+        cached.update(new)
+        if task is not None:
+            progress.advance(task, len(chunk))
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.stack([np.asarray(cached[t], dtype=np.float32) for t in texts])
+
+
+def _generate(genes: list[Gene], generator, template: str, store: Store, progress) -> list[str]:
+    from bioprofile.profiles.generate import generate_profiles
+    from bioprofile.profiles.prompts import get_template
+
+    prompt = get_template(template)
+    cached = store.get_profiles([g.hgnc_id for g in genes], template=prompt.name, generator=generator.id,
+                                params=generator.params)
+    todo = len(genes) - len(cached)
+    task = progress.add_task("writing profiles", total=todo) if progress and todo else None
+    return generate_profiles(
+        genes,
+        generator=generator,
+        template=prompt,
+        store=store,
+        progress=(lambda n: progress.advance(task, n)) if task is not None else None,
+    )
+
+
+def _as_generator(generator: Any, *, batch_size: int, max_new_tokens: int):
+    if generator is not None and hasattr(generator, "generate"):
+        return generator
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.models import resolve_model
+
+    return TransformersGenerator(resolve_model(generator), batch_size=batch_size, max_new_tokens=max_new_tokens)
+
+
+def _texts_from_summaries(genes: list[Gene], summaries, *, strict: bool) -> tuple[list[Gene], list[str], str]:
+    from bioprofile.profiles.summaries import read_summaries
+
+    source = "summaries"
+    if not isinstance(summaries, Mapping):
+        source = f"summaries:{Path(summaries).name}"
+        summaries = read_summaries(summaries)
+    kept = [g for g in genes if g.symbol in summaries]
+    missing = [g.symbol for g in genes if g.symbol not in summaries]
+    if not kept:
+        raise BioprofileInputError("none of the genes has a text in the summaries: check the file's symbols")
+    if missing and strict:
+        raise BioprofileInputError(f"{len(missing)} genes have no summary ({', '.join(missing[:10])}); drop --strict "
+                                   "to embed the rest")
+    return kept, [summaries[g.symbol] for g in kept], source
+
+
+def _progress(show: bool):
+    if not show:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=False)
