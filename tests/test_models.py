@@ -1,0 +1,159 @@
+"""Model resolution and the one-time GGUF -> dense conversion of the default generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles import models
+from conftest import build_tiny_llama, build_tiny_tokenizer
+
+
+def test_cache_dir_honours_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "c"))
+    assert models.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("BIOPROFILE_CACHE_DIR")
+    assert models.cache_dir().name.lower() == "bioprofile"
+
+
+def test_resolve_local_model_dir(tiny_llama_dir):
+    assert models.resolve_model(str(tiny_llama_dir)) == str(tiny_llama_dir.resolve())
+    assert models.resolve_model(tiny_llama_dir) == str(tiny_llama_dir.resolve())
+
+
+def test_resolve_adapter_dir(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    assert models.resolve_model(str(tmp_path)) == str(tmp_path.resolve())
+
+
+def test_resolve_dir_without_config(tmp_path):
+    with pytest.raises(BioprofileInputError, match="is not a model directory") as err:
+        models.resolve_model(str(tmp_path))
+    assert "\n" not in str(err.value)
+
+
+def test_resolve_file_is_not_a_model(tmp_path):
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"x")
+    with pytest.raises(BioprofileInputError, match="is not a model directory"):
+        models.resolve_model(str(file))
+
+
+@pytest.mark.parametrize("name", ["./no/such/model", "/no/such/model", "a/b/c", "~/no-such-model-dir/"])
+def test_resolve_missing_path(name):
+    with pytest.raises(BioprofileInputError, match="does not exist"):
+        models.resolve_model(name)
+
+
+def test_resolve_uncached_hub_id_offline(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(BioprofileInputError, match="not in the Hugging Face cache") as err:
+        models.resolve_model("bioprofile-test/definitely-not-cached-model")
+    assert "\n" not in str(err.value)
+
+
+def test_resolve_invalid_hub_id():
+    with pytest.raises(BioprofileInputError, match="valid Hugging Face hub id"):
+        models.resolve_model("not a model!")
+
+
+def test_fingerprint_changes_with_weights(tmp_path, tiny_tokenizer):
+    model_dir = tmp_path / "m"
+    build_tiny_llama(tiny_tokenizer, seed=0).save_pretrained(model_dir)
+    first = models.model_fingerprint(str(model_dir))
+    assert first == models.model_fingerprint(str(model_dir))
+    assert first.startswith("m@")
+    build_tiny_llama(tiny_tokenizer, seed=1, hidden_size=48).save_pretrained(model_dir)
+    assert models.model_fingerprint(str(model_dir)) != first
+
+
+@pytest.fixture
+def fake_gguf(monkeypatch, tmp_path):
+    """Point the conversion at a tiny model in place of the 100 MB GGUF, so its file handling runs in seconds."""
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF tiny stand-in")
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_llama(tokenizer)
+    monkeypatch.setattr(models, "smollm2_gguf_path", lambda: gguf)
+    monkeypatch.setattr(models, "_load_from_gguf", lambda path: (model, tokenizer))
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
+    return model, tokenizer
+
+
+def test_conversion_writes_complete_copy_once(fake_gguf, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source_model, _ = fake_gguf
+    path = models.default_generator_path()
+    assert path == tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    names = {p.name for p in path.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", models.MARKER_FILE} <= names
+    marker = json.loads((path / models.MARKER_FILE).read_text())
+    assert marker["source_size"] == len(b"GGUF tiny stand-in")
+    # No temp dirs left beside it.
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+    reloaded = AutoModelForCausalLM.from_pretrained(path)
+    for key, value in source_model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
+    tok = AutoTokenizer.from_pretrained(path)
+    assert tok.chat_template and "<|im_start|>" in tok.chat_template
+
+    mtime = (path / "model.safetensors").stat().st_mtime_ns
+    assert models.default_generator_path() == path
+    assert (path / "model.safetensors").stat().st_mtime_ns == mtime  # not converted again
+    assert models.resolve_model(None) == str(path)
+    assert models.resolve_model("default") == str(path)
+    assert models.resolve_model("SmolLM2") == str(path)
+
+
+def test_conversion_killed_midway_leaves_nothing(fake_gguf, monkeypatch, tmp_path):
+    _, tokenizer = fake_gguf
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # what a Ctrl-C mid-write looks like
+
+    monkeypatch.setattr(tokenizer, "save_pretrained", crash)
+    with pytest.raises(KeyboardInterrupt):
+        models.default_generator_path()
+    models_dir = tmp_path / "cache" / "models"
+    assert list(models_dir.iterdir()) == []
+
+
+def test_unmarked_leftover_is_replaced(fake_gguf, tmp_path):
+    target = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("{half a copy")
+    path = models.default_generator_path()
+    assert (path / models.MARKER_FILE).is_file()
+    assert json.loads((path / "config.json").read_text())["model_type"] == "llama"
+
+
+@pytest.mark.slow
+def test_dense_default_matches_gguf_greedy():
+    """The converted checkpoint generates exactly what the GGUF-loaded model generates."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = models.default_generator_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dense = AutoModelForCausalLM.from_pretrained(path).eval()
+    gguf = models.smollm2_gguf_path()
+    reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).eval()
+
+    messages = [{"role": "user", "content": "Tell me about gene TP53"}]
+    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                        return_dict=True)
+    with torch.no_grad():
+        ours = dense.generate(**enc, max_new_tokens=32, do_sample=False)
+        theirs = reference.generate(**enc, max_new_tokens=32, do_sample=False)
+    assert torch.equal(ours, theirs)
+    text = tokenizer.decode(ours[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "TP53" in text or "p53" in text
+    assert models.model_fingerprint(str(path)).startswith("smollm2-135m-instruct@")
