@@ -1,0 +1,259 @@
+"""Durable cache for generated profile texts and their embeddings (SQLite in WAL mode).
+
+Texts are keyed by (entity, template, generator id, generation params) and vectors by (sha256 of the text,
+encoder id), so a vector is shared by every entity whose profile is the same text. Every ``put_*`` call is one
+transaction: a process killed with SIGKILL loses at most the call in flight, and a rerun skips what is stored.
+Writes never duplicate rows (primary keys with ``INSERT OR IGNORE`` / upsert). One writer and any number of
+readers may share the file across processes; a writer waits up to ``busy_timeout`` for another.
+
+The default location is ``$BIOPROFILE_CACHE_DIR/store.sqlite`` when that variable is set, else
+``platformdirs.user_cache_dir("bioprofile")/store.sqlite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bioprofile.errors import BioprofileInputError
+
+__all__ = ["Store", "text_hash", "canonical_params", "default_store_path"]
+
+_SCHEMA_VERSION = 1
+# SQLite builds differ in how many "?" one statement may hold (999 in old ones); stay under that.
+_MAX_VARIABLES = 900
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS profiles (
+    entity    TEXT NOT NULL,
+    template  TEXT NOT NULL,
+    generator TEXT NOT NULL,
+    params    TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    created   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (entity, template, generator, params)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vectors (
+    text_sha256 TEXT NOT NULL,
+    encoder     TEXT NOT NULL,
+    shape       TEXT NOT NULL,
+    dim         INTEGER NOT NULL,
+    vector      BLOB NOT NULL,
+    PRIMARY KEY (text_sha256, encoder)
+) WITHOUT ROWID;
+"""
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 of a text's UTF-8 bytes, as 64 hex digits (the key vectors are stored under)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_params(params: Mapping[str, Any] | None) -> str:
+    """Generation parameters as compact JSON with sorted keys, so equal settings give equal cache keys.
+
+    Values JSON cannot hold (a ``torch.dtype``, a path) are written with ``str``.
+    """
+    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def default_store_path() -> Path:
+    """Where :class:`Store` keeps its file unless told otherwise (see the module docstring)."""
+    folder = os.environ.get("BIOPROFILE_CACHE_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_cache_dir("bioprofile")
+    return Path(folder).expanduser() / "store.sqlite"
+
+
+def _chunks(items: Sequence[Any], size: int = _MAX_VARIABLES) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """Profile texts and embedding vectors that survive a kill and make reruns resume.
+
+    Parameters
+    ----------
+    path
+        SQLite file to use (created with its folder if missing). ``None`` uses :func:`default_store_path`.
+    busy_timeout
+        Seconds a write waits for another process's write to finish before failing.
+
+    Examples
+    --------
+    >>> with Store(tmp_path / "cache.sqlite") as store:  # doctest: +SKIP
+    ...     store.put_profiles({"TP53": "TP53 encodes p53 ..."}, template="gene-v1", generator="m", params={})
+    ...     store.get_profiles(["TP53", "EGFR"], template="gene-v1", generator="m", params={})
+    {'TP53': 'TP53 encodes p53 ...'}
+    """
+
+    def __init__(self, path: str | Path | None = None, *, busy_timeout: float = 60.0):
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE in _write.
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # In WAL mode NORMAL loses nothing when the process dies, only (possibly) on power loss.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._create_schema()
+        except (OSError, sqlite3.Error) as err:
+            raise BioprofileInputError(
+                f"cannot open the cache at {self.path} ({err}); "
+                "point BIOPROFILE_CACHE_DIR or --cache-dir at a writable local folder"
+            ) from None
+        # Some network file systems refuse WAL; the store is still correct then, only readers wait on writers.
+        self.journal_mode: str = str(mode).lower()
+
+    def _create_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"written by a newer bioprofile (schema {version}); upgrade bioprofile")
+        if version == _SCHEMA_VERSION:  # already set up: don't take the write lock just to open
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        """Run one statement over many rows as a single transaction."""
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # -- profile texts -------------------------------------------------------------------------------------
+
+    def get_profiles(
+        self, entities: Sequence[str], *, template: str, generator: str, params: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Stored texts for those entities that have one under this template, generator and params.
+
+        Returns
+        -------
+        dict
+            Entity → text, only for entities found.
+        """
+        wanted = list(dict.fromkeys(entities))
+        key = canonical_params(params)
+        found: dict[str, str] = {}
+        with self._lock:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT entity, text FROM profiles WHERE template = ? AND generator = ? AND params = ? "
+                    f"AND entity IN ({marks})",
+                    (template, generator, key, *chunk),
+                )
+                found.update(rows)
+        return found
+
+    def put_profiles(
+        self, texts: Mapping[str, str], *, template: str, generator: str, params: Mapping[str, Any]
+    ) -> None:
+        """Store entity → text in one transaction; a text already stored under the same key is kept.
+
+        Keeping the first text makes a rerun reproducible even when generation samples.
+        """
+        key = canonical_params(params)
+        rows = [(entity, template, generator, key, text) for entity, text in texts.items()]
+        self._write(
+            "INSERT OR IGNORE INTO profiles (entity, template, generator, params, text) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # -- vectors --------------------------------------------------------------------------------------------
+
+    def get_vectors(self, texts: Sequence[str], *, encoder: str) -> dict[str, np.ndarray]:
+        """Stored embeddings of those texts that the encoder has embedded before.
+
+        Returns
+        -------
+        dict
+            Text → float32 array with the shape it was stored with, only for texts found.
+        """
+        by_hash: dict[str, list[str]] = {}
+        for text in texts:
+            by_hash.setdefault(text_hash(text), []).append(text)
+        hashes = list(by_hash)
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for chunk in _chunks(hashes):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT text_sha256, shape, vector FROM vectors WHERE encoder = ? AND text_sha256 IN ({marks})",
+                    (encoder, *chunk),
+                )
+                for digest, shape, blob in rows:
+                    dims = tuple(int(n) for n in shape.split(",")) if shape else ()
+                    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(dims)
+                    for text in by_hash[digest]:
+                        found[text] = vector
+        return found
+
+    def put_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:
+        """Store text → vector (as little-endian float32, shape kept) in one transaction, replacing any old one."""
+        rows = []
+        for text, vector in vectors.items():
+            array = np.asarray(vector, dtype="<f4")
+            shape = ",".join(str(n) for n in array.shape)
+            dim = array.shape[-1] if array.ndim else 1
+            rows.append((text_hash(text), encoder, shape, dim, np.ascontiguousarray(array).tobytes()))
+        self._write(
+            "INSERT INTO vectors (text_sha256, encoder, shape, dim, vector) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (text_sha256, encoder) DO UPDATE SET shape = excluded.shape, dim = excluded.dim, "
+            "vector = excluded.vector",
+            rows,
+        )
+
+    # -- housekeeping ----------------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Number of stored profile texts and vectors, e.g. for a ``--verbose`` summary."""
+        with self._lock:
+            profiles = self._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
+            vectors = self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        return {"profiles": profiles, "vectors": vectors}
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
