@@ -1,0 +1,114 @@
+"""Prompt templates that ask a chat LLM to write a profile of one gene.
+
+A template is a system prompt (optional) plus a user message with ``{symbol}`` and ``{name}`` fields. Its
+``name`` is part of every cache key, so changing a template's text means giving it a new name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bioprofile.errors import BioprofileInputError
+
+__all__ = ["PromptTemplate", "TEMPLATES", "get_template", "template_names"]
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A named chat prompt for one entity.
+
+    Parameters
+    ----------
+    name
+        Short identifier, used on the command line (``--prompt NAME``) and in cache keys.
+    system
+        System message, or ``None`` to send only the user message (the model's default system prompt applies).
+    user
+        User message; ``{symbol}`` and ``{name}`` are filled from the gene. Where the gene has no full name,
+        ``{name}`` falls back to the symbol.
+    entity
+        What the template describes: ``"gene"`` (protein templates will say ``"protein"``).
+    """
+
+    name: str
+    system: str | None
+    user: str
+    entity: str = "gene"
+
+    def fields(self, entity: Any) -> dict[str, str]:
+        """The values filled into the user message for ``entity`` (an object with ``.symbol``/``.name``, or a str)."""
+        if isinstance(entity, str):
+            symbol, full_name = entity, None
+        else:
+            symbol = getattr(entity, "symbol", None)
+            full_name = getattr(entity, "name", None)
+        if not symbol or not isinstance(symbol, str):
+            raise ValueError(f"cannot build a prompt for {entity!r}: it has no symbol")
+        symbol = symbol.strip()
+        full_name = full_name.strip() if isinstance(full_name, str) and full_name.strip() else None
+        return {"symbol": symbol, "name": full_name or symbol}
+
+    def messages(self, entity: Any) -> list[dict[str, str]]:
+        """Chat messages (``[{"role": ..., "content": ...}, ...]``) asking for a profile of ``entity``.
+
+        Parameters
+        ----------
+        entity
+            A gene: anything with ``.symbol`` and ``.name`` attributes (such as :class:`bioprofile.genes.Gene`),
+            or a plain symbol string.
+
+        Returns
+        -------
+        list of dict
+            An optional system message followed by the user message, ready for ``apply_chat_template``.
+        """
+        user = self.user.format(**self.fields(entity))
+        if self.system is None:
+            return [{"role": "user", "content": user}]
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+GENEPT = PromptTemplate(
+    name="genept",
+    system=None,
+    # The GenePT prompt, verbatim in substance: just the symbol, the model's own system prompt.
+    user="Tell me about gene {symbol}",
+)
+
+CONCISE = PromptTemplate(
+    name="concise",
+    system=(
+        "You are a molecular biologist writing reference profiles of human genes. For the gene you are given, "
+        "write a specific, mechanistic profile in plain prose under 2,000 characters covering: the molecular "
+        "function of its product, the pathways and processes it acts in, the proteins and genes it interacts "
+        "with, and its relevance to disease. State concrete facts; no introductions, no disclaimers, no "
+        "filler, no lists of generic statements that would fit any gene."
+    ),
+    user="Tell me about gene {symbol} ({name}).",
+)
+
+TEMPLATES: dict[str, PromptTemplate] = {t.name: t for t in (GENEPT, CONCISE)}
+
+
+def template_names(entity: str | None = None) -> list[str]:
+    """Names of the registered templates, optionally only those for ``entity`` (``"gene"``, ``"protein"``)."""
+    return sorted(name for name, t in TEMPLATES.items() if entity is None or t.entity == entity)
+
+
+def get_template(name: str | PromptTemplate) -> PromptTemplate:
+    """Look up a template by name (case-insensitive); a :class:`PromptTemplate` is returned unchanged.
+
+    Raises
+    ------
+    BioprofileInputError
+        If no template has that name; the message lists the available ones.
+    """
+    if isinstance(name, PromptTemplate):
+        return name
+    template = TEMPLATES.get(str(name).strip().lower())
+    if template is None:
+        raise BioprofileInputError(
+            f"unknown prompt template {name!r}: choose one of {', '.join(template_names())}"
+        )
+    return template
