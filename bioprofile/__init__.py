@@ -8,5 +8,6 @@ except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.pipeline import embed_genes
 
-__all__ = ["BioprofileInputError", "__version__"]
+__all__ = ["BioprofileInputError", "__version__", "embed_genes"]

@@ -113,12 +113,17 @@ def embed_genes(
 
 
 def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progress=None) -> np.ndarray:
-    """Vectors for ``texts``: cached ones from the store, the rest encoded in committed chunks."""
-    cached = store.get_vectors(list(dict.fromkeys(texts)), encoder=encoder.id)
-    todo = [t for t in dict.fromkeys(texts) if t not in cached]
-    task = progress.add_task("encoding", total=len(todo)) if progress and todo else None
-    for start in range(0, len(todo), ENCODE_CHUNK):
-        chunk = todo[start : start + ENCODE_CHUNK]
+    """Vectors for ``texts``: cached ones from the store, the rest encoded in committed chunks.
+
+    Chunks are cut from the full list of unique texts, not from the uncached ones, so a resumed run encodes each
+    text in exactly the batch an uninterrupted run would have (padding changes float results in the last bits).
+    """
+    unique = list(dict.fromkeys(texts))
+    cached = store.get_vectors(unique, encoder=encoder.id)
+    chunks = [unique[i : i + ENCODE_CHUNK] for i in range(0, len(unique), ENCODE_CHUNK)]
+    todo = [chunk for chunk in chunks if any(t not in cached for t in chunk)]
+    task = progress.add_task("encoding", total=sum(map(len, todo))) if progress and todo else None
+    for chunk in todo:
         new = dict(zip(chunk, encoder.encode(chunk)))
         store.put_vectors(new, encoder=encoder.id)
         cached.update(new)
