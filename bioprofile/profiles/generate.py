@@ -1,0 +1,138 @@
+"""Write a profile text per gene, resumably: cached texts are reused, new ones are committed chunk by chunk."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bioprofile.genes import Gene
+    from bioprofile.store import Store
+
+__all__ = ["generate_profiles", "entity_key", "ProfileGenerator", "PromptTemplateLike"]
+
+# Chunk size when neither the caller nor the generator says: small enough that a kill loses little work on CPU.
+_DEFAULT_CHUNK = 32
+# With a generator that batches itself, hand it a few of its batches per chunk so it can pack them.
+_BATCHES_PER_CHUNK = 4
+
+
+class ProfileGenerator(Protocol):
+    """What :func:`generate_profiles` needs from a backend (e.g. ``profiles.hf.TransformersGenerator``)."""
+
+    id: str
+    params: Mapping[str, Any]
+
+    def generate(self, messages_list: list[list[dict]]) -> list[str]: ...
+
+
+class PromptTemplateLike(Protocol):
+    """What :func:`generate_profiles` needs from a prompt template (``profiles.prompts.PromptTemplate``)."""
+
+    name: str
+
+    def messages(self, gene: Any) -> list[dict]: ...
+
+
+def entity_key(gene: Gene | str) -> str:
+    """The store key for an entity: a gene's HGNC id (stable across renames), else the string itself."""
+    return getattr(gene, "hgnc_id", None) or str(gene)
+
+
+def _prompt_length(messages: list[dict]) -> int:
+    return sum(len(str(message.get("content", ""))) for message in messages)
+
+
+def generate_profiles(
+    genes: Sequence[Gene],
+    *,
+    generator: ProfileGenerator,
+    template: PromptTemplateLike,
+    store: Store | None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Profile texts for genes, generating only those not in the store.
+
+    Missing genes are sorted by prompt length (longest first, so batches pad little and a prompt too long for
+    memory fails at once) and generated in chunks; each chunk is written to the store as soon as it is done, so
+    a killed run loses at most the chunk in flight and a rerun resumes where it stopped.
+
+    Parameters
+    ----------
+    genes
+        Genes (or other entities a template accepts); repeated entries are generated once.
+    generator
+        Backend with ``id``, ``params`` and ``generate(messages_list) -> list[str]``; it batches internally.
+    template
+        Prompt template with ``name`` and ``messages(gene) -> list[dict]``.
+    store
+        Cache keyed by (HGNC id, template name, generator id, generator params); ``None`` generates everything
+        and keeps nothing.
+    batch_size
+        Genes per committed chunk. Default: four of the generator's own ``batch_size`` if it has one, else 32.
+    progress
+        Called after each chunk with the number of texts newly generated (cached texts are not reported).
+
+    Returns
+    -------
+    list of str
+        One text per entry of ``genes``, in the same order.
+
+    Raises
+    ------
+    ValueError
+        The generator returned a different number of texts than prompts, or something that is not a string.
+    """
+    keys = [entity_key(gene) for gene in genes]
+    first_of: dict[str, Any] = {}
+    for key, gene in zip(keys, genes):
+        first_of.setdefault(key, gene)
+    cache_key = {"template": template.name, "generator": generator.id, "params": dict(generator.params)}
+
+    texts: dict[str, str] = store.get_profiles(list(first_of), **cache_key) if store is not None else {}
+    missing = [key for key in first_of if key not in texts]
+    if missing:
+        prompts = {key: template.messages(first_of[key]) for key in missing}
+        missing.sort(key=lambda key: _prompt_length(prompts[key]), reverse=True)
+        chunk_size = batch_size or _default_chunk(generator)
+        if chunk_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
+        empty: list[str] = []
+        for start in range(0, len(missing), chunk_size):
+            chunk = missing[start : start + chunk_size]
+            outputs = generator.generate([prompts[key] for key in chunk])
+            _check_outputs(outputs, len(chunk), generator)
+            new = dict(zip(chunk, outputs))
+            texts.update(new)
+            if store is not None:
+                # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.
+                keep = {key: text for key, text in new.items() if text.strip()}
+                store.put_profiles(keep, **cache_key)
+            empty += [key for key, text in new.items() if not text.strip()]
+            if progress is not None:
+                progress(len(chunk))
+        if empty:
+            warnings.warn(
+                f"{generator.id} wrote empty profiles for {len(empty)} genes ({', '.join(empty[:5])}"
+                f"{', ...' if len(empty) > 5 else ''}); they were not cached and will be retried on the next run",
+                stacklevel=2,
+            )
+    return [texts[key] for key in keys]
+
+
+def _default_chunk(generator: ProfileGenerator) -> int:
+    backend_batch = getattr(generator, "batch_size", None)
+    if isinstance(backend_batch, int) and backend_batch > 0:
+        return backend_batch * _BATCHES_PER_CHUNK
+    return _DEFAULT_CHUNK
+
+
+def _check_outputs(outputs: Any, expected: int, generator: ProfileGenerator) -> None:
+    if not isinstance(outputs, list) or len(outputs) != expected:
+        got = len(outputs) if hasattr(outputs, "__len__") else type(outputs).__name__
+        raise ValueError(f"generator {generator.id!r} returned {got} texts for {expected} prompts")
+    bad = [type(text).__name__ for text in outputs if not isinstance(text, str)]
+    if bad:
+        raise ValueError(f"generator {generator.id!r} returned non-string outputs ({', '.join(sorted(set(bad)))})")

@@ -1,0 +1,187 @@
+"""Resumable profile generation: cache reuse, chunked commits, order, and recovery after SIGKILL."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bioprofile.genes import normalize_genes
+from bioprofile.profiles.generate import entity_key, generate_profiles
+from bioprofile.profiles.prompts import get_template
+from bioprofile.store import Store
+
+SYMBOLS = [
+    "TP53", "BRCA1", "EGFR", "MYC", "KRAS", "PTEN", "CDKN2A", "APOE", "CFTR", "HBB", "INS", "GAPDH",
+    "ACTB", "VEGFA", "TNF", "IL6", "ESR1", "AR", "SOX2", "POU5F1", "NANOG", "GATA1", "SPI1", "CD4",
+]  # fmt: skip
+
+
+class DeterministicGenerator:
+    """Test double for a backend: the text is a function of the prompt, and calls are recorded.
+
+    The real backends are tested in their own modules; here only the protocol matters.
+    """
+
+    def __init__(self, delay: float = 0.0, batch_size: int | None = None):
+        self.id = "deterministic-test-generator"
+        self.params = {"max_new_tokens": 32, "do_sample": False}
+        self.delay = delay
+        self.calls: list[list[str]] = []
+        if batch_size is not None:
+            self.batch_size = batch_size
+
+    def generate(self, messages_list: list[list[dict]]) -> list[str]:
+        time.sleep(self.delay)
+        users = [messages[-1]["content"] for messages in messages_list]
+        self.calls.append(users)
+        return [f"{user} -> {hashlib.sha256(user.encode()).hexdigest()[:12]}" for user in users]
+
+
+@pytest.fixture(scope="module")
+def genes():
+    return normalize_genes(SYMBOLS).genes
+
+
+def _rows(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT COUNT(*), COUNT(DISTINCT entity) FROM profiles").fetchone()
+
+
+def test_generates_missing_only_in_input_order(genes, tmp_path):
+    template = get_template("concise")
+    generator = DeterministicGenerator()
+    with Store(tmp_path / "s.sqlite") as store:
+        first = generate_profiles(genes[:10], generator=generator, template=template, store=store, batch_size=4)
+        assert [len(c) for c in generator.calls] == [4, 4, 2]
+        assert all(text.startswith(template.messages(g)[-1]["content"]) for text, g in zip(first, genes[:10]))
+
+        reported: list[int] = []
+        generator.calls.clear()
+        everything = list(reversed(genes))
+        texts = generate_profiles(
+            everything, generator=generator, template=template, store=store, batch_size=4, progress=reported.append
+        )
+        # Only the 14 genes not cached were generated, and progress counted exactly those.
+        assert sum(len(c) for c in generator.calls) == len(genes) - 10
+        assert reported == [4, 4, 4, 2]
+        assert texts == [DeterministicGenerator().generate([template.messages(g)])[0] for g in everything]
+        assert dict(zip([g.hgnc_id for g in genes[:10]], first)) == {
+            k: t for k, t in zip([g.hgnc_id for g in everything], texts) if k in {g.hgnc_id for g in genes[:10]}
+        }
+
+        generator.calls.clear()
+        assert generate_profiles(everything, generator=generator, template=template, store=store) == texts
+        assert generator.calls == []
+    assert _rows(tmp_path / "s.sqlite") == (len(genes), len(genes))
+
+
+def test_cache_is_keyed_by_template_and_generator_params(genes, tmp_path):
+    generator = DeterministicGenerator()
+    with Store(tmp_path / "s.sqlite") as store:
+        generate_profiles(genes[:3], generator=generator, template=get_template("concise"), store=store)
+        generate_profiles(genes[:3], generator=generator, template=get_template("genept"), store=store)
+        generator.params = {"max_new_tokens": 64, "do_sample": False}
+        generate_profiles(genes[:3], generator=generator, template=get_template("concise"), store=store)
+    assert len(generator.calls) == 3
+    assert _rows(tmp_path / "s.sqlite") == (9, 3)
+
+
+def test_chunks_sorted_longest_prompt_first_and_duplicates_generated_once(genes):
+    template = get_template("concise")
+    generator = DeterministicGenerator()
+    doubled = genes[:6] + genes[:6]
+    texts = generate_profiles(doubled, generator=generator, template=template, store=None, batch_size=2)
+    assert texts[:6] == texts[6:]
+    prompt_lengths = [len(user) for call in generator.calls for user in call]
+    assert len(prompt_lengths) == 6
+    assert prompt_lengths == sorted(prompt_lengths, reverse=True)
+
+
+def test_default_chunk_follows_backend_batch_size(genes):
+    generator = DeterministicGenerator(batch_size=2)
+    generate_profiles(genes[:20], generator=generator, template=get_template("concise"), store=None)
+    assert [len(c) for c in generator.calls] == [8, 8, 4]
+    plain = DeterministicGenerator()
+    generate_profiles(genes[:20], generator=plain, template=get_template("concise"), store=None)
+    assert [len(c) for c in plain.calls] == [20]
+
+
+def test_empty_texts_are_returned_but_not_cached(genes, tmp_path):
+    class SometimesSilent(DeterministicGenerator):
+        def generate(self, messages_list):
+            texts = super().generate(messages_list)
+            return ["  " if "TP53" in m[-1]["content"] else t for m, t in zip(messages_list, texts)]
+
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.warns(UserWarning, match="empty profiles for 1 genes"):
+            texts = generate_profiles(genes[:3], generator=SometimesSilent(), template=get_template("concise"), store=store)
+        assert texts[0] == "  "
+        cached = store.get_profiles([entity_key(g) for g in genes[:3]], template="concise",
+                                    generator="deterministic-test-generator",
+                                    params={"max_new_tokens": 32, "do_sample": False})  # fmt: skip
+        assert set(cached) == {genes[1].hgnc_id, genes[2].hgnc_id}
+
+
+def test_wrong_number_of_outputs_is_an_error(genes):
+    class Broken(DeterministicGenerator):
+        def generate(self, messages_list):
+            return super().generate(messages_list)[:-1]
+
+    with pytest.raises(ValueError, match="returned 2 texts for 3 prompts"):
+        generate_profiles(genes[:3], generator=Broken(), template=get_template("concise"), store=None)
+
+
+_RUN = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests_dir!r})
+    from test_generate import SYMBOLS, DeterministicGenerator
+    from bioprofile.genes import normalize_genes
+    from bioprofile.profiles.generate import generate_profiles
+    from bioprofile.profiles.prompts import get_template
+    from bioprofile.store import Store
+
+    genes = normalize_genes(SYMBOLS).genes
+    with Store(sys.argv[1]) as store:
+        generate_profiles(genes, generator=DeterministicGenerator(delay=0.4), template=get_template("concise"),
+                          store=store, batch_size=4)
+    """
+)
+
+
+def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
+    path = tmp_path / "killed.sqlite"
+    Store(path).close()
+    script = _RUN.format(tests_dir=str(Path(__file__).parent))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)])
+    try:
+        # Kill it once two chunks are committed, while the third is being generated.
+        deadline = time.monotonic() + 90
+        while _rows(path)[0] < 8:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run committed nothing in time"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    committed = _rows(path)[0]
+    assert committed in (8, 12) and committed < len(genes)
+
+    generator = DeterministicGenerator()
+    template = get_template("concise")
+    with Store(path) as store:
+        resumed = generate_profiles(genes, generator=generator, template=template, store=store, batch_size=4)
+    assert sum(len(c) for c in generator.calls) == len(genes) - committed
+    uninterrupted = generate_profiles(genes, generator=DeterministicGenerator(), template=template, store=None)
+    assert resumed == uninterrupted
+    assert _rows(path) == (len(genes), len(genes))
