@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["Gene", "GeneResolution", "normalize_genes", "read_gene_list", "hgnc_symbols", "hgnc_table_path"]
+__all__ = ["Gene", "GeneResolution", "hgnc_symbols", "hgnc_table_path", "normalize_genes", "read_gene_list"]
 
 _HGNC_ID = re.compile(r"^HGNC:(\d+)$", re.IGNORECASE)
 _ENSEMBL_GENE = re.compile(r"^(ENSG\d{11})(\.\d+)?$", re.IGNORECASE)
@@ -167,7 +167,16 @@ def _hgnc_index() -> _HgncIndex:
     prev_upper: dict[str, list[int]] = {}
     alias_upper: dict[str, list[int]] = {}
 
-    columns = ["hgnc_id", "symbol", "name", "locus_group", "alias_symbol", "prev_symbol", "ensembl_gene_id", "entrez_id"]
+    columns = [
+        "hgnc_id",
+        "symbol",
+        "name",
+        "locus_group",
+        "alias_symbol",
+        "prev_symbol",
+        "ensembl_gene_id",
+        "entrez_id",
+    ]
     for hgnc_id, symbol, name, locus_group, aliases, previous, ensembl, entrez in table[columns].itertuples(
         index=False, name=None
     ):
@@ -236,7 +245,10 @@ def _lookup(identifier: str, index: _HgncIndex) -> list[int]:
         return index.by_ensembl.get(match.group(1).upper(), [])
     if _ENTREZ.match(identifier):
         return index.by_entrez.get(identifier.lstrip("0") or "0", [])
-    for tiers, key in ((index.symbol_tiers_exact, identifier), (index.symbol_tiers_upper, identifier.upper())):
+    for tiers, key in (
+        (index.symbol_tiers_exact, identifier),
+        (index.symbol_tiers_upper, identifier.upper()),
+    ):
         for tier in tiers:
             if positions := tier.get(key):
                 return positions
@@ -287,7 +299,9 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
                 resolution.genes.append(gene)
 
     if not seen_inputs:
-        raise BioprofileInputError("no gene identifiers given; pass gene symbols or Ensembl ids, or a gene file")
+        raise BioprofileInputError(
+            "no gene identifiers given; pass gene symbols or Ensembl ids, or a gene file"
+        )
     if not resolution.genes:
         raise BioprofileInputError(f"none of the gene identifiers could be used: {resolution.report()}")
     if strict and (resolution.unknown or resolution.ambiguous):

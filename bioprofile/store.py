@@ -19,13 +19,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["Store", "text_hash", "canonical_params", "default_store_path"]
+__all__ = ["Store", "canonical_params", "default_store_path", "text_hash"]
 
 _SCHEMA_VERSION = 1
 # SQLite builds differ in how many "?" one statement may hold (999 in old ones); stay under that.
@@ -62,7 +62,9 @@ def canonical_params(params: Mapping[str, Any] | None) -> str:
 
     Values JSON cannot hold (a ``torch.dtype``, a path) are written with ``str``.
     """
-    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        dict(params or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def default_store_path() -> Path:
@@ -123,7 +125,9 @@ class Store:
     def _create_schema(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version > _SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"written by a newer bioprofile (schema {version}); upgrade bioprofile")
+            raise sqlite3.DatabaseError(
+                f"written by a newer bioprofile (schema {version}); upgrade bioprofile"
+            )
         if version == _SCHEMA_VERSION:  # already set up: don't take the write lock just to open
             return
         self._conn.execute("BEGIN IMMEDIATE")
@@ -249,7 +253,7 @@ class Store:
             conn.close()
             self._conn = None
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

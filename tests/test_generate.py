@@ -59,7 +59,9 @@ def test_generates_missing_only_in_input_order(genes, tmp_path):
     template = get_template("concise")
     generator = DeterministicGenerator()
     with Store(tmp_path / "s.sqlite") as store:
-        first = generate_profiles(genes[:10], generator=generator, template=template, store=store, batch_size=4)
+        first = generate_profiles(
+            genes[:10], generator=generator, template=template, store=store, batch_size=4
+        )
         assert [len(c) for c in generator.calls] == [4, 4, 2]
         assert all(text.startswith(template.messages(g)[-1]["content"]) for text, g in zip(first, genes[:10]))
 
@@ -67,14 +69,21 @@ def test_generates_missing_only_in_input_order(genes, tmp_path):
         generator.calls.clear()
         everything = list(reversed(genes))
         texts = generate_profiles(
-            everything, generator=generator, template=template, store=store, batch_size=4, progress=reported.append
+            everything,
+            generator=generator,
+            template=template,
+            store=store,
+            batch_size=4,
+            progress=reported.append,
         )
         # Only the 14 genes not cached were generated, and progress counted exactly those.
         assert sum(len(c) for c in generator.calls) == len(genes) - 10
         assert reported == [4, 4, 4, 2]
         assert texts == [DeterministicGenerator().generate([template.messages(g)])[0] for g in everything]
         assert dict(zip([g.hgnc_id for g in genes[:10]], first)) == {
-            k: t for k, t in zip([g.hgnc_id for g in everything], texts) if k in {g.hgnc_id for g in genes[:10]}
+            k: t
+            for k, t in zip([g.hgnc_id for g in everything], texts)
+            if k in {g.hgnc_id for g in genes[:10]}
         }
 
         generator.calls.clear()
@@ -122,7 +131,9 @@ def test_empty_texts_are_returned_but_not_cached(genes, tmp_path):
 
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.warns(UserWarning, match="empty profiles for 1 genes"):
-            texts = generate_profiles(genes[:3], generator=SometimesSilent(), template=get_template("concise"), store=store)
+            texts = generate_profiles(
+                genes[:3], generator=SometimesSilent(), template=get_template("concise"), store=store
+            )
         assert texts[0] == "  "
         cached = store.get_profiles([entity_key(g) for g in genes[:3]], template="concise",
                                     generator="deterministic-test-generator",
@@ -182,6 +193,8 @@ def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
     with Store(path) as store:
         resumed = generate_profiles(genes, generator=generator, template=template, store=store, batch_size=4)
     assert sum(len(c) for c in generator.calls) == len(genes) - committed
-    uninterrupted = generate_profiles(genes, generator=DeterministicGenerator(), template=template, store=None)
+    uninterrupted = generate_profiles(
+        genes, generator=DeterministicGenerator(), template=template, store=None
+    )
     assert resumed == uninterrupted
     assert _rows(path) == (len(genes), len(genes))

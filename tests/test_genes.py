@@ -10,7 +10,9 @@ from bioprofile.genes import Gene, hgnc_symbols, normalize_genes, read_gene_list
 
 
 def test_all_identifier_kinds_collapse_to_one_gene():
-    result = normalize_genes(["TP53", "ENSG00000141510.17", "7157", "HGNC:11998", "ENSG00000141510", "hgnc:11998"])
+    result = normalize_genes(
+        ["TP53", "ENSG00000141510.17", "7157", "HGNC:11998", "ENSG00000141510", "hgnc:11998"]
+    )
     assert [g.symbol for g in result.genes] == ["TP53"]
     gene = result.genes[0]
     assert gene == Gene(

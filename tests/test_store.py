@@ -14,7 +14,11 @@ import pytest
 from bioprofile.errors import BioprofileInputError
 from bioprofile.store import Store, canonical_params, default_store_path, text_hash
 
-KEY = {"template": "gene-v1", "generator": "tiny-llama@abc", "params": {"max_new_tokens": 64, "temperature": 0.0}}
+KEY = {
+    "template": "gene-v1",
+    "generator": "tiny-llama@abc",
+    "params": {"max_new_tokens": 64, "temperature": 0.0},
+}
 
 
 def test_text_hash_is_sha256_of_utf8():
@@ -24,7 +28,9 @@ def test_text_hash_is_sha256_of_utf8():
 
 
 def test_params_canonical_whatever_the_order():
-    assert canonical_params({"b": 1, "a": {"y": 2, "x": 1}}) == canonical_params({"a": {"x": 1, "y": 2}, "b": 1})
+    assert canonical_params({"b": 1, "a": {"y": 2, "x": 1}}) == canonical_params(
+        {"a": {"x": 1, "y": 2}, "b": 1}
+    )
     assert canonical_params(None) == canonical_params({}) == "{}"
     assert canonical_params({"path": Path("/m")}) == '{"path":"/m"}'
 
@@ -33,11 +39,16 @@ def test_profiles_round_trip_and_keying(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         assert store.journal_mode == "wal"
         store.put_profiles({"TP53": "tumour suppressor", "EGFR": "receptor"}, **KEY)
-        assert store.get_profiles(["TP53", "BRCA1", "EGFR"], **KEY) == {"TP53": "tumour suppressor", "EGFR": "receptor"}
+        assert store.get_profiles(["TP53", "BRCA1", "EGFR"], **KEY) == {
+            "TP53": "tumour suppressor",
+            "EGFR": "receptor",
+        }
         # Same params in another order hit the same rows; any other key part misses.
         reordered = dict(KEY, params={"temperature": 0.0, "max_new_tokens": 64})
         assert store.get_profiles(["TP53"], **reordered) == {"TP53": "tumour suppressor"}
-        assert store.get_profiles(["TP53"], **dict(KEY, params={"max_new_tokens": 65, "temperature": 0.0})) == {}
+        assert (
+            store.get_profiles(["TP53"], **dict(KEY, params={"max_new_tokens": 65, "temperature": 0.0})) == {}
+        )
         assert store.get_profiles(["TP53"], **dict(KEY, template="gene-v2")) == {}
         assert store.get_profiles(["TP53"], **dict(KEY, generator="other")) == {}
         # A rerun writing the same key keeps the first text and adds no row.
@@ -69,7 +80,9 @@ def test_vectors_round_trip_float32_with_shape(tmp_path):
         assert store.get_vectors(["text b"], encoder="other") == {}
         # Re-putting replaces in place: still one row per (text, encoder).
         store.put_vectors({"text a": np.zeros(384)}, encoder="minilm")
-        np.testing.assert_array_equal(store.get_vectors(["text a"], encoder="minilm")["text a"], np.zeros(384))
+        np.testing.assert_array_equal(
+            store.get_vectors(["text a"], encoder="minilm")["text a"], np.zeros(384)
+        )
         assert store.counts()["vectors"] == 2
 
 

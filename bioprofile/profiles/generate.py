@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from bioprofile.genes import Gene
     from bioprofile.store import Store
 
-__all__ = ["generate_profiles", "entity_key", "ProfileGenerator", "PromptTemplateLike"]
+__all__ = ["ProfileGenerator", "PromptTemplateLike", "entity_key", "generate_profiles"]
 
 # Chunk size when neither the caller nor the generator says: small enough that a kill loses little work on CPU.
 _DEFAULT_CHUNK = 32
@@ -135,4 +135,6 @@ def _check_outputs(outputs: Any, expected: int, generator: ProfileGenerator) -> 
         raise ValueError(f"generator {generator.id!r} returned {got} texts for {expected} prompts")
     bad = [type(text).__name__ for text in outputs if not isinstance(text, str)]
     if bad:
-        raise ValueError(f"generator {generator.id!r} returned non-string outputs ({', '.join(sorted(set(bad)))})")
+        raise ValueError(
+            f"generator {generator.id!r} returned non-string outputs ({', '.join(sorted(set(bad)))})"
+        )
