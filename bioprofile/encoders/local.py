@@ -37,8 +37,6 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(self, model: str | Path | None = None, *, batch_size: int = 32, device: str | None = None):
-        from sentence_transformers import SentenceTransformer
-
         from bioprofile.fingerprint import model_id
 
         path = default_encoder_path() if model is None else Path(model)
@@ -47,15 +45,28 @@ class SentenceTransformerEncoder:
                 f"--encoder {path} is not a sentence-transformers model directory (no modules.json): "
                 "pass such a directory, or hf:PATH for a plain BERT-style model"
             )
+        self.path = path
         self.id = DEFAULT_ENCODER_ID if model is None else model_id(path)
         self.batch_size = batch_size
-        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.device = device
+        self._model = None  # loaded on first use: a fully cached run never pays for it
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        return self._model
+
+    @property
+    def dim(self) -> int:
         # renamed in sentence-transformers 6; older releases only have the long name
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(dimension())
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
