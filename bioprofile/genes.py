@@ -363,6 +363,9 @@ def read_gene_list(path: str | Path) -> list[str]:
         for line in text.splitlines():
             content = line.split("#", 1)[0]
             identifiers.extend(token for token in _TOKEN_SPLIT.split(content) if token)
+        # A one-column list saved with a header ("gene", "symbol", ...): the header is not an identifier.
+        if identifiers and identifiers[0].lower() in _GENE_COLUMNS:
+            identifiers = identifiers[1:]
     if not identifiers:
         raise BioprofileInputError(f"gene file {path} lists no gene identifiers; put one id per line")
     return identifiers

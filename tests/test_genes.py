@@ -120,6 +120,9 @@ def test_read_gene_list_tables(tmp_path):
     headerless = tmp_path / "list.csv"
     headerless.write_text("TP53\nEGFR\n")
     assert read_gene_list(headerless) == ["TP53", "EGFR"]
+    with_header = tmp_path / "list.txt"
+    with_header.write_text("Gene\nTP53\nEGFR\n")
+    assert read_gene_list(with_header) == ["TP53", "EGFR"]
 
 
 def test_read_gene_list_errors(tmp_path):
