@@ -88,7 +88,12 @@ def make_batch(seed=0, batch=5, time=24, vocab=13):
     return logits, labels
 
 
-CASES = [(m, w) for m in METHODS for w in (3, 9)] + [("bft-v1", 4), ("bft-v1", 5), ("bft-v1", None), ("bft", None)]
+CASES = [(m, w) for m in METHODS for w in (3, 9)] + [
+    ("bft-v1", 4),
+    ("bft-v1", 5),
+    ("bft-v1", None),
+    ("bft", None),
+]
 
 
 @pytest.mark.parametrize("method,window", CASES)

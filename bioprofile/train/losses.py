@@ -128,7 +128,9 @@ def _check_token_inputs(token_ce: torch.Tensor, mask: torch.Tensor) -> None:
     if token_ce.dim() != 2:
         raise ValueError(f"token_ce must be [batch, time], got shape {tuple(token_ce.shape)}")
     if mask.shape != token_ce.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match token_ce shape {tuple(token_ce.shape)}")
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match token_ce shape {tuple(token_ce.shape)}"
+        )
     if not token_ce.is_floating_point():
         raise ValueError(f"token_ce must be a floating-point tensor, got {token_ce.dtype}")
 
@@ -201,7 +203,9 @@ def min_window_mean_log_prob(log_p: torch.Tensor, mask: torch.Tensor, window: in
     ``[B]`` minimum window mean ``m_i`` (<= 0 for log-probabilities).
     """
     if log_p.shape != mask.shape or log_p.dim() != 2:
-        raise ValueError(f"log_p {tuple(log_p.shape)} and mask {tuple(mask.shape)} must both be [batch, time]")
+        raise ValueError(
+            f"log_p {tuple(log_p.shape)} and mask {tuple(mask.shape)} must both be [batch, time]"
+        )
     dtype = _compute_dtype(log_p.dtype)
     n_time = log_p.shape[1]
     log_p_valid = torch.where(mask, log_p.to(dtype), 0.0)
@@ -329,7 +333,9 @@ def reweighted_loss(
     return (weights.sample * per_sample).mean()
 
 
-def shift_and_mask_labels(labels: torch.Tensor, *, shift_labels: bool = True, ignore_index: int = -100) -> torch.Tensor:
+def shift_and_mask_labels(
+    labels: torch.Tensor, *, shift_labels: bool = True, ignore_index: int = -100
+) -> torch.Tensor:
     """Align labels with the positions that predict them, keeping the ``[B, T]`` shape.
 
     With ``shift_labels=True`` (Hugging Face convention) position t predicts ``labels[:, t + 1]``, so the
@@ -418,7 +424,9 @@ def causal_lm_loss(
     if logits.dim() != 3:
         raise ValueError(f"logits must be [batch, time, vocab], got shape {tuple(logits.shape)}")
     if labels.shape != logits.shape[:2]:
-        raise ValueError(f"labels shape {tuple(labels.shape)} does not match logits [batch, time] {tuple(logits.shape[:2])}")
+        raise ValueError(
+            f"labels shape {tuple(labels.shape)} does not match logits [batch, time] {tuple(logits.shape[:2])}"
+        )
     labels = shift_and_mask_labels(labels, shift_labels=shift_labels, ignore_index=ignore_index)
     mask = _check_labels(labels, logits.shape[-1], ignore_index)
     batch, time, vocab = logits.shape
