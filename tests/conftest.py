@@ -54,7 +54,9 @@ def build_tiny_llama(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,  # byte-level tokens: a chat prompt with a system message is ~600
+        # a wider init than the default 0.02, whose random model greedily repeats one token forever
+        initializer_range=0.2,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
