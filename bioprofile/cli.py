@@ -99,5 +99,70 @@ def embed_genes_command(
         typer.echo(f"wrote {len(result)} genes x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})")
 
 
+@app.command("diagnose")
+def diagnose_command(
+    data: Annotated[Path, typer.Argument(help="JSONL of 'messages' or 'instruction'/'response' records.")],
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")] = Path(
+        "diagnose"
+    ),
+    refseq: Annotated[bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use the first N records.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per forward pass.")] = 4,
+    max_length: Annotated[int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")] = 1024,
+    window: Annotated[int, typer.Option("--window", min=1, help="Tokens per window.")] = 16,
+    stride: Annotated[Optional[int], typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")] = None,
+    low_quantile: Annotated[
+        float, typer.Option("--low-quantile", help="Low token: p below this quantile of its response's p.")
+    ] = 0.5,
+    low_threshold: Annotated[
+        Optional[float], typer.Option("--low-threshold", help="Low token: p below this absolute value instead.")
+    ] = None,
+    sparse_max_frac: Annotated[float, typer.Option("--sparse-max-frac", help="Group A: low fraction at most.")] = 0.25,
+    sparse_max_run: Annotated[int, typer.Option("--sparse-max-run", help="Group A: longest low run at most.")] = 2,
+    dense_min_frac: Annotated[float, typer.Option("--dense-min-frac", help="Group B: low fraction at least...")] = 0.75,
+    dense_min_run: Annotated[int, typer.Option("--dense-min-run", help="...or longest low run at least.")] = 6,
+    weights: Annotated[
+        bool, typer.Option("--weights", help="Instead: per-token SFT/DFT/BFT/BFT-v1 weights of one response.")
+    ] = False,
+    index: Annotated[int, typer.Option("--index", min=0, help="With --weights: which record (0-based).")] = 0,
+    loss_window: Annotated[
+        Optional[int], typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method).")
+    ] = None,
+) -> None:
+    """Teacher-forced confidence diagnostics: which low-confidence windows hold gene entities and causal links."""
+    from rich.console import Console
+
+    from bioprofile.train import diagnose as dx
+
+    console = Console()
+    try:
+        rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
+                             sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
+                             dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
+        examples = dx.read_examples(data, limit=limit, refseq=refseq)
+        if weights and index >= len(examples):
+            fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
+        causal_lm, tokenizer = dx.load_causal_lm(model)
+        if weights:
+            (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
+            scored.index = index
+            table = dx.token_weight_table(dx.tag_response(scored), window=loss_window)
+            paths = dx.write_token_weights(table, output, index)
+            console.print(dx.rich_table(table, title=f"Per-token weights, record {index}"))
+            betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
+            console.print(f"sample weights (beta): {betas}")
+        else:
+            result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size, max_length=max_length)
+            paths = dx.write_diagnosis(result, output)
+            tokens = sum(r.p.size for r in result.responses)
+            console.print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))
+    except BioprofileInputError as err:
+        fail(str(err))
+    typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
 if __name__ == "__main__":
     app()
