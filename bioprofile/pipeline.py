@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 
 #: Texts encoded (and committed to the store) per chunk: a kill loses at most one chunk.
 ENCODE_CHUNK = 256
+# C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """A profile text without control characters and surrounding whitespace."""
+    return _CONTROL_CHARS.sub("", text).strip()
 
 
 def embed_genes(
@@ -88,12 +96,19 @@ def embed_genes(
                     "generation_params": dict(generator.params),
                     "template": template,
                 }
-            encoder = encoder if hasattr(encoder, "encode") else get_encoder(encoder)
+            texts = [clean_text(t) for t in texts]
+            # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
+            kept, texts = [g for g, t in zip(kept, texts) if t.strip()], [t for t in texts if t.strip()]
+            if not kept:
+                raise BioprofileInputError("no gene got a profile text: check the --model and --max-new-tokens")
+            if encoder is None or isinstance(encoder, (str, Path)):
+                encoder = get_encoder(encoder)
             vectors = encode_texts(texts, encoder, store, progress)
     finally:
         if own_store:
             store.close()
-    missing_text = [g.symbol for g in resolution.genes if g not in set(kept)]
+    kept_set = set(kept)
+    missing_text = [g.symbol for g in resolution.genes if g not in kept_set]
     provenance = {
         **text_provenance,
         "encoder": encoder.id,
@@ -153,7 +168,7 @@ def _generate(genes: list[Gene], generator, template: str, store: Store, progres
 
 
 def _as_generator(generator: Any, *, batch_size: int, max_new_tokens: int):
-    if generator is not None and hasattr(generator, "generate"):
+    if generator is not None and not isinstance(generator, (str, Path)):
         return generator
     from bioprofile.profiles.hf import TransformersGenerator
     from bioprofile.profiles.models import resolve_model
