@@ -198,3 +198,39 @@ def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
     )
     assert resumed == uninterrupted
     assert _rows(path) == (len(genes), len(genes))
+
+
+@pytest.fixture(scope="module")
+def varied_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """The tiny Llama with weights redrawn at unit scale: at the default init its greedy output is one
+    whitespace token repeated (an empty profile), which would not exercise caching of real texts."""
+    import torch
+    from conftest import build_tiny_llama
+
+    model = build_tiny_llama(tiny_tokenizer)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    path = tmp_path_factory.mktemp("varied-llama")
+    model.save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, tmp_path):
+    hf = pytest.importorskip("bioprofile.profiles.hf")
+    template = get_template("concise")
+    generator = hf.TransformersGenerator(varied_llama_dir, batch_size=2, max_new_tokens=6, device="cpu")
+    with Store(tmp_path / "s.sqlite") as store:
+        partial = generate_profiles(genes[:3], generator=generator, template=template, store=store)
+        full = generate_profiles(genes[:7], generator=generator, template=template, store=store, batch_size=2)
+        generator_id, params = generator.id, generator.params
+    assert full[:3] == partial
+    assert all(text.strip() for text in full) and len(set(full)) > 1
+    # Greedy decoding: the cached-and-resumed texts equal one uninterrupted run without a store.
+    fresh = hf.TransformersGenerator(varied_llama_dir, batch_size=4, max_new_tokens=6, device="cpu")
+    assert fresh.id == generator_id and fresh.params == params
+    assert generate_profiles(genes[:7], generator=fresh, template=template, store=None) == full
+    assert _rows(tmp_path / "s.sqlite") == (7, 7)
