@@ -95,7 +95,9 @@ class GeneResolution:
             E.g. ``"5 of 7 ids resolved to 4 genes; 1 not found: FOO1 (check spelling, or use approved HGNC
             symbols or Ensembl ids); 1 ambiguous: p19 (could be CDKN2A, ...; use the approved symbol)"``.
         """
-        parts = [f"{len(self.inputs)} of {self.n_inputs} ids resolved to {len(self.genes)} genes"]
+        parts = [
+            f"{len(self.inputs)} of {_plural(self.n_inputs, 'id')} resolved to {_plural(len(self.genes), 'gene')}"
+        ]
         if self.unknown:
             parts.append(
                 f"{len(self.unknown)} not found: {_list_some(self.unknown)} "
@@ -107,6 +109,10 @@ class GeneResolution:
                 f"{len(self.ambiguous)} ambiguous: {_list_some(described)}; use the approved symbol instead"
             )
         return "; ".join(parts)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _list_some(items: list[str]) -> str:

@@ -75,7 +75,7 @@ def test_unknown_reported_in_one_line():
     assert result.unknown == ["FOO1", "NOTAGENE42", "ENSG99999999999", "999999999"]
     report = result.report()
     assert "\n" not in report
-    assert report.startswith("1 of 5 ids resolved to 1 genes")
+    assert report.startswith("1 of 5 ids resolved to 1 gene;")
     assert "4 not found: FOO1, NOTAGENE42" in report
 
 
