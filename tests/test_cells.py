@@ -1,0 +1,220 @@
+"""GenePT-w / GenePT-s cell embeddings: hand computations, dense = sparse, chunked = in memory, on-disk streaming."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from bioprofile.cells import embed_cells, embed_cells_file, embed_multimodal, genept_s_sentences, match_genes
+from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.errors import BioprofileInputError
+
+# Three genes with vectors (one listed by an alias, one by Ensembl id in a var column) and one without.
+VARS = ["TP53", "INK4A", "EGFR", "NOTAGENE"]
+ENSEMBL = ["ENSG00000141510", "ENSG00000147889", "ENSG00000146648", "ENSG00000000000"]
+VECTORS = {
+    "TP53": np.array([1.0, 0.0, 2.0], dtype=np.float32),
+    "CDKN2A": np.array([0.0, 1.0, -1.0], dtype=np.float32),
+    "EGFR": np.array([3.0, 1.0, 0.0], dtype=np.float32),
+}
+X = np.array(
+    [
+        [1.0, 0.0, 2.0, 5.0],
+        [0.0, 0.0, 0.0, 3.0],  # no matched expression
+        [2.0, 4.0, 0.0, 0.0],
+    ],
+    dtype=np.float32,
+)
+
+
+def tiny_adata(sparse: bool = False) -> ad.AnnData:
+    var = pd.DataFrame({"ensembl": ENSEMBL}, index=VARS)
+    return ad.AnnData(X=sp.csr_matrix(X) if sparse else X.copy(), var=var,
+                      obs=pd.DataFrame(index=[f"c{i}" for i in range(3)]))
+
+
+def hand_genept_w(x: np.ndarray, *, scale: str, l2: bool = False) -> np.ndarray:
+    E = np.stack([VECTORS["TP53"], VECTORS["CDKN2A"], VECTORS["EGFR"]])
+    out = []
+    for row in x:
+        v = sum(row[j] * E[j] for j in range(3))
+        if scale == "matched":
+            v = v / 3
+        elif scale == "total":
+            total = row[:3].sum()
+            v = v / total if total else np.zeros(3)
+        if l2 and np.linalg.norm(v) > 0:
+            v = v / np.linalg.norm(v)
+        out.append(v)
+    return np.array(out, dtype=np.float32)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scale", ["matched", "total", "none"])
+def test_genept_w_matches_hand_computation(sparse, scale):
+    adata = tiny_adata(sparse)
+    embed_cells(adata, VECTORS, scale=scale, min_coverage=0.1, warn_coverage=0.0)
+    np.testing.assert_allclose(adata.obsm["X_bioprofile"], hand_genept_w(X, scale=scale), rtol=1e-6)
+    info = adata.uns["bioprofile"]
+    assert info["gene_coverage"]["n_matched"] == 3 and info["gene_coverage"]["unmatched_examples"] == ["NOTAGENE"]
+    assert info["method"] == "genept-w" and info["scale"] == scale
+
+
+def test_log1p_normalisation_uses_all_genes_and_l2():
+    adata = tiny_adata(sparse=True)
+    embed_cells(adata, VECTORS, normalize="log1p", target_sum=10.0, scale="total", l2=True)
+    totals = X.sum(axis=1, keepdims=True)
+    expected = hand_genept_w(np.log1p(X / totals * 10.0), scale="total", l2=True)
+    np.testing.assert_allclose(adata.obsm["X_bioprofile"], expected, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(adata.obsm["X_bioprofile"][[0, 2]], axis=1), 1.0, rtol=1e-6)
+    assert not adata.obsm["X_bioprofile"][1].any()  # the cell with no matched expression stays zero
+
+
+def test_sparse_input_stays_sparse_and_equals_dense():
+    dense, sparse = tiny_adata(False), tiny_adata(True)
+    embed_cells(dense, VECTORS, normalize="log1p")
+    embed_cells(sparse, VECTORS, normalize="log1p")
+    assert sp.issparse(sparse.X) and sparse.X.nnz == np.count_nonzero(X)  # input not densified or modified
+    np.testing.assert_allclose(sparse.X.toarray(), X)
+    np.testing.assert_allclose(dense.obsm["X_bioprofile"], sparse.obsm["X_bioprofile"], rtol=1e-6)
+
+
+def random_counts(n_cells=257, n_genes=40, seed=0):
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(0.7, size=(n_cells, n_genes)).astype(np.float32)
+    return sp.csr_matrix(counts)
+
+
+def test_chunked_equals_in_memory_and_backed(tmp_path):
+    from bioprofile.genes import normalize_genes
+
+    genes = [g.symbol for g in normalize_genes(["TP53", "EGFR", "MYC", "KRAS", "BRCA1", "CD4", "CD8A", "GAPDH"]).genes]
+    rng = np.random.default_rng(1)
+    table = {g: rng.normal(size=16).astype(np.float32) for g in genes}
+    names = genes * 5  # 40 columns, repeats allowed: every column keeps its own weight
+    var = pd.DataFrame({"symbol": names}, index=[f"{n}-{i}" for i, n in enumerate(names)])
+    adata = ad.AnnData(X=random_counts(), var=var)
+    opts = dict(gene_key="symbol", normalize="log1p", scale="total", l2=True)
+    embed_cells(adata, table, chunk_size=10**6, **opts)
+    whole = adata.obsm["X_bioprofile"].copy()
+    embed_cells(adata, table, chunk_size=13, **opts)
+    np.testing.assert_allclose(adata.obsm["X_bioprofile"], whole, rtol=1e-6, atol=1e-7)
+
+    path = tmp_path / "in.h5ad"
+    adata.write_h5ad(path)
+    backed = ad.read_h5ad(path, backed="r")
+    embed_cells(backed, table, chunk_size=50, **opts)
+    np.testing.assert_allclose(backed.obsm["X_bioprofile"], whole, rtol=1e-6, atol=1e-7)
+    backed.file.close()
+
+    out = tmp_path / "out.h5ad"
+    info = embed_cells_file(path, table, out, chunk_size=64, **opts)
+    result = ad.read_h5ad(out)
+    np.testing.assert_allclose(result.obsm["X_bioprofile"], whole, rtol=1e-6, atol=1e-7)
+    assert result.uns["bioprofile"]["gene_coverage"]["n_matched"] == 40 == info["gene_coverage"]["n_matched"]
+    np.testing.assert_allclose(result.X.toarray(), adata.X.toarray())  # the rest of the file is untouched
+    with pytest.raises(BioprofileInputError, match="already exists"):
+        embed_cells_file(path, table, out, **opts)
+
+
+def test_matching_by_alias_and_ensembl_column():
+    match = match_genes(VARS, VECTORS, warn_coverage=0.0)
+    assert match.symbols == ["TP53", "CDKN2A", "EGFR"] and match.var_positions.tolist() == [0, 1, 2]
+    by_ensembl = tiny_adata()
+    embed_cells(by_ensembl, VECTORS, gene_key="ensembl", scale="none")
+    np.testing.assert_allclose(by_ensembl.obsm["X_bioprofile"], hand_genept_w(X, scale="none"), rtol=1e-6)
+
+
+def test_wrong_id_column_is_a_clear_error_and_low_coverage_warns():
+    adata = tiny_adata()
+    adata.var["junk"] = ["a1", "b2", "c3", "d4"]
+    with pytest.raises(BioprofileInputError, match=r"only 0 of 4 genes in var\['junk'\].*--gene-key"):
+        embed_cells(adata, VECTORS, gene_key="junk")
+    with pytest.raises(BioprofileInputError, match="no column 'nope'"):
+        embed_cells(adata, VECTORS, gene_key="nope")
+    with pytest.warns(UserWarning, match="low gene coverage: 1 of 4"):
+        embed_cells(adata, {"TP53": VECTORS["TP53"]})
+    with pytest.raises(BioprofileInputError, match="only 1 of 4"):
+        embed_cells(adata, {"TP53": VECTORS["TP53"]}, min_coverage=0.5)
+
+
+def test_embeddings_file_and_provenance(tmp_path):
+    emb = GeneEmbeddings(ids=["HGNC:11998", "HGNC:1787", "HGNC:3236"], symbols=list(VECTORS), texts=["a", "b", "c"],
+                         vectors=np.stack(list(VECTORS.values())), provenance={"source": "summaries", "encoder": "enc-x"})
+    path = emb.write(tmp_path / "genes.parquet")
+    adata = tiny_adata()
+    embed_cells(adata, path)
+    assert adata.uns["bioprofile"]["encoder"] == "enc-x"
+    assert adata.uns["bioprofile"]["embeddings"]["source"] == "summaries"
+    adata.write_h5ad(tmp_path / "roundtrip.h5ad")  # provenance must be writable
+
+
+def test_genept_s_sentences_order_and_cache(tmp_path):
+    match = match_genes(VARS, VECTORS, warn_coverage=0.0)
+    assert genept_s_sentences(sp.csr_matrix(X), match, top_n=2) == ["EGFR TP53", "", "CDKN2A TP53"]
+
+    class CountingEncoder:
+        id, dim = "counting", 2
+
+        def __init__(self):
+            self.seen = []
+
+        def encode(self, texts):
+            self.seen += list(texts)
+            return np.array([[len(t), t.count(" ")] for t in texts], dtype=np.float32)
+
+    from bioprofile.store import Store
+
+    encoder = CountingEncoder()
+    with Store(tmp_path / "s.sqlite") as store:
+        adata = tiny_adata(sparse=True)
+        embed_cells(adata, VECTORS, method="genept-s", top_n=2, encoder=encoder, store=store)
+        embed_cells(adata, VECTORS, method="genept-s", top_n=2, encoder=encoder, store=store)
+    assert sorted(encoder.seen) == sorted(["EGFR TP53", "", "CDKN2A TP53"])  # second run: all from the cache
+    np.testing.assert_allclose(adata.obsm["X_bioprofile"][0], [9, 1])
+    assert adata.uns["bioprofile"]["method"] == "genept-s"
+
+
+def cite_seq_fixture(n_per_type: int = 30, seed: int = 0):
+    """Synthetic CITE-seq: three cell types; RNA and ADT counts driven by the same marker programme."""
+    rng = np.random.default_rng(seed)
+    types = {"T4": ["CD3E", "CD4"], "T8": ["CD3E", "CD8A"], "Mono": ["CD14", "LYZ"], "B": ["MS4A1", "CD19"]}
+    rna_genes = ["CD3E", "CD4", "CD8A", "CD14", "LYZ", "MS4A1", "CD19", "GAPDH", "ACTB"]
+    adt_targets = ["CD3E", "CD4", "CD8A", "CD14", "MS4A1", "CD19"]
+    labels = np.repeat(list(types), n_per_type)
+    cells = [f"cell{i}" for i in range(len(labels))]
+
+    def counts(features, scale):
+        base = rng.poisson(0.3, size=(len(labels), len(features))).astype(np.float32)
+        for i, label in enumerate(labels):
+            for j, f in enumerate(features):
+                if f in types[label]:
+                    base[i, j] += rng.poisson(scale)
+        return base
+
+    rna = ad.AnnData(sp.csr_matrix(counts(rna_genes, 8)), obs=pd.DataFrame({"cell_type": labels}, index=cells),
+                     var=pd.DataFrame(index=rna_genes))
+    adt = ad.AnnData(counts(adt_targets, 40), obs=pd.DataFrame({"cell_type": labels}, index=cells),
+                     var=pd.DataFrame({"target": adt_targets}, index=[f"ADT_{t}" for t in adt_targets]))
+    vocab = sorted(set(rna_genes) | set(adt_targets))
+    vectors = {g: rng.normal(size=8).astype(np.float32) for g in vocab}
+    return rna, adt, vectors
+
+
+def test_multimodal_joint_embedding():
+    rna, adt, vectors = cite_seq_fixture()
+    joint = embed_multimodal(rna, adt, vectors, {t: vectors[t] for t in adt.var["target"]}, adt_target_key="target",
+                             rna_kwargs={"normalize": "log1p", "l2": True}, adt_kwargs={"normalize": "log1p", "l2": True})
+    assert joint.n_obs == rna.n_obs + adt.n_obs and joint.obsm["X_bioprofile"].shape == (joint.n_obs, 8)
+    assert joint.obs["modality"].value_counts().to_dict() == {"RNA": rna.n_obs, "ADT": adt.n_obs}
+    assert list(joint.obs["cell_type"][: rna.n_obs]) == list(rna.obs["cell_type"])
+    assert joint.uns["bioprofile"]["ADT"]["gene_coverage"]["n_matched"] == 6
+    # ADT cells must be embedded with their own counts: same as embedding ADT alone
+    alone = adt.copy()
+    embed_cells(alone, vectors, gene_key="target", normalize="log1p", l2=True)
+    np.testing.assert_allclose(joint.obsm["X_bioprofile"][rna.n_obs :], alone.obsm["X_bioprofile"], rtol=1e-6)
+    with pytest.raises(BioprofileInputError, match="differ in width"):
+        embed_multimodal(rna, adt, vectors, {t: np.ones(3) for t in adt.var["target"]}, adt_target_key="target")
