@@ -62,6 +62,45 @@ def examples_from_records(records: Sequence[dict[str, Any]]) -> list[PromptRespo
     return examples
 
 
+# "SYMBOL: summary" with a symbol-like head (no spaces); GeneAgent's synopsis file also holds a few lines of
+# prompt text between records, which do not match and are skipped.
+_SYNOPSIS_LINE = re.compile(r"^(?P<symbol>[A-Za-z0-9][A-Za-z0-9@._-]*):\s+(?P<summary>\S.*)$")
+
+
+def refseq_examples(path: str | Path, *, limit: int | None = None) -> list[PromptResponse]:
+    """Prompt/response pairs from a RefSeq synopsis file: "Tell me about gene SYMBOL." -> summary.
+
+    Lines that are not ``SYMBOL: summary`` (GeneAgent's file holds some prompt text between records) are
+    skipped; the first summary of a repeated symbol wins.
+
+    Parameters
+    ----------
+    path
+        Text file with one ``SYMBOL: summary`` per line.
+    limit
+        Keep the first ``limit`` records.
+    """
+    from bioprofile.train.data import REFSEQ_PROMPT
+
+    path = Path(path)
+    if not path.is_file():
+        raise BioprofileInputError(f"synopsis file {str(path)!r} does not exist: give a 'SYMBOL: summary' file")
+    examples, seen = [], set()
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            match = _SYNOPSIS_LINE.match(line.strip())
+            if match is None or match["symbol"] in seen:
+                continue
+            seen.add(match["symbol"])
+            prompt = ({"role": "user", "content": REFSEQ_PROMPT.format(symbol=match["symbol"])},)
+            examples.append(PromptResponse(prompt, match["summary"]))
+            if limit is not None and len(examples) >= limit:
+                break
+    if not examples:
+        raise BioprofileInputError(f"synopsis file {str(path)!r} has no 'SYMBOL: summary' lines")
+    return examples
+
+
 def read_examples(path: str | Path, *, limit: int | None = None, refseq: bool = False) -> list[PromptResponse]:
     """Read prompt/response pairs from a JSONL file, or from a RefSeq ``SYMBOL: summary`` file.
 
@@ -69,9 +108,8 @@ def read_examples(path: str | Path, *, limit: int | None = None, refseq: bool = 
     ----------
     path
         JSONL with ``messages`` chats or ``instruction``/``response`` pairs (read by
-        :func:`bioprofile.train.data.read_jsonl_records`); with ``refseq=True``, a text file of
-        ``SYMBOL: summary`` lines, each becoming "Tell me about gene SYMBOL." -> summary
-        (:func:`bioprofile.train.data.refseq_sft_records`).
+        :func:`bioprofile.train.data.read_jsonl_records`); with ``refseq=True``, a synopsis file read by
+        :func:`refseq_examples`.
     limit
         Keep the first ``limit`` examples.
     refseq
@@ -81,12 +119,13 @@ def read_examples(path: str | Path, *, limit: int | None = None, refseq: bool = 
     -------
     The examples in file order.
     """
-    from bioprofile.train.data import read_jsonl_records, refseq_sft_records
+    from bioprofile.train.data import read_jsonl_records
 
     if limit is not None and limit < 1:
         raise BioprofileInputError(f"limit must be at least 1, got {limit}")
-    records = refseq_sft_records(path) if refseq else read_jsonl_records(path)
-    return examples_from_records(records[:limit])
+    if refseq:
+        return refseq_examples(path, limit=limit)
+    return examples_from_records(read_jsonl_records(path)[:limit])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -811,3 +850,26 @@ def plot_token_weights(table: pd.DataFrame, path: str | Path, *, methods: Sequen
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def rich_table(table: pd.DataFrame, *, title: str | None = None, digits: int = 3):
+    """A :class:`rich.table.Table` of a data frame: floats rounded, booleans as ``yes``/blank, NaN as ``-``."""
+    from rich.table import Table
+    from rich.text import Text
+
+    view = Table(title=title)
+    for column in table.columns:
+        numeric = pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column])
+        # fold rather than cut long headers and tokens when the terminal is narrow
+        view.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+    for row in table.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, (bool, np.bool_)):
+                cells.append("yes" if value else "")
+            elif isinstance(value, (float, np.floating)):
+                cells.append("-" if np.isnan(value) else f"{value:.{digits}f}")
+            else:
+                cells.append(repr(value)[1:-1] if isinstance(value, str) else str(value))
+        view.add_row(*(Text(cell) for cell in cells))  # Text: token text such as "[x]" is not markup
+    return view
