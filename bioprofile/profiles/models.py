@@ -227,27 +227,13 @@ def model_fingerprint(resolved: str) -> str:
     Returns
     -------
     str
-        ``"<dir name>@<hash>"`` for a directory, the hash covering the names, sizes and modification times of
-        its config, weight and tokenizer files; ``"<hub id>@<commit>"`` for a cached hub model (``@hub`` when
-        the commit is unknown).
+        For a directory, :func:`bioprofile.fingerprint.model_id` (``"<dir name>@<hash of its files>"``); for a
+        hub id, ``"<hub id>@<commit>"`` from the local hub cache (``"<hub id>@hub"`` when not cached).
     """
-    path = Path(resolved)
-    if path.is_dir():
-        # A converted default model is identified by its source, so its id is the same on every machine;
-        # any other directory by its files' sizes and modification times.
-        converted = (path / MARKER_FILE).is_file()
-        digest = hashlib.sha256()
-        for file in sorted(path.iterdir()):
-            if not file.is_file() or file.name.startswith("."):
-                continue
-            stat = file.stat()
-            if file.name == MARKER_FILE:
-                digest.update(file.read_bytes())
-            elif converted:
-                digest.update(f"{file.name}\0{stat.st_size}\n".encode())
-            else:
-                digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        return f"{path.name}@{digest.hexdigest()[:12]}"
+    if Path(resolved).is_dir():
+        from bioprofile.fingerprint import model_id
+
+        return model_id(resolved)
     from huggingface_hub import try_to_load_from_cache
 
     for filename in ("config.json", "adapter_config.json"):

@@ -1,0 +1,298 @@
+"""Profile generation with a local transformers causal LM (the default backend).
+
+Prompts are rendered with the tokenizer's chat template, sorted by length and generated in real batches with
+left padding, so a batch of 16 costs little more wall time than one prompt. Greedy decoding is the default, so
+the same model and prompt always give the same text and cached profiles stay valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.models import model_fingerprint, resolve_model
+
+__all__ = ["TransformersGenerator"]
+
+_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _limit_cpu_threads() -> None:
+    """Keep torch's intra-op threads within the CPUs this process may use, unless the user chose a number.
+
+    torch counts the machine's physical cores, which in a container can be many more than the CPUs the
+    process is allowed; oversubscribed threads then spin against each other and slow generation down.
+    """
+    import torch
+
+    if any(os.environ.get(var) for var in _THREAD_ENV_VARS):
+        return
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return
+    if torch.get_num_threads() > allowed:
+        torch.set_num_threads(allowed)
+
+
+def _parse_dtype(dtype: Any, device: str):
+    import torch
+
+    if dtype is None:
+        # fp32 on CPU (bf16 matmuls are slow there and change greedy outputs); bf16 on GPUs that support it.
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32 if device == "cpu" or not device.startswith("cuda") else torch.float16
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype).removeprefix("torch."), None)
+    if not isinstance(value, torch.dtype):
+        raise BioprofileInputError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16")
+    return value
+
+
+class TransformersGenerator:
+    """Write profile texts with a Hugging Face causal LM (or a peft adapter on one).
+
+    Parameters
+    ----------
+    model
+        What :func:`~bioprofile.profiles.models.resolve_model` accepts: ``None`` for the bundled
+        SmolLM2-135M-Instruct, a model or adapter directory, or a cached hub id.
+    batch_size
+        Prompts generated together in one ``generate`` call.
+    max_new_tokens
+        Most tokens generated per profile.
+    do_sample
+        Sample instead of greedy decoding. Greedy (the default) is reproducible.
+    temperature, top_p
+        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
+    seed
+        Seed for sampling, set at the start of every :meth:`generate` call.
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: CUDA if available, else CPU.
+    dtype
+        Weights' dtype (a ``torch.dtype`` or its name); default fp32 on CPU, bf16 on GPU.
+
+    Notes
+    -----
+    The model is loaded on first use (:meth:`load` or :meth:`generate`), so a run whose profiles are all
+    cached never loads it.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        device: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        if batch_size < 1:
+            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+        if do_sample and not temperature > 0:
+            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
+        if do_sample and not 0 < top_p <= 1:
+            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+        import torch
+
+        self.model_path = resolve_model(model if model is None else str(model))
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.seed = int(seed)
+        self.device = str(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = _parse_dtype(dtype, self.device)
+        self._adapter_base = self._read_adapter_base()
+        self._model = None
+        self._tokenizer = None
+        self._id: str | None = None
+
+    # -- identity -------------------------------------------------------------------------------------------
+
+    def _read_adapter_base(self) -> str | None:
+        """The resolved base model of a peft adapter directory, or ``None`` for a full model."""
+        config_file = Path(self.model_path) / "adapter_config.json"
+        if not config_file.is_file():
+            return None
+        try:
+            base = json.loads(config_file.read_text()).get("base_model_name_or_path")
+        except (json.JSONDecodeError, AttributeError):
+            raise BioprofileInputError(f"--model {self.model_path}: adapter_config.json is not valid JSON") from None
+        if not base:
+            raise BioprofileInputError(
+                f"--model {self.model_path}: adapter_config.json names no base_model_name_or_path"
+            )
+        return resolve_model(base)
+
+    @property
+    def id(self) -> str:
+        """Stable identifier of the model weights (and of the base model, for an adapter); a cache key part."""
+        if self._id is None:
+            self._id = model_fingerprint(self.model_path)
+            if self._adapter_base is not None:
+                self._id += f"+{model_fingerprint(self._adapter_base)}"
+        return self._id
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Generation settings that change the output (cache key part); sampling settings only when sampling."""
+        params: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+        if self.do_sample:
+            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        return params
+
+    def __repr__(self) -> str:
+        return f"TransformersGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
+
+    # -- loading --------------------------------------------------------------------------------------------
+
+    def load(self) -> TransformersGenerator:
+        """Load tokenizer and model now (otherwise done on the first :meth:`generate`); returns ``self``."""
+        if self._model is not None:
+            return self
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.device == "cpu":
+            _limit_cpu_threads()
+        base_path = self._adapter_base or self.model_path
+        tokenizer_path = self.model_path if self._has_tokenizer(self.model_path) else base_path
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self.dtype)
+        if self._adapter_base is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, self.model_path)
+            # Merged weights generate as fast as the base model; LoRA-style adapters support it.
+            if hasattr(model, "merge_and_unload"):
+                model = model.merge_and_unload()
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise BioprofileInputError(
+                f"--model {self.model_path} has no chat template: profiles need an instruction-tuned chat model"
+            )
+        tokenizer.padding_side = "left"  # generation continues from the right end of every row
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer = tokenizer
+        self._model = model.to(self.device).eval()
+        return self
+
+    @staticmethod
+    def _has_tokenizer(path: str) -> bool:
+        directory = Path(path)
+        return directory.is_dir() and any(
+            (directory / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+        )
+
+    @property
+    def tokenizer(self):
+        """The loaded tokenizer (left padding)."""
+        return self.load()._tokenizer
+
+    @property
+    def model(self):
+        """The loaded model, in eval mode on :attr:`device`."""
+        return self.load()._model
+
+    def _stop_token_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
+            if source is None:
+                continue
+            ids.update(source if isinstance(source, (list, tuple)) else [source])
+        return ids
+
+    # -- generation -----------------------------------------------------------------------------------------
+
+    def prompt_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
+        """Token ids of each chat rendered with the chat template and the assistant turn opened."""
+        texts = [
+            self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+            for messages in messages_list
+        ]
+        # The template already writes any BOS/special tokens the model expects.
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def generate_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
+        """Generated token ids for each chat, in input order, cut before the first stop token.
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+
+        Returns
+        -------
+        list of list of int
+            The new tokens only (no prompt, no padding, no end-of-turn token).
+        """
+        import torch
+
+        if not messages_list:
+            return []
+        prompts = self.prompt_token_ids(messages_list)
+        # Longest first: similar lengths share a batch (little padding) and an out-of-memory shows at once.
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        stop_ids = self._stop_token_ids()
+        pad_id = self.tokenizer.pad_token_id
+        generation_kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+            "pad_token_id": pad_id,
+            "eos_token_id": sorted(stop_ids),
+        }
+        if self.do_sample:
+            generation_kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
+            torch.manual_seed(self.seed)
+        else:
+            # Neutralise sampling defaults a checkpoint's generation_config may carry.
+            generation_kwargs.update(temperature=None, top_p=None, top_k=None)
+
+        results: list[list[int] | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            encoded = self.tokenizer.pad(
+                {"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt"
+            ).to(self.device)
+            with torch.inference_mode():
+                output = self.model.generate(**encoded, **generation_kwargs)
+            new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
+            for index, tokens in zip(batch, new_tokens):
+                cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
+                results[index] = tokens[:cut]
+        return results  # type: ignore[return-value]
+
+    def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
+        """Profile texts for each chat, in input order.
+
+        Parameters
+        ----------
+        messages_list
+            One chat per profile, e.g. ``[template.messages(gene) for gene in genes]``.
+
+        Returns
+        -------
+        list of str
+            The assistant replies, without prompt or special tokens, stripped of surrounding whitespace.
+        """
+        return [
+            self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            for tokens in self.generate_token_ids(messages_list)
+        ]
