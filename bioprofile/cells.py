@@ -501,7 +501,11 @@ def embed_cells_file(
     """
     import anndata as ad
     import h5py
-    from anndata.io import write_elem
+
+    try:
+        from anndata.io import write_elem
+    except ImportError:  # anndata < 0.11
+        from anndata.experimental import write_elem
 
     from bioprofile.embeddings import check_output_path
 
