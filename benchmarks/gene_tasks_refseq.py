@@ -1,0 +1,142 @@
+"""GenePT gene tasks on real text: RefSeq summaries vs profiles written by the default generator.
+
+1. RefSeq summaries (``shared/data/geneagent/gene_narrative_synopsis.txt``, ~6.5k genes) embedded with the default
+   encoder (all-MiniLM-L6-v2) through ``bioprofile.embed_genes(..., summaries=...)``; scored on dosage, GGI and
+   functional class, beside a random-vector baseline on the same genes.
+2. The dosage-task genes that have a RefSeq summary, with profiles written by the default generator (SmolLM2-135M,
+   ``concise`` template, greedy); scored on dosage beside the RefSeq vectors of exactly the same genes.
+
+Run from the repository root (writes ``benchmarks/results/gene_tasks_refseq.{md,json,png}``)::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --max-generated 490
+
+Everything is cached in a store under ``--work-dir``, so a rerun after a kill resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.evaluate.gene_tasks import load_task, match_genes, run_gene_tasks
+from bioprofile.evaluate.report import plot_roc_panels, write_json
+from bioprofile.genes import normalize_genes
+from bioprofile.pipeline import embed_genes
+from bioprofile.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def read_refseq(path: Path) -> dict[str, str]:
+    """``SYMBOL: text`` lines → {approved symbol: text} (aliases resolved; the first text of a gene wins)."""
+    raw: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        symbol, sep, text = line.partition(":")
+        if sep and symbol.strip() and text.strip():
+            raw.setdefault(symbol.strip(), text.strip())
+    resolution = normalize_genes(list(raw))
+    out: dict[str, str] = {}
+    for key, text in raw.items():
+        approved = resolution.inputs.get(key)
+        if approved is not None:
+            out.setdefault(approved, text)
+    return out
+
+
+def subset(emb: GeneEmbeddings, symbols: list[str]) -> GeneEmbeddings:
+    """Rows of ``emb`` for ``symbols`` (all must be present), in that order."""
+    row = {s: i for i, s in enumerate(emb.symbols)}
+    idx = [row[s] for s in symbols]
+    return GeneEmbeddings([emb.ids[i] for i in idx], list(symbols), [emb.texts[i] for i in idx], emb.vectors[idx],
+                          dict(emb.provenance))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=SHARED)
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / "work")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--max-generated", type=int, default=490, help="Cap on genes given generated profiles.")
+    parser.add_argument("--skip-generated", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=160)
+    args = parser.parse_args()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    summaries = read_refseq(args.data_dir / "geneagent" / "gene_narrative_synopsis.txt")
+    with Store(args.work_dir / "store.sqlite") as store:
+        start = time.perf_counter()
+        refseq = embed_genes(list(summaries), summaries=summaries, store=store)
+        timings["embed_refseq_s"] = time.perf_counter() - start
+        refseq.provenance["source"] = "summaries:gene_narrative_synopsis.txt (RefSeq)"
+        print(f"RefSeq: {len(refseq)} genes x {refseq.dim} in {timings['embed_refseq_s']:.1f}s", flush=True)
+
+        start = time.perf_counter()
+        report = run_gene_tasks({"refseq-minilm": refseq}, ["dosage", "ggi", "functional_class"],
+                                data_dir=args.data_dir)
+        timings["score_refseq_s"] = time.perf_counter() - start
+        print(report.to_markdown(), flush=True)
+
+        generated_report = None
+        if not args.skip_generated:
+            dosage = load_task("dosage", data_dir=args.data_dir)
+            rows = match_genes(refseq, dosage.genes, dosage.fallback)
+            genes = list(dict.fromkeys(refseq.symbols[r] for r in rows if r >= 0))
+            # Keep both classes in the generated subset: interleave sensitive and insensitive genes.
+            label_of = {refseq.symbols[r]: int(y) for r, y in zip(rows, dosage.labels) if r >= 0}
+            pos = [g for g in genes if label_of[g] == 1]
+            neg = [g for g in genes if label_of[g] == 0]
+            take = min(args.max_generated, len(genes))
+            n_pos = min(len(pos), round(take * len(pos) / len(genes)))
+            chosen = pos[:n_pos] + neg[: take - n_pos]
+            start = time.perf_counter()
+            generated = embed_genes(chosen, store=store, batch_size=args.batch_size,
+                                    max_new_tokens=args.max_new_tokens, show_progress=True)
+            timings["generate_and_embed_s"] = time.perf_counter() - start
+            timings["n_generated"] = len(generated)
+            print(f"generated {len(generated)} profiles in {timings['generate_and_embed_s']:.1f}s", flush=True)
+            generated.write(args.work_dir / "generated_dosage.parquet", overwrite=True)
+            same = subset(refseq, generated.symbols)
+            generated_report = run_gene_tasks(
+                {"refseq-minilm (same genes)": same, "smollm2-concise-minilm": generated}, ["dosage"],
+                data_dir=args.data_dir,
+            )
+            print(generated_report.to_markdown(), flush=True)
+            lengths = [len(t.split()) for t in generated.texts]
+            timings["generated_words_mean"] = float(np.mean(lengths))
+            (args.out_dir / "gene_tasks_generated_examples.json").write_text(
+                json.dumps(dict(list(zip(generated.symbols, generated.texts))[:5]), indent=2) + "\n"
+            )
+
+    refseq.write(args.work_dir / "refseq_minilm.parquet", overwrite=True)
+    all_scores = report.scores + (generated_report.scores if generated_report else [])
+    from bioprofile.evaluate.gene_tasks import GeneTaskReport
+
+    combined = GeneTaskReport(all_scores, {"main": report.settings,
+                                           "generated": generated_report.settings if generated_report else None,
+                                           "timings": timings, "machine": platform.platform()})
+    write_json(combined.to_dict(), args.out_dir / "gene_tasks_refseq.json")
+    (args.out_dir / "gene_tasks_refseq.md").write_text(
+        "## RefSeq summaries, all genes\n\n" + report.to_markdown()
+        + ("\n## Dosage genes: generated profiles vs RefSeq, same genes\n\n" + generated_report.to_markdown()
+           if generated_report else "")
+        + "\n```\n" + json.dumps(timings, indent=2) + "\n```\n"
+    )
+    panels = report.roc_panels()
+    if generated_report:
+        panels["dosage (generated vs RefSeq, same genes)"] = generated_report.roc_panels()["dosage"]
+    plot_roc_panels(panels, args.out_dir / "gene_tasks_refseq.png")
+    print(json.dumps(timings, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Gene tasks: loaders on the real files and on synthetic files of the download-only formats, id matching,
+coverage accounting, the CV protocol, and a real text embedding beating the random baseline."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.errors import BioprofileInputError
+from bioprofile.evaluate.gene_tasks import (
+    GeneLabels,
+    PairLabels,
+    cross_validated_auc,
+    evaluate_task,
+    load_dosage_labels,
+    load_gene2vec_pairs,
+    load_gene_class_pickle,
+    load_gene_types,
+    load_pair_table,
+    load_task,
+    load_user_labels,
+    match_genes,
+    pair_features,
+    random_embeddings,
+    run_gene_tasks,
+)
+from bioprofile.evaluate.report import markdown_table, plot_roc_panels
+from bioprofile.genes import hgnc_symbols, normalize_genes
+
+
+@pytest.fixture(scope="module")
+def genes():
+    """200 real HGNC genes that have Ensembl ids (deterministic choice)."""
+    symbols = sorted(s for s in hgnc_symbols() if s.isalnum() and s.isupper())[1000:1600]
+    resolved = [g for g in normalize_genes(symbols).genes if g.ensembl_id]
+    return resolved[:200]
+
+
+def _table(genes, vectors, key="hgnc"):
+    ids = [g.hgnc_id if key == "hgnc" else g.symbol for g in genes]
+    return GeneEmbeddings(ids, [g.symbol for g in genes], [""] * len(genes), vectors)
+
+
+def _signal_vectors(labels, dim=16, strength=2.0, seed=1):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((len(labels), dim))
+    vectors[:, 0] += strength * np.asarray(labels)  # one informative dimension
+    return vectors
+
+
+# --------------------------------------------------------------------------- real files
+
+
+def test_real_dosage_and_ggi_counts(shared_data):
+    dosage = load_dosage_labels(shared_data / "genept/dosage_sens_tf_labels.csv")
+    assert np.bincount(dosage.labels).tolist() == [368, 122]
+    assert dosage.genes[0].startswith("ENSG") and dosage.fallback[0] == "ZNF200"
+    ggi = load_gene2vec_pairs(shared_data / "gene2vec")
+    assert int((~ggi.is_test).sum()) == 263_016 and int(ggi.is_test.sum()) == 21_448
+    assert int(ggi.labels[ggi.is_test].sum()) == 10_848
+
+
+def test_real_functional_classes(shared_data):
+    task = load_gene_types(shared_data / "genept/gene_info_table.csv")
+    counts = dict(zip(task.classes, np.bincount(task.labels).tolist()))
+    assert counts["protein_coding"] == 22_907 and counts["lncRNA"] == 20_057 and min(counts.values()) >= 1000
+
+
+def test_load_task_uses_verified_local_copy(shared_data):
+    task = load_task("dosage", data_dir=shared_data)
+    assert len(task.genes) == 490
+
+
+# --------------------------------------------------------------------------- synthetic files, download-only formats
+
+
+def test_chromatin_pickle_format(tmp_path, genes):
+    path = tmp_path / "bivalent_vs_lys4_only.pickle"
+    table = {"bivalent": [g.ensembl_id for g in genes[:30]], "lys4_only": [g.ensembl_id for g in genes[30:80]]}
+    path.write_bytes(pickle.dumps(table))
+    task = load_gene_class_pickle(path, "bivalent_vs_lys4_only", "bivalent", "lys4")
+    assert np.bincount(task.labels).tolist() == [50, 30] and task.classes == ["lys4_only", "bivalent"]
+    with pytest.raises(BioprofileInputError, match="cannot tell which key"):
+        load_gene_class_pickle(path, "x", "bivalent", "nomethyl")
+
+
+def test_interactome_without_labels_gets_seeded_negatives(tmp_path, genes):
+    path = tmp_path / "HuRI.tsv"
+    positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(0, 60)]
+    path.write_text("".join(f"{a}\t{b}\n" for a, b in positives + [(genes[0].ensembl_id, genes[0].ensembl_id)]))
+    task = load_pair_table(path, seed=3)
+    assert int(task.labels.sum()) == 60 and len(task.labels) == 120  # self-pair dropped, balanced negatives
+    positive_set = {frozenset(p) for p in positives}
+    assert not any(frozenset(p) in positive_set for p, y in zip(task.pairs, task.labels) if y == 0)
+    assert load_pair_table(path, seed=3).pairs == task.pairs  # same seed, same negatives
+
+
+def test_user_labels_gene_and_pair(tmp_path, genes):
+    gene_file = tmp_path / "mine.csv"
+    gene_file.write_text("gene,label\n" + "".join(f"{g.symbol},{i % 2}\n" for i, g in enumerate(genes[:40])))
+    task = load_user_labels(gene_file)
+    assert isinstance(task, GeneLabels) and task.name == "mine" and task.labels.sum() == 20
+    pair_file = tmp_path / "pairs.csv"
+    pair_file.write_text(
+        "gene_a,gene_b,label,split\n"
+        + "".join(f"{genes[i].symbol},{genes[i + 1].symbol},{i % 2},{'test' if i % 5 == 0 else 'train'}\n"
+                  for i in range(50))
+    )
+    pairs = load_user_labels(pair_file)
+    assert isinstance(pairs, PairLabels) and pairs.is_test.sum() == 10
+    bad = tmp_path / "bad.csv"
+    bad.write_text("gene,label\nTP53,a\nGAPDH,b\nMYC,c\n")
+    with pytest.raises(BioprofileInputError, match="two classes"):
+        load_user_labels(bad)
+
+
+# --------------------------------------------------------------------------- matching and coverage
+
+
+def test_matching_across_id_types_and_coverage(genes):
+    emb = _table(genes[:150], np.eye(150, 8, dtype=np.float32), key="symbol")
+    ensembl = [g.ensembl_id for g in genes]  # labels by Ensembl id, table by symbol
+    rows = match_genes(emb, ensembl)
+    assert (rows[:150] == np.arange(150)).all() and (rows[150:] == -1).all()
+
+    labels = np.arange(200) % 2
+    task = GeneLabels("toy", ensembl, labels, ["neg", "pos"])
+    vectors = np.zeros((150, 8))
+    vectors[:, :] = _signal_vectors(labels[:150], dim=8)
+    (score,) = evaluate_task(_table(genes[:150], vectors), task, models=["logreg"])
+    assert (score.n_labelled, score.n_covered) == (200, 150)
+    assert score.coverage == pytest.approx(0.75)
+
+
+def test_signal_beats_random_and_protocol_is_seeded(genes):
+    labels = np.arange(200) % 2
+    task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
+    emb = _table(genes, _signal_vectors(labels))
+    report = run_gene_tasks({"signal": emb}, [task], n_splits=5, seed=0)
+    by = {(s.embedding, s.model): s for s in report.scores}
+    assert set(by) == {("signal", "logreg"), ("signal", "rf"), ("random:signal", "logreg"), ("random:signal", "rf")}
+    for model in ("logreg", "rf"):
+        assert by[("signal", model)].auc_mean > 0.85
+        assert abs(by[("random:signal", model)].auc_mean - 0.5) < 0.15
+        assert len(by[("signal", model)].fold_aucs) == 5
+    again = run_gene_tasks({"signal": emb}, [task], n_splits=5, seed=0, random_baseline=False)
+    assert again.scores[0].fold_aucs == by[("signal", "logreg")].fold_aucs
+
+
+def test_multiclass_macro_auc_and_small_class_dropped(genes):
+    labels = np.array([0] * 90 + [1] * 90 + [2] * 15 + [3] * 5)  # class 3 too small for 5 folds
+    task = GeneLabels("fc", [g.symbol for g in genes], labels, ["a", "b", "c", "d"])
+    vectors = np.random.default_rng(0).standard_normal((200, 8))
+    vectors[np.arange(200), labels % 8] += 3.0
+    (score,) = evaluate_task(_table(genes, vectors), task, models=["logreg"])
+    assert score.metric == "macro_ovr_roc_auc" and score.auc_mean > 0.9 and score.roc is None
+    assert score.details["classes_dropped_too_few_genes"] == ["d"]
+
+
+def test_pair_task_with_split(genes):
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    emb = _table(genes[:180], vectors[:180])
+    pairs, labels = [], []
+    for _ in range(600):
+        a, b = rng.choice(200, 2, replace=False)
+        pairs.append((genes[a].symbol, genes[b].symbol))
+        labels.append(int(vectors[a, 0] + vectors[b, 0] > 0))  # learnable from the summed vector
+    is_test = np.arange(600) >= 450
+    task = PairLabels("pairs", pairs, np.array(labels), is_test)
+    (score,) = evaluate_task(emb, task)
+    covered_test = sum(1 for (a, b), t in zip(pairs, is_test) if t and a in emb.symbols and b in emb.symbols)
+    assert score.n_labelled == 150 and score.n_covered == covered_test and score.auc_mean > 0.9
+    assert score.details["train_pairs"] == 450
+    np.testing.assert_allclose(pair_features(vectors, np.array([1]), np.array([2])), vectors[[1]] + vectors[[2]])
+
+
+def test_too_little_coverage_is_a_clear_error(genes):
+    task = GeneLabels("toy", [g.symbol for g in genes], np.arange(200) % 2, ["neg", "pos"])
+    emb = _table(genes[:6], np.ones((6, 4)))
+    with pytest.raises(BioprofileInputError, match="only 6 of 200 labelled genes"):
+        evaluate_task(emb, task)
+
+
+def test_cross_validation_rejects_tiny_class():
+    with pytest.raises(ValueError, match="at least 5"):
+        cross_validated_auc(np.zeros((10, 2)), np.array([0] * 8 + [1] * 2))
+
+
+def test_random_embeddings_same_genes_fixed_seed(genes):
+    emb = _table(genes[:10], np.ones((10, 6)))
+    a, b = random_embeddings(emb, seed=4), random_embeddings(emb, seed=4)
+    assert a.symbols == emb.symbols and a.vectors.shape == (10, 6)
+    np.testing.assert_array_equal(a.vectors, b.vectors)
+
+
+def test_report_outputs(tmp_path, genes):
+    labels = np.arange(200) % 2
+    task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
+    report = run_gene_tasks({"signal": _table(genes, _signal_vectors(labels))}, [task], models=["logreg"])
+    table = report.to_markdown()
+    assert table.count("\n") == 4 and "200/200 (100.0%)" in table and "±" in table
+    payload = json.loads(json.dumps(report.to_dict()))
+    assert payload["scores"][0]["n_covered"] == 200
+    png = plot_roc_panels(report.roc_panels(), tmp_path / "roc.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert markdown_table([{"a": 1.0, "b": "x|y"}]).splitlines()[2] == "| 1.000 | x\\|y |"
+
+
+# --------------------------------------------------------------------------- real text embeddings
+
+
+@pytest.mark.slow
+def test_refseq_text_embeddings_beat_random_on_dosage(shared_data, tmp_path):
+    from bioprofile.pipeline import embed_genes
+    from bioprofile.store import Store
+
+    dosage = load_dosage_labels(shared_data / "genept/dosage_sens_tf_labels.csv")
+    wanted = set(normalize_genes(dosage.fallback).inputs.values())
+    summaries = {}
+    for line in (shared_data / "geneagent/gene_narrative_synopsis.txt").read_text().splitlines():
+        symbol, _, text = line.partition(":")
+        if symbol.strip() in wanted and text.strip():
+            summaries.setdefault(symbol.strip(), text.strip())
+    with Store(tmp_path / "store.sqlite") as store:
+        emb = embed_genes(list(summaries), summaries=summaries, store=store)
+    report = run_gene_tasks({"refseq": emb}, [dosage], models=["logreg"], seed=0)
+    real, rand = (next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq"))
+    assert real.n_covered == len(emb) < real.n_labelled == 490
+    assert real.auc_mean > rand.auc_mean + 0.1
