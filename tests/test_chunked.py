@@ -169,3 +169,14 @@ def test_errors():
         chunked_token_ce(hidden_states, weight, labels, backend="liger")
     with pytest.raises(BioprofileInputError, match="window"):
         causal_lm_loss_from_hidden(hidden_states, weight, labels, window=8)
+
+
+def test_all_ignored_is_zero_with_zero_gradient():
+    hidden_states, weight, bias, _ = make_inputs(torch.float32)
+    labels = torch.full(hidden_states.shape[:2], IGNORE)
+    h = hidden_states.clone().requires_grad_(True)
+    w = weight.clone().requires_grad_(True)
+    loss = causal_lm_loss_from_hidden(h, w, labels, method="bft", bias=bias)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.all(h.grad == 0) and torch.all(w.grad == 0)
