@@ -42,16 +42,16 @@ def _messages(genes=GENES):
 def test_batched_equals_one_at_a_time(lively_llama_dir):
     """Left-padded batches of mixed lengths give exactly the tokens of unpadded single prompts (fp32)."""
     messages = _messages()
-    single = TransformersGenerator(lively_llama_dir, batch_size=1, max_new_tokens=24).generate_token_ids(messages)
-    batched = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=24).generate_token_ids(messages)
+    single = TransformersGenerator(lively_llama_dir, batch_size=1, max_new_tokens=16).generate_token_ids(messages)
+    batched = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=16).generate_token_ids(messages)
     assert batched == single
     # The continuations really depend on the prompt (otherwise the comparison above proves little).
     assert len({tuple(tokens) for tokens in single}) == len(GENES)
 
 
 def test_output_follows_input_order(lively_llama_dir):
-    generator = TransformersGenerator(lively_llama_dir, batch_size=3, max_new_tokens=12)
-    messages = _messages()
+    generator = TransformersGenerator(lively_llama_dir, batch_size=3, max_new_tokens=6)
+    messages = _messages(GENES[:6])
     forward = generator.generate(messages)
     backward = generator.generate(messages[::-1])
     assert backward == forward[::-1]
@@ -105,9 +105,9 @@ def test_id_and_params(lively_llama_dir, tiny_tokenizer, tmp_path):
 
 def test_sampling_is_seeded(lively_llama_dir):
     messages = _messages(["TP53", "BRCA1"])
-    first = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=16)
-    again = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=16)
-    other = TransformersGenerator(lively_llama_dir, do_sample=True, seed=2, max_new_tokens=16)
+    first = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=8)
+    again = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=8)
+    other = TransformersGenerator(lively_llama_dir, do_sample=True, seed=2, max_new_tokens=8)
     assert first.generate_token_ids(messages) == again.generate_token_ids(messages)
     assert first.generate_token_ids(messages) != other.generate_token_ids(messages)
 
