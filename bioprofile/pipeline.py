@@ -76,6 +76,7 @@ def embed_genes(
     """
     from bioprofile.encoders import get_encoder
     from bioprofile.genes import GeneResolution, normalize_genes
+    from bioprofile.profiles.prompts import get_template
     from bioprofile.store import Store
 
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
@@ -94,7 +95,7 @@ def embed_genes(
                     "source": "generated",
                     "generator": generator.id,
                     "generation_params": dict(generator.params),
-                    "template": template,
+                    "template": get_template(template).key,
                 }
             texts = [clean_text(t) for t in texts]
             # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
@@ -150,12 +151,11 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progr
 
 
 def _generate(genes: list[Gene], generator, template: str, store: Store, progress) -> list[str]:
-    from bioprofile.profiles.generate import generate_profiles
+    from bioprofile.profiles.generate import entity_key, generate_profiles, profile_cache_key
     from bioprofile.profiles.prompts import get_template
 
     prompt = get_template(template)
-    cached = store.get_profiles([g.hgnc_id for g in genes], template=prompt.name, generator=generator.id,
-                                params=generator.params)
+    cached = store.get_profiles([entity_key(g) for g in genes], **profile_cache_key(prompt, generator))
     todo = len(genes) - len(cached)
     task = progress.add_task("writing profiles", total=todo) if progress and todo else None
     return generate_profiles(

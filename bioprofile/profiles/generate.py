@@ -89,30 +89,34 @@ def generate_profiles(
     first_of: dict[str, Any] = {}
     for key, gene in zip(keys, genes):
         first_of.setdefault(key, gene)
-    cache_key = {"template": template.name, "generator": generator.id, "params": dict(generator.params)}
+    cache_key = profile_cache_key(template, generator)
 
     texts: dict[str, str] = store.get_profiles(list(first_of), **cache_key) if store is not None else {}
-    missing = [key for key in first_of if key not in texts]
-    if missing:
-        prompts = {key: template.messages(first_of[key]) for key in missing}
-        missing.sort(key=lambda key: _prompt_length(prompts[key]), reverse=True)
-        chunk_size = batch_size or _default_chunk(generator)
-        if chunk_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
-        empty: list[str] = []
-        for start in range(0, len(missing), chunk_size):
-            chunk = missing[start : start + chunk_size]
-            outputs = generator.generate([prompts[key] for key in chunk])
-            _check_outputs(outputs, len(chunk), generator)
-            new = dict(zip(chunk, outputs))
-            texts.update(new)
-            if store is not None:
-                # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.
-                keep = {key: text for key, text in new.items() if text.strip()}
-                store.put_profiles(keep, **cache_key)
-            empty += [key for key, text in new.items() if not text.strip()]
-            if progress is not None:
-                progress(len(chunk))
+    prompts = {key: template.messages(gene) for key, gene in first_of.items()}
+    # Chunks are cut from ALL genes sorted by prompt length (longest first, so batches pad little and a prompt
+    # too long for memory fails at once), not from the missing ones: a resumed run then generates each gene in
+    # exactly the batch an uninterrupted run would have, so padding cannot change a single greedy token.
+    ordered = sorted(first_of, key=lambda key: _prompt_length(prompts[key]), reverse=True)
+    chunk_size = batch_size or _default_chunk(generator)
+    if chunk_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
+    chunks = [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
+    empty: list[str] = []
+    for chunk in chunks:
+        missing = [key for key in chunk if key not in texts]
+        if not missing:
+            continue
+        outputs = generator.generate([prompts[key] for key in chunk])
+        _check_outputs(outputs, len(chunk), generator)
+        new = {key: text for key, text in zip(chunk, outputs) if key in missing}
+        texts.update(new)
+        if store is not None:
+            # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.
+            keep = {key: text for key, text in new.items() if text.strip()}
+            store.put_profiles(keep, **cache_key)
+        empty += [key for key, text in new.items() if not text.strip()]
+        if progress is not None:
+            progress(len(missing))
         if empty:
             warnings.warn(
                 f"{generator.id} wrote empty profiles for {len(empty)} genes ({', '.join(empty[:5])}"
@@ -120,6 +124,12 @@ def generate_profiles(
                 stacklevel=2,
             )
     return [texts[key] for key in keys]
+
+
+def profile_cache_key(template: PromptTemplateLike, generator: ProfileGenerator) -> dict[str, Any]:
+    """The store key fields shared by every profile of one run: template (name and text), generator, params."""
+    return {"template": getattr(template, "key", template.name), "generator": generator.id,
+            "params": dict(generator.params)}
 
 
 def _default_chunk(generator: ProfileGenerator) -> int:

@@ -1,11 +1,13 @@
 """Prompt templates that ask a chat LLM to write a profile of one gene.
 
 A template is a system prompt (optional) plus a user message with ``{symbol}`` and ``{name}`` fields. Its
-``name`` is part of every cache key, so changing a template's text means giving it a new name.
+:attr:`PromptTemplate.key` (name plus a hash of its text) is part of every cache key, so editing a template's
+text never reuses profiles written for the old text.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,12 @@ class PromptTemplate:
     system: str | None
     user: str
     entity: str = "gene"
+
+    @property
+    def key(self) -> str:
+        """``"<name>@<8 hex digits>"``: the cache key part that changes whenever the template's text changes."""
+        digest = hashlib.sha256(f"{self.system}\x00{self.user}\x00{self.entity}".encode()).hexdigest()
+        return f"{self.name}@{digest[:8]}"
 
     def fields(self, entity: Any) -> dict[str, str]:
         """The values filled into the user message for ``entity`` (an object with ``.symbol``/``.name``, or a str)."""
