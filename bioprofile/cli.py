@@ -164,5 +164,111 @@ def diagnose_command(
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 
+@data_app.command("list")
+def data_list_command() -> None:
+    """List the datasets in data_manifests/: name, size, whether the hash is recorded, description."""
+    from bioprofile.data import list_manifests
+
+    try:
+        manifests = list_manifests()
+    except BioprofileInputError as err:
+        fail(str(err))
+    for m in manifests:
+        size = (f"{m.size / 1e6:.1f} MB" if m.size >= 1e5 else f"{m.size / 1e3:.0f} kB") if m.size else "size ?"
+        status = "sha256 ok" if m.verified else "unverified"
+        typer.echo(f"{m.name:28s} {len(m.files)} file(s) {size:>10s}  {status:10s}  {m.description}")
+
+
+@data_app.command("fetch")
+def data_fetch_command(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `bioprofile data list`).")],
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option("--data-dir", help="Use verified copies from this folder first (shared/data layout)."),
+    ] = None,
+    trust_unverified: Annotated[
+        bool, typer.Option("--trust-unverified", help="Download files with no recorded sha256 and print their hash.")
+    ] = False,
+) -> None:
+    """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
+    from bioprofile.data import fetch_dataset
+
+    try:
+        fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified)
+    except BioprofileInputError as err:
+        fail(str(err))
+    for f in fetched:
+        note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
+        typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
+
+
+@bench_app.command("gene-tasks")
+def bench_gene_tasks_command(
+    embeddings: Annotated[
+        list[Path],
+        typer.Option(
+            "--embeddings", "-e", help="Embedding table (.parquet/.npz/.h5ad/.pt or GenePT .pickle); repeat to compare."
+        ),
+    ],
+    tasks: Annotated[
+        Optional[str],
+        typer.Option("--tasks", help="Comma-separated built-in tasks, or 'all' (default: dosage,ggi,functional_class)."),
+    ] = None,
+    labels: Annotated[
+        Optional[list[Path]],
+        typer.Option("--labels", help="Your own task: CSV with gene,label (or gene_a,gene_b,label); repeatable."),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", help="Verified local copy of the task data (shared/data layout).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md, .json, .png.")] = Path(
+        "gene_tasks"
+    ),
+    models: Annotated[
+        Optional[str], typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, models and the random baseline.")] = 0,
+    no_random: Annotated[bool, typer.Option("--no-random", help="Skip the random-vector baseline.")] = False,
+    trust_unverified: Annotated[
+        bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
+    ] = False,
+) -> None:
+    """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
+    from bioprofile.evaluate.gene_tasks import (
+        DEFAULT_TASKS,
+        TASKS,
+        load_embedding_table,
+        load_user_labels,
+        run_gene_tasks,
+    )
+    from bioprofile.evaluate.report import plot_roc_panels, write_json
+
+    try:
+        names = list(DEFAULT_TASKS) if tasks is None and not labels else []
+        if tasks:
+            names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+        task_list = names + [load_user_labels(p) for p in labels or []]
+        tables = {}
+        for path in embeddings:
+            tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
+        report = run_gene_tasks(
+            tables, task_list, data_dir=data_dir, seed=seed, random_baseline=not no_random,
+            models=[m.strip() for m in models.split(",")] if models else None, trust_unverified=trust_unverified,
+        )
+        if not output.parent.is_dir():
+            fail(f"output directory {output.parent} does not exist: create it first")
+    except BioprofileInputError as err:
+        fail(str(err))
+    markdown = report.to_markdown()
+    output.with_suffix(".md").write_text(markdown)
+    write_json(report.to_dict(), output.with_suffix(".json"))
+    panels = report.roc_panels()
+    if panels:
+        plot_roc_panels(panels, output.with_suffix(".png"))
+    typer.echo(markdown)
+    written = [output.with_suffix(".md"), output.with_suffix(".json")] + ([output.with_suffix(".png")] if panels else [])
+    typer.echo("wrote " + ", ".join(map(str, written)))
+
+
 if __name__ == "__main__":
     app()
