@@ -51,6 +51,7 @@ __all__ = [
     "train_test_auc",
     "evaluate_task",
     "run_gene_tasks",
+    "load_embedding_table",
 ]
 
 #: Gene types of the functional-class task: the Ensembl biotypes with >= 1,000 genes in GenePT's table that
@@ -843,3 +844,16 @@ def run_gene_tasks(
         "seed": seed,
     }
     return GeneTaskReport(scores=scores, settings=settings)
+
+
+def load_embedding_table(path: str | Path) -> GeneEmbeddings:
+    """An embedding table from disk: a GenePT pickle (``.pickle``/``.pkl``, read safely) or any format
+    :meth:`GeneEmbeddings.read` knows (parquet, npz, h5ad, pt)."""
+    path = Path(path)
+    if path.suffix.lower() in {".pickle", ".pkl"}:
+        from bioprofile.genept import import_genept
+
+        if not path.is_file():
+            raise BioprofileInputError(f"embeddings file {path} does not exist")
+        return import_genept(path)
+    return GeneEmbeddings.read(path)
