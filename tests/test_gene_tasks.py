@@ -232,3 +232,29 @@ def test_refseq_text_embeddings_beat_random_on_dosage(shared_data, tmp_path):
     real, rand = (next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq"))
     assert real.n_covered == len(emb) < real.n_labelled == 490
     assert real.auc_mean > rand.auc_mean + 0.1
+
+
+def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    labels = np.arange(200) % 2
+    _table(genes, _signal_vectors(labels)).write(tmp_path / "mine.parquet")
+    _table(genes, np.random.default_rng(5).standard_normal((200, 16))).write(tmp_path / "other.parquet")
+    (tmp_path / "task.csv").write_text(
+        "ensembl_id,label\n" + "".join(f"{g.ensembl_id},{y}\n" for g, y in zip(genes, labels))
+    )
+    result = CliRunner().invoke(app, [
+        "bench", "gene-tasks", "-e", str(tmp_path / "mine.parquet"), "-e", str(tmp_path / "other.parquet"),
+        "--labels", str(tmp_path / "task.csv"), "--models", "logreg", "--no-random", "-o", str(tmp_path / "out"),
+    ])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "out.json").read_text())
+    aucs = {s["embedding"]: s["auc_mean"] for s in payload["scores"]}
+    assert aucs["mine"] > 0.85 and aucs["other"] < 0.7  # side by side, one row each
+    assert (tmp_path / "out.png").is_file() and "| task |" in (tmp_path / "out.md").read_text()
+
+    missing = CliRunner().invoke(app, ["bench", "gene-tasks", "-e", str(tmp_path / "nope.parquet"), "--labels",
+                                       str(tmp_path / "task.csv"), "-o", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
