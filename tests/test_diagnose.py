@@ -309,8 +309,9 @@ def test_smollm2_on_refseq_summaries(shared_data):
         assert "".join(response.tokens) == example.response  # offsets cover the response exactly
         assert np.all((response.p > 0) & (response.p <= 1))
     all_p = np.concatenate([r.p for r in result.responses])
-    # a trained model predicts most of a fluent English summary well; a broken alignment would not
-    assert np.median(all_p) > 0.3, np.median(all_p)
+    # SmolLM2 gives RefSeq text a mean p of about 0.3; scoring each token with the wrong position's logits
+    # (an off-by-one) gives p near 1/vocab
+    assert np.mean(all_p) > 0.15 and np.median(all_p) > 0.05, (np.mean(all_p), np.median(all_p))
     assert result.summary["windows"].sum() == len(result.windows)
     assert result.windows["has_entity"].any() and result.windows["has_connective"].any()
     # right padding must not change a response's confidences
