@@ -151,7 +151,7 @@ def diagnose_command(
             scored.index = index
             table = dx.token_weight_table(dx.tag_response(scored), window=loss_window)
             paths = dx.write_token_weights(table, output, index)
-            console.print(dx.rich_table(table, title=f"Per-token weights, record {index}"))
+            console.print(dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}"))
             betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
             console.print(f"sample weights (beta): {betas}")
         else:

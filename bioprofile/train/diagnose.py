@@ -809,6 +809,14 @@ def token_weight_table(
     return table
 
 
+def compact_weight_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A narrower :func:`token_weight_table` for printing: ``cbar`` dropped, the two tags merged into ``tag``."""
+    tag = np.where(table["entity"], "gene", np.where(table["connective"], "causal", ""))
+    methods = [m for m in table.columns if m in WEIGHT_METHODS]
+    view = table[["position", "token", "p"]].assign(tag=tag)
+    return pd.concat([view, table[methods]], axis=1)
+
+
 def write_token_weights(table: pd.DataFrame, out_dir: str | Path, index: int) -> dict[str, Path]:
     """Write a :func:`token_weight_table` as CSV and as a PNG plot; returns paths keyed ``csv``, ``plot``."""
     out_dir = Path(out_dir)
@@ -833,19 +841,19 @@ def plot_token_weights(table: pd.DataFrame, path: str | Path, *, methods: Sequen
         top.plot(table["position"], table[method], label=method, linewidth=1.2, drawstyle="steps-mid")
     top.set_ylabel("token weight")
     top.legend(loc="upper right", fontsize="small", ncol=len(methods))
-    bottom.bar(table["position"], table["p"], width=1.0, color="0.6", label="p")
-    entity = table["entity"].to_numpy(dtype=bool)
-    connective = table["connective"].to_numpy(dtype=bool)
-    bottom.bar(table["position"][entity], table["p"][entity], width=1.0, color="tab:red", label="gene entity")
-    bottom.bar(table["position"][connective], table["p"][connective], width=1.0, color="tab:blue",
-               label="causal connective")  # fmt: skip
+    bottom.bar(table["position"], table["p"], width=1.0, color="0.55", label="p")
+    # tagged tokens are shaded across both panels: their p is often too small to see as a bar
+    for column, color, label in (("entity", "tab:red", "gene entity"), ("connective", "tab:blue", "causal connective")):
+        positions = table["position"][table[column].to_numpy(dtype=bool)]
+        for axis in (top, bottom):
+            for position in positions:
+                axis.axvspan(position - 0.5, position + 0.5, color=color, alpha=0.18, linewidth=0)
+        if len(positions):
+            bottom.axvspan(np.nan, np.nan, color=color, alpha=0.18, label=label)  # a legend entry only
     bottom.set_ylim(0, 1)
     bottom.set_ylabel("p (teacher-forced)")
     bottom.set_xlabel("response token position")
     bottom.legend(loc="upper right", fontsize="small", ncol=3)
-    for axis in (top, bottom):
-        for position in table["position"][entity]:
-            axis.axvline(position, color="tab:red", alpha=0.12, linewidth=1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
