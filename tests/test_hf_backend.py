@@ -16,6 +16,15 @@ from conftest import build_tiny_llama
 GENES = ["TP53", "A", "BRCA1", "HLA-DRB1 with a much longer user message " * 3, "EGFR", "KRAS", "CDKN2A", "MYC", "X"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from threads, and on a shared CI machine spinning threads slow them badly."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _spread_weights(model, std: float = 0.3):
     """A freshly initialised model's logits are nearly flat (greedy repeats one token whatever the prompt);
     larger weights make each prompt's continuation differ, so order or padding mistakes show."""
