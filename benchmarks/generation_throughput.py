@@ -48,7 +48,7 @@ def run_once(generator, messages: list, batch_size: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--genes", type=int, default=32, help="number of genes (at most %d)" % len(GENES))
+    parser.add_argument("--genes", type=int, default=32, help=f"number of genes (at most {len(GENES)})")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--template", default="genept")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
+from conftest import build_tiny_llama
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.prompts import get_template
-from conftest import build_tiny_llama
 
 # Prompt lengths differ a lot, so batches need real padding.
 GENES = ["TP53", "A", "BRCA1", "HLA-DRB1 with a much longer user message " * 3, "EGFR", "KRAS", "CDKN2A", "MYC", "X"]
@@ -80,8 +81,6 @@ def test_text_excludes_prompt_and_special_tokens(lively_llama_dir, tiny_tokenize
 
 def test_stops_at_any_stop_token(lively_llama_dir, tmp_path):
     """Every eos id in generation_config ends a profile; the stop token and what follows are dropped."""
-    import shutil
-
     from transformers import GenerationConfig
 
     messages = _messages()
@@ -211,3 +210,20 @@ def test_default_model_writes_about_the_gene():
         [get_template("genept").messages(g) for g in genes]
     )
     assert single == texts
+
+
+def test_adapter_on_default_model_from_another_machine(tmp_path, monkeypatch, lively_llama_dir):
+    """An adapter trained on the default model names its base by the trainer's cache path; ours is used."""
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
+    ours = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    from bioprofile.profiles.models import MARKER_FILE
+
+    shutil.copytree(lively_llama_dir, ours)
+    (ours / MARKER_FILE).write_text("{}")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA",
+         "base_model_name_or_path": "/home/someone/.cache/bioprofile/models/smollm2-135m-instruct"}
+    ))
+    assert TransformersGenerator(adapter)._adapter_base == str(ours)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import build_tiny_llama, build_tiny_tokenizer
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles import models
-from conftest import build_tiny_llama, build_tiny_tokenizer
 
 
 def test_cache_dir_honours_env(monkeypatch, tmp_path):

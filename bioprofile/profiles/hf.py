@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.models import model_fingerprint, resolve_model
+from bioprofile.profiles.models import DEFAULT_MODEL_DIRNAME, model_fingerprint, resolve_model
 
 __all__ = ["TransformersGenerator"]
 
@@ -136,6 +136,9 @@ class TransformersGenerator:
             raise BioprofileInputError(
                 f"--model {self.model_path}: adapter_config.json names no base_model_name_or_path"
             )
+        if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
+            # Trained on the default model on another machine (or under another cache dir): use ours.
+            return resolve_model(None)
         return resolve_model(base)
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["PromptTemplate", "TEMPLATES", "get_template", "template_names"]
+__all__ = ["TEMPLATES", "PromptTemplate", "get_template", "template_names"]
 
 
 @dataclass(frozen=True)
