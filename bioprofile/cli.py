@@ -270,5 +270,134 @@ def bench_gene_tasks_command(
     typer.echo("wrote " + ", ".join(map(str, written)))
 
 
+@app.command("embed-cells")
+def embed_cells_command(
+    input: Annotated[Path, typer.Argument(help="Cells x genes .h5ad (streamed from disk in row chunks).")],
+    embeddings: Annotated[
+        Optional[Path], typer.Option("--embeddings", "-e", help="Gene embeddings from embed-genes (GenePT-w).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .h5ad: the input plus obsm/uns.")] = Path(
+        "cells.h5ad"
+    ),
+    method: Annotated[str, typer.Option("--method", help="genept-w | genept-s.")] = "genept-w",
+    gene_key: Annotated[
+        Optional[str], typer.Option("--gene-key", help="var column with symbols or Ensembl ids (default var_names).")
+    ] = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", help="Expression from this layer instead of X.")] = None,
+    use_raw: Annotated[bool, typer.Option("--use-raw", help="Expression from .raw instead of X.")] = False,
+    normalize: Annotated[str, typer.Option("--normalize", help="none (X as is) | log1p (normalize_total+log1p).")] = "none",
+    scale: Annotated[str, typer.Option("--scale", help="matched (/ n matched genes) | total (/ expression) | none.")] = (
+        "matched"
+    ),
+    l2: Annotated[bool, typer.Option("--l2", help="Unit-length cell vectors.")] = False,
+    top_n: Annotated[int, typer.Option("--top-n", min=1, help="Genes per GenePT-s sentence.")] = 50,
+    encoder: Annotated[Optional[str], typer.Option("--encoder", help="GenePT-s text encoder (default MiniLM).")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Cells per chunk.")] = 10_000,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+) -> None:
+    """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
+    from bioprofile.cells import embed_cells_file
+
+    try:
+        info = embed_cells_file(
+            input, embeddings, output, overwrite=force, method=method, gene_key=gene_key, layer=layer,
+            use_raw=use_raw, normalize=normalize, scale=scale, l2=l2, top_n=top_n, encoder=encoder,
+            chunk_size=chunk_size,
+        )
+    except BioprofileInputError as err:
+        fail(str(err))
+    cov = info["gene_coverage"]
+    typer.echo(f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "
+               f"genes matched)")
+
+
+def _bench_outputs(output: Path) -> None:
+    if not output.parent.is_dir():
+        fail(f"output directory {output.parent} does not exist: create it first")
+
+
+@bench_app.command("clustering")
+def bench_clustering_command(
+    input: Annotated[Path, typer.Argument(help=".h5ad with cell embeddings in obsm (from embed-cells).")],
+    label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
+    obsm_key: Annotated[
+        Optional[list[str]], typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+    ] = None,
+    use_raw: Annotated[bool, typer.Option("--use-raw", help="PCA baseline on .raw.")] = False,
+    n_pcs: Annotated[int, typer.Option("--n-pcs", min=2, help="PCs of the expression baseline.")] = 50,
+    no_pca: Annotated[bool, typer.Option("--no-pca", help="Skip the PCA-of-expression baseline.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, PREFIX_umap/*.png.")] = Path(
+        "clustering"
+    ),
+) -> None:
+    """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
+    import anndata as ad
+
+    from bioprofile.evaluate.clustering import benchmark_clustering
+    from bioprofile.evaluate.report import markdown_table, write_json
+
+    _bench_outputs(output)
+    if not input.is_file():
+        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
+    try:
+        table = benchmark_clustering(ad.read_h5ad(input), label_key, obsm_keys=obsm_key or ["X_bioprofile"],
+                                     pca_baseline=not no_pca, n_pcs=n_pcs, use_raw=use_raw, seed=seed,
+                                     umap_dir=output.parent / f"{output.name}_umap")
+    except BioprofileInputError as err:
+        fail(str(err))
+    rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
+    markdown = markdown_table(rows)
+    output.with_suffix(".md").write_text(markdown)
+    write_json({"input": str(input), "label_key": label_key, "rows": rows}, output.with_suffix(".json"))
+    typer.echo(markdown)
+
+
+@bench_app.command("integration")
+def bench_integration_command(
+    input: Annotated[Path, typer.Argument(help=".h5ad with cell embeddings in obsm (from embed-cells).")],
+    batch_key: Annotated[str, typer.Option("--batch-key", help="obs column with the batch (e.g. modality).")],
+    label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
+    obsm_key: Annotated[
+        Optional[list[str]], typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+    ] = None,
+    baselines: Annotated[str, typer.Option("--baselines", help="Comma list of pca,harmony,bbknn ('' for none).")] = (
+        "pca,harmony,bbknn"
+    ),
+    baseline_on: Annotated[
+        str, typer.Option("--baseline-on", help="'expression' or an obsm key the baselines start from.")
+    ] = "expression",
+    use_raw: Annotated[bool, typer.Option("--use-raw", help="Expression baselines from .raw.")] = False,
+    n_pcs: Annotated[int, typer.Option("--n-pcs", min=2, help="PCs the baselines start from.")] = 50,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, .png.")] = Path(
+        "integration"
+    ),
+) -> None:
+    """scIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
+    import anndata as ad
+
+    from bioprofile.evaluate.integration import benchmark_integration
+    from bioprofile.evaluate.report import markdown_table, write_json
+
+    _bench_outputs(output)
+    if not input.is_file():
+        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
+    try:
+        table = benchmark_integration(
+            ad.read_h5ad(input), batch_key, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
+            baselines=[b.strip() for b in baselines.split(",") if b.strip()], baseline_on=baseline_on,
+            n_pcs=n_pcs, use_raw=use_raw, seed=seed, plot_path=output.with_suffix(".png"),
+        )
+    except BioprofileInputError as err:
+        fail(str(err))
+    rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
+    markdown = markdown_table(rows)
+    output.with_suffix(".md").write_text(markdown)
+    write_json({"input": str(input), "batch_key": batch_key, "label_key": label_key, "rows": rows},
+               output.with_suffix(".json"))
+    typer.echo(markdown)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,265 @@
+"""scIB integration benchmark of cell embeddings (scib-metrics), beside Harmony, BBKNN and unintegrated PCA.
+
+Columns follow the scIB / scMODAL tables: bio conservation (isolated labels, KMeans NMI and ARI, silhouette
+label, cLISI) and batch correction (silhouette batch, iLISI, graph connectivity), their means, and
+``Total = 0.4 * batch correction + 0.6 * bio conservation``. Scores are not min-max scaled across methods, so
+they compare between runs.
+
+Choices where the sources leave room:
+
+- *Silhouette batch*: scib-metrics >= 0.5.6 only offers BRAS; it is run with euclidean distances and
+  ``between_cluster_distances="nearest"``, which is the classic scIB silhouette batch, and named so.
+- *BBKNN* outputs a graph, not an embedding, while scib-metrics scores embeddings: BBKNN is scored on the
+  diffusion map of its graph (``n_diffmap`` components, the trivial first one dropped), so its graph decides
+  every neighbourhood the metrics see.
+- kBET and PCR comparison are left out (not in the paper's tables; kBET is slow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bioprofile.errors import BioprofileInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from anndata import AnnData
+
+__all__ = [
+    "BIO_COLUMNS",
+    "BATCH_COLUMNS",
+    "INTEGRATION_COLUMNS",
+    "harmony_embedding",
+    "bbknn_embedding",
+    "scib_scores",
+    "benchmark_integration",
+    "plot_integration",
+]
+
+BIO_COLUMNS = ["Isolated labels", "KMeans NMI", "KMeans ARI", "Silhouette label", "cLISI"]
+BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
+INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + ["Bio conservation", "Batch correction", "Total"]
+BASELINES = ("pca", "harmony", "bbknn")
+
+
+def harmony_embedding(X: np.ndarray, batch: Sequence[Any], *, seed: int = 0) -> np.ndarray:
+    """Harmony-corrected copy of ``X`` (cells × PCs) for the batches in ``batch`` (harmonypy)."""
+    import harmonypy
+    import pandas as pd
+
+    X = np.asarray(X, dtype=np.float64)
+    meta = pd.DataFrame({"batch": [str(b) for b in batch]})
+    result = harmonypy.run_harmony(X, meta, "batch", random_state=seed, verbose=False)
+    Z = np.asarray(result.Z_corr)
+    # harmonypy < 2 returns PCs × cells
+    return (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
+
+
+def bbknn_embedding(X: np.ndarray, batch: Sequence[Any], *, n_diffmap: int = 15, neighbors_within_batch: int = 3,
+                    seed: int = 0) -> np.ndarray:
+    """Diffusion-map embedding of the BBKNN graph built on ``X`` (cells × PCs), first (trivial) component dropped."""
+    import anndata as ad
+    import bbknn
+    import scanpy as sc
+
+    tmp = ad.AnnData(obs={"batch": np.asarray([str(b) for b in batch])}, obsm={"X_pca": np.asarray(X, np.float32)})
+    tmp.obs["batch"] = tmp.obs["batch"].astype("category")
+    smallest = int(tmp.obs["batch"].value_counts().min())
+    bbknn.bbknn(tmp, batch_key="batch", use_rep="X_pca", n_pcs=X.shape[1],
+                neighbors_within_batch=max(1, min(neighbors_within_batch, smallest - 1)))
+    sc.tl.diffmap(tmp, n_comps=min(n_diffmap + 1, tmp.n_obs - 2), random_state=seed)
+    return np.asarray(tmp.obsm["X_diffmap"][:, 1:], dtype=np.float32)
+
+
+def scib_scores(
+    embeddings: Mapping[str, np.ndarray],
+    batch: Sequence[Any],
+    labels: Sequence[Any],
+    *,
+    pre_integrated: np.ndarray | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """scib-metrics scores of several embeddings of the same cells.
+
+    Parameters
+    ----------
+    embeddings
+        ``{method name: (n_cells, dim) array}``.
+    batch, labels
+        Batch and cell-type label per cell.
+    pre_integrated
+        Unintegrated embedding scib-metrics keeps for reference (default: the first embedding).
+    n_jobs
+        Parallel jobs for the neighbour search.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method, columns :data:`INTEGRATION_COLUMNS`, not min-max scaled.
+    """
+    import anndata as ad
+    import pandas as pd
+    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
+
+    if not embeddings:
+        raise BioprofileInputError("nothing to score: pass at least one embedding")
+    batch = np.asarray([str(b) for b in batch])
+    labels = np.asarray([str(v) for v in labels])
+    if len(np.unique(batch)) < 2:
+        raise BioprofileInputError("the batch column has fewer than 2 values: integration needs several batches")
+    keys = {name: f"emb{i}" for i, name in enumerate(embeddings)}
+    first = next(iter(embeddings.values()))
+    obsm = {keys[name]: np.asarray(v, dtype=np.float32) for name, v in embeddings.items()}
+    obsm["X_pre"] = np.asarray(first if pre_integrated is None else pre_integrated, dtype=np.float32)
+    data = ad.AnnData(obs=pd.DataFrame({"batch": batch, "label": labels},
+                                       index=[str(i) for i in range(len(batch))]), obsm=obsm)
+    bench = Benchmarker(
+        data,
+        batch_key="batch",
+        label_key="label",
+        embedding_obsm_keys=list(keys.values()),
+        bio_conservation_metrics=BioConservation(),
+        # euclidean + nearest cluster: the classic scIB silhouette batch (BRAS defaults differ)
+        batch_correction_metrics=BatchCorrection(
+            bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
+            kbet_per_label=False,
+            pcr_comparison=False,
+        ),
+        pre_integrated_embedding_obsm_key="X_pre",
+        n_jobs=n_jobs,
+        progress_bar=False,
+    )
+    bench.prepare(neighbor_computer=_exact_neighbors)
+    bench.benchmark()
+    raw = bench.get_results(min_max_scale=False).drop("Metric Type", errors="ignore")
+    raw = raw.rename(columns={"BRAS": "Silhouette batch"})
+    table = raw.rename(index={v: k for k, v in keys.items()}).astype(float)
+    table.index.name = "method"
+    return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
+
+
+def _exact_neighbors(X: np.ndarray, k: int):
+    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data."""
+    from scib_metrics.nearest_neighbors import NeighborsResults
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, X.shape[0] - 1)
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(X)
+    return NeighborsResults(indices=indices, distances=distances)
+
+
+def benchmark_integration(
+    adata: AnnData,
+    batch_key: str,
+    label_key: str,
+    *,
+    obsm_keys: Sequence[str] = ("X_bioprofile",),
+    baselines: Sequence[str] = BASELINES,
+    baseline_on: str = "expression",
+    n_pcs: int = 50,
+    use_raw: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    plot_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """Score bioprofile cell embeddings for integration across ``obs[batch_key]`` beside standard baselines.
+
+    Parameters
+    ----------
+    adata
+        The cells, with the embeddings to score in ``obsm``.
+    batch_key, label_key
+        ``obs`` columns with the batch (e.g. ``"modality"`` for RNA + protein) and the cell type.
+    obsm_keys
+        Embeddings to score.
+    baselines
+        Any of ``"pca"`` (unintegrated), ``"harmony"`` (Harmony on those PCs), ``"bbknn"`` (BBKNN on them).
+    baseline_on
+        What the baselines start from: ``"expression"`` (PCA of ``X`` or ``.raw``) or an ``obsm`` key (e.g. the
+        joint ``"X_bioprofile"`` of RNA + ADT cells, which share no expression features), reduced to ``n_pcs``.
+    n_pcs, use_raw, seed, n_jobs
+        PCA size, expression from ``.raw``, random seed, neighbour-search jobs.
+    plot_path
+        Write the table as a heatmap PNG there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method, columns :data:`INTEGRATION_COLUMNS`.
+    """
+    from bioprofile.evaluate.clustering import expression_pca
+
+    for key, what in ((batch_key, "--batch-key"), (label_key, "--label-key")):
+        if key not in adata.obs.columns:
+            raise BioprofileInputError(
+                f"obs has no column {key!r} (columns: {', '.join(map(str, adata.obs.columns))}): pass one to {what}"
+            )
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise BioprofileInputError(f"unknown baselines {unknown}: choose from {', '.join(BASELINES)}")
+    methods: dict[str, np.ndarray] = {}
+    for key in obsm_keys:
+        if key not in adata.obsm:
+            raise BioprofileInputError(f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run "
+                                       "embed-cells first")
+        methods[key] = np.asarray(adata.obsm[key], dtype=np.float32)
+    batch = adata.obs[batch_key].astype(str).to_numpy()
+    pcs = None
+    if baselines or not methods:
+        pcs = _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed, expression_pca)
+        source = "expression" if baseline_on == "expression" else baseline_on
+        if "pca" in baselines:
+            methods[f"Unintegrated PCA ({source})"] = pcs
+        if "harmony" in baselines:
+            methods[f"Harmony ({source})"] = harmony_embedding(pcs, batch, seed=seed)
+        if "bbknn" in baselines:
+            methods[f"BBKNN ({source})"] = bbknn_embedding(pcs, batch, seed=seed)
+    table = scib_scores(methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs,
+                        n_jobs=n_jobs)
+    if plot_path is not None:
+        plot_integration(table, plot_path)
+    return table
+
+
+def _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed, expression_pca) -> np.ndarray:
+    if baseline_on == "expression":
+        if adata.X is None and not use_raw:
+            raise BioprofileInputError("the AnnData has no X for expression baselines: pass baseline_on=<obsm key>")
+        return expression_pca(adata, n_comps=n_pcs, use_raw=use_raw, seed=seed)
+    if baseline_on not in adata.obsm:
+        raise BioprofileInputError(f"obsm has no {baseline_on!r} to build baselines on: pass 'expression' or a key")
+    from sklearn.decomposition import PCA
+
+    X = np.asarray(adata.obsm[baseline_on], dtype=np.float32)
+    return PCA(n_components=min(n_pcs, *X.shape), random_state=seed).fit_transform(X).astype(np.float32)
+
+
+def plot_integration(table: pd.DataFrame, path: str | Path) -> Path:
+    """Heatmap of an integration table (methods × metrics, values printed), sorted by Total."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = table.sort_values("Total", ascending=False) if "Total" in table else table
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
+    ax.imshow(values, cmap="PRGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), table.columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(values.shape[0]), table.index, fontsize=8)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}", ha="center", va="center",
+                    fontsize=7)
+    n_bio = sum(c in BIO_COLUMNS for c in table.columns)
+    ax.axvline(n_bio - 0.5, color="black", lw=1)
+    ax.axvline(values.shape[1] - 3.5, color="black", lw=1)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
