@@ -1,0 +1,59 @@
+"""Fine-tuning the profile writer: reweighted losses (SFT, DFT, BFT...), data, config and the trainer.
+
+Names are imported on first use, so ``import bioprofile.train`` stays cheap (the Hugging Face trainer is slow to
+import).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "METHODS": "bioprofile.train.losses",
+    "causal_lm_loss": "bioprofile.train.losses",
+    "reweighted_loss": "bioprofile.train.losses",
+    "BFTConfig": "bioprofile.train.config",
+    "load_config": "bioprofile.train.config",
+    "config_from_dict": "bioprofile.train.config",
+    "read_jsonl_records": "bioprofile.train.data",
+    "refseq_sft_records": "bioprofile.train.data",
+    "split_records": "bioprofile.train.data",
+    "tokenize_chat": "bioprofile.train.data",
+    "ChatDataset": "bioprofile.train.data",
+    "CompletionCollator": "bioprofile.train.data",
+    "BFTTrainer": "bioprofile.train.trainer",
+    "BFTSFTTrainer": "bioprofile.train.trainer",
+    "BalancedCausalLMLoss": "bioprofile.train.trainer",
+    "train_from_config": "bioprofile.train.trainer",
+}
+
+__all__ = [
+    "METHODS",
+    "BFTConfig",
+    "BFTSFTTrainer",
+    "BFTTrainer",
+    "BalancedCausalLMLoss",
+    "ChatDataset",
+    "CompletionCollator",
+    "causal_lm_loss",
+    "config_from_dict",
+    "load_config",
+    "read_jsonl_records",
+    "refseq_sft_records",
+    "reweighted_loss",
+    "split_records",
+    "tokenize_chat",
+    "train_from_config",
+]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
