@@ -189,6 +189,17 @@ def test_confidences_match_a_direct_forward_pass_and_do_not_depend_on_batching(t
     np.testing.assert_allclose(batched[2].p, expected, rtol=1e-5)
 
 
+def test_a_template_that_trims_content_scores_the_trimmed_response(tiny_lm):
+    from conftest import CHATML_TEMPLATE, build_tiny_tokenizer
+
+    model, _ = tiny_lm
+    trimming = build_tiny_tokenizer()
+    trimming.chat_template = CHATML_TEMPLATE.replace("message['content']", "(message['content'] | trim)")
+    example = dx.PromptResponse(({"role": "user", "content": "Hi"},), "  Yes, TP53.\n")
+    (scored,) = dx.token_confidences(model, trimming, [example])
+    assert scored.response == "Yes, TP53." and "".join(scored.tokens) == "Yes, TP53."
+
+
 def test_max_length_cuts_the_response(tiny_lm):
     model, tokenizer = tiny_lm
     example = _examples()[0]

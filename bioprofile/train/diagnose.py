@@ -204,13 +204,14 @@ def load_causal_lm(model: str | Path | None = None, *, device: str | None = None
     return causal_lm.eval(), tokenizer
 
 
-def _encode(tokenizer, example: PromptResponse, max_length: int) -> tuple[list[int], int, np.ndarray]:
-    """Token ids of prompt + response, where the response starts, and the response tokens' character offsets.
+def _encode(tokenizer, example: PromptResponse, max_length: int) -> tuple[list[int], int, np.ndarray, str]:
+    """Token ids of prompt + response, where the response starts, its tokens' character offsets, and its text.
 
     The whole chat is rendered with the tokenizer's chat template (or, without one, the prompt turns joined
     by blank lines and a newline) and tokenized in one go, exactly as training sees it; response tokens are
     the tokens that start inside the response text, so the end-of-turn marker is left out. Offsets are
-    relative to the response. Chats longer than ``max_length`` tokens are cut at the end.
+    relative to the response text, which is the response stripped of surrounding whitespace when the
+    template strips it. Chats longer than ``max_length`` tokens are cut at the end.
     """
     messages = list(example.prompt_messages)
     if getattr(tokenizer, "chat_template", None):
@@ -221,10 +222,15 @@ def _encode(tokenizer, example: PromptResponse, max_length: int) -> tuple[list[i
     else:
         prompt_text = "\n\n".join(m["content"] for m in messages) + "\n"
         text = prompt_text + example.response
-    response_start = text.find(example.response, len(prompt_text)) if text.startswith(prompt_text) else -1
+    response, response_start = example.response, -1
+    if text.startswith(prompt_text):
+        response_start = text.find(response, len(prompt_text))
+        if response_start < 0:  # templates that trim message content
+            response = response.strip()
+            response_start = text.find(response, len(prompt_text))
     if response_start < 0:
         raise ValueError("the chat template does not render the response verbatim after the prompt")
-    response_end = response_start + len(example.response)
+    response_end = response_start + len(response)
     encoded = tokenizer(text, add_special_tokens=not tokenizer.chat_template, return_offsets_mapping=True)
     ids = encoded["input_ids"][:max_length]
     offsets = np.asarray(encoded["offset_mapping"][: len(ids)], dtype=np.int64).reshape(-1, 2)
@@ -242,8 +248,8 @@ def _encode(tokenizer, example: PromptResponse, max_length: int) -> tuple[list[i
             raise ValueError("a response cannot start at the first token: nothing precedes it to predict it")
         # response tokens are contiguous: keep the run that starts at the first one
         ids = ids[: int(positions[-1]) + 1]
-    response_offsets = np.clip(offsets[first : len(ids)] - response_start, 0, len(example.response))
-    return ids, first, response_offsets
+    response_offsets = np.clip(offsets[first : len(ids)] - response_start, 0, len(response))
+    return ids, first, response_offsets, response
 
 
 def token_confidences(
@@ -285,14 +291,14 @@ def token_confidences(
     with torch.inference_mode():
         for start in range(0, len(examples), batch_size):
             chunk = encoded[start : start + batch_size]
-            width = max(len(ids) for ids, _, _ in chunk)
+            width = max(len(ids) for ids, _, _, _ in chunk)
             input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
             attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (ids, _, _) in enumerate(chunk):
+            for row, (ids, _, _, _) in enumerate(chunk):
                 input_ids[row, : len(ids)] = torch.tensor(ids)
                 attention_mask[row, : len(ids)] = 1
             logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-            for row, (ids, first, offsets) in enumerate(chunk):
+            for row, (ids, first, offsets, response) in enumerate(chunk):
                 # logits at position t predict token t + 1; softmax in float32 for low-precision models
                 targets = torch.tensor(ids[first:], dtype=torch.long, device=logits.device)
                 rows = logits[row, first - 1 : len(ids) - 1].float()
@@ -301,7 +307,7 @@ def token_confidences(
                 results.append(
                     ResponseConfidence(
                         index=index,
-                        response=examples[index].response,
+                        response=response,
                         token_ids=np.asarray(ids[first:], dtype=np.int64),
                         offsets=offsets,
                         p=log_p.exp().cpu().numpy().astype(np.float64),
