@@ -91,12 +91,12 @@ def main() -> None:
             dosage = load_task("dosage", data_dir=args.data_dir)
             rows = match_genes(refseq, dosage.genes, dosage.fallback)
             genes = list(dict.fromkeys(refseq.symbols[r] for r in rows if r >= 0))
-            # Keep both classes in the generated subset: interleave sensitive and insensitive genes.
+            # A subset as balanced as the labels allow, so each CV fold holds both classes even when small.
             label_of = {refseq.symbols[r]: int(y) for r, y in zip(rows, dosage.labels) if r >= 0}
             pos = [g for g in genes if label_of[g] == 1]
             neg = [g for g in genes if label_of[g] == 0]
             take = min(args.max_generated, len(genes))
-            n_pos = min(len(pos), round(take * len(pos) / len(genes)))
+            n_pos = min(len(pos), take // 2)
             chosen = pos[:n_pos] + neg[: take - n_pos]
             start = time.perf_counter()
             generated = embed_genes(chosen, store=store, batch_size=args.batch_size,
