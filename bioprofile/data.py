@@ -24,14 +24,14 @@ from bioprofile.errors import BioprofileInputError
 
 __all__ = [
     "DataFile",
-    "Manifest",
     "FetchedFile",
+    "Manifest",
     "data_cache_dir",
-    "manifest_dir",
-    "list_manifests",
-    "load_manifest",
     "fetch_dataset",
     "file_sha256",
+    "list_manifests",
+    "load_manifest",
+    "manifest_dir",
 ]
 
 #: Where the manifests live: beside the package in a source checkout; ``$BIOPROFILE_MANIFEST_DIR`` overrides.
@@ -292,7 +292,7 @@ def fetch_dataset(
                     "was deleted); upstream changed it: check the source, then update the manifest"
                 ) from None
             raise
-        except Exception as err:  # requests / ftplib / OS errors: name them on one line
+        except Exception as err:  # noqa: BLE001 - requests, ftplib, OS errors: name them on one line
             raise BioprofileInputError(
                 f"cannot download {entry.path} from {entry.url}: {type(err).__name__}: {err}; check the network "
                 "or fetch the file by hand into " + str(target.parent)

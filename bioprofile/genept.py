@@ -18,7 +18,7 @@ import numpy as np
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["RestrictedUnpickler", "safe_load_pickle", "read_genept_pickle", "import_genept"]
+__all__ = ["RestrictedUnpickler", "import_genept", "read_genept_pickle", "safe_load_pickle"]
 
 # The globals numpy uses to pickle ndarrays, dtypes and scalars (numpy 1.x and 2.x module names), plus the bytes
 # helper of protocol 2. Each only builds an array, scalar or bytes object; none can reach the file system or run arbitrary code.
@@ -70,7 +70,7 @@ def safe_load_pickle(path: str | Path) -> Any:
         return RestrictedUnpickler(io.BytesIO(data)).load()
     except BioprofileInputError:
         raise
-    except Exception as err:  # truncated or corrupt data raises many types
+    except Exception as err:  # noqa: BLE001 - truncated or corrupt data raise many types
         raise BioprofileInputError(f"{path} is not a readable pickle ({type(err).__name__}: {err})") from None
 
 

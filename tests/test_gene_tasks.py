@@ -90,7 +90,7 @@ def test_chromatin_pickle_format(tmp_path, genes):
 
 def test_interactome_without_labels_gets_seeded_negatives(tmp_path, genes):
     path = tmp_path / "HuRI.tsv"
-    positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(0, 60)]
+    positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(60)]
     path.write_text("".join(f"{a}\t{b}\n" for a, b in positives + [(genes[0].ensembl_id, genes[0].ensembl_id)]))
     task = load_pair_table(path, seed=3)
     assert int(task.labels.sum()) == 60 and len(task.labels) == 120  # self-pair dropped, balanced negatives

@@ -17,7 +17,6 @@ score symbol-keyed tables and vice versa.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,28 +29,28 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.report import RocCurve, format_mean_std, markdown_table
 
 __all__ = [
+    "DEFAULT_TASKS",
+    "TASKS",
     "GeneLabels",
+    "GeneTaskReport",
     "PairLabels",
     "TaskScore",
-    "GeneTaskReport",
-    "TASKS",
-    "DEFAULT_TASKS",
+    "cross_validated_auc",
+    "evaluate_task",
     "load_dosage_labels",
+    "load_embedding_table",
+    "load_gene2vec_pairs",
     "load_gene_class_pickle",
     "load_gene_types",
-    "load_gene2vec_pairs",
     "load_pair_table",
-    "load_user_labels",
     "load_task",
-    "match_genes",
-    "random_embeddings",
-    "pair_features",
+    "load_user_labels",
     "make_classifier",
-    "cross_validated_auc",
-    "train_test_auc",
-    "evaluate_task",
+    "match_genes",
+    "pair_features",
+    "random_embeddings",
     "run_gene_tasks",
-    "load_embedding_table",
+    "train_test_auc",
 ]
 
 #: Gene types of the functional-class task: the Ensembl biotypes with >= 1,000 genes in GenePT's table that

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RocCurve", "format_mean_std", "markdown_table", "to_jsonable", "write_json", "plot_roc_panels"]
+__all__ = ["RocCurve", "format_mean_std", "markdown_table", "plot_roc_panels", "to_jsonable", "write_json"]
 
 
 @dataclass(frozen=True)
