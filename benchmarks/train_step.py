@@ -5,7 +5,9 @@ batch (``--batch`` x ``--seq`` tokens, the first ``--prompt`` tokens of each sam
 configuration; a step is forward + backward (no optimizer).
 
 * Time: one process per path runs the methods round-robin (sft, dft, bft, sft, ...) so that load from
-  other processes hits all methods alike; after ``--warmup`` rounds the median of ``--steps`` is reported.
+  other processes hits all methods alike; after ``--warmup`` rounds the median of ``--steps`` is reported,
+  for the whole step and for the loss alone (forward + backward from fixed logits or hidden states; the
+  methods differ only there). The load average is recorded, as other processes make CPU timings noisy.
 * Peak memory: torch keeps no allocator statistics on CPU, so each configuration runs in a fresh
   subprocess and reports peak RSS (``resource.getrusage(...).ru_maxrss``) during its steps minus the RSS
   after the model and batch were built. On CUDA the allocator's peak is reported instead.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -103,7 +106,47 @@ def worker_timing(args) -> dict:
             _sync(args.device)
             if round_index >= args.warmup:
                 times[method].append(time.perf_counter() - start)
-    return {"times_s": times, "loss": losses}
+    return {
+        "times_s": times,
+        "loss": losses,
+        "loss_only_times_s": loss_only_times(args, model, input_ids, labels),
+    }
+
+
+def loss_only_times(args, model, input_ids, labels) -> dict[str, list[float]]:
+    """Forward + backward of the loss alone, from fixed logits (full) or hidden states (chunked).
+
+    The methods differ only here, so this isolates the reweighting overhead from the model's noise.
+    """
+    import torch
+
+    from bioprofile.train.chunked import causal_lm_loss_from_hidden
+    from bioprofile.train.losses import causal_lm_loss
+
+    with torch.no_grad():
+        if args.path == "full":
+            source = model(input_ids=input_ids).logits
+        else:
+            source = model.model(input_ids=input_ids).last_hidden_state
+    source.requires_grad_(True)
+    weight = model.lm_head.weight.detach().requires_grad_(True)
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    for round_index in range(args.warmup + args.steps):
+        for method in METHODS:
+            source.grad = weight.grad = None
+            _sync(args.device)
+            start = time.perf_counter()
+            if args.path == "full":
+                loss = causal_lm_loss(source, labels, method=method)
+            else:
+                loss = causal_lm_loss_from_hidden(
+                    source, weight, labels, method=method, chunk_size=args.chunk_size
+                )
+            loss.backward()
+            _sync(args.device)
+            if round_index >= args.warmup:
+                times[method].append(time.perf_counter() - start)
+    return times
 
 
 def worker_memory(args) -> dict:
@@ -122,7 +165,10 @@ def worker_memory(args) -> dict:
         for _ in range(2):
             training_step(model, input_ids, labels, args.path, args.method, args.chunk_size)
         torch.cuda.synchronize()
-        return {"peak_mib": torch.cuda.max_memory_allocated() / 2**20 - base, "measure": "cuda max_memory_allocated"}
+        return {
+            "peak_mib": torch.cuda.max_memory_allocated() / 2**20 - base,
+            "measure": "cuda max_memory_allocated",
+        }
     base = _rss_mib()
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for _ in range(2):
@@ -178,18 +224,22 @@ def main(argv=None) -> None:
 
     import torch
 
+    load_before = os.getloadavg()
     rows = []
     for path in PATHS:
         timing = run_worker(args, "timing", path=path)
         for method in METHODS:
             memory = run_worker(args, "memory", path=path, method=method)
             step_times = timing["times_s"][method]
+            loss_times = timing["loss_only_times_s"][method]
             rows.append(
                 {
                     "path": path,
                     "method": method,
                     "median_step_s": statistics.median(step_times),
                     "step_times_s": step_times,
+                    "median_loss_only_s": statistics.median(loss_times),
+                    "loss_only_times_s": loss_times,
                     "peak_mib": memory["peak_mib"],
                     "loss": timing["loss"][method],
                     "memory_detail": memory,
@@ -204,21 +254,37 @@ def main(argv=None) -> None:
     }
     summary.update(
         {
-            f"{method}_full_over_chunked_peak": by[("full", method)]["peak_mib"] / by[("chunked", method)]["peak_mib"]
+            f"{path}_bft_over_sft_loss_only_time": by[(path, "bft")]["median_loss_only_s"]
+            / by[(path, "sft")]["median_loss_only_s"]
+            for path in PATHS
+        }
+    )
+    summary.update(
+        {
+            f"{method}_full_over_chunked_peak": by[("full", method)]["peak_mib"]
+            / by[("chunked", method)]["peak_mib"]
             for method in METHODS
         }
     )
     memory_measure = rows[0]["memory_detail"]["measure"]
     result = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("worker", "path", "method")},
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("worker", "path", "method")
+        },
         "model": f"random LlamaForCausalLM, hidden {args.hidden}, {args.layers} layers, vocab {args.vocab}, tied embeddings, fp32",
         "step": "forward + backward, no optimizer; methods timed round-robin in one process per path",
+        "loss_only": "forward + backward of the loss alone from fixed logits (full) or hidden states (chunked)",
         "memory_measure": memory_measure,
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": platform.machine(),
             "device": args.device,
+            "cpu_count": os.cpu_count(),
+            "load_average_1_5_15_before": load_before,
+            "load_average_1_5_15_after": os.getloadavg(),
         },
         "targets": {"bft_over_sft_time": "<= 1.05", "full_over_chunked_peak": ">= 2"},
         "rows": rows,
@@ -229,9 +295,13 @@ def main(argv=None) -> None:
 
     print(f"batch {args.batch} x seq {args.seq}, vocab {args.vocab}, {result['model']}")
     print(f"memory: {memory_measure}")
-    print(f"{'path':8s} {'method':6s} {'median step s':>14s} {'peak MiB':>10s}")
+    print(f"load average before/after: {load_before} / {result['environment']['load_average_1_5_15_after']}")
+    print(f"{'path':8s} {'method':6s} {'median step s':>14s} {'median loss-only s':>19s} {'peak MiB':>10s}")
     for r in rows:
-        print(f"{r['path']:8s} {r['method']:6s} {r['median_step_s']:14.3f} {r['peak_mib']:10.1f}")
+        print(
+            f"{r['path']:8s} {r['method']:6s} {r['median_step_s']:14.3f} {r['median_loss_only_s']:19.3f}"
+            f" {r['peak_mib']:10.1f}"
+        )
     for key, value in summary.items():
         print(f"{key}: {value:.3f}")
     print(f"wrote {args.output}")
