@@ -68,6 +68,7 @@ def main() -> None:
     from bioprofile.evaluate.integration import benchmark_integration
     from bioprofile.evaluate.report import markdown_table, write_json
     from bioprofile.pipeline import embed_genes
+    from bioprofile.profiles.summaries import read_summaries
     from bioprofile.store import Store
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -77,7 +78,9 @@ def main() -> None:
                     "n_genes": adata.n_vars, "timings_s": {}, "load_average_start": os.getloadavg()}
     with Store(args.store) as store:
         t0 = time.perf_counter()
-        refseq = embed_genes(genes, summaries=SUMMARIES, store=store)
+        # the synopsis file has a few stray non-"SYMBOL: text" lines; skip them rather than fail
+        texts = read_summaries(SUMMARIES, errors="skip")
+        refseq = embed_genes(genes, summaries=texts, store=store)
         report["timings_s"]["refseq_gene_vectors"] = time.perf_counter() - t0
         methods = {}
         t0 = time.perf_counter()
