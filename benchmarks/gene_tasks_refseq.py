@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-generated", type=int, default=490, help="Cap on genes given generated profiles.")
     parser.add_argument("--skip-generated", action="store_true")
+    parser.add_argument("--max-genes", type=int, default=None,
+                        help="Embed only the first N RefSeq genes (file order), for a slow machine.")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=160)
     args = parser.parse_args()
@@ -73,6 +75,13 @@ def main() -> None:
     timings: dict[str, float] = {}
 
     summaries = read_refseq(args.data_dir / "geneagent" / "gene_narrative_synopsis.txt")
+    if args.max_genes is not None:
+        # The first N genes, plus every dosage TF with a summary so the smallest task stays scorable.
+        dosage = load_task("dosage", data_dir=args.data_dir)
+        tfs = set(normalize_genes(dosage.genes + dosage.fallback).inputs.values())
+        order = list(summaries)
+        keep = set(order[: args.max_genes]) | (tfs & set(order))
+        summaries = {s: summaries[s] for s in order if s in keep}
     with Store(args.work_dir / "store.sqlite") as store:
         start = time.perf_counter()
         refseq = embed_genes(list(summaries), summaries=summaries, store=store)

@@ -639,7 +639,7 @@ def _score_genes(emb, emb_name, task: GeneLabels, models, n_splits, seed) -> lis
     keep = np.flatnonzero(covered)[np.sort(first)]
     X, y = emb.vectors[rows[keep]], task.labels[keep]
     counts = np.bincount(y, minlength=len(task.classes))
-    usable = [c for c in range(len(task.classes)) if counts[c] >= 2 * n_splits]
+    usable = [c for c in range(len(task.classes)) if counts[c] >= n_splits]
     dropped = [task.classes[c] for c in range(len(task.classes)) if c not in usable]
     if len(usable) < 2:
         raise BioprofileInputError(
