@@ -69,12 +69,9 @@ def canonical_params(params: Mapping[str, Any] | None) -> str:
 
 def default_store_path() -> Path:
     """Where :class:`Store` keeps its file unless told otherwise (see the module docstring)."""
-    folder = os.environ.get("BIOPROFILE_CACHE_DIR")
-    if not folder:
-        import platformdirs
+    from bioprofile.cache import cache_dir
 
-        folder = platformdirs.user_cache_dir("bioprofile")
-    return Path(folder).expanduser() / "store.sqlite"
+    return cache_dir() / "store.sqlite"
 
 
 def _chunks(items: Sequence[Any], size: int = _MAX_VARIABLES) -> Iterator[Sequence[Any]]:
