@@ -184,6 +184,11 @@ def test_too_little_coverage_is_a_clear_error(genes):
     emb = _table(genes[:6], np.ones((6, 4)))
     with pytest.raises(BioprofileInputError, match="only 6 of 200 labelled genes"):
         evaluate_task(emb, task)
+    # In a multi-table run the table that cannot be scored is reported, the others scored.
+    full = _table(genes, _signal_vectors(task.labels))
+    report = run_gene_tasks({"small": emb, "full": full}, [task], models=["logreg"], random_baseline=False)
+    assert [s.embedding for s in report.scores] == ["full"]
+    assert report.skipped[0]["embedding"] == "small" and "not scored: toy on small" in report.to_markdown()
 
 
 def test_cross_validation_rejects_tiny_class():

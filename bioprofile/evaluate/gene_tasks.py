@@ -762,6 +762,7 @@ class GeneTaskReport:
 
     scores: list[TaskScore]
     settings: dict[str, Any] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
         return [s.row() for s in self.scores]
@@ -769,7 +770,8 @@ class GeneTaskReport:
     def to_markdown(self) -> str:
         """One table: a row per (task, model, embedding), embeddings side by side within a task."""
         ordered = sorted(self.scores, key=lambda s: (s.task, s.model))
-        return markdown_table([s.row() for s in ordered])
+        notes = "".join(f"\n- not scored: {s['task']} on {s['embedding']}: {s['reason']}" for s in self.skipped)
+        return markdown_table([s.row() for s in ordered]) + (notes + "\n" if notes else "")
 
     def to_dict(self) -> dict[str, Any]:
         scores = []
@@ -777,7 +779,7 @@ class GeneTaskReport:
             entry = {k: v for k, v in s.__dict__.items() if k != "roc"}
             entry["coverage"] = s.coverage
             scores.append(entry)
-        return {"settings": self.settings, "scores": scores}
+        return {"settings": self.settings, "scores": scores, "skipped": self.skipped}
 
     def roc_panels(self) -> dict[str, dict[str, RocCurve]]:
         """{task: {"embedding / model": curve}} for :func:`~bioprofile.evaluate.report.plot_roc_panels`."""
@@ -832,9 +834,15 @@ def run_gene_tasks(
         load_task(t, data_dir=data_dir, trust_unverified=trust_unverified) if isinstance(t, str) else t for t in tasks
     ]
     scores: list[TaskScore] = []
+    skipped: list[dict[str, str]] = []
     for task in loaded:
         for name, emb in tables.items():
-            scores.extend(evaluate_task(emb, task, name=name, models=models, n_splits=n_splits, seed=seed))
+            try:
+                scores.extend(evaluate_task(emb, task, name=name, models=models, n_splits=n_splits, seed=seed))
+            except BioprofileInputError as err:  # too little coverage for this table: say so, score the rest
+                skipped.append({"embedding": name, "task": task.name, "reason": str(err)})
+    if not scores:
+        raise BioprofileInputError("no task could be scored: " + "; ".join(s["reason"] for s in skipped))
     settings = {
         "tasks": [t.name for t in loaded],
         "embeddings": {name: {"n_genes": len(e), "dim": e.dim, "provenance": e.provenance} for name, e in tables.items()},
@@ -842,7 +850,7 @@ def run_gene_tasks(
         "n_splits": n_splits,
         "seed": seed,
     }
-    return GeneTaskReport(scores=scores, settings=settings)
+    return GeneTaskReport(scores=scores, settings=settings, skipped=skipped)
 
 
 def load_embedding_table(path: str | Path) -> GeneEmbeddings:
