@@ -92,6 +92,9 @@ def write_json(obj: Any, path: str | Path) -> Path:
         with os.fdopen(fd, "w") as fh:
             json.dump(to_jsonable(obj), fh, indent=2)
             fh.write("\n")
+        umask = os.umask(0)  # mkstemp makes the file private; give it the mode an ordinary open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
