@@ -233,10 +233,11 @@ def test_refseq_text_embeddings_beat_random_on_dosage(shared_data, tmp_path):
             summaries.setdefault(symbol.strip(), text.strip())
     with Store(tmp_path / "store.sqlite") as store:
         emb = embed_genes(list(summaries), summaries=summaries, store=store)
-    report = run_gene_tasks({"refseq": emb}, [dosage], models=["logreg"], seed=0)
+    # Only 39 of the 490 TFs have a RefSeq summary; a forest separates them from random vectors clearly.
+    report = run_gene_tasks({"refseq": emb}, [dosage], models=["rf"], seed=0)
     real, rand = (next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq"))
     assert real.n_covered == len(emb) < real.n_labelled == 490
-    assert real.auc_mean > rand.auc_mean + 0.1
+    assert real.auc_mean > 0.65 and real.auc_mean > rand.auc_mean + 0.15
 
 
 def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
