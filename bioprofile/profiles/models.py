@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bioprofile.cache import cache_dir  # re-exported: the one cache root, shared with the store
 from bioprofile.errors import BioprofileInputError
 
 DEFAULT_MODEL_ALIASES = frozenset({"default", "smollm2"})
@@ -32,16 +33,6 @@ __all__ = [
     "resolve_model",
     "smollm2_gguf_path",
 ]
-
-
-def cache_dir() -> Path:
-    """The bioprofile cache directory: ``$BIOPROFILE_CACHE_DIR`` if set, else the platform user cache dir."""
-    env = os.environ.get("BIOPROFILE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("bioprofile"))
 
 
 def smollm2_gguf_path() -> Path:
