@@ -182,7 +182,8 @@ def _texts_from_summaries(genes: list[Gene], summaries, *, strict: bool) -> tupl
     source = "summaries"
     if not isinstance(summaries, Mapping):
         source = f"summaries:{Path(summaries).name}"
-        summaries = read_summaries(summaries)
+        # Real summary files (GeneAgent's, for one) carry stray non-record lines: skip them with a warning.
+        summaries = read_summaries(summaries, errors="skip")
     kept = [g for g in genes if g.symbol in summaries]
     missing = [g.symbol for g in genes if g.symbol not in summaries]
     if not kept:

@@ -98,7 +98,11 @@ def test_stops_at_any_stop_token(lively_llama_dir, tmp_path):
 
 def test_id_and_params(lively_llama_dir, tiny_tokenizer, tmp_path):
     greedy = TransformersGenerator(lively_llama_dir, max_new_tokens=64, temperature=0.3, seed=5)
-    assert greedy.params == {"max_new_tokens": 64, "do_sample": False, "dtype": "float32"}
+    assert greedy.params == {"max_new_tokens": 64, "do_sample": False, "dtype": "auto"}
+    assert str(greedy.dtype) == "torch.float32"  # auto is fp32 on CPU
+    assert TransformersGenerator(lively_llama_dir, dtype="bfloat16").params["dtype"] == "bfloat16"
+    with pytest.raises(BioprofileInputError, match="unknown dtype"):
+        TransformersGenerator(lively_llama_dir, dtype="float8")
     sampled = TransformersGenerator(lively_llama_dir, do_sample=True, temperature=0.7, top_p=0.9, seed=3)
     assert sampled.params["temperature"] == 0.7 and sampled.params["seed"] == 3
     assert greedy.id == sampled.id == TransformersGenerator(str(lively_llama_dir)).id

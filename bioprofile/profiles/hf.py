@@ -39,6 +39,19 @@ def _limit_cpu_threads() -> None:
         torch.set_num_threads(allowed)
 
 
+_DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _dtype_name(dtype: Any) -> str:
+    """The requested dtype as a name (``"auto"`` for the device default), checked without importing torch."""
+    if dtype is None:
+        return "auto"
+    name = str(dtype).removeprefix("torch.")
+    if name not in _DTYPE_NAMES:
+        raise BioprofileInputError(f"unknown dtype {dtype!r}: use {', '.join(_DTYPE_NAMES)}")
+    return name
+
+
 def _parse_dtype(dtype: Any, device: str):
     import torch
 
@@ -105,8 +118,6 @@ class TransformersGenerator:
             raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
         if do_sample and not 0 < top_p <= 1:
             raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
-        import torch
-
         self.model_path = resolve_model(model if model is None else str(model))
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
@@ -114,8 +125,9 @@ class TransformersGenerator:
         self.temperature = float(temperature)
         self.top_p = float(top_p)
         self.seed = int(seed)
-        self.device = str(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = _parse_dtype(dtype, self.device)
+        # Device and dtype are resolved on first use: importing torch costs seconds a fully cached run need not pay.
+        self._device_request = str(device) if device else None
+        self._dtype_request = _dtype_name(dtype)
         self._adapter_base = self._read_adapter_base()
         self._model = None
         self._tokenizer = None
@@ -156,11 +168,26 @@ class TransformersGenerator:
         params: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "do_sample": self.do_sample,
-            "dtype": str(self.dtype).removeprefix("torch."),
+            # As requested: "auto" is fp32 on CPU, bf16/fp16 on GPU (texts from either serve both from the cache).
+            "dtype": self._dtype_request,
         }
         if self.do_sample:
             params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
         return params
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: as given, else CUDA if available, else CPU."""
+        if self._device_request is None:
+            import torch
+
+            self._device_request = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device_request
+
+    @property
+    def dtype(self):
+        """The ``torch.dtype`` the weights are loaded in."""
+        return _parse_dtype(None if self._dtype_request == "auto" else self._dtype_request, self.device)
 
     def __repr__(self) -> str:
         return f"TransformersGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
