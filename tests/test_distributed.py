@@ -1,0 +1,128 @@
+"""Two CPU processes (torchrun, gloo) train the tiny llama with DDP: both ranks end with identical weights, and they
+equal one process training on the whole global batch (the per-sample loss scaling holds across ranks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import build_tiny_llama, build_tiny_tokenizer
+
+TESTS = Path(__file__).resolve().parent
+
+WORKER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, {tests!r})
+    from conftest import build_tiny_llama, build_tiny_tokenizer
+    from transformers import TrainingArguments
+
+    from bioprofile.train.data import ChatDataset, CompletionCollator, read_jsonl_records
+    from bioprofile.train.trainer import BFTTrainer
+
+    out, per_device_batch = Path(sys.argv[1]), int(sys.argv[2])
+    records = read_jsonl_records(sys.argv[3])
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_llama(tokenizer, seed=4).double()
+    args = TrainingArguments(
+        output_dir=str(out / "ckpt"), report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
+        remove_unused_columns=False, logging_steps=1, max_steps=3, per_device_train_batch_size=per_device_batch,
+        optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0,
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        seed=0,
+    )
+    trainer = BFTTrainer(
+        model=model, args=args, train_dataset=ChatDataset(records, tokenizer, max_length=128),
+        data_collator=CompletionCollator(tokenizer.pad_token_id), loss_method="bft",
+    )
+    trainer.train()
+    rank = int(os.environ.get("RANK", 0))
+    torch.save(
+        {{
+            "world_size": trainer.args.world_size,
+            "params": {{n: p.detach().clone() for n, p in model.named_parameters()}},
+            "losses": [e["loss"] for e in trainer.state.log_history if "loss" in e],
+        }},
+        out / f"rank{{rank}}.pt",
+    )
+    """
+).format(tests=str(TESTS))
+
+# Four samples with very different response lengths: one step covers them all, in any order, on any rank.
+RECORDS = [
+    {"instruction": "gene A?", "response": "kinase."},
+    {
+        "instruction": "gene B?",
+        "response": "a transcription factor that binds DNA at many promoters and enhancers.",
+    },
+    {"instruction": "tell me about gene C", "response": "ion pump"},
+    {"instruction": "D?", "response": "a secreted ligand of the TGF-beta family, involved in bone growth."},
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
+    out = tmp_path / f"np{nproc}"
+    out.mkdir()
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if nproc == 1:
+        command = [sys.executable, str(script)]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_port",
+            str(_free_port()),
+        ]
+        command += [str(script)]
+    result = subprocess.run(
+        [*command, str(out), str(per_device_batch), str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [torch.load(out / f"rank{rank}.pt") for rank in range(nproc)]
+
+
+def test_two_gloo_ranks_match_each_other_and_one_big_batch(tmp_path):
+    if not torch.distributed.is_gloo_available():
+        pytest.skip("this torch build has no gloo backend")
+    rank0, rank1 = _run(tmp_path, nproc=2, per_device_batch=2)
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    assert len(rank0["losses"]) == 3 and rank0["losses"] == rank1["losses"]
+    for name, value in rank0["params"].items():
+        assert torch.equal(value, rank1["params"][name]), name
+
+    (single,) = _run(tmp_path, nproc=1, per_device_batch=4)
+    assert single["world_size"] == 1
+    start = build_tiny_llama(build_tiny_tokenizer(), seed=4).double().state_dict()
+    assert max((value - start[name]).abs().max().item() for name, value in single["params"].items()) > 1e-3
+    for name, value in single["params"].items():
+        torch.testing.assert_close(rank0["params"][name], value, rtol=1e-9, atol=1e-10, msg=name)
+    assert rank0["losses"] == pytest.approx(single["losses"], rel=1e-9)
