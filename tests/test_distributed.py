@@ -101,6 +101,7 @@ def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
         command += [str(script)]
     result = subprocess.run(
         [*command, str(out), str(per_device_batch), str(data)],
+        check=False,
         env=env,
         capture_output=True,
         text=True,
