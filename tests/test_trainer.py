@@ -428,3 +428,9 @@ def test_bioprofile_train_on_smollm2_with_refseq(shared_data, tmp_path):
     )  # fmt: skip
     generated = model.generate(**prompt, max_new_tokens=8, do_sample=False)
     assert generated.shape[1] > prompt["input_ids"].shape[1]
+
+
+@pytest.mark.parametrize("name", ["train_refseq_bft.yaml", "train_chat_jsonl.yaml", "train_fsdp_gpu.yaml"])
+def test_example_configs_are_valid(name):
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert config.loss_method in METHODS  # load_config also checked every trainer_args key against TrainingArguments
