@@ -164,6 +164,37 @@ def diagnose_command(
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 
+@app.command("train")
+def train_command(
+    config: Annotated[Path, typer.Argument(help="YAML config (see docs/training.md for the keys).")],
+    output_dir: Annotated[
+        Optional[Path], typer.Option("--output-dir", "-o", help="Write here instead of the config's output_dir.")
+    ] = None,
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Override a config key: --set key=value (value read as YAML); repeatable."),
+    ] = None,
+) -> None:
+    """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
+    import yaml
+
+    from bioprofile.train.trainer import train_from_config
+
+    try:
+        changes = {}
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                fail(f"--set {item!r} is not key=value: write e.g. --set max_steps=100")
+            changes[key.strip()] = yaml.safe_load(value)
+        if output_dir is not None:
+            changes["output_dir"] = str(output_dir)
+        out = train_from_config(config, **changes)
+    except BioprofileInputError as err:
+        fail(str(err))
+    typer.echo(f"wrote {out}")
+
+
 @data_app.command("list")
 def data_list_command() -> None:
     """List the datasets in data_manifests/: name, size, whether the hash is recorded, description."""
