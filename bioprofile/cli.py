@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,6 +61,9 @@ def embed_genes_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
 ) -> None:
     """Embed genes by way of LLM-written profiles: ids -> profile text -> vector, written to OUTPUT."""
+    if quiet:  # also silence the model libraries' own loading bars (read when they are imported, below)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from bioprofile.embeddings import check_output_path, resolve_format
     from bioprofile.genes import normalize_genes, read_gene_list
     from bioprofile.pipeline import embed_genes
@@ -76,8 +80,6 @@ def embed_genes_command(
         resolution = normalize_genes(ids, strict=strict)
         if not quiet and (resolution.unknown or resolution.ambiguous):
             typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
-        if cache_dir is not None and not cache_dir.is_dir():
-            fail(f"--cache-dir {cache_dir} does not exist: create it first")
         with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
             result = embed_genes(
                 resolution,
