@@ -85,7 +85,14 @@ def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
     script.write_text(WORKER)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # Start clean: no process-group variables left behind by in-process trainers of other tests.
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ACCELERATE_")
+        and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
+    env = {**inherited, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     if nproc == 1:
         command = [sys.executable, str(script)]
     else:
