@@ -230,10 +230,10 @@ def test_refseq_bad_line(tmp_path):
     path = tmp_path / "syn.txt"
     path.write_text("TP53: tumour suppressor.\n////\nSummary: not a gene\nC1orf112: open reading frame.\n")
     assert [r["gene"] for r in refseq_sft_records(path)] == ["TP53", "C1orf112"]
-    with pytest.raises(BioprofileInputError, match="syn.txt line 2"):
+    with pytest.raises(BioprofileInputError, match="'Summary' is not a gene symbol"):
         refseq_sft_records(path, strict=True)
     path.write_text("////\n")
-    with pytest.raises(BioprofileInputError, match="no 'SYMBOL: text' lines"):
+    with pytest.raises(BioprofileInputError, match="holds no summaries"):
         refseq_sft_records(path)
 
 

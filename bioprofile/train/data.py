@@ -115,31 +115,23 @@ def refseq_sft_records(
     list of dict
         ``{"gene": SYMBOL, "messages": [...]}`` in file order; the first record of a repeated symbol wins.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BioprofileInputError(f"synopsis file {str(path)!r} does not exist: give a 'SYMBOL: text' file")
-    records, seen = [], set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            symbol, sep, summary = line.partition(":")
-            symbol, summary = symbol.strip(), summary.strip()
-            if not sep or not summary or not _looks_like_symbol(symbol):
-                if strict:
-                    raise BioprofileInputError(f"{path.name} line {number}: expected 'SYMBOL: summary text'")
-                continue
-            if symbol in seen:
-                continue
-            seen.add(symbol)
-            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-            messages += [
-                {"role": "user", "content": REFSEQ_PROMPT.format(symbol=symbol)},
-                {"role": "assistant", "content": summary},
-            ]
-            records.append({"gene": symbol, "messages": messages})
+    from bioprofile.profiles.summaries import read_summaries
+
+    summaries = read_summaries(path, errors="raise" if strict else "skip", duplicates="first")
+    records = []
+    for symbol, summary in summaries.items():
+        if not _looks_like_symbol(symbol):  # e.g. "Summary: ..." prompt text that has the shape of a record
+            if strict:
+                raise BioprofileInputError(f"synopsis file {path}: {symbol!r} is not a gene symbol")
+            continue
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages += [
+            {"role": "user", "content": REFSEQ_PROMPT.format(symbol=symbol)},
+            {"role": "assistant", "content": summary},
+        ]
+        records.append({"gene": symbol, "messages": messages})
     if not records:
-        raise BioprofileInputError(f"synopsis file {str(path)!r} has no 'SYMBOL: text' lines")
+        raise BioprofileInputError(f"synopsis file {path} has no 'SYMBOL: text' lines with a gene symbol")
     return records
 
 

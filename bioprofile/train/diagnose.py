@@ -62,43 +62,15 @@ def examples_from_records(records: Sequence[dict[str, Any]]) -> list[PromptRespo
     return examples
 
 
-# "SYMBOL: summary" with a symbol-like head (no spaces); GeneAgent's synopsis file also holds a few lines of
-# prompt text between records, which do not match and are skipped.
-_SYNOPSIS_LINE = re.compile(r"^(?P<symbol>[A-Za-z0-9][A-Za-z0-9@._-]*):\s+(?P<summary>\S.*)$")
-
-
 def refseq_examples(path: str | Path, *, limit: int | None = None) -> list[PromptResponse]:
     """Prompt/response pairs from a RefSeq synopsis file: "Tell me about gene SYMBOL." -> summary.
 
-    Lines that are not ``SYMBOL: summary`` (GeneAgent's file holds some prompt text between records) are
-    skipped; the first summary of a repeated symbol wins.
-
-    Parameters
-    ----------
-    path
-        Text file with one ``SYMBOL: summary`` per line.
-    limit
-        Keep the first ``limit`` records.
+    Read by :func:`bioprofile.train.data.refseq_sft_records` (stray non-record lines skipped), so diagnostics
+    see exactly the examples a fine-tune trains on. ``limit`` keeps the first ``limit`` records.
     """
-    from bioprofile.train.data import REFSEQ_PROMPT
+    from bioprofile.train.data import refseq_sft_records
 
-    path = Path(path)
-    if not path.is_file():
-        raise BioprofileInputError(f"synopsis file {str(path)!r} does not exist: give a 'SYMBOL: summary' file")
-    examples, seen = [], set()
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            match = _SYNOPSIS_LINE.match(line.strip())
-            if match is None or match["symbol"] in seen:
-                continue
-            seen.add(match["symbol"])
-            prompt = ({"role": "user", "content": REFSEQ_PROMPT.format(symbol=match["symbol"])},)
-            examples.append(PromptResponse(prompt, match["summary"]))
-            if limit is not None and len(examples) >= limit:
-                break
-    if not examples:
-        raise BioprofileInputError(f"synopsis file {str(path)!r} has no 'SYMBOL: summary' lines")
-    return examples
+    return examples_from_records(refseq_sft_records(path)[:limit])
 
 
 def read_examples(path: str | Path, *, limit: int | None = None, refseq: bool = False) -> list[PromptResponse]:
