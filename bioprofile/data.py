@@ -110,13 +110,10 @@ def manifest_dir() -> Path:
 
 
 def data_cache_dir() -> Path:
-    """Download directory: ``$BIOPROFILE_CACHE_DIR/data`` if set, else ``user_cache_dir("bioprofile")/data``."""
-    env = os.environ.get("BIOPROFILE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "data"
-    import platformdirs
+    """Download directory: ``<cache>/data`` under :func:`bioprofile.cache.cache_dir`."""
+    from bioprofile.cache import cache_dir
 
-    return Path(platformdirs.user_cache_dir("bioprofile")) / "data"
+    return cache_dir() / "data"
 
 
 def _parse_manifest(path: Path) -> Manifest:
