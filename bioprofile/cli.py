@@ -344,9 +344,26 @@ def embed_cells_command(
                f"genes matched)")
 
 
-def _bench_outputs(output: Path) -> None:
+def _read_bench_input(input: Path, output: Path):
+    """The AnnData a cell benchmark scores, after checking input and output paths (before any work)."""
+    import anndata as ad
+
     if not output.parent.is_dir():
         fail(f"output directory {output.parent} does not exist: create it first")
+    if not input.is_file():
+        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
+    return ad.read_h5ad(input)
+
+
+def _write_bench_table(table, output: Path, **settings) -> None:
+    """A method x metric table as PREFIX.md and PREFIX.json (with the settings that produced it), and printed."""
+    from bioprofile.evaluate.report import markdown_table, write_json
+
+    rows = [{"method": method, **row} for method, row in table.to_dict(orient="index").items()]
+    markdown = markdown_table(rows)
+    output.with_suffix(".md").write_text(markdown)
+    write_json({**settings, "rows": rows}, output.with_suffix(".json"))
+    typer.echo(markdown)
 
 
 @bench_app.command("clustering")
@@ -365,25 +382,16 @@ def bench_clustering_command(
     ),
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
-    import anndata as ad
-
     from bioprofile.evaluate.clustering import benchmark_clustering
-    from bioprofile.evaluate.report import markdown_table, write_json
 
-    _bench_outputs(output)
-    if not input.is_file():
-        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
+    adata = _read_bench_input(input, output)
     try:
-        table = benchmark_clustering(ad.read_h5ad(input), label_key, obsm_keys=obsm_key or ["X_bioprofile"],
+        table = benchmark_clustering(adata, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
                                      pca_baseline=not no_pca, n_pcs=n_pcs, use_raw=use_raw, seed=seed,
                                      umap_dir=output.parent / f"{output.name}_umap")
     except BioprofileInputError as err:
         fail(str(err))
-    rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
-    markdown = markdown_table(rows)
-    output.with_suffix(".md").write_text(markdown)
-    write_json({"input": str(input), "label_key": label_key, "rows": rows}, output.with_suffix(".json"))
-    typer.echo(markdown)
+    _write_bench_table(table, output, input=str(input), label_key=label_key)
 
 
 @bench_app.command("integration")
@@ -408,28 +416,18 @@ def bench_integration_command(
     ),
 ) -> None:
     """scIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
-    import anndata as ad
-
     from bioprofile.evaluate.integration import benchmark_integration
-    from bioprofile.evaluate.report import markdown_table, write_json
 
-    _bench_outputs(output)
-    if not input.is_file():
-        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
+    adata = _read_bench_input(input, output)
     try:
         table = benchmark_integration(
-            ad.read_h5ad(input), batch_key, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
+            adata, batch_key, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
             baselines=[b.strip() for b in baselines.split(",") if b.strip()], baseline_on=baseline_on,
             n_pcs=n_pcs, use_raw=use_raw, seed=seed, plot_path=output.with_suffix(".png"),
         )
     except BioprofileInputError as err:
         fail(str(err))
-    rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
-    markdown = markdown_table(rows)
-    output.with_suffix(".md").write_text(markdown)
-    write_json({"input": str(input), "batch_key": batch_key, "label_key": label_key, "rows": rows},
-               output.with_suffix(".json"))
-    typer.echo(markdown)
+    _write_bench_table(table, output, input=str(input), batch_key=batch_key, label_key=label_key)
 
 
 if __name__ == "__main__":
