@@ -237,9 +237,10 @@ def varied_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 
 def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, tmp_path):
-    hf = pytest.importorskip("bioprofile.profiles.hf")
+    from bioprofile.profiles.hf import TransformersGenerator
+
     template = get_template("concise")
-    generator = hf.TransformersGenerator(varied_llama_dir, batch_size=2, max_new_tokens=6, device="cpu")
+    generator = TransformersGenerator(varied_llama_dir, batch_size=2, max_new_tokens=6, device="cpu")
     with Store(tmp_path / "s.sqlite") as store:
         partial = generate_profiles(genes[:3], generator=generator, template=template, store=store)
         full = generate_profiles(genes[:7], generator=generator, template=template, store=store, batch_size=2)
