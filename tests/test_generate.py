@@ -248,7 +248,7 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
     assert full[:3] == partial
     assert all(text.strip() for text in full) and len(set(full)) > 1
     # Greedy decoding: the cached-and-resumed texts equal one uninterrupted run without a store.
-    fresh = hf.TransformersGenerator(varied_llama_dir, batch_size=4, max_new_tokens=6, device="cpu")
+    fresh = TransformersGenerator(varied_llama_dir, batch_size=4, max_new_tokens=6, device="cpu")
     assert fresh.id == generator_id and fresh.params == params
     assert generate_profiles(genes[:7], generator=fresh, template=template, store=None) == full
     assert _rows(tmp_path / "s.sqlite") == (7, 7)
