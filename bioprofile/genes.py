@@ -134,18 +134,23 @@ def hgnc_table_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "hgnc_complete_set.tsv.gz"
 
 
+_INDEX_FORMAT = 2  # bump when _HgncIndex changes shape, so cached pickles of the old shape are rebuilt
+
+
 @dataclass
 class _HgncIndex:
     """Approved genes plus lookups from every identifier type to positions in ``rows``."""
 
     # Gene fields as plain tuples: ten times faster to unpickle than 45k dataclass instances.
     rows: list[tuple[str, str, str, str | None, str | None, str | None]]
+    # Lookups map a key to one position, or a tuple of them where the key is shared (ambiguous): ints
+    # unpickle several times faster than one-element lists, and the index is reloaded on every run.
     by_hgnc_id: dict[str, int]
-    by_ensembl: dict[str, list[int]]
-    by_entrez: dict[str, list[int]]
+    by_ensembl: dict[str, int | tuple[int, ...]]
+    by_entrez: dict[str, int | tuple[int, ...]]
     # Symbol-like lookups, exact and upper-cased, each a tier in precedence order.
-    symbol_tiers_exact: tuple[dict[str, list[int]], ...]
-    symbol_tiers_upper: tuple[dict[str, list[int]], ...]
+    symbol_tiers_exact: tuple[dict[str, int | tuple[int, ...]], ...]
+    symbol_tiers_upper: tuple[dict[str, int | tuple[int, ...]], ...]
 
 
 def _add(index: dict[str, list[int]], key: str, position: int) -> None:
@@ -166,7 +171,7 @@ def _hgnc_index() -> _HgncIndex:
 
     table = hgnc_table_path()
     stat = table.stat()
-    digest = hashlib.sha256(f"{table.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{__version__}".encode())
+    digest = hashlib.sha256(f"{table.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{__version__}:{_INDEX_FORMAT}".encode())
     cached = cache_dir() / "hgnc" / f"index-{digest.hexdigest()[:16]}.pickle"
     if cached.is_file():
         try:
@@ -248,10 +253,10 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
     return _HgncIndex(
         rows=genes,
         by_hgnc_id=by_hgnc_id,
-        by_ensembl=by_ensembl,
-        by_entrez=by_entrez,
-        symbol_tiers_exact=(approved_exact, prev_exact, alias_exact),
-        symbol_tiers_upper=(approved_upper, prev_upper, alias_upper),
+        by_ensembl=_compact(by_ensembl),
+        by_entrez=_compact(by_entrez),
+        symbol_tiers_exact=tuple(map(_compact, (approved_exact, prev_exact, alias_exact))),
+        symbol_tiers_upper=tuple(map(_compact, (approved_upper, prev_upper, alias_upper))),
     )
 
 
@@ -271,21 +276,31 @@ def _approved_symbols() -> frozenset[str]:
     return frozenset(row[1] for row in _hgnc_index().rows)
 
 
+def _compact(index: dict[str, list[int]]) -> dict[str, int | tuple[int, ...]]:
+    return {key: positions[0] if len(positions) == 1 else tuple(positions) for key, positions in index.items()}
+
+
+def _positions(value: int | tuple[int, ...] | None) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
 def _lookup(identifier: str, index: _HgncIndex) -> list[int]:
     """Positions of the genes an identifier may mean: one (resolved), several (ambiguous) or none."""
     if match := _HGNC_ID.match(identifier):
         position = index.by_hgnc_id.get(f"HGNC:{int(match.group(1))}")
         return [] if position is None else [position]
     if match := _ENSEMBL_GENE.match(identifier):
-        return index.by_ensembl.get(match.group(1).upper(), [])
+        return _positions(index.by_ensembl.get(match.group(1).upper()))
     if _ENTREZ.match(identifier):
-        return index.by_entrez.get(identifier.lstrip("0") or "0", [])
+        return _positions(index.by_entrez.get(identifier.lstrip("0") or "0"))
     for tiers, key in (
         (index.symbol_tiers_exact, identifier),
         (index.symbol_tiers_upper, identifier.upper()),
     ):
         for tier in tiers:
-            if positions := tier.get(key):
+            if positions := _positions(tier.get(key)):
                 return positions
     return []
 
