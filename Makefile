@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: install
+	mkdir -p demo
 	$(VENV)/bin/bioprofile embed-genes TP53 BRCA1 EGFR KRAS MYC -o demo/genes.parquet --force
 
 test: install
