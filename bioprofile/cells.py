@@ -40,12 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GeneMatch",
-    "match_genes",
-    "genept_w",
-    "genept_s_sentences",
     "embed_cells",
     "embed_cells_file",
     "embed_multimodal",
+    "genept_s_sentences",
+    "genept_w",
+    "match_genes",
 ]
 
 Normalize = Literal["none", "log1p"]
@@ -86,7 +86,7 @@ class GeneMatch:
 
     @property
     def n_matched(self) -> int:
-        return int(len(self.var_positions))
+        return len(self.var_positions)
 
     @property
     def coverage(self) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,31 +30,31 @@ def main() -> None:
 
 @app.command("embed-genes")
 def embed_genes_command(
-    genes: Annotated[Optional[list[str]], typer.Argument(help="HGNC symbols, aliases, Ensembl or Entrez ids.")] = None,
+    genes: Annotated[list[str] | None, typer.Argument(help="HGNC symbols, aliases, Ensembl or Entrez ids.")] = None,
     genes_file: Annotated[
-        Optional[Path], typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column).")
+        Path | None, typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column).")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")] = Path(
         "genes.parquet"
     ),
     format: Annotated[
-        Optional[str], typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
+        str | None, typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
     ] = None,
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2).")
+        str | None, typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2).")
     ] = None,
     template: Annotated[str, typer.Option("--template", "-t", help="Prompt template: concise | genept.")] = "concise",
     encoder: Annotated[
-        Optional[str], typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT).")
+        str | None, typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT).")
     ] = None,
     summaries: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generation batch.")] = 16,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")] = 256,
     cache_dir: Annotated[
-        Optional[Path], typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
+        Path | None, typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
@@ -97,30 +97,47 @@ def embed_genes_command(
     except BioprofileInputError as err:
         fail(str(err))
     if not quiet:
+        _print_preview(result)
         source = result.provenance.get("generator") or result.provenance["source"]
         typer.echo(f"wrote {len(result)} genes x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})")
+
+
+def _print_preview(result, rows: int = 5, width: int = 100) -> None:
+    """The first genes' profile texts, shortened, so a run shows what it embedded."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("gene", "profile", "|v|")
+    for symbol, text, vector in list(zip(result.symbols, result.texts, result.vectors))[:rows]:
+        flat = " ".join(text.split())
+        shown = flat if len(flat) <= width else flat[: width - 3] + "..."
+        table.add_row(symbol, shown, f"{np.linalg.norm(vector):.2f}")
+    if len(result) > rows:
+        table.caption = f"... and {len(result) - rows} more"
+    Console().print(table)
 
 
 @app.command("diagnose")
 def diagnose_command(
     data: Annotated[Path, typer.Argument(help="JSONL of 'messages' or 'instruction'/'response' records.")],
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2).")
+        str | None, typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2).")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")] = Path(
         "diagnose"
     ),
     refseq: Annotated[bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use the first N records.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use the first N records.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per forward pass.")] = 4,
     max_length: Annotated[int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")] = 1024,
     window: Annotated[int, typer.Option("--window", min=1, help="Tokens per window.")] = 16,
-    stride: Annotated[Optional[int], typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")] = None,
+    stride: Annotated[int | None, typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")] = None,
     low_quantile: Annotated[
         float, typer.Option("--low-quantile", help="Low token: p below this quantile of its response's p.")
     ] = 0.5,
     low_threshold: Annotated[
-        Optional[float], typer.Option("--low-threshold", help="Low token: p below this absolute value instead.")
+        float | None, typer.Option("--low-threshold", help="Low token: p below this absolute value instead.")
     ] = None,
     sparse_max_frac: Annotated[float, typer.Option("--sparse-max-frac", help="Group A: low fraction at most.")] = 0.25,
     sparse_max_run: Annotated[int, typer.Option("--sparse-max-run", help="Group A: longest low run at most.")] = 2,
@@ -131,7 +148,7 @@ def diagnose_command(
     ] = False,
     index: Annotated[int, typer.Option("--index", min=0, help="With --weights: which record (0-based).")] = 0,
     loss_window: Annotated[
-        Optional[int], typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method).")
+        int | None, typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method).")
     ] = None,
 ) -> None:
     """Teacher-forced confidence diagnostics: which low-confidence windows hold gene entities and causal links."""
@@ -170,10 +187,10 @@ def diagnose_command(
 def train_command(
     config: Annotated[Path, typer.Argument(help="YAML config (see docs/training.md for the keys).")],
     output_dir: Annotated[
-        Optional[Path], typer.Option("--output-dir", "-o", help="Write here instead of the config's output_dir.")
+        Path | None, typer.Option("--output-dir", "-o", help="Write here instead of the config's output_dir.")
     ] = None,
     overrides: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--set", help="Override a config key: --set key=value (value read as YAML); repeatable."),
     ] = None,
 ) -> None:
@@ -216,7 +233,7 @@ def data_list_command() -> None:
 def data_fetch_command(
     name: Annotated[str, typer.Argument(help="Dataset name (see `bioprofile data list`).")],
     data_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--data-dir", help="Use verified copies from this folder first (shared/data layout)."),
     ] = None,
     trust_unverified: Annotated[
@@ -244,21 +261,21 @@ def bench_gene_tasks_command(
         ),
     ],
     tasks: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--tasks", help="Comma-separated built-in tasks, or 'all' (default: dosage,ggi,functional_class)."),
     ] = None,
     labels: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--labels", help="Your own task: CSV with gene,label (or gene_a,gene_b,label); repeatable."),
     ] = None,
     data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", help="Verified local copy of the task data (shared/data layout).")
+        Path | None, typer.Option("--data-dir", help="Verified local copy of the task data (shared/data layout).")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md, .json, .png.")] = Path(
         "gene_tasks"
     ),
     models: Annotated[
-        Optional[str], typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
+        str | None, typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, models and the random baseline.")] = 0,
     no_random: Annotated[bool, typer.Option("--no-random", help="Skip the random-vector baseline.")] = False,
@@ -307,16 +324,16 @@ def bench_gene_tasks_command(
 def embed_cells_command(
     input: Annotated[Path, typer.Argument(help="Cells x genes .h5ad (streamed from disk in row chunks).")],
     embeddings: Annotated[
-        Optional[Path], typer.Option("--embeddings", "-e", help="Gene embeddings from embed-genes (GenePT-w).")
+        Path | None, typer.Option("--embeddings", "-e", help="Gene embeddings from embed-genes (GenePT-w).")
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .h5ad: the input plus obsm/uns.")] = Path(
         "cells.h5ad"
     ),
     method: Annotated[str, typer.Option("--method", help="genept-w | genept-s.")] = "genept-w",
     gene_key: Annotated[
-        Optional[str], typer.Option("--gene-key", help="var column with symbols or Ensembl ids (default var_names).")
+        str | None, typer.Option("--gene-key", help="var column with symbols or Ensembl ids (default var_names).")
     ] = None,
-    layer: Annotated[Optional[str], typer.Option("--layer", help="Expression from this layer instead of X.")] = None,
+    layer: Annotated[str | None, typer.Option("--layer", help="Expression from this layer instead of X.")] = None,
     use_raw: Annotated[bool, typer.Option("--use-raw", help="Expression from .raw instead of X.")] = False,
     normalize: Annotated[str, typer.Option("--normalize", help="none (X as is) | log1p (normalize_total+log1p).")] = "none",
     scale: Annotated[str, typer.Option("--scale", help="matched (/ n matched genes) | total (/ expression) | none.")] = (
@@ -324,7 +341,7 @@ def embed_cells_command(
     ),
     l2: Annotated[bool, typer.Option("--l2", help="Unit-length cell vectors.")] = False,
     top_n: Annotated[int, typer.Option("--top-n", min=1, help="Genes per GenePT-s sentence.")] = 50,
-    encoder: Annotated[Optional[str], typer.Option("--encoder", help="GenePT-s text encoder (default MiniLM).")] = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", help="GenePT-s text encoder (default MiniLM).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Cells per chunk.")] = 10_000,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
@@ -371,7 +388,7 @@ def bench_clustering_command(
     input: Annotated[Path, typer.Argument(help=".h5ad with cell embeddings in obsm (from embed-cells).")],
     label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
     obsm_key: Annotated[
-        Optional[list[str]], typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+        list[str] | None, typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
     ] = None,
     use_raw: Annotated[bool, typer.Option("--use-raw", help="PCA baseline on .raw.")] = False,
     n_pcs: Annotated[int, typer.Option("--n-pcs", min=2, help="PCs of the expression baseline.")] = 50,
@@ -400,7 +417,7 @@ def bench_integration_command(
     batch_key: Annotated[str, typer.Option("--batch-key", help="obs column with the batch (e.g. modality).")],
     label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
     obsm_key: Annotated[
-        Optional[list[str]], typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+        list[str] | None, typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
     ] = None,
     baselines: Annotated[str, typer.Option("--baselines", help="Comma list of pca,harmony,bbknn ('' for none).")] = (
         "pca,harmony,bbknn"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bioprofile.genes import normalize_genes
-from bioprofile.profiles.generate import profile_cache_key, entity_key, generate_profiles
+from bioprofile.profiles.generate import entity_key, generate_profiles, profile_cache_key
 from bioprofile.profiles.prompts import get_template
 from bioprofile.store import Store
 

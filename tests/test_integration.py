@@ -7,11 +7,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from test_cells import cite_seq_fixture
 
 from bioprofile.cells import embed_multimodal
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.integration import INTEGRATION_COLUMNS, benchmark_integration
-from test_cells import cite_seq_fixture
 
 
 def batchy_cells(n_per: int = 40, seed: int = 0):

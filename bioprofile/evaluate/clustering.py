@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from anndata import AnnData
 
-__all__ = ["cluster_scores", "benchmark_clustering", "expression_pca", "plot_umaps", "CLUSTERING_COLUMNS"]
+__all__ = ["CLUSTERING_COLUMNS", "benchmark_clustering", "cluster_scores", "expression_pca", "plot_umaps"]
 
 #: Score columns of :func:`benchmark_clustering`, in table order.
 CLUSTERING_COLUMNS = ["kmeans_ari", "kmeans_ami", "leiden_ari", "leiden_ami", "asw", "n_leiden_clusters"]
@@ -87,7 +87,7 @@ def cluster_scores(
         "leiden_ari": float(adjusted_rand_score(labels, leiden)),
         "leiden_ami": float(adjusted_mutual_info_score(labels, leiden)),
         "asw": float((silhouette_score(X, labels, metric="euclidean") + 1) / 2),
-        "n_leiden_clusters": int(len(np.unique(leiden))),
+        "n_leiden_clusters": len(np.unique(leiden)),
     }
 
 

@@ -30,14 +30,14 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 __all__ = [
-    "BIO_COLUMNS",
     "BATCH_COLUMNS",
+    "BIO_COLUMNS",
     "INTEGRATION_COLUMNS",
-    "harmony_embedding",
     "bbknn_embedding",
-    "scib_scores",
     "benchmark_integration",
+    "harmony_embedding",
     "plot_integration",
+    "scib_scores",
 ]
 
 BIO_COLUMNS = ["Isolated labels", "KMeans NMI", "KMeans ARI", "Silhouette label", "cLISI"]
