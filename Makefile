@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast docs clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# The CLI reference is generated from the typer app; tests/test_cli_docs.py fails when it is stale.
+docs: install
+	$(VENV)/bin/typer bioprofile.cli utils docs --name bioprofile --output docs/cli.md
 
 clean:
 	rm -rf $(VENV) demo
