@@ -237,35 +237,33 @@ def test_refseq_bad_line(tmp_path):
         refseq_sft_records(path)
 
 
-def test_config_errors_name_the_problem(tmp_path):
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("train_file: x.jsonl\nlerning_rate: 0.1\n", "unknown config key 'lerning_rate'"),
+        ("train_file: x.jsonl\nbf16: true\n", "'bf16'.*trainer_args"),
+        ("train_file: x.jsonl\ntrainer_args: {fsdpp: full_shard}\n", "'fsdpp'"),
+        ("train_file: x.jsonl\nloss_method: bfd\n", "'bfd'"),
+        ("train_file: x.jsonl\nloss_window: 8\n", "odd"),
+        ("train_file: x.jsonl\nmax_steps: many\n", "'max_steps' must be int"),
+        ("train_file: [x\n", "not valid YAML"),
+        ("loss_method: sft\n", "train_file"),
+    ],
+)
+def test_config_errors_name_the_problem(tmp_path, yaml_text, message):
     config = tmp_path / "c.yaml"
-    config.write_text("train_file: x.jsonl\nlerning_rate: 0.1\n")
-    with pytest.raises(BioprofileInputError, match="unknown config key 'lerning_rate'"):
+    config.write_text(yaml_text)
+    with pytest.raises(BioprofileInputError, match=message):
         load_config(config)
-    config.write_text("train_file: x.jsonl\nbf16: true\n")
-    with pytest.raises(BioprofileInputError, match="'bf16'.*trainer_args"):
-        load_config(config)
-    config.write_text("train_file: x.jsonl\ntrainer_args: {fsdpp: full_shard}\n")
-    with pytest.raises(BioprofileInputError, match="'fsdpp'"):
-        load_config(config)
-    config.write_text("train_file: x.jsonl\nloss_method: bfd\n")
-    with pytest.raises(BioprofileInputError, match="'bfd'"):
-        load_config(config)
-    config.write_text("train_file: x.jsonl\nloss_window: 8\n")
-    with pytest.raises(BioprofileInputError, match="odd"):
-        load_config(config)
-    config.write_text("train_file: x.jsonl\nmax_steps: many\n")
-    with pytest.raises(BioprofileInputError, match="'max_steps' must be int"):
-        load_config(config)
-    config.write_text("train_file: [x\n")
-    with pytest.raises(BioprofileInputError, match="not valid YAML"):
-        load_config(config)
-    config.write_text("loss_method: sft\n")
-    with pytest.raises(BioprofileInputError, match="train_file"):
-        load_config(config)
+
+
+def test_missing_config_file(tmp_path):
     with pytest.raises(BioprofileInputError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
 
+
+def test_valid_config_round_trips(tmp_path):
+    config = tmp_path / "c.yaml"
     config.write_text(
         "train_file: x.jsonl\nlearning_rate: 1e-4\nloss_window: 5\ntrainer_args: {bf16: false}\n"
     )
