@@ -4,6 +4,11 @@ Every method trains on the same genes in the same order from the same initial we
 held-out genes (never seen in training): held-out token accuracy (argmax == label over response tokens) and mean
 token NLL, before and after. LoRA starts as the identity (B = 0), so "before" is the base model and is measured once.
 
+Where the NLL moves: held-out response tokens are bucketed by the probability the *base* model gives them, and
+each bucket's mean NLL is reported before and after each method (teacher-forced, ``bioprofile.train.diagnose``).
+p-weighted losses (dft, bft, bft-v1) give little gradient to tokens the model finds unlikely, so this shows
+whether their held-out NLL rises on those tokens while it falls on confident ones.
+
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_refseq.py --steps 24 --batch-size 4 --max-length 128 --eval-genes 64
 
 Writes ``benchmarks/results/finetune_refseq.json``; models go to ``--work-dir`` (not kept in the repository).
@@ -12,15 +17,19 @@ Writes ``benchmarks/results/finetune_refseq.json``; models go to ``--work-dir`` 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bioprofile.train.config import BFTConfig
+from bioprofile.train.data import refseq_sft_records, split_records
+from bioprofile.train.diagnose import examples_from_records, load_causal_lm, token_confidences
 from bioprofile.train.losses import METHODS
 from bioprofile.train.trainer import RUN_RECORD, train_from_config
 
@@ -71,6 +80,42 @@ def run_method(method: str, args: argparse.Namespace, *, eval_before: bool) -> d
     }
 
 
+#: Bucket edges on the base model's probability of each held-out response token.
+P_EDGES = (0.0, 0.01, 0.1, 0.5, 0.9, 1.0)
+
+
+def held_out_examples(args: argparse.Namespace):
+    """The held-out chats the trainer scores: the same records and the same seeded split as ``train_from_config``."""
+    _, held_out = split_records(refseq_sft_records(args.synopsis), args.eval_genes, seed=args.seed)
+    return examples_from_records(held_out)
+
+
+def token_p(model: str, examples, max_length: int) -> np.ndarray:
+    """Teacher-forced probability of every held-out response token, concatenated over examples."""
+    causal_lm, tokenizer = load_causal_lm(model)
+    rows = token_confidences(causal_lm, tokenizer, examples, batch_size=16, max_length=max_length)
+    return np.concatenate([r.p for r in rows])
+
+
+def nll_by_base_confidence(base_p: np.ndarray, p: np.ndarray) -> list[dict]:
+    """Mean NLL per bucket of base-model probability, before (base) and after (tuned)."""
+    nll_base, nll = -np.log(np.maximum(base_p, 1e-12)), -np.log(np.maximum(p, 1e-12))
+    rows = []
+    for lo, hi in itertools.pairwise(P_EDGES):
+        sel = (base_p >= lo) & ((base_p < hi) if hi < 1.0 else (base_p <= hi))
+        rows.append(
+            {
+                "base_p": f"[{lo}, {hi}{']' if hi == 1.0 else ')'}",
+                "n_tokens": int(sel.sum()),
+                "nll_before": float(nll_base[sel].mean()) if sel.any() else None,
+                "nll_after": float(nll[sel].mean()) if sel.any() else None,
+                # this bucket's share of the total change in summed NLL
+                "share_of_nll_change": float((nll[sel] - nll_base[sel]).sum() / (nll - nll_base).sum()),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -89,14 +134,23 @@ def main() -> None:
     parser.add_argument("--synopsis", type=Path, default=SYNOPSIS)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bioprofile-finetune-refseq"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "finetune_refseq.json")
+    parser.add_argument("--no-buckets", action="store_true", help="skip NLL by base-model confidence")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     results, before = [], None
+    examples = base_p = None
+    if not args.no_buckets:
+        examples = held_out_examples(args)
+        base_p = token_p("default", examples, args.max_length)
     for method in args.methods:
         row = run_method(method, args, eval_before=before is None)
         before = before or row.pop("eval_before")
         row.pop("eval_before", None)
+        if base_p is not None:
+            row["nll_by_base_confidence"] = nll_by_base_confidence(
+                base_p, token_p(str(Path(args.work_dir) / method), examples, args.max_length)
+            )
         results.append(row)
         after = row["eval_after"]
         print(
