@@ -154,7 +154,7 @@ def main() -> None:
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         cmd = [sys.executable, __file__, "--worker", mode, "--path", str(path), "--dim", str(args.dim),
                "--chunk", str(args.chunk), "--seed", str(args.seed)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if proc.returncode != 0:
             report["runs"].append({"mode": mode, "error": proc.stderr[-2000:]})
             print(f"{mode}: failed\n{proc.stderr[-2000:]}", flush=True)
