@@ -279,6 +279,14 @@ def bench_gene_tasks_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, models and the random baseline.")] = 0,
     no_random: Annotated[bool, typer.Option("--no-random", help="Skip the random-vector baseline.")] = False,
+    text_length_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--text-length-baseline",
+            help="Also score length:NAME, one feature per gene: log1p(word count) of its profile text (tables "
+            "with texts only; GenePT pickles have none). Shows how much text length alone predicts.",
+        ),
+    ] = False,
     trust_unverified: Annotated[
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
     ] = False,
@@ -303,6 +311,7 @@ def bench_gene_tasks_command(
             tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
         report = run_gene_tasks(
             tables, task_list, data_dir=data_dir, seed=seed, random_baseline=not no_random,
+            text_length_baseline=text_length_baseline,
             models=[m.strip() for m in models.split(",")] if models else None, trust_unverified=trust_unverified,
         )
         if not output.parent.is_dir():

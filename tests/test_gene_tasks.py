@@ -27,6 +27,7 @@ from bioprofile.evaluate.gene_tasks import (
     pair_features,
     random_embeddings,
     run_gene_tasks,
+    text_length_embeddings,
 )
 from bioprofile.evaluate.report import markdown_table, plot_roc_panels
 from bioprofile.genes import hgnc_symbols, normalize_genes
@@ -203,6 +204,41 @@ def test_random_embeddings_same_genes_fixed_seed(genes):
     np.testing.assert_array_equal(a.vectors, b.vectors)
 
 
+def test_text_length_feature_values(genes):
+    texts = ["one", "two words", "", "a b c d e f g", "  spaced   out\ttext\n"]
+    emb = GeneEmbeddings([g.hgnc_id for g in genes[:5]], [g.symbol for g in genes[:5]], texts, np.ones((5, 3)),
+                         provenance={"encoder": "mini"})
+    length = text_length_embeddings(emb)
+    assert length.symbols == [genes[i].symbol for i in (0, 1, 3, 4)]  # the gene without a text is left out
+    np.testing.assert_allclose(length.vectors[:, 0], np.log1p([1, 2, 7, 3]), rtol=1e-6)
+    assert length.dim == 1 and length.provenance["source"] == "text_length"
+    assert length.provenance["n_genes_without_text"] == 1 and length.provenance["like"] == "mini"
+    with pytest.raises(BioprofileInputError, match="no profile texts"):
+        text_length_embeddings(_table(genes[:5], np.ones((5, 3))))
+
+
+def test_text_length_baseline_scores_length_labels_only(genes):
+    rng = np.random.default_rng(0)
+    long = np.arange(200) % 2  # label 1: long texts, label 0: short ones
+    words = np.where(long == 1, rng.integers(40, 80, 200), rng.integers(5, 30, 200))
+    emb = GeneEmbeddings([g.hgnc_id for g in genes], [g.symbol for g in genes],
+                         [" ".join(["word"] * n) for n in words], rng.standard_normal((200, 8)))
+    symbols = [g.symbol for g in genes]
+    by_length = GeneLabels("by_length", symbols, long, ["short", "long"])
+    unrelated = GeneLabels("unrelated", symbols, rng.permutation(long), ["neg", "pos"])
+    no_text = _table(genes, rng.standard_normal((200, 8)))  # like a GenePT pickle
+    report = run_gene_tasks({"profiles": emb, "genept": no_text}, [by_length, unrelated], models=["logreg"],
+                            random_baseline=False, text_length_baseline=True)
+    auc = {(s.embedding, s.task): s.auc_mean for s in report.scores}
+    assert set(auc) == {(e, t) for e in ("profiles", "genept", "length:profiles") for t in ("by_length", "unrelated")}
+    assert auc[("length:profiles", "by_length")] == 1.0
+    assert abs(auc[("length:profiles", "unrelated")] - 0.5) < 0.2
+    assert [(s["embedding"], s["task"]) for s in report.skipped] == [
+        ("length:genept", "by_length"), ("length:genept", "unrelated")
+    ]
+    assert report.settings["embeddings"]["length:profiles"]["dim"] == 1
+
+
 def test_report_outputs(tmp_path, genes):
     labels = np.arange(200) % 2
     task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
@@ -253,12 +289,15 @@ def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
     )
     result = CliRunner().invoke(app, [
         "bench", "gene-tasks", "-e", str(tmp_path / "mine.parquet"), "-e", str(tmp_path / "other.parquet"),
-        "--labels", str(tmp_path / "task.csv"), "--models", "logreg", "--no-random", "-o", str(tmp_path / "out"),
+        "--labels", str(tmp_path / "task.csv"), "--models", "logreg", "--no-random", "--text-length-baseline",
+        "-o", str(tmp_path / "out"),
     ])
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "out.json").read_text())
     aucs = {s["embedding"]: s["auc_mean"] for s in payload["scores"]}
     assert aucs["mine"] > 0.85 and aucs["other"] < 0.7  # side by side, one row each
+    # These tables carry no texts, so the length baseline is listed as not scored rather than failing the run.
+    assert {s["embedding"] for s in payload["skipped"]} == {"length:mine", "length:other"}
     assert (tmp_path / "out.png").is_file() and "| task |" in (tmp_path / "out.md").read_text()
 
     missing = CliRunner().invoke(app, ["bench", "gene-tasks", "-e", str(tmp_path / "nope.parquet"), "--labels",

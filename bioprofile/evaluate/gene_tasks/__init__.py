@@ -1,0 +1,80 @@
+"""GenePT's gene-level benchmarks: score any gene embedding table on labelled genes and gene pairs.
+
+Protocol (as GenePT, Chen & Zou 2024)
+-------------------------------------
+- Gene classification (dosage-sensitive TFs, bivalent promoters, TF range, functional class): stratified 5-fold
+  cross-validation over the labelled genes that have a vector, logistic regression and random forest, ROC-AUC
+  mean ± std over folds, fixed seeds. Functional class is multi-class: macro one-vs-rest ROC-AUC.
+- Gene pairs (Gene2vec GGI, PPI): the pair feature is the sum of the two gene vectors; with a given train/test
+  split (GGI) the model is fit on covered train pairs and scored on covered test pairs, otherwise 5-fold CV.
+- A random-vector baseline: the same genes, standard-normal vectors of the same dimension, fixed seed.
+- Coverage: how many labelled genes (or pairs) had vectors is reported beside every score.
+
+Labels are matched to embedding rows through :func:`bioprofile.genes.normalize_genes`, so Ensembl-labelled tasks
+score symbol-keyed tables and vice versa.
+
+An opt-in text-length baseline (:func:`text_length_embeddings`) scores ``log1p`` of each gene's profile-text word
+count, one feature, under the same protocol: how much of a score text length alone could explain.
+
+Modules
+-------
+One module per task family, one for the protocol and one orchestrator:
+
+- :mod:`.labels` -- :class:`GeneLabels`, :class:`PairLabels` and the shared CSV / binary-label readers
+- :mod:`.dosage`, :mod:`.functional_class`, :mod:`.geneformer_classes` (bivalent / Lys4-only / non-methylated
+  promoters, TF range), :mod:`.interaction` (Gene2vec GGI, PPI), :mod:`.user_labels` -- the task loaders
+- :mod:`.tasks` -- the registry of built-in tasks (:data:`TASKS`) and :func:`load_task`
+- :mod:`.matching` -- labelled gene ids to embedding rows
+- :mod:`.protocol` -- classifiers, cross-validated / train-test ROC-AUC, :func:`evaluate_task`
+- :mod:`.baselines` -- random vectors and text length
+- :mod:`.benchmark` -- :func:`run_gene_tasks`, :class:`GeneTaskReport`, :func:`load_embedding_table`
+"""
+
+from bioprofile.evaluate.gene_tasks.baselines import random_embeddings, text_length_embeddings
+from bioprofile.evaluate.gene_tasks.benchmark import GeneTaskReport, load_embedding_table, run_gene_tasks
+from bioprofile.evaluate.gene_tasks.dosage import load_dosage_labels
+from bioprofile.evaluate.gene_tasks.functional_class import FUNCTIONAL_CLASSES, load_gene_types
+from bioprofile.evaluate.gene_tasks.geneformer_classes import load_gene_class_pickle
+from bioprofile.evaluate.gene_tasks.interaction import load_gene2vec_pairs, load_pair_table, pair_features
+from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
+from bioprofile.evaluate.gene_tasks.matching import match_genes
+from bioprofile.evaluate.gene_tasks.protocol import (
+    GENE_MODELS,
+    PAIR_MODELS,
+    TaskScore,
+    cross_validated_auc,
+    evaluate_task,
+    make_classifier,
+    train_test_auc,
+)
+from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, TASKS, load_task
+from bioprofile.evaluate.gene_tasks.user_labels import load_user_labels
+
+__all__ = [
+    "DEFAULT_TASKS",
+    "FUNCTIONAL_CLASSES",
+    "GENE_MODELS",
+    "PAIR_MODELS",
+    "TASKS",
+    "GeneLabels",
+    "GeneTaskReport",
+    "PairLabels",
+    "TaskScore",
+    "cross_validated_auc",
+    "evaluate_task",
+    "load_dosage_labels",
+    "load_embedding_table",
+    "load_gene2vec_pairs",
+    "load_gene_class_pickle",
+    "load_gene_types",
+    "load_pair_table",
+    "load_task",
+    "load_user_labels",
+    "make_classifier",
+    "match_genes",
+    "pair_features",
+    "random_embeddings",
+    "run_gene_tasks",
+    "text_length_embeddings",
+    "train_test_auc",
+]

@@ -1,0 +1,274 @@
+"""The scoring protocol (as GenePT): classifiers, stratified k-fold and train/test ROC-AUC, and the score of
+one embedding table on one gene or gene-pair task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.errors import BioprofileInputError
+from bioprofile.evaluate.gene_tasks.interaction import pair_features
+from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
+from bioprofile.evaluate.gene_tasks.matching import _canonical_ids, _EmbeddingIndex, match_genes
+from bioprofile.evaluate.report import RocCurve, format_mean_std
+
+__all__ = [
+    "GENE_MODELS",
+    "PAIR_MODELS",
+    "TaskScore",
+    "cross_validated_auc",
+    "evaluate_task",
+    "make_classifier",
+    "train_test_auc",
+]
+
+GENE_MODELS = ("logreg", "rf")
+PAIR_MODELS = ("logreg",)  # a forest on ~10^5 pairs takes far longer than the rest together; opt in with models=
+
+
+def make_classifier(name: str, *, seed: int = 0, n_jobs: int = 1):
+    """A fresh scikit-learn classifier: ``"logreg"`` (standardised features, L2 logistic regression) or ``"rf"``
+    (random forest, 100 trees, as scikit-learn's default)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    if name == "rf":
+        return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=n_jobs)
+    raise BioprofileInputError(f"unknown model {name!r}: choose logreg or rf")
+
+
+def _auc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if n_classes == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=np.arange(n_classes)))
+
+
+def cross_validated_auc(
+    X: np.ndarray, y: np.ndarray, *, model: str = "logreg", n_splits: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified k-fold ROC-AUC.
+
+    Parameters
+    ----------
+    X
+        ``(n, d)`` features.
+    y
+        Integer classes ``0..k-1``; binary → ROC-AUC, more → macro one-vs-rest ROC-AUC.
+    model
+        See :func:`make_classifier`.
+    n_splits, seed
+        Folds and the seed of both the fold shuffle and the model.
+
+    Returns
+    -------
+    fold_aucs : numpy.ndarray
+        One AUC per fold.
+    out_of_fold : numpy.ndarray
+        ``(n, k)`` predicted class probabilities, each from the model that did not see that row.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    n_classes = int(y.max()) + 1
+    if np.bincount(y, minlength=n_classes).min() < n_splits:
+        raise ValueError(f"every class needs at least {n_splits} examples for {n_splits}-fold CV")
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    out_of_fold = np.zeros((len(y), n_classes))
+    aucs = []
+    for train, test in folds.split(X, y):
+        clf = make_classifier(model, seed=seed).fit(X[train], y[train])
+        proba = clf.predict_proba(X[test])
+        out_of_fold[test] = proba
+        aucs.append(_auc(y[test], proba, n_classes))
+    return np.array(aucs), out_of_fold
+
+
+def train_test_auc(
+    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *, model: str = "logreg",
+    seed: int = 0
+) -> tuple[float, np.ndarray]:
+    """Fit on the train split, ROC-AUC on the test split (binary). Returns the AUC and the test scores."""
+    clf = make_classifier(model, seed=seed).fit(X_train, y_train)
+    scores = clf.predict_proba(X_test)[:, 1]
+    return _auc(y_test, np.column_stack([1 - scores, scores]), 2), scores
+
+
+@dataclass
+class TaskScore:
+    """One score: an embedding table on a task with a model.
+
+    ``n_labelled`` counts labelled genes (or scored pairs) in the task, ``n_covered`` those with vectors.
+    ``auc_std`` is NaN for a single train/test split. ``roc`` is pooled over out-of-fold predictions (binary
+    tasks only).
+    """
+
+    embedding: str
+    task: str
+    model: str
+    metric: str
+    auc_mean: float
+    auc_std: float
+    protocol: str
+    n_labelled: int
+    n_covered: int
+    fold_aucs: list[float] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    roc: RocCurve | None = None
+
+    @property
+    def coverage(self) -> float:
+        return self.n_covered / self.n_labelled if self.n_labelled else float("nan")
+
+    def row(self) -> dict[str, Any]:
+        """The table row: embedding, task, model, AUC, coverage."""
+        return {
+            "embedding": self.embedding,
+            "task": self.task,
+            "model": self.model,
+            "metric": self.metric,
+            "ROC-AUC": format_mean_std(self.auc_mean, self.auc_std),
+            "protocol": self.protocol,
+            "coverage": f"{self.n_covered}/{self.n_labelled} ({100 * self.coverage:.1f}%)",
+        }
+
+
+def _roc(y: np.ndarray, scores: np.ndarray, auc: float) -> RocCurve:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, scores)
+    return RocCurve(fpr=fpr, tpr=tpr, auc=auc)
+
+
+def _score_genes(emb, emb_name, task: GeneLabels, models, n_splits, seed) -> list[TaskScore]:
+    rows = match_genes(emb, task.genes, task.fallback)
+    covered = rows >= 0
+    # One gene may be labelled twice (two Ensembl ids of one HGNC gene): keep its first label only.
+    _, first = np.unique(rows[covered], return_index=True)
+    keep = np.flatnonzero(covered)[np.sort(first)]
+    X, y = emb.vectors[rows[keep]], task.labels[keep]
+    counts = np.bincount(y, minlength=len(task.classes))
+    usable = [c for c in range(len(task.classes)) if counts[c] >= n_splits]
+    dropped = [task.classes[c] for c in range(len(task.classes)) if c not in usable]
+    if len(usable) < 2:
+        raise BioprofileInputError(
+            f"task {task.name}: only {int(covered.sum())} of {len(task.genes)} labelled genes have vectors in "
+            f"{emb_name}, too few per class for {n_splits}-fold CV; embed more of the labelled genes"
+        )
+    mask = np.isin(y, usable)
+    X, y = X[mask], np.searchsorted(usable, y[mask])
+    binary = len(usable) == 2
+    scores = []
+    for model in models:
+        aucs, oof = cross_validated_auc(X, y, model=model, n_splits=n_splits, seed=seed)
+        details = {"classes": [task.classes[c] for c in usable], "class_counts": np.bincount(y).tolist()}
+        if dropped:
+            details["classes_dropped_too_few_genes"] = dropped
+        scores.append(
+            TaskScore(
+                embedding=emb_name,
+                task=task.name,
+                model=model,
+                metric="roc_auc" if binary else "macro_ovr_roc_auc",
+                auc_mean=float(aucs.mean()),
+                auc_std=float(aucs.std()),
+                protocol=f"stratified {n_splits}-fold",
+                n_labelled=len(task.genes),
+                n_covered=int(covered.sum()),
+                fold_aucs=aucs.tolist(),
+                details=details,
+                roc=_roc(y, oof[:, 1], float(aucs.mean())) if binary else None,
+            )
+        )
+    return scores
+
+
+def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed) -> list[TaskScore]:
+    index = _EmbeddingIndex(emb)
+    a_ids = [a for a, _ in task.pairs]
+    b_ids = [b for _, b in task.pairs]
+    canonical = _canonical_ids(a_ids + b_ids)
+    rows_a, rows_b = index.rows(a_ids, canonical), index.rows(b_ids, canonical)
+    covered = (rows_a >= 0) & (rows_b >= 0)
+    scores = []
+    for model in models:
+        if task.is_test is not None:
+            train, test = covered & ~task.is_test, covered & task.is_test
+            if len(set(task.labels[train])) < 2 or len(set(task.labels[test])) < 2:
+                raise BioprofileInputError(
+                    f"task {task.name}: too few pairs with both vectors in {emb_name} ({int(train.sum())} train, "
+                    f"{int(test.sum())} test); embed more of the task's genes"
+                )
+            X_train = pair_features(emb.vectors, rows_a[train], rows_b[train])
+            X_test = pair_features(emb.vectors, rows_a[test], rows_b[test])
+            auc, test_scores = train_test_auc(X_train, task.labels[train], X_test, task.labels[test], model=model,
+                                              seed=seed)
+            scores.append(
+                TaskScore(
+                    embedding=emb_name, task=task.name, model=model, metric="roc_auc", auc_mean=auc,
+                    auc_std=float("nan"), protocol="given train/test split",
+                    n_labelled=int(task.is_test.sum()), n_covered=int(test.sum()), fold_aucs=[auc],
+                    details={"train_pairs": int((~task.is_test).sum()), "train_pairs_covered": int(train.sum())},
+                    roc=_roc(task.labels[test], test_scores, auc),
+                )
+            )
+        else:
+            y = task.labels[covered]
+            X = pair_features(emb.vectors, rows_a[covered], rows_b[covered])
+            if len(y) == 0 or np.bincount(y, minlength=2).min() < n_splits:
+                raise BioprofileInputError(
+                    f"task {task.name}: only {int(covered.sum())} pairs have both vectors in {emb_name}; too few"
+                )
+            aucs, oof = cross_validated_auc(X, y, model=model, n_splits=n_splits, seed=seed)
+            scores.append(
+                TaskScore(
+                    embedding=emb_name, task=task.name, model=model, metric="roc_auc", auc_mean=float(aucs.mean()),
+                    auc_std=float(aucs.std()), protocol=f"stratified {n_splits}-fold",
+                    n_labelled=len(task.pairs), n_covered=int(covered.sum()), fold_aucs=aucs.tolist(),
+                    roc=_roc(y, oof[:, 1], float(aucs.mean())),
+                )
+            )
+    return scores
+
+
+def evaluate_task(
+    emb: GeneEmbeddings,
+    task: GeneLabels | PairLabels,
+    *,
+    name: str = "embeddings",
+    models: Sequence[str] | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+) -> list[TaskScore]:
+    """Score one embedding table on one task.
+
+    Parameters
+    ----------
+    emb
+        The embedding table.
+    task
+        Labels from a ``load_*`` function or :func:`load_user_labels`.
+    name
+        What to call the table in the results.
+    models
+        Classifiers (``logreg``, ``rf``); default both for gene tasks, ``logreg`` for pair tasks.
+    n_splits, seed
+        Cross-validation folds and the seed of folds and models.
+
+    Returns
+    -------
+    list of TaskScore
+        One per model.
+    """
+    if isinstance(task, PairLabels):
+        return _score_pairs(emb, name, task, tuple(models or PAIR_MODELS), n_splits, seed)
+    return _score_genes(emb, name, task, tuple(models or GENE_MODELS), n_splits, seed)
