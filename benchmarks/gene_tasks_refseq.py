@@ -5,10 +5,14 @@
    functional class, beside a random-vector baseline on the same genes.
 2. The dosage-task genes that have a RefSeq summary, with profiles written by the default generator (SmolLM2-135M,
    ``concise`` template, greedy); scored on dosage beside the RefSeq vectors of exactly the same genes.
+3. ``--same-genes N``: the first N RefSeq genes of a seeded random order (all of them when N >= their number), with
+   generated profiles; scored on dosage, GGI and functional class beside the RefSeq vectors of exactly those genes,
+   with random-vector and text-length baselines for both. Results go to ``gene_tasks_same_genes.{md,json,png}``.
 
 Run from the repository root (writes ``benchmarks/results/gene_tasks_refseq.{md,json,png}``)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --max-generated 490
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --same-genes 4037 --max-new-tokens 128
 
 Everything is cached in a store under ``--work-dir``, so a rerun after a kill resumes.
 """
@@ -50,12 +54,32 @@ def read_refseq(path: Path) -> dict[str, str]:
     return out
 
 
-def subset(emb: GeneEmbeddings, symbols: list[str]) -> GeneEmbeddings:
-    """Rows of ``emb`` for ``symbols`` (all must be present), in that order."""
-    row = {s: i for i, s in enumerate(emb.symbols)}
-    idx = [row[s] for s in symbols]
-    return GeneEmbeddings([emb.ids[i] for i in idx], list(symbols), [emb.texts[i] for i in idx], emb.vectors[idx],
-                          dict(emb.provenance))
+def random_order(symbols: list[str], seed: int = 0) -> list[str]:
+    """A seeded permutation, so a run cut short has generated a random subset of the genes, not a biased one."""
+    return [symbols[i] for i in np.random.default_rng(seed).permutation(len(symbols))]
+
+
+def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -> None:
+    """RefSeq vs generated profiles on the same random sample of RefSeq genes, all three tasks, with baselines."""
+    genes = random_order(refseq.symbols)[: args.same_genes]
+    start = time.perf_counter()
+    generated = embed_genes(genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            show_progress=True)
+    seconds = time.perf_counter() - start
+    both = [s for s in generated.symbols if s in set(refseq.symbols)]
+    tables = {"refseq-minilm": refseq.select(both), "smollm2-concise-minilm": generated.select(both)}
+    report = run_gene_tasks(tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir,
+                            text_length_baseline=True)
+    report.settings["same_genes"] = {"requested": args.same_genes, "scored": len(both), "seconds": seconds,
+                                     "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts])),
+                                     "refseq_words_mean": float(np.mean([len(t.split()) for t in tables["refseq-minilm"].texts]))}
+    print(report.to_markdown(), flush=True)
+    write_json(report.to_dict(), args.out_dir / "gene_tasks_same_genes.json")
+    (args.out_dir / "gene_tasks_same_genes.md").write_text(
+        f"## RefSeq vs generated profiles, the same {len(both)} genes\n\n" + report.to_markdown()
+        + "\n```\n" + json.dumps(report.settings["same_genes"], indent=2) + "\n```\n"
+    )
+    plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_same_genes.png")
 
 
 def main() -> None:
@@ -69,6 +93,8 @@ def main() -> None:
                         help="Embed only the first N RefSeq genes (file order), for a slow machine.")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--same-genes", type=int, default=None,
+                        help="Only part 3: RefSeq vs generated profiles on the first N genes of a seeded random order.")
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +114,9 @@ def main() -> None:
         timings["embed_refseq_s"] = time.perf_counter() - start
         refseq.provenance["source"] = "summaries:gene_narrative_synopsis.txt (RefSeq)"
         print(f"RefSeq: {len(refseq)} genes x {refseq.dim} in {timings['embed_refseq_s']:.1f}s", flush=True)
+        if args.same_genes is not None:
+            same_genes(refseq, store, args)
+            return
 
         start = time.perf_counter()
         report = run_gene_tasks({"refseq-minilm": refseq}, ["dosage", "ggi", "functional_class"],
@@ -114,7 +143,7 @@ def main() -> None:
             timings["n_generated"] = len(generated)
             print(f"generated {len(generated)} profiles in {timings['generate_and_embed_s']:.1f}s", flush=True)
             generated.write(args.work_dir / "generated_dosage.parquet", overwrite=True)
-            same = subset(refseq, generated.symbols)
+            same = refseq.select(generated.symbols)
             generated_report = run_gene_tasks(
                 {"refseq-minilm (same genes)": same, "smollm2-concise-minilm": generated}, ["dosage"],
                 data_dir=args.data_dir,

