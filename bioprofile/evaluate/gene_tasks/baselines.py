@@ -23,7 +23,7 @@ def random_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
     )
 
 
-def text_length_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
+def text_length_embeddings(emb: GeneEmbeddings) -> GeneEmbeddings:
     """One feature per gene, ``log1p(number of words)`` of its profile text: the text-length baseline.
 
     Well-studied genes tend to get longer, more specific profiles, so a label that tracks how well a gene is
@@ -35,8 +35,6 @@ def text_length_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddi
     emb
         A table that carries the texts its vectors were computed from (``emb.texts``). Genes whose text is empty
         are left out of the baseline (their length says nothing about a text); GenePT pickles carry no texts.
-    seed
-        Unused: the feature is deterministic. Accepted so that every baseline is called alike.
 
     Returns
     -------

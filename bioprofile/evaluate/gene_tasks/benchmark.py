@@ -104,7 +104,7 @@ def run_gene_tasks(
     if text_length_baseline:
         for name, emb in given:
             try:
-                tables[f"length:{name}"] = text_length_embeddings(emb, seed=seed)
+                tables[f"length:{name}"] = text_length_embeddings(emb)
             except BioprofileInputError as err:
                 no_text[f"length:{name}"] = str(err)
     loaded = [
