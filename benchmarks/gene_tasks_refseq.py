@@ -67,7 +67,10 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
                             show_progress=True)
     seconds = time.perf_counter() - start
     both = [s for s in generated.symbols if s in set(refseq.symbols)]
-    tables = {"refseq-minilm": refseq.select(both), "smollm2-concise-minilm": generated.select(both)}
+    # the bare symbol as text: what gene naming alone gives the same encoder (see benchmarks/dosage_baselines.py)
+    symbol_only = embed_genes(both, summaries={g: g for g in both}, store=store)
+    tables = {"refseq-minilm": refseq.select(both), "smollm2-concise-minilm": generated.select(both),
+              "symbol-only-minilm": symbol_only}
     report = run_gene_tasks(tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir,
                             text_length_baseline=True)
     report.settings["same_genes"] = {"requested": args.same_genes, "scored": len(both), "seconds": seconds,
