@@ -150,6 +150,15 @@ def diagnose_command(
     loss_window: Annotated[
         int | None, typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method).")
     ] = None,
+    ner_model: Annotated[
+        str | None,
+        typer.Option(
+            "--ner-model",
+            metavar="NAME_OR_PATH",
+            help="spaCy NER pipeline (package or nlp.to_disk folder) for gene/protein entities beside the HGNC "
+            "lexicon (default: scispaCy en_ner_jnlpba_md / en_ner_bionlp13cg_md if installed).",
+        ),
+    ] = None,
 ) -> None:
     """Teacher-forced confidence diagnostics: which low-confidence windows hold gene entities and causal links."""
     from rich.console import Console
@@ -164,17 +173,20 @@ def diagnose_command(
         examples = dx.read_examples(data, limit=limit, refseq=refseq)
         if weights and index >= len(examples):
             fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
+        if ner_model is not None:
+            dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
         causal_lm, tokenizer = dx.load_causal_lm(model)
         if weights:
             (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
             scored.index = index
-            table = dx.token_weight_table(dx.tag_response(scored), window=loss_window)
+            table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
             paths = dx.write_token_weights(table, output, index)
             console.print(dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}"))
             betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
             console.print(f"sample weights (beta): {betas}")
         else:
-            result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size, max_length=max_length)
+            result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
+                                 max_length=max_length, ner_model=ner_model)  # fmt: skip
             paths = dx.write_diagnosis(result, output)
             tokens = sum(r.p.size for r in result.responses)
             console.print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))

@@ -245,6 +245,75 @@ def test_token_weight_table_matches_the_loss_definitions(tiny_lm):
     np.testing.assert_allclose(table["bft-v1"], p * beta["bft-v1"], rtol=1e-6)
 
 
+# --- a real spaCy NER pipeline ------------------------------------------------------------------------------
+
+LAMIN_SENTENCE = "Mutations in lamin A cause progeria, and p53 rises; TP53 is the gene."
+
+
+@pytest.fixture(scope="module")
+def ruler_pipeline(tmp_path_factory):
+    """A real spaCy pipeline on disk: a blank English tokenizer plus an entity ruler for two protein names."""
+    import spacy
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [
+            {"label": "PROTEIN", "pattern": "lamin A"},
+            {"label": "PROTEIN", "pattern": "p53"},
+            {"label": "CELL_TYPE", "pattern": "fibroblasts"},  # not a gene label: must not be tagged
+        ]
+    )
+    path = tmp_path_factory.mktemp("ner") / "ruler"
+    nlp.to_disk(path)
+    return path
+
+
+def test_ner_pipeline_adds_protein_names_the_lexicon_misses(ruler_pipeline):
+    lexicon = [word for _, _, word in dx.gene_entity_spans(LAMIN_SENTENCE)]
+    assert "lamin A" not in lexicon and "p53" not in lexicon  # neither is an HGNC symbol
+    spans = dx.gene_entity_spans(LAMIN_SENTENCE + " In fibroblasts too.", ner_model=str(ruler_pipeline))
+    assert [word for _, _, word in spans] == ["lamin A", "p53", "TP53"]
+    for start, end, word in spans:
+        assert LAMIN_SENTENCE[start:end] == word
+    # a str and a Path name the same cached pipeline
+    assert dx.load_ner_pipeline(ruler_pipeline) is dx.load_ner_pipeline(str(ruler_pipeline))
+
+
+def test_diagnose_with_a_ner_model_tags_lamin_a_tokens(tiny_lm, ruler_pipeline):
+    model, tokenizer = tiny_lm
+    examples = [dx.PromptResponse(({"role": "user", "content": "Tell me about LMNA."},), LAMIN_SENTENCE)]
+    plain = dx.diagnose(model, tokenizer, examples, rule=dx.WindowRule(window=8)).responses[0]
+    tagged = dx.diagnose(
+        model, tokenizer, examples, rule=dx.WindowRule(window=8), ner_model=str(ruler_pipeline)
+    ).responses[0]
+    assert "".join(t for t, e in zip(plain.tokens, plain.entity) if e) == "TP53"
+    assert "".join(t for t, e in zip(tagged.tokens, tagged.entity) if e) == "lamin Ap53TP53"
+    np.testing.assert_array_equal(plain.p, tagged.p)  # the pipeline changes tags, never confidences
+    (scored,) = dx.token_confidences(model, tokenizer, examples)
+    table = dx.token_weight_table(dx.tag_response(scored, ner_model=ruler_pipeline))
+    assert "".join(table["token"][table["entity"]]) == "lamin Ap53TP53"
+
+
+def test_a_bad_ner_model_is_a_clear_input_error(tmp_path, ruler_pipeline):
+    import spacy
+    with pytest.raises(BioprofileInputError, match="cannot load spaCy pipeline .*nlp.to_disk"):
+        dx.gene_entity_spans("TP53", ner_model=str(tmp_path / "no_such_pipeline"))
+    with pytest.raises(BioprofileInputError, match="cannot load spaCy pipeline 'en_no_such_model'"):
+        dx.load_ner_pipeline("en_no_such_model")
+    blank = tmp_path / "blank"
+    spacy.blank("en").to_disk(blank)  # loads, but could never tag a gene
+    with pytest.raises(BioprofileInputError, match="predicts none of the gene/protein labels"):
+        dx.load_ner_pipeline(blank)
+
+
+def test_a_ner_model_without_spacy_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spacy", None)  # makes `import spacy` raise ImportError
+    with pytest.raises(BioprofileInputError, match=r"needs spaCy: pip install 'bioprofile\[ner\]'"):
+        dx.load_ner_pipeline("somewhere/not/cached/yet")
+
+
 # --- the CLI ----------------------------------------------------------------------------------------------
 
 
@@ -280,6 +349,25 @@ def test_cli_writes_group_table_and_plots(tmp_path, tiny_llama_dir):
     assert "".join(weights["token"]) == BANF1_SUMMARY[:60]
     assert {"sft", "dft", "bft", "bft-v1"} <= set(weights.columns)
     assert (out / "weights_1.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cli_ner_model_tags_entities_and_rejects_a_bad_pipeline(tmp_path, tiny_llama_dir, ruler_pipeline):
+    examples = [dx.PromptResponse(({"role": "user", "content": "LMNA?"},), LAMIN_SENTENCE)]
+    data = _write_jsonl(tmp_path / "set.jsonl", examples)
+    out = tmp_path / "out"
+    base = ["diagnose", str(data), "--model", str(tiny_llama_dir), "-o", str(out)]
+    result = CliRunner().invoke(app, [*base, "--weights", "--ner-model", str(ruler_pipeline)])
+    assert result.exit_code == 0, result.output
+    weights = pd.read_csv(out / "weights_0.csv", keep_default_na=False)
+    assert "".join(weights["token"][weights["entity"]]) == "lamin Ap53TP53"
+    result = CliRunner().invoke(app, [*base, "--window", "8", "--ner-model", str(ruler_pipeline)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out / "diagnose_windows.csv")["has_entity"].sum() >= 2
+
+    result = CliRunner().invoke(app, [*base, "--ner-model", str(tmp_path / "missing")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot load spaCy pipeline" in lines[0], result.stderr
 
 
 @pytest.mark.parametrize(

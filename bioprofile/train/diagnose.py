@@ -8,8 +8,8 @@ tokens alike. This module measures, on a JSONL set of prompt/response pairs:
 2. sliding windows over each response, classified by how their low-confidence tokens are laid out
    (:func:`classify_windows`): Group A ``sparse-low`` (isolated dips in a confident context), Group B
    ``dense-low`` (long stretches of doubt), and ``neither``;
-3. how often each group holds a gene/protein entity (HGNC symbols, :func:`gene_entity_spans`) or a causal
-   connective (:func:`connective_spans`);
+3. how often each group holds a gene/protein entity (HGNC symbols plus an optional spaCy NER pipeline,
+   :func:`gene_entity_spans`) or a causal connective (:func:`connective_spans`);
 4. for one response, each token's SFT/DFT/BFT weight side by side (:func:`token_weight_table`).
 
 See ``docs/diagnose.md`` for the definitions and defaults.
@@ -491,13 +491,25 @@ def hgnc_symbols() -> frozenset[str]:
     return approved_symbols()
 
 
-def gene_entity_spans(text: str, symbols: frozenset[str] | None = None) -> list[tuple[int, int, str]]:
-    """Gene/protein mentions in ``text``: words that are HGNC approved symbols.
+def gene_entity_spans(
+    text: str, symbols: frozenset[str] | None = None, *, ner_model: str | Path | None = None
+) -> list[tuple[int, int, str]]:
+    """Gene/protein mentions in ``text``: words that are HGNC approved symbols, plus spaCy NER spans.
 
     A word (letters and digits, possibly joined by inner ``-`` or ``.``) is an entity when it equals an
     approved symbol exactly (case-sensitive), is at least 2 characters long and is not in
-    :data:`ENGLISH_WORD_SYMBOLS`. When scispaCy and one of its biomedical NER models are installed, their
-    gene/protein spans are added (see :func:`scispacy_gene_spans`).
+    :data:`ENGLISH_WORD_SYMBOLS`. The gene/protein spans of a spaCy NER pipeline are added (see
+    :func:`ner_gene_spans`): the one named by ``ner_model``, else a scispaCy model if one is installed.
+
+    Parameters
+    ----------
+    text
+        The text to tag.
+    symbols
+        Approved symbols to match; ``None`` reads them with :func:`hgnc_symbols`.
+    ner_model
+        spaCy pipeline: an installed package name or a directory written by ``nlp.to_disk``. ``None`` uses
+        ``en_ner_jnlpba_md`` or ``en_ner_bionlp13cg_md`` when installed, else the lexicon alone.
 
     Returns
     -------
@@ -509,21 +521,25 @@ def gene_entity_spans(text: str, symbols: frozenset[str] | None = None) -> list[
         for match in _WORD.finditer(text)
         if len(match.group()) >= 2 and match.group() in symbols and match.group() not in ENGLISH_WORD_SYMBOLS
     ]
-    spans.extend(scispacy_gene_spans(text))
+    spans.extend(ner_gene_spans(text, ner_model))
     return sorted(set(spans))
 
 
-_SCISPACY_MODELS = ("en_ner_jnlpba_md", "en_ner_bionlp13cg_md")
-_SCISPACY_LABELS = {"PROTEIN", "DNA", "RNA", "GENE_OR_GENE_PRODUCT"}
+# scispaCy's biomedical NER models, tried in this order when no pipeline is named
+SCISPACY_MODELS: tuple[str, ...] = ("en_ner_jnlpba_md", "en_ner_bionlp13cg_md")
+# Entity labels counted as genes/proteins: JNLPBA's PROTEIN, DNA and RNA (its CELL_LINE and CELL_TYPE are
+# not genes) and BioNLP13CG's GENE_OR_GENE_PRODUCT. A custom pipeline must use one of these labels.
+GENE_ENTITY_LABELS: frozenset[str] = frozenset({"PROTEIN", "DNA", "RNA", "GENE_OR_GENE_PRODUCT"})
 
 
 @lru_cache(maxsize=1)
 def _scispacy_pipeline():
+    """The first installed scispaCy NER model, or ``None`` (spaCy or the models missing): tagging is optional."""
     try:
         import spacy
     except ImportError:
         return None
-    for name in _SCISPACY_MODELS:
+    for name in SCISPACY_MODELS:
         try:
             return spacy.load(name)
         except OSError:
@@ -531,12 +547,74 @@ def _scispacy_pipeline():
     return None
 
 
-def scispacy_gene_spans(text: str) -> list[tuple[int, int, str]]:
-    """Gene/protein spans from a scispaCy NER model (JNLPBA or BioNLP13CG) if one is installed, else none."""
-    nlp = _scispacy_pipeline()
+def load_ner_pipeline(ner_model: str | Path):
+    """Load a spaCy NER pipeline by package name or directory, once per name.
+
+    Parameters
+    ----------
+    ner_model
+        An installed spaCy pipeline package (e.g. scispaCy's ``en_ner_jnlpba_md``) or a directory written by
+        ``nlp.to_disk``.
+
+    Returns
+    -------
+    The :class:`spacy.language.Language`.
+
+    Raises
+    ------
+    BioprofileInputError
+        spaCy is not installed, the pipeline cannot be loaded, or none of its components predicts one of
+        :data:`GENE_ENTITY_LABELS` (it would tag nothing).
+    """
+    return _load_ner_pipeline(str(ner_model))
+
+
+@lru_cache(maxsize=4)  # bounded: a biomedical NER model holds a few hundred MB of vectors
+def _load_ner_pipeline(name: str):
+    # keyed by the string, so a str and a Path naming the same directory share one pipeline
+    try:
+        import spacy
+    except ImportError:
+        raise BioprofileInputError(
+            f"--ner-model {name!r} needs spaCy: pip install 'bioprofile[ner]' (or pip install spacy)"
+        ) from None
+    try:
+        nlp = spacy.load(name)
+    except (OSError, ValueError, ImportError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BioprofileInputError(
+            f"cannot load spaCy pipeline {name!r} ({first_line}); install the pipeline package "
+            "(e.g. scispaCy's en_ner_jnlpba_md) or pass a directory written by nlp.to_disk"
+        ) from None
+    labels = {label for component_labels in nlp.pipe_labels.values() for label in component_labels}
+    if not labels & GENE_ENTITY_LABELS:
+        raise BioprofileInputError(
+            f"spaCy pipeline {name!r} predicts none of the gene/protein labels {sorted(GENE_ENTITY_LABELS)} "
+            f"(its labels: {sorted(labels) or 'none'}); pass a biomedical NER pipeline"
+        )
+    return nlp
+
+
+def ner_gene_spans(text: str, ner_model: str | Path | None = None) -> list[tuple[int, int, str]]:
+    """Gene/protein spans (labels in :data:`GENE_ENTITY_LABELS`) found by a spaCy NER pipeline.
+
+    Parameters
+    ----------
+    text
+        The text to tag.
+    ner_model
+        Pipeline package name or directory (see :func:`load_ner_pipeline`; a bad one is an error). ``None``
+        uses the first installed model of :data:`SCISPACY_MODELS`, and finds nothing when none is.
+
+    Returns
+    -------
+    ``(start, end, text)`` character spans, in text order.
+    """
+    nlp = _scispacy_pipeline() if ner_model is None else load_ner_pipeline(ner_model)
     if nlp is None:
         return []
-    return [(ent.start_char, ent.end_char, ent.text) for ent in nlp(text).ents if ent.label_ in _SCISPACY_LABELS]
+    doc = nlp(text)
+    return [(ent.start_char, ent.end_char, ent.text) for ent in doc.ents if ent.label_ in GENE_ENTITY_LABELS]
 
 
 def connective_spans(text: str) -> list[tuple[int, int, str]]:
@@ -562,9 +640,18 @@ def tokens_in_spans(offsets: np.ndarray, spans: Sequence[tuple[int, int, Any]]) 
     return hit
 
 
-def tag_response(confidence: ResponseConfidence, symbols: frozenset[str] | None = None) -> ResponseConfidence:
-    """Fill ``confidence.entity`` and ``confidence.connective`` (per-token flags) in place, and return it."""
-    confidence.entity = tokens_in_spans(confidence.offsets, gene_entity_spans(confidence.response, symbols))
+def tag_response(
+    confidence: ResponseConfidence,
+    symbols: frozenset[str] | None = None,
+    *,
+    ner_model: str | Path | None = None,
+) -> ResponseConfidence:
+    """Fill ``confidence.entity`` and ``confidence.connective`` (per-token flags) in place, and return it.
+
+    ``symbols`` and ``ner_model`` are passed to :func:`gene_entity_spans`.
+    """
+    entities = gene_entity_spans(confidence.response, symbols, ner_model=ner_model)
+    confidence.entity = tokens_in_spans(confidence.offsets, entities)
     confidence.connective = tokens_in_spans(confidence.offsets, connective_spans(confidence.response))
     return confidence
 
@@ -650,6 +737,7 @@ def diagnose(
     rule: WindowRule = WindowRule(),
     batch_size: int = 4,
     max_length: int = 1024,
+    ner_model: str | Path | None = None,
 ) -> Diagnosis:
     """Score, tag and classify: the whole teacher-forced confidence diagnosis for a set of examples.
 
@@ -663,15 +751,19 @@ def diagnose(
         Window size, stride and classification thresholds.
     batch_size, max_length
         Passed to :func:`token_confidences`.
+    ner_model
+        spaCy NER pipeline for gene/protein entities, beside the HGNC lexicon (see :func:`gene_entity_spans`).
 
     Returns
     -------
     A :class:`Diagnosis` with per-response confidences, the window table and the per-group summary.
     """
+    if ner_model is not None:
+        load_ner_pipeline(ner_model)  # a bad pipeline fails before the forward passes, not after
     responses = token_confidences(model, tokenizer, examples, batch_size=batch_size, max_length=max_length)
     symbols = hgnc_symbols()
     for response in responses:
-        tag_response(response, symbols)
+        tag_response(response, symbols, ner_model=ner_model)
     windows = window_table(responses, rule)
     return Diagnosis(responses=responses, windows=windows, summary=summarize_windows(windows), rule=rule)
 
