@@ -299,11 +299,32 @@ def bench_gene_tasks_command(
             "with texts only; GenePT pickles have none). Shows how much text length alone predicts.",
         ),
     ] = False,
+    symbol_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--symbol-baseline",
+            help="Also score symbol:NAME, each gene embedded from its bare symbol (e.g. ZNF154) with the encoder "
+            "of the table (or --encoder). Shows how much the gene name alone predicts.",
+        ),
+    ] = False,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            help="Text encoder of --symbol-baseline, as in embed-genes (default all-MiniLM-L6-v2, hf:PATH for "
+            "BERT). Without it: the encoder each table records, if its id can be rebuilt.",
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
+    ] = None,
     trust_unverified: Annotated[
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
     ] = False,
 ) -> None:
     """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
+    from contextlib import nullcontext
+
     from bioprofile.evaluate.gene_tasks import (
         DEFAULT_TASKS,
         TASKS,
@@ -312,8 +333,11 @@ def bench_gene_tasks_command(
         run_gene_tasks,
     )
     from bioprofile.evaluate.report import plot_roc_panels, write_json
+    from bioprofile.store import Store
 
     try:
+        if encoder is not None and not symbol_baseline:
+            fail("--encoder only sets the encoder of --symbol-baseline: add --symbol-baseline or drop --encoder")
         names = list(DEFAULT_TASKS) if tasks is None and not labels else []
         if tasks:
             names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -321,11 +345,13 @@ def bench_gene_tasks_command(
         tables = {}
         for path in embeddings:
             tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
-        report = run_gene_tasks(
-            tables, task_list, data_dir=data_dir, seed=seed, random_baseline=not no_random,
-            text_length_baseline=text_length_baseline,
-            models=[m.strip() for m in models.split(",")] if models else None, trust_unverified=trust_unverified,
-        )
+        with Store(cache_dir / "store.sqlite" if cache_dir else None) if symbol_baseline else nullcontext() as store:
+            report = run_gene_tasks(
+                tables, task_list, data_dir=data_dir, seed=seed, random_baseline=not no_random,
+                text_length_baseline=text_length_baseline, symbol_baseline=symbol_baseline, encoder=encoder,
+                store=store, models=[m.strip() for m in models.split(",")] if models else None,
+                trust_unverified=trust_unverified,
+            )
         if not output.parent.is_dir():
             fail(f"output directory {output.parent} does not exist: create it first")
     except BioprofileInputError as err:

@@ -27,6 +27,7 @@ from bioprofile.evaluate.gene_tasks import (
     pair_features,
     random_embeddings,
     run_gene_tasks,
+    symbol_embeddings,
     text_length_embeddings,
 )
 from bioprofile.evaluate.report import markdown_table, plot_roc_panels
@@ -239,6 +240,87 @@ def test_text_length_baseline_scores_length_labels_only(genes):
     assert report.settings["embeddings"]["length:profiles"]["dim"] == 1
 
 
+class _CountingEncoder:
+    """Wraps an encoder and records every text it is asked to encode."""
+
+    def __init__(self, encoder):
+        self.inner, self.id, self.dim, self.seen = encoder, encoder.id, encoder.dim, []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_symbol_embeddings_encode_the_bare_symbols(tmp_path, genes, tiny_bert_dir):
+    from bioprofile.encoders import get_encoder
+    from bioprofile.store import Store
+
+    encoder = get_encoder(f"hf:{tiny_bert_dir}")
+    emb = GeneEmbeddings([g.hgnc_id for g in genes[:12]], [g.symbol for g in genes[:12]], ["a profile"] * 12,
+                         np.ones((12, 3)), provenance={"encoder": "some-profile-encoder"})
+    with Store(tmp_path / "store.sqlite") as store:
+        sym = symbol_embeddings(emb, encoder, store=store)
+        again = symbol_embeddings(emb, f"hf:{tiny_bert_dir}", store=store)  # a spec works too, and hits the cache
+    assert sym.texts == sym.symbols == emb.symbols and sym.ids == emb.ids
+    np.testing.assert_allclose(sym.vectors, encoder.encode(emb.symbols), atol=1e-5)
+    np.testing.assert_array_equal(again.vectors, sym.vectors)
+    assert sym.provenance["source"] == "symbol" and sym.provenance["encoder"] == encoder.id
+    assert sym.provenance["like"] == "some-profile-encoder"
+
+
+def test_table_encoder_rebuilds_only_locatable_ids(genes, tiny_bert_dir):
+    from bioprofile.encoders import DEFAULT_ENCODER_ID, get_encoder
+    from bioprofile.evaluate.gene_tasks.baselines import table_encoder
+
+    def table(encoder_id):
+        return GeneEmbeddings(["HGNC:1"], ["A1BG"], [""], np.ones((1, 2)), provenance={"encoder": encoder_id})
+
+    # The default encoder loads its model lazily, so rebuilding it here costs nothing.
+    assert table_encoder(table(DEFAULT_ENCODER_ID)).id == DEFAULT_ENCODER_ID
+    assert table_encoder(GeneEmbeddings(["HGNC:1"], ["A1BG"], [""], np.ones((1, 2)))).id == DEFAULT_ENCODER_ID
+    local_id = get_encoder(f"hf:{tiny_bert_dir}").id  # "<dir>@<hash>:mean:512": the path is not in it
+    for unresolvable in (local_id, "genept-released", "no-such-org/no-such-model:mean:512"):
+        with pytest.raises(BioprofileInputError, match="pass --encoder"):
+            table_encoder(table(unresolvable))
+    with pytest.raises(BioprofileInputError, match="pass --encoder"):
+        symbol_embeddings(table(local_id), None)
+
+
+def test_run_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir, monkeypatch):
+    from bioprofile.encoders import get_encoder
+    from bioprofile.evaluate.gene_tasks import benchmark
+    from bioprofile.store import Store
+
+    tiny = get_encoder(f"hf:{tiny_bert_dir}")
+    genes = genes[:40]
+    labels = np.arange(40) % 2
+    task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
+    tables = {name: GeneEmbeddings([g.hgnc_id for g in genes], [g.symbol for g in genes], [""] * 40,
+                                   _signal_vectors(labels, seed=seed), provenance={"encoder": tiny.id})
+              for seed, name in enumerate(["a", "b"])}
+    counting = _CountingEncoder(tiny)
+    with Store(tmp_path / "store.sqlite") as store:
+        report = run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True,
+                                encoder=counting, store=store)
+    auc = {s.embedding: s.auc_mean for s in report.scores}
+    assert set(auc) == {"a", "b", "symbol:a", "symbol:b"} and auc["symbol:a"] == auc["symbol:b"]
+    assert sorted(counting.seen) == sorted(tables["a"].symbols)  # two tables, one encoder: each symbol once
+    assert report.settings["embeddings"]["symbol:a"]["provenance"]["source"] == "symbol"
+
+    # Without --encoder each table's recorded encoder is rebuilt, once per encoder id.
+    rebuilt = []
+    monkeypatch.setattr(benchmark, "table_encoder", lambda emb: rebuilt.append(emb) or tiny)
+    with Store(tmp_path / "store.sqlite") as store:
+        report = run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True,
+                                store=store)
+    assert len(rebuilt) == 1 and {"symbol:a", "symbol:b"} <= {s.embedding for s in report.scores}
+    monkeypatch.undo()
+    # A local model directory's id cannot be turned back into a path: the user is told to pass --encoder.
+    with Store(tmp_path / "store.sqlite") as store, pytest.raises(BioprofileInputError,
+                                                                   match="symbol baseline for 'a'.*pass --encoder"):
+        run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store)
+
+
 def test_report_outputs(tmp_path, genes):
     labels = np.arange(200) % 2
     task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
@@ -303,3 +385,32 @@ def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
     missing = CliRunner().invoke(app, ["bench", "gene-tasks", "-e", str(tmp_path / "nope.parquet"), "--labels",
                                        str(tmp_path / "task.csv"), "-o", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_cli_bench_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+    from bioprofile.encoders import get_encoder
+
+    tiny_id = get_encoder(f"hf:{tiny_bert_dir}").id
+    genes = genes[:40]
+    labels = np.arange(40) % 2
+    table = _table(genes, _signal_vectors(labels))
+    table.provenance = {"encoder": tiny_id}
+    table.write(tmp_path / "mine.parquet")
+    (tmp_path / "task.csv").write_text("gene,label\n" + "".join(f"{g.symbol},{y}\n" for g, y in zip(genes, labels)))
+    args = ["bench", "gene-tasks", "-e", str(tmp_path / "mine.parquet"), "--labels", str(tmp_path / "task.csv"),
+            "--models", "logreg", "--no-random", "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, args + ["--symbol-baseline", "--encoder", f"hf:{tiny_bert_dir}",
+                                             "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "out.json").read_text())
+    assert {s["embedding"] for s in payload["scores"]} == {"mine", "symbol:mine"}
+    assert payload["settings"]["embeddings"]["symbol:mine"]["provenance"]["encoder"] == tiny_id
+    assert "symbol:mine" in (tmp_path / "out.md").read_text()
+
+    unresolvable = CliRunner().invoke(app, args + ["--symbol-baseline", "-o", str(tmp_path / "x")])
+    assert unresolvable.exit_code == 2 and "--encoder" in unresolvable.output
+    stray = CliRunner().invoke(app, args + ["--encoder", f"hf:{tiny_bert_dir}", "-o", str(tmp_path / "y")])
+    assert stray.exit_code == 2 and "--symbol-baseline" in stray.output

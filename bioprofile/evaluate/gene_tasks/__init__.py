@@ -14,7 +14,9 @@ Labels are matched to embedding rows through :func:`bioprofile.genes.normalize_g
 score symbol-keyed tables and vice versa.
 
 An opt-in text-length baseline (:func:`text_length_embeddings`) scores ``log1p`` of each gene's profile-text word
-count, one feature, under the same protocol: how much of a score text length alone could explain.
+count, one feature, under the same protocol: how much of a score text length alone could explain. An opt-in
+symbol-only baseline (:func:`symbol_embeddings`) embeds each gene's bare symbol with the table's encoder: how much
+of a score the gene's name alone could explain.
 
 Modules
 -------
@@ -26,11 +28,15 @@ One module per task family, one for the protocol and one orchestrator:
 - :mod:`.tasks` -- the registry of built-in tasks (:data:`TASKS`) and :func:`load_task`
 - :mod:`.matching` -- labelled gene ids to embedding rows
 - :mod:`.protocol` -- classifiers, cross-validated / train-test ROC-AUC, :func:`evaluate_task`
-- :mod:`.baselines` -- random vectors and text length
+- :mod:`.baselines` -- random vectors, text length and the bare symbol
 - :mod:`.benchmark` -- :func:`run_gene_tasks`, :class:`GeneTaskReport`, :func:`load_embedding_table`
 """
 
-from bioprofile.evaluate.gene_tasks.baselines import random_embeddings, text_length_embeddings
+from bioprofile.evaluate.gene_tasks.baselines import (
+    random_embeddings,
+    symbol_embeddings,
+    text_length_embeddings,
+)
 from bioprofile.evaluate.gene_tasks.benchmark import GeneTaskReport, load_embedding_table, run_gene_tasks
 from bioprofile.evaluate.gene_tasks.dosage import load_dosage_labels
 from bioprofile.evaluate.gene_tasks.functional_class import FUNCTIONAL_CLASSES, load_gene_types
@@ -75,6 +81,7 @@ __all__ = [
     "pair_features",
     "random_embeddings",
     "run_gene_tasks",
+    "symbol_embeddings",
     "text_length_embeddings",
     "train_test_auc",
 ]

@@ -1,14 +1,28 @@
-"""Baselines scored beside an embedding table on the same genes: random vectors (chance) and the length of each
-gene's profile text (does the text's size alone predict the label?)."""
+"""Baselines scored beside an embedding table on the same genes: random vectors (chance), the length of each
+gene's profile text (does the text's size alone predict the label?) and the bare gene symbol embedded with the
+table's encoder (does the gene's name alone predict it?)."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["random_embeddings", "text_length_embeddings"]
+if TYPE_CHECKING:
+    from bioprofile.encoders import TextEncoder
+    from bioprofile.store import Store
+
+__all__ = ["random_embeddings", "symbol_embeddings", "table_encoder", "text_length_embeddings"]
+
+# TransformersEncoder ids are "<model id>:<pooling>:<max_length>"; a local model directory's id is
+# "<dir name>@<12 hex>", which names the files' contents but not where they are, so it cannot be loaded again.
+_HF_ENCODER_ID = re.compile(r"^(?P<model>.+):(?P<pooling>mean|cls):(?P<max_length>\d+)$")
+_LOCAL_MODEL_ID = re.compile(r"@[0-9a-f]{12}$")
 
 
 def random_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
@@ -66,5 +80,103 @@ def text_length_embeddings(emb: GeneEmbeddings) -> GeneEmbeddings:
             "encoder": "text_length",
             "like": emb.provenance.get("encoder"),
             "n_genes_without_text": len(emb) - len(keep),
+        },
+    )
+
+
+def table_encoder(emb: GeneEmbeddings) -> TextEncoder:
+    """The text encoder a table's vectors were computed with, rebuilt from ``provenance["encoder"]``.
+
+    Only ids that name where the model is can be rebuilt: the default encoder
+    (:data:`~bioprofile.encoders.DEFAULT_ENCODER_ID`) and a BERT-style hub model in the local Hugging Face cache
+    (``"<hub id>:<pooling>:<max_length>"``). A table without a recorded encoder gets the default one.
+
+    Raises
+    ------
+    BioprofileInputError
+        When the recorded id cannot be rebuilt: a local model directory (its id is a content hash, not a path), a
+        hub model missing from the local cache, or vectors not made by a bioprofile encoder (GenePT pickles).
+    """
+    from bioprofile.encoders import DEFAULT_ENCODER_ID, get_encoder
+
+    recorded = emb.provenance.get("encoder")
+    if recorded is None or recorded == DEFAULT_ENCODER_ID:
+        return get_encoder(None)
+    match = _HF_ENCODER_ID.match(str(recorded))
+    if match and not _LOCAL_MODEL_ID.search(match["model"]):
+        prefix = "hf:" if match["pooling"] == "mean" else "hf-cls:"
+        try:
+            encoder = get_encoder(prefix + match["model"], max_length=int(match["max_length"]))
+        except BioprofileInputError:
+            encoder = None
+        # Only the very encoder the id names: anything else would embed the symbols differently from the table.
+        if encoder is not None and encoder.id == recorded:
+            return encoder
+    raise BioprofileInputError(
+        f"cannot rebuild the table's encoder {recorded!r} from its id: pass --encoder with the model the table "
+        "was embedded with"
+    )
+
+
+def symbol_embeddings(
+    emb: GeneEmbeddings, encoder: TextEncoder | str | Path | None, *, store: Store | None = None
+) -> GeneEmbeddings:
+    """The same genes, each embedded from its bare approved symbol (``"ZNF154"``): the symbol-only baseline.
+
+    A text encoder already places a symbol near its gene family's names and near genes it saw written about, so a
+    label that follows gene naming (zinc-finger TFs, for one) can be predicted without any profile. Scoring this
+    table beside one embedded from profiles with the same encoder shows how much of a score the symbol alone
+    could explain.
+
+    Parameters
+    ----------
+    emb
+        The table whose genes to embed (its vectors and texts are not used).
+    encoder
+        A :class:`~bioprofile.encoders.TextEncoder`, a spec for :func:`~bioprofile.encoders.get_encoder`, or
+        ``None`` for the encoder recorded in ``emb.provenance`` (see :func:`table_encoder`). Use the table's own
+        encoder for a like-for-like comparison.
+    store
+        Cache of encoded texts (:func:`bioprofile.pipeline.encode_texts`); ``None`` opens the default one.
+
+    Returns
+    -------
+    GeneEmbeddings
+        The genes of ``emb`` in its order, ``texts`` the symbols; ``provenance["source"]`` is ``"symbol"``,
+        ``provenance["encoder"]`` the encoder used and ``provenance["like"]`` the table's.
+
+    Raises
+    ------
+    BioprofileInputError
+        When ``emb`` has no genes, or ``encoder`` is ``None`` and the table's encoder cannot be rebuilt.
+    """
+    from bioprofile.encoders import get_encoder
+    from bioprofile.pipeline import encode_texts
+    from bioprofile.store import Store
+
+    if len(emb) == 0:
+        raise BioprofileInputError("the table has no genes, so it has no symbol baseline")
+    if encoder is None:
+        encoder = table_encoder(emb)
+    elif isinstance(encoder, (str, Path)):
+        encoder = get_encoder(encoder)
+    texts = list(emb.symbols)
+    own_store = store is None
+    store = Store() if own_store else store
+    try:
+        vectors = encode_texts(texts, encoder, store)
+    finally:
+        if own_store:
+            store.close()
+    return GeneEmbeddings(
+        ids=list(emb.ids),
+        symbols=list(emb.symbols),
+        texts=texts,
+        vectors=vectors,
+        provenance={
+            "source": "symbol",
+            "text": "the gene's approved symbol only",
+            "encoder": encoder.id,
+            "like": emb.provenance.get("encoder"),
         },
     )

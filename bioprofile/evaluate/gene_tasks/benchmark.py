@@ -6,15 +6,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.gene_tasks.baselines import random_embeddings, text_length_embeddings
+from bioprofile.evaluate.gene_tasks.baselines import (
+    random_embeddings,
+    symbol_embeddings,
+    table_encoder,
+    text_length_embeddings,
+)
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
 from bioprofile.evaluate.gene_tasks.protocol import GENE_MODELS, PAIR_MODELS, TaskScore, evaluate_task
 from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, load_task
 from bioprofile.evaluate.report import RocCurve, markdown_table
+
+if TYPE_CHECKING:
+    from bioprofile.encoders import TextEncoder
+    from bioprofile.store import Store
 
 __all__ = ["GeneTaskReport", "load_embedding_table", "run_gene_tasks"]
 
@@ -63,6 +72,9 @@ def run_gene_tasks(
     seed: int = 0,
     random_baseline: bool = True,
     text_length_baseline: bool = False,
+    symbol_baseline: bool = False,
+    encoder: TextEncoder | str | Path | None = None,
+    store: Store | None = None,
     trust_unverified: bool = False,
 ) -> GeneTaskReport:
     """Score one or several embedding tables on GenePT's gene tasks (and/or the user's own).
@@ -86,12 +98,27 @@ def run_gene_tasks(
         of each gene's text (named ``length:<name>``, see :func:`text_length_embeddings`). It shows how much of a
         score the texts' length alone could explain. Tables without texts (GenePT pickles) are listed in
         ``skipped``.
+    symbol_baseline
+        Also score, for each table, its genes embedded from their bare symbols (named ``symbol:<name>``, see
+        :func:`symbol_embeddings`): how much of a score the gene's name alone could explain.
+    encoder
+        Encoder of the symbol baseline (a :class:`~bioprofile.encoders.TextEncoder` or a spec for
+        :func:`~bioprofile.encoders.get_encoder`). ``None``: each table's own, rebuilt from
+        ``provenance["encoder"]`` (see :func:`table_encoder`; the default encoder when none is recorded).
+    store
+        Cache of encoded symbols; ``None`` opens the default one (only when ``symbol_baseline``).
     trust_unverified
         Allow downloading task data without a recorded hash.
 
     Returns
     -------
     GeneTaskReport
+
+    Raises
+    ------
+    BioprofileInputError
+        Among others, when ``symbol_baseline`` is set without ``encoder`` and a table's recorded encoder cannot be
+        rebuilt (a local model directory, a GenePT pickle).
     """
     tables = dict(embeddings) if isinstance(embeddings, Mapping) else {"embeddings": embeddings}
     if not tables:
@@ -107,6 +134,8 @@ def run_gene_tasks(
                 tables[f"length:{name}"] = text_length_embeddings(emb)
             except BioprofileInputError as err:
                 no_text[f"length:{name}"] = str(err)
+    if symbol_baseline:
+        tables.update(_symbol_tables(given, encoder, store))
     loaded = [
         load_task(t, data_dir=data_dir, trust_unverified=trust_unverified) if isinstance(t, str) else t for t in tasks
     ]
@@ -129,6 +158,37 @@ def run_gene_tasks(
         "seed": seed,
     }
     return GeneTaskReport(scores=scores, settings=settings, skipped=skipped)
+
+
+def _symbol_tables(
+    given: list[tuple[str, GeneEmbeddings]], encoder: TextEncoder | str | Path | None, store: Store | None
+) -> dict[str, GeneEmbeddings]:
+    """``symbol:<name>`` for each table; each encoder is loaded once, and the shared store means each symbol is
+    encoded once per encoder id however many tables carry it."""
+    from bioprofile.encoders import get_encoder
+    from bioprofile.store import Store
+
+    if encoder is not None:
+        shared = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
+        encoders = {name: shared for name, _ in given}
+    else:
+        by_id: dict[Any, TextEncoder] = {}
+        encoders = {}
+        for name, emb in given:
+            recorded = emb.provenance.get("encoder")
+            if recorded not in by_id:
+                try:
+                    by_id[recorded] = table_encoder(emb)
+                except BioprofileInputError as err:
+                    raise BioprofileInputError(f"symbol baseline for {name!r}: {err}") from None
+            encoders[name] = by_id[recorded]
+    own_store = store is None
+    store = Store() if own_store else store
+    try:
+        return {f"symbol:{name}": symbol_embeddings(emb, encoders[name], store=store) for name, emb in given}
+    finally:
+        if own_store:
+            store.close()
 
 
 def load_embedding_table(path: str | Path) -> GeneEmbeddings:
