@@ -32,6 +32,7 @@ from bioprofile.evaluate.gene_tasks import (
     load_task,
     random_embeddings,
     run_gene_tasks,
+    symbol_embeddings,
     text_length_embeddings,
 )
 from bioprofile.evaluate.report import write_json
@@ -64,8 +65,7 @@ def main() -> None:
     start = time.perf_counter()
     with Store(args.store) as store:
         generated = embed_genes(dosage.fallback, store=store, max_new_tokens=args.max_new_tokens, batch_size=16)
-        symbols = {s: s for s in generated.symbols}
-        symbol_only = embed_genes(generated.symbols, summaries=symbols, store=store)
+        symbol_only = symbol_embeddings(generated, None, store=store)  # the profiles' own encoder
     tables = {
         "generated": generated,
         "symbol-only": symbol_only,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
-from bioprofile.evaluate.gene_tasks import load_task, match_genes, run_gene_tasks
+from bioprofile.evaluate.gene_tasks import load_task, match_genes, run_gene_tasks, symbol_embeddings
 from bioprofile.evaluate.report import plot_roc_panels, write_json
 from bioprofile.genes import normalize_genes
 from bioprofile.pipeline import embed_genes
@@ -68,7 +68,7 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
     seconds = time.perf_counter() - start
     both = [s for s in generated.symbols if s in set(refseq.symbols)]
     # the bare symbol as text: what gene naming alone gives the same encoder (see benchmarks/dosage_baselines.py)
-    symbol_only = embed_genes(both, summaries={g: g for g in both}, store=store)
+    symbol_only = symbol_embeddings(generated.select(both), None, store=store)
     tables = {"refseq-minilm": refseq.select(both), "smollm2-concise-minilm": generated.select(both),
               "symbol-only-minilm": symbol_only}
     report = run_gene_tasks(tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir,
