@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bioprofile.encoders.base import TextEncoder
@@ -27,4 +28,40 @@ def get_encoder(spec: str | Path | None = None, **kwargs) -> TextEncoder:
     return TransformersEncoder(text, **kwargs)
 
 
-__all__ = ["DEFAULT_ENCODER_ID", "SentenceTransformerEncoder", "TextEncoder", "TransformersEncoder", "get_encoder"]
+# TransformersEncoder ids are "<model id>:<pooling>:<max_length>"; a local model directory's id is
+# "<dir name>@<12 hex>", which names the files' contents but not where they are, so it cannot be loaded again.
+_HF_ENCODER_ID = re.compile(r"^(?P<model>.+):(?P<pooling>mean|cls):(?P<max_length>\d+)$")
+_LOCAL_MODEL_ID = re.compile(r"@[0-9a-f]{12}$")
+
+
+def encoder_from_id(encoder_id: str | None) -> TextEncoder | None:
+    """Rebuild the encoder an ``encoder.id`` (as recorded in provenance) names, or ``None`` when it cannot be.
+
+    Rebuildable: ``None`` and :data:`DEFAULT_ENCODER_ID` (the default encoder), and a BERT-style hub model in the
+    local Hugging Face cache. Not rebuildable: local model directories (their id is a content hash, not a path),
+    models missing from the cache, and ids of vectors bioprofile did not make (e.g. GenePT pickles).
+    """
+    from bioprofile.errors import BioprofileInputError
+
+    if encoder_id is None or encoder_id == DEFAULT_ENCODER_ID:
+        return get_encoder(None)
+    match = _HF_ENCODER_ID.match(str(encoder_id))
+    if not match or _LOCAL_MODEL_ID.search(match["model"]):
+        return None
+    prefix = "hf:" if match["pooling"] == "mean" else "hf-cls:"
+    try:
+        encoder = get_encoder(prefix + match["model"], max_length=int(match["max_length"]))
+    except BioprofileInputError:
+        return None
+    # only the very encoder the id names: anything else would embed texts differently
+    return encoder if encoder.id == encoder_id else None
+
+
+__all__ = [
+    "DEFAULT_ENCODER_ID",
+    "SentenceTransformerEncoder",
+    "TextEncoder",
+    "TransformersEncoder",
+    "encoder_from_id",
+    "get_encoder",
+]

@@ -4,7 +4,6 @@ table's encoder (does the gene's name alone predict it?)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +17,6 @@ if TYPE_CHECKING:
     from bioprofile.store import Store
 
 __all__ = ["random_embeddings", "symbol_embeddings", "table_encoder", "text_length_embeddings"]
-
-# TransformersEncoder ids are "<model id>:<pooling>:<max_length>"; a local model directory's id is
-# "<dir name>@<12 hex>", which names the files' contents but not where they are, so it cannot be loaded again.
-_HF_ENCODER_ID = re.compile(r"^(?P<model>.+):(?P<pooling>mean|cls):(?P<max_length>\d+)$")
-_LOCAL_MODEL_ID = re.compile(r"@[0-9a-f]{12}$")
-
 
 def random_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
     """The same genes with standard-normal vectors of the same dimension: the chance baseline."""
@@ -97,21 +90,12 @@ def table_encoder(emb: GeneEmbeddings) -> TextEncoder:
         When the recorded id cannot be rebuilt: a local model directory (its id is a content hash, not a path), a
         hub model missing from the local cache, or vectors not made by a bioprofile encoder (GenePT pickles).
     """
-    from bioprofile.encoders import DEFAULT_ENCODER_ID, get_encoder
+    from bioprofile.encoders import encoder_from_id
 
     recorded = emb.provenance.get("encoder")
-    if recorded is None or recorded == DEFAULT_ENCODER_ID:
-        return get_encoder(None)
-    match = _HF_ENCODER_ID.match(str(recorded))
-    if match and not _LOCAL_MODEL_ID.search(match["model"]):
-        prefix = "hf:" if match["pooling"] == "mean" else "hf-cls:"
-        try:
-            encoder = get_encoder(prefix + match["model"], max_length=int(match["max_length"]))
-        except BioprofileInputError:
-            encoder = None
-        # Only the very encoder the id names: anything else would embed the symbols differently from the table.
-        if encoder is not None and encoder.id == recorded:
-            return encoder
+    encoder = encoder_from_id(recorded)
+    if encoder is not None:
+        return encoder
     raise BioprofileInputError(
         f"cannot rebuild the table's encoder {recorded!r} from its id: pass --encoder with the model the table "
         "was embedded with"
