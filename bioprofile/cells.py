@@ -425,7 +425,7 @@ def _embed_sentences(X, names, what, embeddings, *, top_n, encoder, store, chunk
                      warn_coverage):
     from bioprofile.encoders import get_encoder
     from bioprofile.pipeline import encode_texts
-    from bioprofile.store import Store
+    from bioprofile.store import open_store
 
     if embeddings is None:
         from bioprofile.genes import hgnc_symbols
@@ -437,13 +437,8 @@ def _embed_sentences(X, names, what, embeddings, *, top_n, encoder, store, chunk
     match = match_genes(names, table, min_coverage=min_coverage, warn_coverage=warn_coverage, what=what)
     sentences = genept_s_sentences(X, match, top_n=top_n, chunk_size=chunk_size)
     encoder = encoder if hasattr(encoder, "encode") else get_encoder(encoder)
-    own_store = store is None
-    store = Store() if own_store else store
-    try:
-        cells = encode_texts(sentences, encoder, store)
-    finally:
-        if own_store:
-            store.close()
+    with open_store(store) as cache:
+        cells = encode_texts(sentences, encoder, cache)
     options = {"top_n": top_n, "encoder": encoder.id}
     return cells, match, emb_provenance, options
 

@@ -78,37 +78,31 @@ def embed_genes(
     from bioprofile.encoders import get_encoder
     from bioprofile.genes import GeneResolution, normalize_genes
     from bioprofile.profiles.prompts import get_template
-    from bioprofile.store import Store
+    from bioprofile.store import open_store
 
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
-    own_store = store is None
-    store = Store() if own_store else store
-    try:
-        with _progress(show_progress) as progress:
-            if summaries is not None:
-                kept, texts, source = _texts_from_summaries(resolution.genes, summaries, strict=strict)
-                text_provenance: dict[str, Any] = {"source": source}
-            else:
-                generator = _as_generator(generator, batch_size=batch_size, max_new_tokens=max_new_tokens)
-                kept = list(resolution.genes)
-                texts = _generate(kept, generator, template, store, progress)
-                text_provenance = {
-                    "source": "generated",
-                    "generator": generator.id,
-                    "generation_params": dict(generator.params),
-                    "template": get_template(template).key,
-                }
-            texts = [clean_text(t) for t in texts]
-            # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
-            kept, texts = [g for g, t in zip(kept, texts) if t.strip()], [t for t in texts if t.strip()]
-            if not kept:
-                raise BioprofileInputError("no gene got a profile text: check the --model and --max-new-tokens")
-            if encoder is None or isinstance(encoder, (str, Path)):
-                encoder = get_encoder(encoder)
-            vectors = encode_texts(texts, encoder, store, progress)
-    finally:
-        if own_store:
-            store.close()
+    with open_store(store) as cache, _progress(show_progress) as progress:
+        if summaries is not None:
+            kept, texts, source = _texts_from_summaries(resolution.genes, summaries, strict=strict)
+            text_provenance: dict[str, Any] = {"source": source}
+        else:
+            generator = _as_generator(generator, batch_size=batch_size, max_new_tokens=max_new_tokens)
+            kept = list(resolution.genes)
+            texts = _generate(kept, generator, template, cache, progress)
+            text_provenance = {
+                "source": "generated",
+                "generator": generator.id,
+                "generation_params": dict(generator.params),
+                "template": get_template(template).key,
+            }
+        texts = [clean_text(t) for t in texts]
+        # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
+        kept, texts = [g for g, t in zip(kept, texts) if t.strip()], [t for t in texts if t.strip()]
+        if not kept:
+            raise BioprofileInputError("no gene got a profile text: check the --model and --max-new-tokens")
+        if encoder is None or isinstance(encoder, (str, Path)):
+            encoder = get_encoder(encoder)
+        vectors = encode_texts(texts, encoder, cache, progress)
     kept_set = set(kept)
     missing_text = [g.symbol for g in resolution.genes if g not in kept_set]
     provenance = {

@@ -17,6 +17,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -257,3 +258,16 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+
+@contextmanager
+def open_store(store: Store | None = None) -> Iterator[Store]:
+    """``store`` as is, or the default store (:func:`default_store_path`) opened for the block and closed after it.
+
+    For functions that take an optional ``store=``: the caller's store stays open, one opened here does not leak.
+    """
+    if store is not None:
+        yield store
+        return
+    with Store() as opened:
+        yield opened

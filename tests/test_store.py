@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.store import Store, canonical_params, default_store_path, text_hash
+from bioprofile.store import Store, canonical_params, default_store_path, open_store, text_hash
 
 KEY = {
     "template": "gene-v1",
@@ -142,3 +142,15 @@ def test_concurrent_writers_in_separate_processes(tmp_path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 3 * 40 * 25
         assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 3 * 40 * 25
+
+
+def test_open_store_keeps_a_given_store_open_and_closes_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
+    with Store(tmp_path / "mine.sqlite") as mine:
+        with open_store(mine) as store:
+            assert store is mine
+        assert mine._conn is not None  # the caller's store outlives the block
+    with open_store() as store:
+        assert store.path == tmp_path / "cache" / "store.sqlite"
+        opened = store
+    assert opened._conn is None

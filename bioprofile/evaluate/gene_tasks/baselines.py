@@ -136,7 +136,7 @@ def symbol_embeddings(
     """
     from bioprofile.encoders import get_encoder
     from bioprofile.pipeline import encode_texts
-    from bioprofile.store import Store
+    from bioprofile.store import open_store
 
     if len(emb) == 0:
         raise BioprofileInputError("the table has no genes, so it has no symbol baseline")
@@ -145,13 +145,8 @@ def symbol_embeddings(
     elif isinstance(encoder, (str, Path)):
         encoder = get_encoder(encoder)
     texts = list(emb.symbols)
-    own_store = store is None
-    store = Store() if own_store else store
-    try:
-        vectors = encode_texts(texts, encoder, store)
-    finally:
-        if own_store:
-            store.close()
+    with open_store(store) as cache:
+        vectors = encode_texts(texts, encoder, cache)
     return GeneEmbeddings(
         ids=list(emb.ids),
         symbols=list(emb.symbols),

@@ -166,7 +166,7 @@ def _symbol_tables(
     """``symbol:<name>`` for each table; each encoder is loaded once, and the shared store means each symbol is
     encoded once per encoder id however many tables carry it."""
     from bioprofile.encoders import get_encoder
-    from bioprofile.store import Store
+    from bioprofile.store import open_store
 
     if encoder is not None:
         shared = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
@@ -182,13 +182,8 @@ def _symbol_tables(
                 except BioprofileInputError as err:
                     raise BioprofileInputError(f"symbol baseline for {name!r}: {err}") from None
             encoders[name] = by_id[recorded]
-    own_store = store is None
-    store = Store() if own_store else store
-    try:
-        return {f"symbol:{name}": symbol_embeddings(emb, encoders[name], store=store) for name, emb in given}
-    finally:
-        if own_store:
-            store.close()
+    with open_store(store) as cache:
+        return {f"symbol:{name}": symbol_embeddings(emb, encoders[name], store=cache) for name, emb in given}
 
 
 def load_embedding_table(path: str | Path) -> GeneEmbeddings:
