@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +385,7 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         loss_window=config.loss_window,
         chunked_loss=config.chunked_loss,
     )
+    _warn_if_fsdp_was_dropped(trainer)
     info = {
         "n_train": len(train_set),
         "n_eval": len(eval_set) if eval_set is not None else 0,
@@ -391,6 +393,21 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         + (eval_set.n_dropped if eval_set is not None else 0),
     }
     return trainer, tokenizer, info
+
+
+def _warn_if_fsdp_was_dropped(trainer) -> None:
+    """Say so when ``fsdp`` was asked for on several processes but the trainer runs plain data parallelism.
+
+    accelerate enables its FSDP plugin only for accelerator devices (GPU, XPU, NPU...); CPU processes silently get
+    DDP, with a full model copy on every rank.
+    """
+    if trainer.args.fsdp and trainer.args.world_size > 1 and not trainer.is_fsdp_enabled:
+        warnings.warn(
+            "FSDP was asked for but accelerate did not enable it on this device (CPU processes get DDP): "
+            "every rank holds the whole model",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 _EVAL_KEYS = ("loss", "token_accuracy", "token_nll", "n_tokens", "runtime")
@@ -441,6 +458,10 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
 
     merge = config.use_lora and config.merge_adapter
     trainer.model.config.use_cache = True
+    if trainer.is_fsdp_enabled:
+        # A sharded state_dict_type is for checkpoints: Trainer.save_model writes no weights at all for it (and it
+        # is accelerate's FSDP2 default), so gather the final model into full weights whatever the config says.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(out / ADAPTER_SUBDIR) if merge else str(out))
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
