@@ -110,3 +110,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}: check out the project beside shared/")
     return SHARED_DATA
+
+
+# Four chat records with very different response lengths, for multi-process training tests: one step covers them
+# all, in any order, on any rank, so sample-count scaling errors show.
+VARIED_LENGTH_RECORDS = [
+    {"instruction": "gene A?", "response": "kinase."},
+    {
+        "instruction": "gene B?",
+        "response": "a transcription factor that binds DNA at many promoters and enhancers.",
+    },
+    {"instruction": "tell me about gene C", "response": "ion pump"},
+    {"instruction": "D?", "response": "a secreted ligand of the TGF-beta family, involved in bone growth."},
+]
+
+
+def free_port() -> int:
+    """A free TCP port on localhost for a torch.distributed rendezvous."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port
 
 TESTS = Path(__file__).resolve().parent
 
@@ -58,24 +58,7 @@ WORKER = textwrap.dedent(
     """
 ).format(tests=str(TESTS))
 
-# Four samples with very different response lengths: one step covers them all, in any order, on any rank.
-RECORDS = [
-    {"instruction": "gene A?", "response": "kinase."},
-    {
-        "instruction": "gene B?",
-        "response": "a transcription factor that binds DNA at many promoters and enhancers.",
-    },
-    {"instruction": "tell me about gene C", "response": "ion pump"},
-    {"instruction": "D?", "response": "a secreted ligand of the TGF-beta family, involved in bone growth."},
-]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+RECORDS = VARIED_LENGTH_RECORDS
 
 
 def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
@@ -103,7 +86,7 @@ def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
             "--nproc_per_node",
             str(nproc),
             "--master_port",
-            str(_free_port()),
+            str(free_port()),
         ]
         command += [str(script)]
     result = subprocess.run(

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.config import load_config
@@ -107,27 +107,11 @@ WORKER = (
 )
 
 # Responses of very different lengths: a token-count normalisation would not match a per-sample mean.
-TRAIN = [
-    {"instruction": "gene A?", "response": "kinase."},
-    {
-        "instruction": "gene B?",
-        "response": "a transcription factor that binds DNA at many promoters and enhancers.",
-    },
-    {"instruction": "tell me about gene C", "response": "ion pump"},
-    {"instruction": "D?", "response": "a secreted ligand of the TGF-beta family, involved in bone growth."},
-]
+TRAIN = VARIED_LENGTH_RECORDS
 EVAL = [
     {"instruction": "gene E?", "response": "a membrane channel."},
     {"instruction": "and gene F?", "response": "a ribosomal protein of the large subunit."},
 ]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> str:
@@ -171,7 +155,7 @@ def _train(tmp_path: Path, model_dir: Path, nproc: int, **overrides) -> tuple[Pa
             "--nproc_per_node",
             str(nproc),
             "--master_port",
-            str(_free_port()),
+            str(free_port()),
         ]
     result = subprocess.run(
         [*command, str(script), str(CONFIG), json.dumps(values), str(tmp_path / f"np{nproc}.pt")],
