@@ -132,3 +132,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for spawned training workers: offline, one thread, and no process-group or accelerate
+    variables left behind by in-process trainers of other tests."""
+    import os
+
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ACCELERATE_")
+        and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
+    return {**inherited, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -4,7 +4,6 @@ equal one process training on the whole global batch (the per-sample loss scalin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port, worker_env
 
 TESTS = Path(__file__).resolve().parent
 
@@ -68,14 +67,7 @@ def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
     script.write_text(WORKER)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    # Start clean: no process-group variables left behind by in-process trainers of other tests.
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ACCELERATE_")
-        and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-    }
-    env = {**inherited, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = worker_env()
     if nproc == 1:
         command = [sys.executable, str(script)]
     else:

@@ -11,7 +11,6 @@ GPUs.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port, worker_env
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.config import load_config
@@ -140,13 +139,7 @@ def _train(tmp_path: Path, model_dir: Path, nproc: int, **overrides) -> tuple[Pa
         "seed": 0,
         **overrides,
     }
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ACCELERATE_")
-        and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-    }
-    env = {**inherited, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = worker_env()
     command = [sys.executable]
     if nproc > 1:
         command += [
