@@ -146,3 +146,29 @@ def worker_env() -> dict[str, str]:
         and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
     }
     return {**inherited, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_workers(script: Path, args: list[str], nproc: int) -> None:
+    """Run a worker script as one plain process (``nproc == 1``) or ``nproc`` torchrun ranks; fail with its stderr."""
+    import subprocess
+    import sys
+
+    command = [sys.executable]
+    if nproc > 1:
+        command += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_port",
+            str(free_port()),
+        ]
+    result = subprocess.run(
+        [*command, str(script), *args],
+        check=False,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]

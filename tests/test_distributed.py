@@ -4,14 +4,12 @@ equal one process training on the whole global batch (the per-sample loss scalin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port, worker_env
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 
 TESTS = Path(__file__).resolve().parent
 
@@ -67,29 +65,7 @@ def _run(tmp_path: Path, nproc: int, per_device_batch: int) -> list[dict]:
     script.write_text(WORKER)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    env = worker_env()
-    if nproc == 1:
-        command = [sys.executable, str(script)]
-    else:
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(nproc),
-            "--master_port",
-            str(free_port()),
-        ]
-        command += [str(script)]
-    result = subprocess.run(
-        [*command, str(out), str(per_device_batch), str(data)],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_workers(script, [str(out), str(per_device_batch), str(data)], nproc)
     return [torch.load(out / f"rank{rank}.pt") for rank in range(nproc)]
 
 

@@ -11,8 +11,6 @@ GPUs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -20,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, free_port, worker_env
+from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.config import load_config
@@ -139,26 +137,7 @@ def _train(tmp_path: Path, model_dir: Path, nproc: int, **overrides) -> tuple[Pa
         "seed": 0,
         **overrides,
     }
-    env = worker_env()
-    command = [sys.executable]
-    if nproc > 1:
-        command += [
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(nproc),
-            "--master_port",
-            str(free_port()),
-        ]
-    result = subprocess.run(
-        [*command, str(script), str(CONFIG), json.dumps(values), str(tmp_path / f"np{nproc}.pt")],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_workers(script, [str(CONFIG), json.dumps(values), str(tmp_path / f"np{nproc}.pt")], nproc)
     return out, [torch.load(tmp_path / f"np{nproc}-rank{rank}.pt") for rank in range(nproc)]
 
 
