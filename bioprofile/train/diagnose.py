@@ -535,14 +535,10 @@ GENE_ENTITY_LABELS: frozenset[str] = frozenset({"PROTEIN", "DNA", "RNA", "GENE_O
 @lru_cache(maxsize=1)
 def _scispacy_pipeline():
     """The first installed scispaCy NER model, or ``None`` (spaCy or the models missing): tagging is optional."""
-    try:
-        import spacy
-    except ImportError:
-        return None
     for name in SCISPACY_MODELS:
         try:
-            return spacy.load(name)
-        except OSError:
+            return _load_ner_pipeline(name)
+        except BioprofileInputError:  # not installed: the default is best effort, unlike a named pipeline
             continue
     return None
 
