@@ -28,17 +28,16 @@ import numpy as np
 import torch
 
 from bioprofile.train.config import BFTConfig
-from bioprofile.train.data import refseq_sft_records, split_records
 from bioprofile.train.diagnose import examples_from_records, load_causal_lm, token_confidences
 from bioprofile.train.losses import METHODS
-from bioprofile.train.trainer import RUN_RECORD, train_from_config
+from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNOPSIS = ROOT.parent / "shared" / "data" / "geneagent" / "gene_narrative_synopsis.txt"
 
 
-def run_method(method: str, args: argparse.Namespace, *, eval_before: bool) -> dict:
-    config = BFTConfig(
+def method_config(method: str, args: argparse.Namespace, *, eval_before: bool = False) -> BFTConfig:
+    return BFTConfig(
         model="default",
         refseq_file=str(args.synopsis),
         output_dir=str(Path(args.work_dir) / method),
@@ -60,6 +59,10 @@ def run_method(method: str, args: argparse.Namespace, *, eval_before: bool) -> d
         eval_before_training=eval_before,
         trainer_args={"use_cpu": not torch.cuda.is_available()},
     )
+
+
+def run_method(method: str, args: argparse.Namespace, *, eval_before: bool) -> dict:
+    config = method_config(method, args, eval_before=eval_before)
     started = time.perf_counter()
     out = train_from_config(config)
     record = json.loads((out / RUN_RECORD).read_text())
@@ -85,8 +88,8 @@ P_EDGES = (0.0, 0.01, 0.1, 0.5, 0.9, 1.0)
 
 
 def held_out_examples(args: argparse.Namespace):
-    """The held-out chats the trainer scores: the same records and the same seeded split as ``train_from_config``."""
-    _, held_out = split_records(refseq_sft_records(args.synopsis), args.eval_genes, seed=args.seed)
+    """The held-out chats the trainer scores (the split does not depend on the method)."""
+    _, held_out = load_records(method_config("sft", args))
     return examples_from_records(held_out)
 
 

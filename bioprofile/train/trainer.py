@@ -257,7 +257,8 @@ def _resolve_model_path(model: str) -> str:
     return str(path)
 
 
-def _load_records(config: BFTConfig) -> tuple[list, list]:
+def load_records(config: BFTConfig) -> tuple[list, list]:
+    """The ``(train, held_out)`` chat records a config trains and evaluates on, split as training splits them."""
     from bioprofile.train.data import read_jsonl_records, refseq_sft_records, split_records
 
     if config.refseq_file is not None:
@@ -444,7 +445,7 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
     else:
         config = load_config(config, **overrides)
     model_path = _resolve_model_path(config.model)
-    train_records, eval_records = _load_records(config)
+    train_records, eval_records = load_records(config)
     trainer, tokenizer, info = build_trainer(config, model_path, train_records, eval_records)
     out = Path(config.output_dir)
 
