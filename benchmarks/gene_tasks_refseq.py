@@ -8,11 +8,16 @@
 3. ``--same-genes N``: the first N RefSeq genes of a seeded random order (all of them when N >= their number), with
    generated profiles; scored on dosage, GGI and functional class beside the RefSeq vectors of exactly those genes,
    with random-vector and text-length baselines for both. Results go to ``gene_tasks_same_genes.{md,json,png}``.
+4. ``--functional-class N``: RefSeq summaries cover protein-coding genes only, so functional class cannot be scored on
+   RefSeq genes. This takes N seeded-random HGNC genes of each of the eight gene types, generates their profiles and
+   scores functional class on them, beside the symbol-only, text-length and random baselines, with RefSeq's
+   coverage of the same sample reported. Results go to ``gene_tasks_functional_class.{md,json,png}``.
 
 Run from the repository root (writes ``benchmarks/results/gene_tasks_refseq.{md,json,png}``)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --max-generated 490
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --same-genes 4037 --max-new-tokens 128
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/gene_tasks_refseq.py --functional-class 64 --max-new-tokens 128
 
 Everything is cached in a store under ``--work-dir``, so a rerun after a kill resumes.
 """
@@ -93,6 +98,52 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
     plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_same_genes.png")
 
 
+def functional_class_sample(labels_genes: list[str], labels: np.ndarray, n_classes: int, per_class: int,
+                            seed: int = 0) -> list[str]:
+    """``per_class`` seeded-random approved symbols of each class, drawn among the labelled ids HGNC resolves."""
+    resolved = normalize_genes(labels_genes).inputs
+    rng = np.random.default_rng(seed)
+    chosen: list[str] = []
+    for k in range(n_classes):
+        pool = sorted({resolved[g] for g, y in zip(labels_genes, labels) if y == k and resolved.get(g)})
+        chosen += [pool[i] for i in rng.permutation(len(pool))[:per_class]]
+    return list(dict.fromkeys(chosen))
+
+
+def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -> None:
+    """Functional class on a gene-type-stratified sample: generated profiles, baselines, RefSeq coverage."""
+    task = load_task("functional_class", data_dir=args.data_dir)
+    genes = functional_class_sample(task.genes, task.labels, len(task.classes), args.functional_class)
+    start = time.perf_counter()
+    generated = embed_genes(genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            show_progress=True)
+    seconds = time.perf_counter() - start
+    covered = [s for s in generated.symbols if s in set(refseq.symbols)]
+    tables = {"smollm2-concise-minilm": generated,
+              "symbol-only-minilm": symbol_embeddings(generated, None, store=store)}
+    report = run_gene_tasks(tables, [task], data_dir=args.data_dir, text_length_baseline=True)
+    # RefSeq scored on the part of the sample it covers; one gene type only is reported as unscorable
+    refseq_report = run_gene_tasks({"refseq-minilm": refseq.select(covered)}, [task], data_dir=args.data_dir,
+                                   random_baseline=False) if covered else None
+    rows = match_genes(refseq.select(covered), task.genes, task.fallback) if covered else np.array([], int)
+    refseq_types = {task.classes[int(y)]: int(n) for y, n in zip(*np.unique(task.labels[rows >= 0],
+                                                                          return_counts=True))}
+    settings = {"per_class": args.functional_class, "sampled": len(genes), "generated": len(generated),
+                "refseq_covered": len(covered), "refseq_covered_gene_types": refseq_types, "seconds": seconds,
+                "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts]))}
+    report.settings["functional_class_sample"] = settings
+    markdown = report.to_markdown() + ("\n" + refseq_report.to_markdown() if refseq_report else "")
+    print(markdown, flush=True)
+    payload = report.to_dict()
+    payload["refseq"] = refseq_report.to_dict() if refseq_report else None
+    write_json(payload, args.out_dir / "gene_tasks_functional_class.json")
+    (args.out_dir / "gene_tasks_functional_class.md").write_text(
+        f"## Functional class, {args.functional_class} genes per gene type\n\n" + markdown
+        + "\n```\n" + json.dumps(settings, indent=2) + "\n```\n"
+    )
+    plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_functional_class.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED)
@@ -106,6 +157,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--same-genes", type=int, default=None,
                         help="Only part 3: RefSeq vs generated profiles on the first N genes of a seeded random order.")
+    parser.add_argument("--functional-class", type=int, default=None, metavar="N",
+                        help="Only part 4: functional class on N generated profiles per gene type.")
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +180,9 @@ def main() -> None:
         print(f"RefSeq: {len(refseq)} genes x {refseq.dim} in {timings['embed_refseq_s']:.1f}s", flush=True)
         if args.same_genes is not None:
             same_genes(refseq, store, args)
+            return
+        if args.functional_class is not None:
+            functional_class(refseq, store, args)
             return
 
         start = time.perf_counter()
