@@ -75,31 +75,44 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
     sample = random_order(refseq.symbols)[: args.same_genes]
     genes = sample + sorted(tfs - set(sample))
     start = time.perf_counter()
-    generated = embed_genes(genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                            show_progress=True)
+    generated = embed_genes(
+        genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
+    )
     seconds = time.perf_counter() - start
     both = [s for s in generated.symbols if s in set(refseq.symbols)]
     # the bare symbol as text: what gene naming alone gives the same encoder (see benchmarks/dosage_baselines.py)
     symbol_only = symbol_embeddings(generated.select(both), None, store=store)
-    tables = {"refseq-minilm": refseq.select(both), "smollm2-concise-minilm": generated.select(both),
-              "symbol-only-minilm": symbol_only}
-    report = run_gene_tasks(tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir,
-                            text_length_baseline=True)
-    report.settings["same_genes"] = {"random_sample": len(sample), "dosage_tfs_added": len(genes) - len(sample),
-                                     "scored": len(both), "seconds": seconds,
-                                     "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts])),
-                                     "refseq_words_mean": float(np.mean([len(t.split()) for t in tables["refseq-minilm"].texts]))}
+    tables = {
+        "refseq-minilm": refseq.select(both),
+        "smollm2-concise-minilm": generated.select(both),
+        "symbol-only-minilm": symbol_only,
+    }
+    report = run_gene_tasks(
+        tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir, text_length_baseline=True
+    )
+    report.settings["same_genes"] = {
+        "random_sample": len(sample),
+        "dosage_tfs_added": len(genes) - len(sample),
+        "scored": len(both),
+        "seconds": seconds,
+        "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts])),
+        "refseq_words_mean": float(np.mean([len(t.split()) for t in tables["refseq-minilm"].texts])),
+    }
     print(report.to_markdown(), flush=True)
     write_json(report.to_dict(), args.out_dir / "gene_tasks_same_genes.json")
     (args.out_dir / "gene_tasks_same_genes.md").write_text(
-        f"## RefSeq vs generated profiles, the same {len(both)} genes\n\n" + report.to_markdown()
-        + "\n```\n" + json.dumps(report.settings["same_genes"], indent=2) + "\n```\n"
+        f"## RefSeq vs generated profiles, the same {len(both)} genes\n\n"
+        + report.to_markdown()
+        + "\n```\n"
+        + json.dumps(report.settings["same_genes"], indent=2)
+        + "\n```\n"
     )
     plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_same_genes.png")
 
 
-def functional_class_sample(labels_genes: list[str], labels: np.ndarray, n_classes: int, per_class: int,
-                            seed: int = 0) -> list[str]:
+def functional_class_sample(
+    labels_genes: list[str], labels: np.ndarray, n_classes: int, per_class: int, seed: int = 0
+) -> list[str]:
     """``per_class`` seeded-random approved symbols of each class, drawn among the labelled ids HGNC resolves."""
     resolved = normalize_genes(labels_genes).inputs
     rng = np.random.default_rng(seed)
@@ -115,22 +128,37 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
     task = load_task("functional_class", data_dir=args.data_dir)
     genes = functional_class_sample(task.genes, task.labels, len(task.classes), args.functional_class)
     start = time.perf_counter()
-    generated = embed_genes(genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                            show_progress=True)
+    generated = embed_genes(
+        genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
+    )
     seconds = time.perf_counter() - start
     covered = [s for s in generated.symbols if s in set(refseq.symbols)]
-    tables = {"smollm2-concise-minilm": generated,
-              "symbol-only-minilm": symbol_embeddings(generated, None, store=store)}
+    tables = {
+        "smollm2-concise-minilm": generated,
+        "symbol-only-minilm": symbol_embeddings(generated, None, store=store),
+    }
     report = run_gene_tasks(tables, [task], data_dir=args.data_dir, text_length_baseline=True)
     # RefSeq scored on the part of the sample it covers; one gene type only is reported as unscorable
-    refseq_report = run_gene_tasks({"refseq-minilm": refseq.select(covered)}, [task], data_dir=args.data_dir,
-                                   random_baseline=False) if covered else None
+    refseq_report = (
+        run_gene_tasks(
+            {"refseq-minilm": refseq.select(covered)}, [task], data_dir=args.data_dir, random_baseline=False
+        )
+        if covered
+        else None
+    )
     rows = match_genes(refseq.select(covered), task.genes, task.fallback) if covered else np.array([], int)
-    refseq_types = {task.classes[int(y)]: int(n) for y, n in zip(*np.unique(task.labels[rows >= 0],
-                                                                          return_counts=True))}
-    settings = {"per_class": args.functional_class, "sampled": len(genes), "generated": len(generated),
-                "refseq_covered": len(covered), "refseq_covered_gene_types": refseq_types, "seconds": seconds,
-                "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts]))}
+    refseq_types = {
+        task.classes[int(y)]: int(n) for y, n in zip(*np.unique(task.labels[rows >= 0], return_counts=True))
+    }
+    settings = {
+        "per_class": args.functional_class,
+        "sampled": len(genes),
+        "generated": len(generated),
+        "refseq_covered": len(covered),
+        "refseq_covered_gene_types": refseq_types,
+        "seconds": seconds,
+        "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts])),
+    }
     report.settings["functional_class_sample"] = settings
     markdown = report.to_markdown() + ("\n" + refseq_report.to_markdown() if refseq_report else "")
     print(markdown, flush=True)
@@ -138,8 +166,11 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
     payload["refseq"] = refseq_report.to_dict() if refseq_report else None
     write_json(payload, args.out_dir / "gene_tasks_functional_class.json")
     (args.out_dir / "gene_tasks_functional_class.md").write_text(
-        f"## Functional class, {args.functional_class} genes per gene type\n\n" + markdown
-        + "\n```\n" + json.dumps(settings, indent=2) + "\n```\n"
+        f"## Functional class, {args.functional_class} genes per gene type\n\n"
+        + markdown
+        + "\n```\n"
+        + json.dumps(settings, indent=2)
+        + "\n```\n"
     )
     plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_functional_class.png")
 
@@ -149,16 +180,31 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=SHARED)
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / "work")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--max-generated", type=int, default=490, help="Cap on genes given generated profiles.")
+    parser.add_argument(
+        "--max-generated", type=int, default=490, help="Cap on genes given generated profiles."
+    )
     parser.add_argument("--skip-generated", action="store_true")
-    parser.add_argument("--max-genes", type=int, default=None,
-                        help="Embed only the first N RefSeq genes (file order), for a slow machine.")
+    parser.add_argument(
+        "--max-genes",
+        type=int,
+        default=None,
+        help="Embed only the first N RefSeq genes (file order), for a slow machine.",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=160)
-    parser.add_argument("--same-genes", type=int, default=None,
-                        help="Only part 3: RefSeq vs generated profiles on the first N genes of a seeded random order.")
-    parser.add_argument("--functional-class", type=int, default=None, metavar="N",
-                        help="Only part 4: functional class on N generated profiles per gene type.")
+    parser.add_argument(
+        "--same-genes",
+        type=int,
+        default=None,
+        help="Only part 3: RefSeq vs generated profiles on the first N genes of a seeded random order.",
+    )
+    parser.add_argument(
+        "--functional-class",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Only part 4: functional class on N generated profiles per gene type.",
+    )
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,8 +232,9 @@ def main() -> None:
             return
 
         start = time.perf_counter()
-        report = run_gene_tasks({"refseq-minilm": refseq}, ["dosage", "ggi", "functional_class"],
-                                data_dir=args.data_dir)
+        report = run_gene_tasks(
+            {"refseq-minilm": refseq}, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir
+        )
         timings["score_refseq_s"] = time.perf_counter() - start
         print(report.to_markdown(), flush=True)
 
@@ -204,15 +251,23 @@ def main() -> None:
             n_pos = min(len(pos), take // 2)
             chosen = pos[:n_pos] + neg[: take - n_pos]
             start = time.perf_counter()
-            generated = embed_genes(chosen, store=store, batch_size=args.batch_size,
-                                    max_new_tokens=args.max_new_tokens, show_progress=True)
+            generated = embed_genes(
+                chosen,
+                store=store,
+                batch_size=args.batch_size,
+                max_new_tokens=args.max_new_tokens,
+                show_progress=True,
+            )
             timings["generate_and_embed_s"] = time.perf_counter() - start
             timings["n_generated"] = len(generated)
-            print(f"generated {len(generated)} profiles in {timings['generate_and_embed_s']:.1f}s", flush=True)
+            print(
+                f"generated {len(generated)} profiles in {timings['generate_and_embed_s']:.1f}s", flush=True
+            )
             generated.write(args.work_dir / "generated_dosage.parquet", overwrite=True)
             same = refseq.select(generated.symbols)
             generated_report = run_gene_tasks(
-                {"refseq-minilm (same genes)": same, "smollm2-concise-minilm": generated}, ["dosage"],
+                {"refseq-minilm (same genes)": same, "smollm2-concise-minilm": generated},
+                ["dosage"],
                 data_dir=args.data_dir,
             )
             print(generated_report.to_markdown(), flush=True)
@@ -226,15 +281,27 @@ def main() -> None:
     all_scores = report.scores + (generated_report.scores if generated_report else [])
     from bioprofile.evaluate.gene_tasks import GeneTaskReport
 
-    combined = GeneTaskReport(all_scores, {"main": report.settings,
-                                           "generated": generated_report.settings if generated_report else None,
-                                           "timings": timings, "machine": platform.platform()})
+    combined = GeneTaskReport(
+        all_scores,
+        {
+            "main": report.settings,
+            "generated": generated_report.settings if generated_report else None,
+            "timings": timings,
+            "machine": platform.platform(),
+        },
+    )
     write_json(combined.to_dict(), args.out_dir / "gene_tasks_refseq.json")
     (args.out_dir / "gene_tasks_refseq.md").write_text(
-        "## RefSeq summaries, all genes\n\n" + report.to_markdown()
-        + ("\n## Dosage genes: generated profiles vs RefSeq, same genes\n\n" + generated_report.to_markdown()
-           if generated_report else "")
-        + "\n```\n" + json.dumps(timings, indent=2) + "\n```\n"
+        "## RefSeq summaries, all genes\n\n"
+        + report.to_markdown()
+        + (
+            "\n## Dosage genes: generated profiles vs RefSeq, same genes\n\n" + generated_report.to_markdown()
+            if generated_report
+            else ""
+        )
+        + "\n```\n"
+        + json.dumps(timings, indent=2)
+        + "\n```\n"
     )
     panels = report.roc_panels()
     if generated_report:
