@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks import load_task, match_genes, run_gene_tasks, symbol_embeddings
 from bioprofile.evaluate.report import plot_roc_panels, write_json
 from bioprofile.genes import normalize_genes
@@ -138,14 +139,14 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         "symbol-only-minilm": symbol_embeddings(generated, None, store=store),
     }
     report = run_gene_tasks(tables, [task], data_dir=args.data_dir, text_length_baseline=True)
-    # RefSeq scored on the part of the sample it covers; one gene type only is reported as unscorable
-    refseq_report = (
-        run_gene_tasks(
+    # RefSeq on the part of the sample it covers: with protein-coding genes only it is unscorable, and says why
+    refseq_report, refseq_unscorable = None, None
+    try:
+        refseq_report = run_gene_tasks(
             {"refseq-minilm": refseq.select(covered)}, [task], data_dir=args.data_dir, random_baseline=False
         )
-        if covered
-        else None
-    )
+    except BioprofileInputError as err:
+        refseq_unscorable = str(err)
     rows = match_genes(refseq.select(covered), task.genes, task.fallback) if covered else np.array([], int)
     refseq_types = {
         task.classes[int(y)]: int(n) for y, n in zip(*np.unique(task.labels[rows >= 0], return_counts=True))
@@ -156,6 +157,7 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         "generated": len(generated),
         "refseq_covered": len(covered),
         "refseq_covered_gene_types": refseq_types,
+        "refseq_unscorable": refseq_unscorable,
         "seconds": seconds,
         "generated_words_mean": float(np.mean([len(t.split()) for t in generated.texts])),
     }
@@ -172,7 +174,7 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         + json.dumps(settings, indent=2)
         + "\n```\n"
     )
-    plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_functional_class.png")
+    # functional class is multi-class (macro one-vs-rest): no single ROC curve to draw
 
 
 def main() -> None:
