@@ -10,7 +10,13 @@ if TYPE_CHECKING:
     from bioprofile.genes import Gene
     from bioprofile.store import Store
 
-__all__ = ["ProfileGenerator", "PromptTemplateLike", "entity_key", "generate_profiles"]
+__all__ = [
+    "ProfileGenerator",
+    "PromptTemplateLike",
+    "check_generation_settings",
+    "entity_key",
+    "generate_profiles",
+]
 
 # Chunk size when neither the caller nor the generator says: small enough that a kill loses little work on CPU.
 _DEFAULT_CHUNK = 32
@@ -33,6 +39,22 @@ class PromptTemplateLike(Protocol):
     name: str
 
     def messages(self, gene: Any) -> list[dict]: ...
+
+
+def check_generation_settings(
+    *, batch_size: int, max_new_tokens: int, do_sample: bool, temperature: float, top_p: float
+) -> None:
+    """Refuse settings no backend can run, naming the CLI option to change (every backend checks the same)."""
+    from bioprofile.errors import BioprofileInputError
+
+    if batch_size < 1:
+        raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
+    if max_new_tokens < 1:
+        raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+    if do_sample and not temperature > 0:
+        raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
+    if do_sample and not 0 < top_p <= 1:
+        raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
 
 
 def entity_key(gene: Gene | str) -> str:
@@ -128,8 +150,11 @@ def generate_profiles(
 
 def profile_cache_key(template: PromptTemplateLike, generator: ProfileGenerator) -> dict[str, Any]:
     """The store key fields shared by every profile of one run: template (name and text), generator, params."""
-    return {"template": getattr(template, "key", template.name), "generator": generator.id,
-            "params": dict(generator.params)}
+    return {
+        "template": getattr(template, "key", template.name),
+        "generator": generator.id,
+        "params": dict(generator.params),
+    }
 
 
 def _default_chunk(generator: ProfileGenerator) -> int:

@@ -7,14 +7,14 @@ the same model and prompt always give the same text and cached profiles stay val
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.models import DEFAULT_MODEL_DIRNAME, model_fingerprint, resolve_model
+from bioprofile.profiles.generate import check_generation_settings
+from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
 
 __all__ = ["TransformersGenerator"]
 
@@ -110,14 +110,13 @@ class TransformersGenerator:
         device: str | None = None,
         dtype: Any = None,
     ) -> None:
-        if batch_size < 1:
-            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
-        if max_new_tokens < 1:
-            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-        if do_sample and not temperature > 0:
-            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
-        if do_sample and not 0 < top_p <= 1:
-            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+        check_generation_settings(
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+        )
         self.model_path = resolve_model(model if model is None else str(model))
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
@@ -128,30 +127,13 @@ class TransformersGenerator:
         # Device and dtype are resolved on first use: importing torch costs seconds a fully cached run need not pay.
         self._device_request = str(device) if device else None
         self._dtype_request = _dtype_name(dtype)
-        self._adapter_base = self._read_adapter_base()
+        adapter = read_adapter_config(self.model_path)
+        self._adapter_base = adapter.base if adapter else None
         self._model = None
         self._tokenizer = None
         self._id: str | None = None
 
     # -- identity -------------------------------------------------------------------------------------------
-
-    def _read_adapter_base(self) -> str | None:
-        """The resolved base model of a peft adapter directory, or ``None`` for a full model."""
-        config_file = Path(self.model_path) / "adapter_config.json"
-        if not config_file.is_file():
-            return None
-        try:
-            base = json.loads(config_file.read_text()).get("base_model_name_or_path")
-        except (json.JSONDecodeError, AttributeError):
-            raise BioprofileInputError(f"--model {self.model_path}: adapter_config.json is not valid JSON") from None
-        if not base:
-            raise BioprofileInputError(
-                f"--model {self.model_path}: adapter_config.json names no base_model_name_or_path"
-            )
-        if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
-            # Trained on the default model on another machine (or under another cache dir): use ours.
-            return resolve_model(None)
-        return resolve_model(base)
 
     @property
     def id(self) -> str:
@@ -228,7 +210,8 @@ class TransformersGenerator:
     def _has_tokenizer(path: str) -> bool:
         directory = Path(path)
         return directory.is_dir() and any(
-            (directory / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+            (directory / name).is_file()
+            for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
         )
 
     @property

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bioprofile.cache import cache_dir  # re-exported: the one cache root, shared with the store
@@ -27,9 +28,11 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER_FILE = "bioprofile-model.json"
 
 __all__ = [
+    "AdapterConfig",
     "cache_dir",
     "default_generator_path",
     "model_fingerprint",
+    "read_adapter_config",
     "resolve_model",
     "smollm2_gguf_path",
 ]
@@ -233,3 +236,37 @@ def model_fingerprint(resolved: str) -> str:
             # Cached files live at .../snapshots/<commit>/<filename>.
             return f"{resolved}@{Path(cached).parent.name[:12]}"
     return f"{resolved}@hub"
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """What a backend needs from a peft adapter directory: its resolved base model, type and LoRA rank."""
+
+    base: str
+    peft_type: str
+    rank: int
+
+
+def read_adapter_config(model_path: str) -> AdapterConfig | None:
+    """The adapter settings of ``model_path`` (a :func:`resolve_model` result), or ``None`` for a full model.
+
+    An adapter trained on the bundled default model elsewhere (another machine or cache dir) names a base path that
+    does not exist here; it is mapped to this machine's copy of the default model.
+    """
+    config_file = Path(model_path) / "adapter_config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        config = json.loads(config_file.read_text())
+        base = config.get("base_model_name_or_path")
+    except (json.JSONDecodeError, AttributeError):
+        raise BioprofileInputError(f"--model {model_path}: adapter_config.json is not valid JSON") from None
+    if not base:
+        raise BioprofileInputError(
+            f"--model {model_path}: adapter_config.json names no base_model_name_or_path"
+        )
+    if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
+        base = None
+    return AdapterConfig(
+        resolve_model(base), str(config.get("peft_type", "LORA")), int(config.get("r") or 16)
+    )

