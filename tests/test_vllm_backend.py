@@ -64,3 +64,46 @@ def test_vllm_greedy_texts_match_transformers(vllm_llama_dir, tmp_path):
     assert again.texts == by_vllm.texts
     assert by_vllm.provenance["generation_params"]["backend"] == "vllm"
     assert "backend" not in by_hf.provenance["generation_params"]
+
+
+@needs_vllm
+def test_vllm_serves_a_lora_adapter_like_transformers(vllm_llama_dir, tmp_path):
+    """A peft LoRA adapter (as `bioprofile train` writes) runs as a LoRA request on its base model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.prompts import get_template
+
+    base = AutoModelForCausalLM.from_pretrained(vllm_llama_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.5)  # LoRA B starts at zero; make the adapter change the output
+    adapter_dir = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter_dir)
+
+    messages = [get_template("concise").messages(gene) for gene in ["TP53", "BRCA1", "EGFR", "KRAS"]]
+    engine = VLLMGenerator(
+        adapter_dir,
+        max_new_tokens=16,
+        dtype="float32",
+        engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
+    )
+    assert engine.id.endswith(VLLMGenerator(vllm_llama_dir).id)
+    adapted = engine.generate_token_ids(messages)
+    assert adapted == TransformersGenerator(adapter_dir, max_new_tokens=16).generate_token_ids(messages)
+    assert adapted != TransformersGenerator(vllm_llama_dir, max_new_tokens=16).generate_token_ids(messages)
+
+
+@needs_vllm
+def test_vllm_refuses_a_non_lora_adapter(tmp_path, vllm_llama_dir):
+    from bioprofile.errors import BioprofileInputError
+
+    (tmp_path / "adapter_config.json").write_text(
+        f'{{"peft_type": "IA3", "base_model_name_or_path": "{vllm_llama_dir}"}}'
+    )
+    with pytest.raises(BioprofileInputError, match="LoRA adapters only"):
+        VLLMGenerator(tmp_path)
