@@ -52,11 +52,22 @@ def embed_genes_command(
         typer.Option("--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."),
     ] = None,
     backend: Annotated[
-        str, typer.Option("--backend", help="Generation engine: transformers | vllm (needs the vllm extra).")
+        str,
+        typer.Option(
+            "--backend",
+            help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
+            "--model is the served name, the key comes from $OPENAI_API_KEY).",
+        ),
     ] = "transformers",
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+    ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default 16; 64 with vllm)."),
+        typer.Option(
+            "--batch-size", min=1, help="Prompts per generation batch (default 16; 64 with vllm; requests in flight)."
+        ),
     ] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")] = 256,
     cache_dir: Annotated[
@@ -96,6 +107,7 @@ def embed_genes_command(
                 summaries=summaries,
                 strict=strict,
                 backend=backend,
+                base_url=base_url,
                 batch_size=batch_size,
                 max_new_tokens=max_new_tokens,
                 show_progress=not quiet,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 #: Texts encoded (and committed to the store) per chunk: a kill loses at most one chunk.
 ENCODE_CHUNK = 256
 #: Generation engines ``embed_genes(backend=...)`` builds a generator for.
-BACKENDS = ("transformers", "vllm")
+BACKENDS = ("transformers", "vllm", "openai")
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -42,6 +42,7 @@ def embed_genes(
     summaries: Mapping[str, str] | str | Path | None = None,
     strict: bool = False,
     backend: str = "transformers",
+    base_url: str | None = None,
     batch_size: int | None = None,
     max_new_tokens: int = 256,
     show_progress: bool = False,
@@ -69,7 +70,12 @@ def embed_genes(
     backend
         Engine of a generator built here: ``"transformers"``
         (:class:`~bioprofile.profiles.hf.TransformersGenerator`) or ``"vllm"``
-        (:class:`~bioprofile.profiles.vllm.VLLMGenerator`, the ``[vllm]`` extra).
+        (:class:`~bioprofile.profiles.vllm.VLLMGenerator`, the ``[vllm]`` extra) or ``"openai"``
+        (:class:`~bioprofile.profiles.http.OpenAIChatGenerator`, an OpenAI-compatible server, the ``[openai]``
+        extra; ``generator`` is then the served model name).
+    base_url
+        API root of the ``"openai"`` backend (default ``$OPENAI_BASE_URL``, else OpenAI's); its key is read from
+        ``$OPENAI_API_KEY``.
     batch_size, max_new_tokens
         Generation settings for a generator built here; ``batch_size=None`` takes the backend's default
         (16 for transformers, 64 for vLLM, which schedules within a batch itself).
@@ -96,7 +102,11 @@ def embed_genes(
             text_provenance: dict[str, Any] = {"source": source}
         else:
             generator = _as_generator(
-                generator, backend=backend, batch_size=batch_size, max_new_tokens=max_new_tokens
+                generator,
+                backend=backend,
+                base_url=base_url,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
             )
             kept = list(resolution.genes)
             texts = _generate(kept, generator, template, cache, progress)
@@ -173,12 +183,18 @@ def _generate(genes: list[Gene], generator, template: str, store: Store, progres
     )
 
 
-def _as_generator(generator: Any, *, backend: str, batch_size: int | None, max_new_tokens: int):
+def _as_generator(
+    generator: Any, *, backend: str, base_url: str | None, batch_size: int | None, max_new_tokens: int
+):
     if generator is not None and not isinstance(generator, (str, Path)):
         return generator
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
+    if backend == "openai":
+        from bioprofile.profiles.http import OpenAIChatGenerator
+
+        return OpenAIChatGenerator(generator, base_url=base_url, **kwargs)
     if backend == "vllm":
         from bioprofile.profiles.vllm import VLLMGenerator
 

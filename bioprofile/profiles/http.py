@@ -1,0 +1,194 @@
+"""Profile generation through an OpenAI-compatible chat-completions server (``vllm serve``, OpenAI, and others).
+
+The optional ``[openai]`` extra. Requests go out concurrently (``batch_size`` at a time) through the ``openai``
+client, which handles retries with back-off and time-outs. The API key is read from an environment variable at
+the moment a client is built and is never stored, logged or put in a cache key or provenance record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.generate import check_generation_settings
+
+__all__ = ["OpenAIChatGenerator"]
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+class OpenAIChatGenerator:
+    """Write profile texts with a model served behind ``POST {base_url}/chat/completions``.
+
+    Parameters
+    ----------
+    model
+        The model name the server serves (``--served-model-name`` of ``vllm serve``, ``gpt-4o-mini``...).
+    base_url
+        The API root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL``, else OpenAI's.
+    api_key_env
+        Name of the environment variable holding the API key. A local server (localhost) may run without one.
+    batch_size
+        Requests in flight at once.
+    max_new_tokens
+        Most tokens generated per profile (``max_tokens``).
+    do_sample
+        Sample instead of greedy decoding (``temperature=0``). Greedy (the default) is reproducible on servers
+        that decode deterministically (vLLM does).
+    temperature, top_p, seed
+        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
+    timeout, max_retries
+        Per-request time-out in seconds, and retries of failed requests (with back-off, by the ``openai`` client).
+
+    Notes
+    -----
+    A served model cannot be fingerprinted from here, so :attr:`id` is the model name and the server's host:
+    if a server starts serving other weights under the same name, clear the cache for that id.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = DEFAULT_API_KEY_ENV,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        timeout: float = 600.0,
+        max_retries: int = 3,
+    ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("openai") is None:
+            raise BioprofileInputError(
+                "the openai backend needs the openai client: pip install 'bioprofile[openai]', or use --backend "
+                "transformers"
+            )
+        if not model or not str(model).strip():
+            raise BioprofileInputError(
+                "the openai backend needs --model NAME: the model name the server serves"
+            )
+        check_generation_settings(
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+        )
+        self.model = str(model).strip()
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
+            "/"
+        )
+        if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
+            raise BioprofileInputError(
+                f"--base-url {self.base_url} is not an http(s) URL, e.g. http://localhost:8000/v1"
+            )
+        self.api_key_env = api_key_env
+        if not os.environ.get(api_key_env) and not self._is_local:
+            raise BioprofileInputError(
+                f"no API key for {self.base_url}: set the environment variable {api_key_env} (it is never written "
+                "to files or logs)"
+            )
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.seed = int(seed)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self._client = None
+
+    @property
+    def _is_local(self) -> bool:
+        return urlsplit(self.base_url).hostname in _LOCAL_HOSTS
+
+    @property
+    def id(self) -> str:
+        """``openai:<model>@<host[:port]>``: the served name and where it is served (a cache key part)."""
+        return f"openai:{self.model}@{urlsplit(self.base_url).netloc}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Settings that change the output (cache key part); sampling settings only when sampling."""
+        params: dict[str, Any] = {
+            "backend": "openai",
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+        }
+        if self.do_sample:
+            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        return params
+
+    def __repr__(self) -> str:  # no key here: reprs end up in logs
+        return f"OpenAIChatGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
+
+    @property
+    def client(self):
+        """The ``openai.OpenAI`` client, built on first use with the key read from :attr:`api_key_env`."""
+        if self._client is None:
+            from openai import OpenAI
+
+            self._client = OpenAI(
+                base_url=self.base_url,
+                # vLLM and other local servers accept any key when started without one
+                api_key=os.environ.get(self.api_key_env) or "no-key",
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def _request_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_new_tokens}
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        else:
+            kwargs.update(temperature=0.0)
+        return kwargs
+
+    def _complete(self, messages: list[dict]) -> str:
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
+        except openai.AuthenticationError:
+            raise BioprofileInputError(
+                f"{self.base_url} refused the API key in ${self.api_key_env}: check it (it is not shown here)"
+            ) from None
+        except openai.NotFoundError:
+            raise BioprofileInputError(
+                f"{self.base_url} does not serve a model named {self.model!r}: check --model (GET {self.base_url}"
+                "/models lists them)"
+            ) from None
+        except openai.APIConnectionError:
+            raise BioprofileInputError(
+                f"cannot reach {self.base_url}: is the server running, and is --base-url right?"
+            ) from None
+        return (response.choices[0].message.content or "").strip()
+
+    def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
+        """Profile texts for each chat, in input order.
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+
+        Returns
+        -------
+        list of str
+            The assistant replies, stripped of surrounding whitespace.
+        """
+        if not messages_list:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.batch_size, len(messages_list))) as pool:
+            return list(pool.map(self._complete, [list(m) for m in messages_list]))

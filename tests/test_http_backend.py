@@ -1,0 +1,199 @@
+"""The OpenAI-compatible HTTP backend against a real HTTP server on localhost.
+
+The server speaks the chat-completions protocol and writes with a tiny random Llama through the transformers
+backend, so the texts that come back over HTTP can be checked against local generation. (`vllm serve` is the
+same protocol; it is measured where vLLM is installed, see docs/benchmarks.md.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from bioprofile.cli import app
+from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.hf import TransformersGenerator
+from bioprofile.profiles.http import OpenAIChatGenerator
+from bioprofile.profiles.prompts import get_template
+
+SECRET = "sk-test-7f3a9c-never-in-files"
+SERVED_NAME = "tiny-llama"
+GENES = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC"]
+
+
+class ChatServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, model_dir, api_key: str | None):
+        super().__init__(("127.0.0.1", 0), ChatHandler)
+        self.model_dir, self.api_key = model_dir, api_key
+        self.generators: dict[int, TransformersGenerator] = {}
+        self.lock = threading.Lock()  # one generation at a time on the shared model
+        self.requests: list[dict] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def complete(self, body: dict) -> str:
+        with self.lock:
+            max_tokens = int(body.get("max_tokens") or 16)
+            generator = self.generators.setdefault(
+                max_tokens, TransformersGenerator(self.model_dir, max_new_tokens=max_tokens)
+            )
+            return generator.generate([body["messages"]])[0]
+
+
+class ChatHandler(BaseHTTPRequestHandler):
+    server: ChatServer
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _reply(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append({"body": body, "authorization": self.headers.get("Authorization")})
+        if self.server.api_key and self.headers.get("Authorization") != f"Bearer {self.server.api_key}":
+            return self._reply(
+                401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}}
+            )
+        if self.path != "/v1/chat/completions" or body.get("model") != SERVED_NAME:
+            return self._reply(404, {"error": {"message": "model not found", "type": "not_found_error"}})
+        text = self.server.complete(body)
+        return self._reply(
+            200,
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": SERVED_NAME,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            },
+        )
+
+
+@pytest.fixture
+def server(tiny_llama_dir):
+    srv = ChatServer(tiny_llama_dir, api_key=SECRET)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_texts_over_http_equal_local_generation(server, tiny_llama_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    messages = [get_template("concise").messages(gene) for gene in GENES]
+    remote = OpenAIChatGenerator(SERVED_NAME, base_url=server.base_url, batch_size=3, max_new_tokens=12)
+    assert remote.generate(messages) == TransformersGenerator(tiny_llama_dir, max_new_tokens=12).generate(
+        messages
+    )
+    assert len(server.requests) == len(GENES)
+    assert all(r["body"]["temperature"] == 0 and r["body"]["max_tokens"] == 12 for r in server.requests)
+    assert remote.id == f"openai:{SERVED_NAME}@127.0.0.1:{server.server_address[1]}"
+    assert SECRET not in repr(remote) and SECRET not in json.dumps(remote.params)
+
+
+def test_cli_backend_openai_keeps_the_key_out_of_every_file(server, tiny_bert_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    out = tmp_path / "genes.parquet"
+    args = [
+        "embed-genes",
+        *GENES,
+        "-o",
+        str(out),
+        "--backend",
+        "openai",
+        "--model",
+        SERVED_NAME,
+        "--base-url",
+        server.base_url,
+        "--encoder",
+        f"hf:{tiny_bert_dir}",
+        "--cache-dir",
+        str(tmp_path),
+        "--max-new-tokens",
+        "12",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert all(
+        r["authorization"] == f"Bearer {SECRET}" for r in server.requests
+    )  # the key did go to the server
+    assert SECRET not in result.output
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+        generators = {row[0] for row in conn.execute("SELECT DISTINCT generator FROM profiles")}
+    assert generators == {f"openai:{SERVED_NAME}@127.0.0.1:{server.server_address[1]}"}
+
+    again = CliRunner().invoke(app, args + ["--force"])  # every text cached: no request goes out
+    assert again.exit_code == 0 and len(server.requests) == len(GENES)
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("wrong key", "refused the API key in $OPENAI_API_KEY"),
+        ("unknown model", "does not serve a model named 'other'"),
+        ("server down", "cannot reach http://127.0.0.1:9/v1"),
+    ],
+)
+def test_cli_server_errors_are_one_line(server, tmp_path, monkeypatch, case, needle):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong" if case == "wrong key" else SECRET)
+    base_url = "http://127.0.0.1:9/v1" if case == "server down" else server.base_url
+    model = "other" if case == "unknown model" else SERVED_NAME
+    out = tmp_path / "genes.parquet"
+    result = CliRunner().invoke(
+        app,
+        [
+            "embed-genes",
+            "TP53",
+            "-o",
+            str(out),
+            "--backend",
+            "openai",
+            "--model",
+            model,
+            "--base-url",
+            base_url,
+            "--cache-dir",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "sk-wrong" not in result.output and SECRET not in result.output
+    assert not out.exists()
+
+
+def test_settings_checked_before_any_request(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(BioprofileInputError, match="set the environment variable OPENAI_API_KEY"):
+        OpenAIChatGenerator("gpt-4o-mini", base_url="https://api.example.org/v1")
+    with pytest.raises(BioprofileInputError, match="needs --model NAME"):
+        OpenAIChatGenerator(None, base_url="http://localhost:8000/v1")
+    with pytest.raises(BioprofileInputError, match="not an http"):
+        OpenAIChatGenerator("m", base_url="localhost:8000")
+    # a local server may run without a key
+    assert OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id == "openai:m@localhost:8000"
