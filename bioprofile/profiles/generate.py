@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     from bioprofile.store import Store
 
 __all__ = [
+    "GenerationSettings",
     "ProfileGenerator",
     "PromptTemplateLike",
-    "check_generation_settings",
     "entity_key",
     "generate_profiles",
 ]
@@ -41,20 +41,54 @@ class PromptTemplateLike(Protocol):
     def messages(self, gene: Any) -> list[dict]: ...
 
 
-def check_generation_settings(
-    *, batch_size: int, max_new_tokens: int, do_sample: bool, temperature: float, top_p: float
-) -> None:
-    """Refuse settings no backend can run, naming the CLI option to change (every backend checks the same)."""
-    from bioprofile.errors import BioprofileInputError
+class GenerationSettings:
+    """Decoding settings every backend shares: checked once here, and the part of them that changes the texts.
 
-    if batch_size < 1:
-        raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
-    if max_new_tokens < 1:
-        raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-    if do_sample and not temperature > 0:
-        raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
-    if do_sample and not 0 < top_p <= 1:
-        raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+    Backends call :meth:`_set_generation_settings` in ``__init__`` and build their ``params`` (the cache-key part)
+    from :meth:`_text_params`.
+    """
+
+    batch_size: int
+    max_new_tokens: int
+    do_sample: bool
+    temperature: float
+    top_p: float
+    seed: int
+
+    def _set_generation_settings(
+        self,
+        *,
+        batch_size: int,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: int,
+    ) -> None:
+        """Refuse settings no backend can run (naming the CLI option to change), then keep them."""
+        from bioprofile.errors import BioprofileInputError
+
+        if batch_size < 1:
+            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+        if do_sample and not temperature > 0:
+            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
+        if do_sample and not 0 < top_p <= 1:
+            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.seed = int(seed)
+
+    def _text_params(self) -> dict[str, Any]:
+        """The settings that change the output; sampling settings only when sampling (greedy ignores them)."""
+        params: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        if self.do_sample:
+            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        return params
 
 
 def entity_key(gene: Gene | str) -> str:

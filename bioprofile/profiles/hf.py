@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import check_generation_settings
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
 
 __all__ = ["TransformersGenerator"]
@@ -68,7 +68,7 @@ def _parse_dtype(dtype: Any, device: str):
     return value
 
 
-class TransformersGenerator:
+class TransformersGenerator(GenerationSettings):
     """Write profile texts with a Hugging Face causal LM (or a peft adapter on one).
 
     Parameters
@@ -110,20 +110,15 @@ class TransformersGenerator:
         device: str | None = None,
         dtype: Any = None,
     ) -> None:
-        check_generation_settings(
+        self._set_generation_settings(
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             temperature=temperature,
             top_p=top_p,
+            seed=seed,
         )
         self.model_path = resolve_model(model if model is None else str(model))
-        self.batch_size = int(batch_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.seed = int(seed)
         # Device and dtype are resolved on first use: importing torch costs seconds a fully cached run need not pay.
         self._device_request = str(device) if device else None
         self._dtype_request = _dtype_name(dtype)
@@ -147,15 +142,8 @@ class TransformersGenerator:
     @property
     def params(self) -> dict[str, Any]:
         """Generation settings that change the output (cache key part); sampling settings only when sampling."""
-        params: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.do_sample,
-            # As requested: "auto" is fp32 on CPU, bf16/fp16 on GPU (texts from either serve both from the cache).
-            "dtype": self._dtype_request,
-        }
-        if self.do_sample:
-            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
-        return params
+        # dtype as requested: "auto" is fp32 on CPU, bf16/fp16 on GPU (texts from either serve both from the cache)
+        return {**self._text_params(), "dtype": self._dtype_request}
 
     @property
     def device(self) -> str:

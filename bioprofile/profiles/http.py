@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import check_generation_settings
+from bioprofile.profiles.generate import GenerationSettings
 
 __all__ = ["OpenAIChatGenerator"]
 
@@ -22,7 +22,7 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
-class OpenAIChatGenerator:
+class OpenAIChatGenerator(GenerationSettings):
     """Write profile texts with a model served behind ``POST {base_url}/chat/completions``.
 
     Parameters
@@ -77,12 +77,13 @@ class OpenAIChatGenerator:
             raise BioprofileInputError(
                 "the openai backend needs --model NAME: the model name the server serves"
             )
-        check_generation_settings(
+        self._set_generation_settings(
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             temperature=temperature,
             top_p=top_p,
+            seed=seed,
         )
         self.model = str(model).strip()
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
@@ -98,12 +99,6 @@ class OpenAIChatGenerator:
                 f"no API key for {self.base_url}: set the environment variable {api_key_env} (it is never written "
                 "to files or logs)"
             )
-        self.batch_size = int(batch_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.seed = int(seed)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self._client = None
@@ -120,14 +115,7 @@ class OpenAIChatGenerator:
     @property
     def params(self) -> dict[str, Any]:
         """Settings that change the output (cache key part); sampling settings only when sampling."""
-        params: dict[str, Any] = {
-            "backend": "openai",
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.do_sample,
-        }
-        if self.do_sample:
-            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
-        return params
+        return {"backend": "openai", **self._text_params()}
 
     def __repr__(self) -> str:  # no key here: reprs end up in logs
         return f"OpenAIChatGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"

