@@ -14,7 +14,7 @@ from typing import Any
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings
-from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
+from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
 
 __all__ = ["TransformersGenerator"]
 
@@ -134,9 +134,7 @@ class TransformersGenerator(GenerationSettings):
     def id(self) -> str:
         """Stable identifier of the model weights (and of the base model, for an adapter); a cache key part."""
         if self._id is None:
-            self._id = model_fingerprint(self.model_path)
-            if self._adapter_base is not None:
-                self._id += f"+{model_fingerprint(self._adapter_base)}"
+            self._id = local_generator_id(self.model_path, self._adapter_base)
         return self._id
 
     @property

@@ -31,6 +31,7 @@ __all__ = [
     "AdapterConfig",
     "cache_dir",
     "default_generator_path",
+    "local_generator_id",
     "model_fingerprint",
     "read_adapter_config",
     "resolve_model",
@@ -270,3 +271,9 @@ def read_adapter_config(model_path: str) -> AdapterConfig | None:
     return AdapterConfig(
         resolve_model(base), str(config.get("peft_type", "LORA")), int(config.get("r") or 16)
     )
+
+
+def local_generator_id(model_path: str, adapter_base: str | None = None) -> str:
+    """Cache-key id of a local generator: the model's fingerprint, ``+`` its base model's for an adapter."""
+    fingerprint = model_fingerprint(model_path)
+    return fingerprint if adapter_base is None else f"{fingerprint}+{model_fingerprint(adapter_base)}"

@@ -17,7 +17,7 @@ from typing import Any
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import _dtype_name
-from bioprofile.profiles.models import model_fingerprint, read_adapter_config, resolve_model
+from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
 
 __all__ = ["VLLMGenerator", "vllm_available"]
 
@@ -123,9 +123,7 @@ class VLLMGenerator(GenerationSettings):
     def id(self) -> str:
         """Stable identifier of the weights (and of the base model, for an adapter); a cache key part."""
         if self._id is None:
-            self._id = model_fingerprint(self.model_path)
-            if self._adapter is not None:
-                self._id += f"+{model_fingerprint(self._adapter[0])}"
+            self._id = local_generator_id(self.model_path, self._adapter[0] if self._adapter else None)
         return self._id
 
     @property
