@@ -11,7 +11,7 @@ import typer
 from bioprofile.errors import BioprofileInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clustering, integration, perturbation.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clustering, integration.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked).")
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
