@@ -80,7 +80,8 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
         genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
     )
     seconds = time.perf_counter() - start
-    both = [s for s in generated.symbols if s in set(refseq.symbols)]
+    with_summary = set(refseq.symbols)
+    both = [s for s in generated.symbols if s in with_summary]
     # the bare symbol as text: what gene naming alone gives the same encoder (see benchmarks/dosage_baselines.py)
     symbol_only = symbol_embeddings(generated.select(both), None, store=store)
     tables = {
@@ -133,7 +134,8 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
     )
     seconds = time.perf_counter() - start
-    covered = [s for s in generated.symbols if s in set(refseq.symbols)]
+    with_summary = set(refseq.symbols)
+    covered = [s for s in generated.symbols if s in with_summary]
     tables = {
         "smollm2-concise-minilm": generated,
         "symbol-only-minilm": symbol_embeddings(generated, None, store=store),

@@ -14,8 +14,10 @@ __all__ = [
     "GenerationSettings",
     "ProfileGenerator",
     "PromptTemplateLike",
+    "cut_at_stop",
     "entity_key",
     "generate_profiles",
+    "stop_token_ids",
 ]
 
 # Chunk size when neither the caller nor the generator says: small enough that a kill loses little work on CPU.
@@ -89,6 +91,24 @@ class GenerationSettings:
         if self.do_sample:
             params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
         return params
+
+
+def stop_token_ids(*eos_ids: int | Sequence[int] | None) -> set[int]:
+    """The end-of-turn ids of a model, from the places that name them (tokenizer, generation config).
+
+    Each source may give one id, a list of ids, or ``None``.
+    """
+    ids: set[int] = set()
+    for source in eos_ids:
+        if source is not None:
+            ids.update(source if isinstance(source, (list, tuple)) else [source])
+    return ids
+
+
+def cut_at_stop(tokens: Sequence[int], stop_ids: set[int]) -> list[int]:
+    """The tokens before the first stop token (all of them when none stops)."""
+    cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
+    return list(tokens[:cut])
 
 
 def entity_key(gene: Gene | str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import GenerationSettings
+from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
 from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
 
 __all__ = ["TransformersGenerator"]
@@ -211,12 +211,7 @@ class TransformersGenerator(GenerationSettings):
         return self.load()._model
 
     def _stop_token_ids(self) -> set[int]:
-        ids: set[int] = set()
-        for source in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
-            if source is None:
-                continue
-            ids.update(source if isinstance(source, (list, tuple)) else [source])
-        return ids
+        return stop_token_ids(self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id)
 
     # -- generation -----------------------------------------------------------------------------------------
 
@@ -274,8 +269,7 @@ class TransformersGenerator(GenerationSettings):
                 output = self.model.generate(**encoded, **generation_kwargs)
             new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
             for index, tokens in zip(batch, new_tokens):
-                cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
-                results[index] = tokens[:cut]
+                results[index] = cut_at_stop(tokens, stop_ids)
         return results  # type: ignore[return-value]
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import GenerationSettings
+from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
 from bioprofile.profiles.hf import _dtype_name
 from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
 
@@ -105,6 +105,7 @@ class VLLMGenerator(GenerationSettings):
         self.engine_kwargs = dict(engine_kwargs or {})
         self._adapter = self._read_adapter()
         self._llm = None
+        self._stop_ids: set[int] = set()
         self._id: str | None = None
 
     def _read_adapter(self) -> tuple[str, int] | None:
@@ -148,6 +149,7 @@ class VLLMGenerator(GenerationSettings):
             kwargs["kv_cache_memory_bytes"] = _CPU_KV_CACHE_BYTES
         kwargs.update(self.engine_kwargs)
         self._llm = LLM(model=self._adapter[0] if self._adapter else self.model_path, **kwargs)
+        self._stop_ids = self._read_stop_token_ids()  # once: it reads generation_config.json
         if self._llm.get_tokenizer().chat_template is None:
             raise BioprofileInputError(
                 f"--model {self.model_path} has no chat template: profiles need an instruction-tuned chat model"
@@ -164,11 +166,10 @@ class VLLMGenerator(GenerationSettings):
             )
         return SamplingParams(max_tokens=self.max_new_tokens, temperature=0.0)
 
-    def _stop_token_ids(self) -> set[int]:
+    def _read_stop_token_ids(self) -> set[int]:
         """End-of-turn ids: the tokenizer's EOS and the model's generation config, as the transformers backend."""
         from transformers import GenerationConfig
 
-        ids = {self._llm.get_tokenizer().eos_token_id}
         try:
             config_eos = GenerationConfig.from_pretrained(
                 self._adapter[0] if self._adapter else self.model_path
@@ -176,9 +177,7 @@ class VLLMGenerator(GenerationSettings):
             config_eos = config_eos.eos_token_id
         except OSError:  # no generation_config.json
             config_eos = None
-        if config_eos is not None:
-            ids.update(config_eos if isinstance(config_eos, (list, tuple)) else [config_eos])
-        return {i for i in ids if i is not None}
+        return stop_token_ids(config_eos, self._llm.get_tokenizer().eos_token_id)
 
     def generate_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
         """Generated token ids for each chat, in input order, cut before the first stop token.
@@ -208,13 +207,7 @@ class VLLMGenerator(GenerationSettings):
             add_generation_prompt=True,
             lora_request=lora,
         )
-        stop_ids = self._stop_token_ids()
-        results = []
-        for output in outputs:
-            tokens = list(output.outputs[0].token_ids)
-            cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
-            results.append(tokens[:cut])
-        return results
+        return [cut_at_stop(output.outputs[0].token_ids, self._stop_ids) for output in outputs]
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
         """Profile texts for each chat, in input order.
