@@ -38,7 +38,9 @@ def gene_symbols(n_genes: int) -> list[str]:
     return symbols[:n_genes]
 
 
-def build_h5ad(path: Path, n_cells: int, n_genes: int, nnz_per_cell: int, seed: int, chunk: int = 5000) -> None:
+def build_h5ad(
+    path: Path, n_cells: int, n_genes: int, nnz_per_cell: int, seed: int, chunk: int = 5000
+) -> None:
     """Write a CSR h5ad row chunk by row chunk (anndata's on-disk layout, written with h5py)."""
     import anndata as ad
     import h5py
@@ -77,7 +79,7 @@ def build_h5ad(path: Path, n_cells: int, n_genes: int, nnz_per_cell: int, seed: 
 def gene_table(symbols: list[str], dim: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed + 1)
     vectors = rng.standard_normal((len(symbols), dim), dtype=np.float32)
-    return dict(zip(symbols, vectors))
+    return dict(zip(symbols, vectors, strict=False))
 
 
 def peak_rss_gb() -> float:
@@ -114,13 +116,21 @@ def worker(mode: str, path: Path, dim: int, chunk: int, seed: int) -> dict:
         out = np.asarray(X @ E)
         out /= len(symbols)  # in place: no second 1M x 384 copy on top of X
         result = {"seconds": time.perf_counter() - t0, "load_seconds": load}
-    result.update({"mode": mode, "peak_rss_gb": peak_rss_gb(), "rss_before_gb": rss_before,
-                   "checksum": float(np.abs(out[:1000]).sum())})
+    result.update(
+        {
+            "mode": mode,
+            "peak_rss_gb": peak_rss_gb(),
+            "rss_before_gb": rss_before,
+            "checksum": float(np.abs(out[:1000]).sum()),
+        }
+    )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--genes", type=int, default=20_000)
     parser.add_argument("--nnz", type=int, default=2_000, help="non-zeros per cell")
@@ -146,14 +156,33 @@ def main() -> None:
         build_h5ad(path, args.cells, args.genes, args.nnz, args.seed)
     build_seconds = time.perf_counter() - t0
     report = {
-        "cells": args.cells, "genes": args.genes, "nnz_per_cell": args.nnz, "dim": args.dim, "chunk": args.chunk,
-        "file_gb": path.stat().st_size / 1024**3, "build_seconds": build_seconds, "cpu_count": os.cpu_count(),
-        "load_average_start": os.getloadavg(), "runs": [],
+        "cells": args.cells,
+        "genes": args.genes,
+        "nnz_per_cell": args.nnz,
+        "dim": args.dim,
+        "chunk": args.chunk,
+        "file_gb": path.stat().st_size / 1024**3,
+        "build_seconds": build_seconds,
+        "cpu_count": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "runs": [],
     }
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}), flush=True)
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        cmd = [sys.executable, __file__, "--worker", mode, "--path", str(path), "--dim", str(args.dim),
-               "--chunk", str(args.chunk), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            mode,
+            "--path",
+            str(path),
+            "--dim",
+            str(args.dim),
+            "--chunk",
+            str(args.chunk),
+            "--seed",
+            str(args.seed),
+        ]
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if proc.returncode != 0:
             report["runs"].append({"mode": mode, "error": proc.stderr[-2000:]})

@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _paths import ROOT, SHARED
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.evaluate.gene_tasks import (
@@ -39,18 +40,23 @@ from bioprofile.evaluate.report import write_json
 from bioprofile.pipeline import embed_genes
 from bioprofile.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-
 
 def go_popularity(table: GeneEmbeddings, go_terms: Path) -> GeneEmbeddings:
     """log1p(number of GO gene sets that hold each gene), as a one-feature table over ``table``'s genes."""
     with go_terms.open(newline="", encoding="utf-8") as handle:
         counts = Counter(gene for row in csv.DictReader(handle) for gene in set(row["Genes"].split()))
     vectors = np.log1p([counts.get(s, 0) for s in table.symbols]).astype(np.float32)[:, None]
-    return GeneEmbeddings(list(table.ids), list(table.symbols), [""] * len(table), vectors,
-                          {"source": "go_popularity", "feature": "log1p(GO gene sets holding the gene)",
-                           "encoder": "go_popularity"})
+    return GeneEmbeddings(
+        list(table.ids),
+        list(table.symbols),
+        [""] * len(table),
+        vectors,
+        {
+            "source": "go_popularity",
+            "feature": "log1p(GO gene sets holding the gene)",
+            "encoder": "go_popularity",
+        },
+    )
 
 
 def main() -> None:
@@ -64,7 +70,9 @@ def main() -> None:
     dosage = load_task("dosage", data_dir=args.data_dir)
     start = time.perf_counter()
     with Store(args.store) as store:
-        generated = embed_genes(dosage.fallback, store=store, max_new_tokens=args.max_new_tokens, batch_size=16)
+        generated = embed_genes(
+            dosage.fallback, store=store, max_new_tokens=args.max_new_tokens, batch_size=16
+        )
         symbol_only = symbol_embeddings(generated, None, store=store)  # the profiles' own encoder
     tables = {
         "generated": generated,

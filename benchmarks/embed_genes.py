@@ -36,7 +36,8 @@ def time_cli(args: list[str]) -> float:
 
 def cold_vs_warm() -> dict:
     """`embed-genes` on five genes with every CLI default (the README's main job), first into an empty store,
-    then again with everything cached."""
+    then again with everything cached.
+    """
     from bioprofile.profiles.models import default_generator_path
 
     default_generator_path()  # the one-time GGUF -> dense conversion is set-up, not part of a cold run
@@ -45,8 +46,13 @@ def cold_vs_warm() -> dict:
         args = ["embed-genes", *CLI_GENES, "-o", str(out), "--cache-dir", tmp, "--quiet"]
         cold = time_cli(args)
         warm = time_cli([*args, "--force"])
-    return {"genes": CLI_GENES, "cli_defaults": True, "cold_seconds": round(cold, 2),
-            "warm_seconds": round(warm, 2), "speedup": round(cold / warm, 1)}
+    return {
+        "genes": CLI_GENES,
+        "cli_defaults": True,
+        "cold_seconds": round(cold, 2),
+        "warm_seconds": round(warm, 2),
+        "speedup": round(cold / warm, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -62,15 +68,25 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         throughput = generation_throughput.main(
-            ["--genes", str(args.genes), "--batch-size", str(args.batch_size),
-             "--max-new-tokens", str(args.max_new_tokens), "--output", str(Path(tmp) / "throughput.json")]
+            [
+                "--genes",
+                str(args.genes),
+                "--batch-size",
+                str(args.batch_size),
+                "--max-new-tokens",
+                str(args.max_new_tokens),
+                "--output",
+                str(Path(tmp) / "throughput.json"),
+            ]
         )
     cache = cold_vs_warm()
 
     print()
     print(f"{'':34}{'value':>10}{'target':>10}")
-    print(f"{'generation speed-up, batch ' + str(args.batch_size):34}{throughput['speedup_tokens_per_second']:>9.2f}x"
-          f"{'>= 3x':>10}")
+    print(
+        f"{'generation speed-up, batch ' + str(args.batch_size):34}{throughput['speedup_tokens_per_second']:>9.2f}x"
+        f"{'>= 3x':>10}"
+    )
     print(f"{'embed-genes cold (s)':34}{cache['cold_seconds']:>10}")
     print(f"{'embed-genes warm (s)':34}{cache['warm_seconds']:>10}")
     print(f"{'embed-genes cold / warm':34}{cache['speedup']:>9.1f}x{'>= 20x':>10}")

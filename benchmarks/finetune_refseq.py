@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _paths import ROOT, SHARED
 
 from bioprofile.train.config import BFTConfig
 from bioprofile.train.diagnose import examples_from_records, load_causal_lm, token_confidences
 from bioprofile.train.losses import METHODS
 from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNOPSIS = ROOT.parent / "shared" / "data" / "geneagent" / "gene_narrative_synopsis.txt"
+SYNOPSIS = SHARED / "geneagent" / "gene_narrative_synopsis.txt"
 
 
 def method_config(method: str, args: argparse.Namespace, *, eval_before: bool = False) -> BFTConfig:

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _paths import ROOT, SHARED
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
@@ -39,9 +40,6 @@ from bioprofile.evaluate.report import plot_roc_panels, write_json
 from bioprofile.genes import normalize_genes
 from bioprofile.pipeline import embed_genes
 from bioprofile.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 
 def read_refseq(path: Path) -> dict[str, str]:
@@ -120,7 +118,9 @@ def functional_class_sample(
     rng = np.random.default_rng(seed)
     chosen: list[str] = []
     for k in range(n_classes):
-        pool = sorted({resolved[g] for g, y in zip(labels_genes, labels) if y == k and resolved.get(g)})
+        pool = sorted(
+            {resolved[g] for g, y in zip(labels_genes, labels, strict=False) if y == k and resolved.get(g)}
+        )
         chosen += [pool[i] for i in rng.permutation(len(pool))[:per_class]]
     return list(dict.fromkeys(chosen))
 
@@ -151,7 +151,8 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         refseq_unscorable = str(err)
     rows = match_genes(refseq.select(covered), task.genes, task.fallback) if covered else np.array([], int)
     refseq_types = {
-        task.classes[int(y)]: int(n) for y, n in zip(*np.unique(task.labels[rows >= 0], return_counts=True))
+        task.classes[int(y)]: int(n)
+        for y, n in zip(*np.unique(task.labels[rows >= 0], return_counts=True), strict=False)
     }
     settings = {
         "per_class": args.functional_class,
@@ -248,7 +249,9 @@ def main() -> None:
             rows = match_genes(refseq, dosage.genes, dosage.fallback)
             genes = list(dict.fromkeys(refseq.symbols[r] for r in rows if r >= 0))
             # A subset as balanced as the labels allow, so each CV fold holds both classes even when small.
-            label_of = {refseq.symbols[r]: int(y) for r, y in zip(rows, dosage.labels) if r >= 0}
+            label_of = {
+                refseq.symbols[r]: int(y) for r, y in zip(rows, dosage.labels, strict=False) if r >= 0
+            }
             pos = [g for g in genes if label_of[g] == 1]
             neg = [g for g in genes if label_of[g] == 0]
             take = min(args.max_generated, len(genes))
@@ -278,7 +281,8 @@ def main() -> None:
             lengths = [len(t.split()) for t in generated.texts]
             timings["generated_words_mean"] = float(np.mean(lengths))
             (args.out_dir / "gene_tasks_generated_examples.json").write_text(
-                json.dumps(dict(list(zip(generated.symbols, generated.texts))[:5]), indent=2) + "\n"
+                json.dumps(dict(list(zip(generated.symbols, generated.texts, strict=False))[:5]), indent=2)
+                + "\n"
             )
 
     refseq.write(args.work_dir / "refseq_minilm.parquet", overwrite=True)

@@ -19,10 +19,46 @@ from pathlib import Path
 
 # Well-studied genes with symbols of different token lengths, so batches carry realistic padding.
 GENES = [
-    "TP53", "BRCA1", "EGFR", "KRAS", "MYC", "PTEN", "CDKN2A", "APOE", "TNF", "IL6", "VEGFA", "ESR1", "AKT1",
-    "MTOR", "STAT3", "JAK2", "HLA-DRB1", "CFTR", "HBB", "INS", "GAPDH", "ACTB", "SOX2", "POU5F1", "NANOG",
-    "FOXP3", "CD4", "CD8A", "PAX6", "SHH", "NOTCH1", "WNT3A", "CTNNB1", "SMAD4", "TGFB1", "BCL2", "CASP3",
-    "ATM", "RB1", "ERBB2",
+    "TP53",
+    "BRCA1",
+    "EGFR",
+    "KRAS",
+    "MYC",
+    "PTEN",
+    "CDKN2A",
+    "APOE",
+    "TNF",
+    "IL6",
+    "VEGFA",
+    "ESR1",
+    "AKT1",
+    "MTOR",
+    "STAT3",
+    "JAK2",
+    "HLA-DRB1",
+    "CFTR",
+    "HBB",
+    "INS",
+    "GAPDH",
+    "ACTB",
+    "SOX2",
+    "POU5F1",
+    "NANOG",
+    "FOXP3",
+    "CD4",
+    "CD8A",
+    "PAX6",
+    "SHH",
+    "NOTCH1",
+    "WNT3A",
+    "CTNNB1",
+    "SMAD4",
+    "TGFB1",
+    "BCL2",
+    "CASP3",
+    "ATM",
+    "RB1",
+    "ERBB2",
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generation_throughput.json"
@@ -53,9 +89,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--template", default="genept")
     parser.add_argument("--model", default=None, help="default: the bundled SmolLM2-135M-Instruct")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's own choice); on a shared machine 1 avoids "
-                             "threads spinning against other processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's own choice); on a shared machine 1 avoids "
+        "threads spinning against other processes",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -82,18 +122,26 @@ def main(argv: list[str] | None = None) -> dict:
     single = run_once(generator, messages, 1)
     batched = run_once(generator, messages, args.batch_size)
     load_after = os.getloadavg()
-    identical = sum(a == b for a, b in zip(single.pop("_token_ids"), batched.pop("_token_ids")))
+    identical = sum(a == b for a, b in zip(single.pop("_token_ids"), batched.pop("_token_ids"), strict=False))
     speedup = batched["tokens_per_second"] / single["tokens_per_second"]
 
-    print(f"generator {generator.id}  template {template.name}  {len(genes)} genes  "
-          f"max_new_tokens {args.max_new_tokens}  greedy  device {generator.device}  "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"generator {generator.id}  template {template.name}  {len(genes)} genes  "
+        f"max_new_tokens {args.max_new_tokens}  greedy  device {generator.device}  "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"{'':22}{'one at a time':>16}{'batch ' + str(args.batch_size):>16}")
-    for key, label in [("generated_tokens", "generated tokens"), ("seconds", "wall seconds"),
-                       ("tokens_per_second", "tokens / s"), ("profiles_per_minute", "profiles / min")]:
+    for key, label in [
+        ("generated_tokens", "generated tokens"),
+        ("seconds", "wall seconds"),
+        ("tokens_per_second", "tokens / s"),
+        ("profiles_per_minute", "profiles / min"),
+    ]:
         print(f"{label:22}{single[key]:>16}{batched[key]:>16}")
-    print(f"speed-up (tokens/s): {speedup:.2f}x   identical profiles both ways: {identical}/{len(genes)}   "
-          f"load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"speed-up (tokens/s): {speedup:.2f}x   identical profiles both ways: {identical}/{len(genes)}   "
+        f"load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
     result = {
         "benchmark": "generation_throughput",

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _paths import SHARED
 
-SUMMARIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "geneagent" / "gene_narrative_synopsis.txt"
+SUMMARIES = SHARED / "geneagent" / "gene_narrative_synopsis.txt"
 
 
 def load_pbmc():
@@ -31,7 +32,9 @@ def load_pbmc():
     import scanpy as sc
 
     pbmc = sc.datasets.pbmc68k_reduced()
-    adata = ad.AnnData(X=pbmc.raw.X.copy(), obs=pbmc.obs[["bulk_labels", "phase"]].copy(), var=pbmc.raw.var.copy())
+    adata = ad.AnnData(
+        X=pbmc.raw.X.copy(), obs=pbmc.obs[["bulk_labels", "phase"]].copy(), var=pbmc.raw.var.copy()
+    )
     adata.var["dispersions_norm"] = pbmc.var["dispersions_norm"].reindex(adata.var_names).to_numpy()
     return adata
 
@@ -52,13 +55,23 @@ def synthetic_batches(adata, shift: float, seed: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--generated", type=int, default=765,
-                        help="most variable genes to write profiles for (0: skip; >= 765: all genes)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--generated",
+        type=int,
+        default=765,
+        help="most variable genes to write profiles for (0: skip; >= 765: all genes)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-shift", type=float, default=0.5)
-    parser.add_argument("--store", type=Path, default=Path("benchmarks/work/store.sqlite"),
-                        help="profile/vector cache, shared with the gene-task benchmarks (same generation settings)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("benchmarks/work/store.sqlite"),
+        help="profile/vector cache, shared with the gene-task benchmarks (same generation settings)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pbmc"))
     parser.add_argument("--skip-integration", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -75,8 +88,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     adata = load_pbmc()
     genes = list(adata.var_names)
-    report: dict = {"dataset": "scanpy pbmc68k_reduced (.raw, bulk_labels)", "n_cells": adata.n_obs,
-                    "n_genes": adata.n_vars, "timings_s": {}, "load_average_start": os.getloadavg()}
+    report: dict = {
+        "dataset": "scanpy pbmc68k_reduced (.raw, bulk_labels)",
+        "n_cells": adata.n_obs,
+        "n_genes": adata.n_vars,
+        "timings_s": {},
+        "load_average_start": os.getloadavg(),
+    }
     with Store(args.store) as store:
         t0 = time.perf_counter()
         # the synopsis file has a few stray non-"SYMBOL: text" lines; skip them rather than fail
@@ -108,13 +126,16 @@ def main() -> None:
             embed_cells(adata, same, key_added=key, warn_coverage=0.0, min_coverage=0.01)
             methods[key] = dict(adata.uns["bioprofile"]["gene_coverage"])
         t0 = time.perf_counter()
-        embed_cells(adata, None, method="genept-s", top_n=50, store=store, key_added="GenePT-s (top 50 genes)")
+        embed_cells(
+            adata, None, method="genept-s", top_n=50, store=store, key_added="GenePT-s (top 50 genes)"
+        )
         report["timings_s"]["genept_s"] = time.perf_counter() - t0
         methods["GenePT-s (top 50 genes)"] = dict(adata.uns["bioprofile"]["gene_coverage"])
 
     t0 = time.perf_counter()
-    table = benchmark_clustering(adata, "bulk_labels", obsm_keys=list(methods), n_pcs=50,
-                                 umap_dir=args.out / "umap", seed=args.seed)
+    table = benchmark_clustering(
+        adata, "bulk_labels", obsm_keys=list(methods), n_pcs=50, umap_dir=args.out / "umap", seed=args.seed
+    )
     report["timings_s"]["clustering"] = time.perf_counter() - t0
     rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
     report["clustering"] = rows
@@ -125,13 +146,22 @@ def main() -> None:
         batched = synthetic_batches(adata, args.batch_shift, args.seed)
         embed_cells(batched, refseq, key_added="GenePT-w (RefSeq summaries)", warn_coverage=0.0)
         t0 = time.perf_counter()
-        integ = benchmark_integration(batched, "batch", "bulk_labels", obsm_keys=["GenePT-w (RefSeq summaries)"],
-                                      n_pcs=50, seed=args.seed, plot_path=args.out / "integration.png")
+        integ = benchmark_integration(
+            batched,
+            "batch",
+            "bulk_labels",
+            obsm_keys=["GenePT-w (RefSeq summaries)"],
+            n_pcs=50,
+            seed=args.seed,
+            plot_path=args.out / "integration.png",
+        )
         report["timings_s"]["integration"] = time.perf_counter() - t0
         irows = [{"method": m, **r} for m, r in integ.to_dict(orient="index").items()]
-        report["integration"] = {"batch_split": f"synthetic: random halves (seed {args.seed}); b1 gets a per-gene "
-                                               f"shift ~ N(0, {args.batch_shift}) on non-zero log expression",
-                                 "rows": irows}
+        report["integration"] = {
+            "batch_split": f"synthetic: random halves (seed {args.seed}); b1 gets a per-gene "
+            f"shift ~ N(0, {args.batch_shift}) on non-zero log expression",
+            "rows": irows,
+        }
         (args.out / "integration.md").write_text(markdown_table(irows))
         print(markdown_table(irows), flush=True)
     report["load_average_end"] = os.getloadavg()

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row in rows.values():
         row["tokens_per_second"] = row["tokens"] / row["seconds"]
         row["profiles_per_minute"] = 60 * len(messages) / row["seconds"]
-    identical = sum(a == b for a, b in zip(hf_texts, vllm_texts))
+    identical = sum(a == b for a, b in zip(hf_texts, vllm_texts, strict=False))
     speedup = rows["vllm"]["tokens_per_second"] / rows["transformers"]["tokens_per_second"]
 
     print(
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         **rows,
         "speedup_tokens_per_second": speedup,
         "identical_profiles": identical,
-        "examples": dict(list(zip(genes, zip(hf_texts, vllm_texts)))[:3]),
+        "examples": dict(list(zip(genes, zip(hf_texts, vllm_texts, strict=False), strict=False))[:3]),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-import bioprofile
+from bioprofile._version import __version__
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 
@@ -107,7 +107,9 @@ class GeneMatch:
         }
 
 
-def _as_vector_table(embeddings: GeneEmbeddings | Mapping[str, Any] | str | Path) -> tuple[dict[str, np.ndarray], dict]:
+def _as_vector_table(
+    embeddings: GeneEmbeddings | Mapping[str, Any] | str | Path,
+) -> tuple[dict[str, np.ndarray], dict]:
     if isinstance(embeddings, (str, Path)):
         embeddings = GeneEmbeddings.read(embeddings)
     if isinstance(embeddings, GeneEmbeddings):
@@ -213,8 +215,16 @@ def _normalize_rows(chunk, normalize: Normalize, target_sum: float):
     return np.log1p(chunk * factors)
 
 
-def _weights_chunk(chunk, full: np.ndarray, mask: np.ndarray, normalize: Normalize, target_sum: float,
-                   scale: Scale, n_matched: int, l2: bool) -> np.ndarray:
+def _weights_chunk(
+    chunk,
+    full: np.ndarray,
+    mask: np.ndarray,
+    normalize: Normalize,
+    target_sum: float,
+    scale: Scale,
+    n_matched: int,
+    l2: bool,
+) -> np.ndarray:
     chunk = _normalize_rows(chunk, normalize, target_sum)
     if sp.issparse(chunk):
         out = np.asarray(chunk @ full, dtype=np.float32)
@@ -309,7 +319,7 @@ def genept_s_sentences(X: Any, match: GeneMatch, *, top_n: int = 50, chunk_size:
             chunk = np.asarray(chunk)[:, match.var_positions]
         # stable sort of -x keeps column order among equal values
         order = np.argsort(-chunk, axis=1, kind="stable")[:, :top_n]
-        for row, idx in zip(chunk, order):
+        for row, idx in zip(chunk, order, strict=False):
             kept = idx[row[idx] > 0]
             sentences.append(" ".join(symbols[kept]))
     return sentences
@@ -407,24 +417,36 @@ def embed_cells(
             raise BioprofileInputError("GenePT-w needs gene embeddings: pass --embeddings (from embed-genes)")
         table, emb_provenance = _as_vector_table(embeddings)
         match = match_genes(names, table, min_coverage=min_coverage, warn_coverage=warn_coverage, what=what)
-        cells = genept_w(X, match, normalize=normalize, target_sum=target_sum, scale=scale, l2=l2,
-                         chunk_size=chunk_size)
+        cells = genept_w(
+            X, match, normalize=normalize, target_sum=target_sum, scale=scale, l2=l2, chunk_size=chunk_size
+        )
         options = {"normalize": normalize, "target_sum": target_sum, "scale": scale, "l2": l2}
     elif method == "genept-s":
         cells, match, emb_provenance, options = _embed_sentences(
-            X, names, what, embeddings, top_n=top_n, encoder=encoder, store=store, chunk_size=chunk_size,
-            min_coverage=min_coverage, warn_coverage=warn_coverage,
+            X,
+            names,
+            what,
+            embeddings,
+            top_n=top_n,
+            encoder=encoder,
+            store=store,
+            chunk_size=chunk_size,
+            min_coverage=min_coverage,
+            warn_coverage=warn_coverage,
         )
     else:
         raise BioprofileInputError(f"unknown method {method!r}: choose 'genept-w' or 'genept-s'")
     adata.obsm[key_added] = cells
-    adata.uns["bioprofile"] = _provenance(method, key_added, what, layer, use_raw, match, emb_provenance, options)
+    adata.uns["bioprofile"] = _provenance(
+        method, key_added, what, layer, use_raw, match, emb_provenance, options
+    )
 
 
-def _embed_sentences(X, names, what, embeddings, *, top_n, encoder, store, chunk_size, min_coverage,
-                     warn_coverage):
+def _embed_sentences(
+    X, names, what, embeddings, *, top_n, encoder, store, chunk_size, min_coverage, warn_coverage
+):
     from bioprofile.encoders import get_encoder
-    from bioprofile.pipeline import encode_texts
+    from bioprofile.encoders.cached import encode_texts
     from bioprofile.store import open_store
 
     if embeddings is None:
@@ -444,7 +466,9 @@ def _embed_sentences(X, names, what, embeddings, *, top_n, encoder, store, chunk
 
 
 def _provenance(method, key_added, what, layer, use_raw, match: GeneMatch, emb_provenance, options) -> dict:
-    source = {k: emb_provenance[k] for k in ("source", "generator", "template", "encoder") if k in emb_provenance}
+    source = {
+        k: emb_provenance[k] for k in ("source", "generator", "template", "encoder") if k in emb_provenance
+    }
     prov = {
         "method": method,
         "key_added": key_added,
@@ -452,7 +476,7 @@ def _provenance(method, key_added, what, layer, use_raw, match: GeneMatch, emb_p
         "expression": "raw" if use_raw else (f"layers[{layer!r}]" if layer else "X"),
         "gene_coverage": match.summary(),
         "embeddings": source,
-        "bioprofile_version": bioprofile.__version__,
+        "bioprofile_version": __version__,
         **options,
     }
     if "encoder" not in prov and "encoder" in source:
@@ -513,7 +537,9 @@ def embed_cells_file(
     try:
         adata = ad.read_h5ad(input_path, backed="r")
     except OSError as err:
-        raise BioprofileInputError(f"cannot read {input_path} as h5ad ({err}): pass an AnnData .h5ad file") from err
+        raise BioprofileInputError(
+            f"cannot read {input_path} as h5ad ({err}): pass an AnnData .h5ad file"
+        ) from err
     try:
         embed_cells(adata, embeddings, **kwargs)
         key = kwargs.get("key_added", KEY_ADDED)
@@ -586,8 +612,11 @@ def embed_multimodal(
         ("RNA", rna, gene_embeddings, rna_gene_key, rna_kwargs),
         ("ADT", adt, protein_embeddings, adt_target_key, adt_kwargs),
     ):
-        view = ad.AnnData(X=_matrix(data, (extra or {}).get("layer"), (extra or {}).get("use_raw", False)),
-                          obs=data.obs.copy(), var=(data.raw.var if (extra or {}).get("use_raw") else data.var).copy())
+        view = ad.AnnData(
+            X=_matrix(data, (extra or {}).get("layer"), (extra or {}).get("use_raw", False)),
+            obs=data.obs.copy(),
+            var=(data.raw.var if (extra or {}).get("use_raw") else data.var).copy(),
+        )
         options = {k: v for k, v in (extra or {}).items() if k not in ("layer", "use_raw")}
         embed_cells(view, table, gene_key=gene_key, key_added=key_added, **options)
         parts.append((name, view))

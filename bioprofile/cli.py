@@ -1,26 +1,78 @@
-"""The `bioprofile` command line. Each command parses arguments, calls the library, and prints."""
+"""The `bioprofile` command line. Each command parses arguments, calls the library, and prints.
+
+This is the one module that speaks in flags. The library names its Python arguments in error messages
+(``max_new_tokens``); :class:`BoundaryCommand` is the one place a :class:`BioprofileInputError` becomes one line on
+stderr and exit code 2, with each argument name replaced by the command's flag (``--max-new-tokens``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from bioprofile.errors import BioprofileInputError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clustering, integration.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked).")
-app.add_typer(bench_app, name="bench")
-app.add_typer(data_app, name="data")
+# Library argument names that the CLI spells differently: argument -> command parameter.
+ARGUMENT_ALIASES = {"overwrite": "force", "generator": "model"}
+
+
+def flag_for(argument: str, params: list[click.Parameter]) -> str | None:
+    """The flag (``--max-new-tokens``) or argument metavar (``INPUT``) a command offers for a library argument."""
+    name = ARGUMENT_ALIASES.get(argument, argument)
+    for param in params:
+        if param.name in (argument, name):
+            if isinstance(param, click.Option):
+                return max(param.opts, key=len)
+            return (param.metavar or param.name or argument).upper()
+    return None
+
+
+def in_flags(message: str, params: list[click.Parameter], argument: str | None = None) -> str:
+    """``message`` with Python argument names replaced by the command's flags.
+
+    The named ``argument`` is always translated; other words only when they contain an underscore
+    (``max_new_tokens``), so plain English words that happen to be parameter names stay as they are.
+    """
+    words = set(re.findall(r"(?<![\w.-])[a-z][a-z0-9]*_[a-z0-9_]+(?![\w-])", message))
+    if argument:
+        words.add(argument)
+    for word in sorted(words, key=len, reverse=True):
+        flag = flag_for(word, params)
+        if flag is not None:
+            message = re.sub(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", flag, message)
+    return message
 
 
 def fail(message: str) -> None:
     """Print one clear line and exit with code 2 (bad input)."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {' '.join(str(message).split())}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=2)
+
+
+class BoundaryCommand(TyperCommand):
+    """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the command; bad input becomes :func:`fail` with the message in this command's flags."""
+        try:
+            return super().invoke(ctx)
+        except BioprofileInputError as err:
+            fail(in_flags(str(err), self.params, err.argument))
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clustering, integration.")
+data_app = typer.Typer(
+    no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked)."
+)
+app.add_typer(bench_app, name="bench")
+app.add_typer(data_app, name="data")
 
 
 @app.callback()
@@ -28,28 +80,37 @@ def main() -> None:
     """bioprofile: gene embeddings from LLM-written profiles, and BFT fine-tuning of the writer."""
 
 
-@app.command("embed-genes")
+@app.command("embed-genes", cls=BoundaryCommand)
 def embed_genes_command(
-    genes: Annotated[list[str] | None, typer.Argument(help="HGNC symbols, aliases, Ensembl or Entrez ids.")] = None,
-    genes_file: Annotated[
-        Path | None, typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column).")
+    genes: Annotated[
+        list[str] | None, typer.Argument(help="HGNC symbols, aliases, Ensembl or Entrez ids.")
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")] = Path(
-        "genes.parquet"
-    ),
+    genes_file: Annotated[
+        Path | None,
+        typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column)."),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
+    ] = Path("genes.parquet"),
     format: Annotated[
         str | None, typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2).")
+        str | None,
+        typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2)."),
     ] = None,
-    template: Annotated[str, typer.Option("--template", "-t", help="Prompt template: concise | genept.")] = "concise",
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="Prompt template: concise | genept.")
+    ] = "concise",
     encoder: Annotated[
-        str | None, typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT).")
+        str | None,
+        typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT)."),
     ] = None,
     summaries: Annotated[
         Path | None,
-        typer.Option("--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."),
+        typer.Option(
+            "--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."
+        ),
     ] = None,
     backend: Annotated[
         str,
@@ -61,17 +122,24 @@ def embed_genes_command(
     ] = "transformers",
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+        typer.Option(
+            "--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
-            "--batch-size", min=1, help="Prompts per generation batch (default 16; 64 with vllm; requests in flight)."
+            "--batch-size",
+            min=1,
+            help="Prompts per generation batch (default 16; 64 with vllm; requests in flight).",
         ),
     ] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")] = 256,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
+    ] = 256,
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
+        Path | None,
+        typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
@@ -86,39 +154,38 @@ def embed_genes_command(
     from bioprofile.pipeline import embed_genes
     from bioprofile.store import Store
 
-    try:
-        ids = list(genes or [])
-        if genes_file is not None:
-            ids += read_gene_list(genes_file)
-        if not ids:
-            fail("no genes given: pass ids as arguments or --genes-file FILE")
-        fmt = resolve_format(output, format)
-        check_output_path(output, overwrite=force)  # before any work, so nothing computed is thrown away
-        resolution = normalize_genes(ids, strict=strict)
-        if not quiet and (resolution.unknown or resolution.ambiguous):
-            typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
-        with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
-            result = embed_genes(
-                resolution,
-                generator=model,
-                template=template,
-                encoder=encoder,
-                store=store,
-                summaries=summaries,
-                strict=strict,
-                backend=backend,
-                base_url=base_url,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-                show_progress=not quiet,
-            )
-        result.write(output, format=fmt, overwrite=force)
-    except BioprofileInputError as err:
-        fail(str(err))
+    ids = list(genes or [])
+    if genes_file is not None:
+        ids += read_gene_list(genes_file)
+    if not ids:
+        fail("no genes given: pass ids as arguments or --genes-file FILE")
+    fmt = resolve_format(output, format)
+    check_output_path(output, overwrite=force)  # before any work, so nothing computed is thrown away
+    resolution = normalize_genes(ids, strict=strict)
+    if not quiet and (resolution.unknown or resolution.ambiguous):
+        typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
+    with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
+        result = embed_genes(
+            resolution,
+            generator=model,
+            template=template,
+            encoder=encoder,
+            store=store,
+            summaries=summaries,
+            strict=strict,
+            backend=backend,
+            base_url=base_url,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            show_progress=not quiet,
+        )
+    result.write(output, format=fmt, overwrite=force)
     if not quiet:
         _print_preview(result)
         source = result.provenance.get("generator") or result.provenance["source"]
-        typer.echo(f"wrote {len(result)} genes x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})")
+        typer.echo(
+            f"wrote {len(result)} genes x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})"
+        )
 
 
 def _print_preview(result, rows: int = 5, width: int = 100) -> None:
@@ -128,7 +195,7 @@ def _print_preview(result, rows: int = 5, width: int = 100) -> None:
     from rich.table import Table
 
     table = Table("gene", "profile", "|v|")
-    for symbol, text, vector in list(zip(result.symbols, result.texts, result.vectors))[:rows]:
+    for symbol, text, vector in list(zip(result.symbols, result.texts, result.vectors, strict=False))[:rows]:
         flat = " ".join(text.split())
         shown = flat if len(flat) <= width else flat[: width - 3] + "..."
         table.add_row(symbol, shown, f"{np.linalg.norm(vector):.2f}")
@@ -137,37 +204,53 @@ def _print_preview(result, rows: int = 5, width: int = 100) -> None:
     Console().print(table)
 
 
-@app.command("diagnose")
+@app.command("diagnose", cls=BoundaryCommand)
 def diagnose_command(
     data: Annotated[Path, typer.Argument(help="JSONL of 'messages' or 'instruction'/'response' records.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2).")
+        str | None,
+        typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2)."),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")] = Path(
-        "diagnose"
-    ),
-    refseq: Annotated[bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")] = False,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")
+    ] = Path("diagnose"),
+    refseq: Annotated[
+        bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")
+    ] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use the first N records.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per forward pass.")] = 4,
-    max_length: Annotated[int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")] = 1024,
+    max_length: Annotated[
+        int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")
+    ] = 1024,
     window: Annotated[int, typer.Option("--window", min=1, help="Tokens per window.")] = 16,
-    stride: Annotated[int | None, typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")] = None,
+    stride: Annotated[
+        int | None, typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")
+    ] = None,
     low_quantile: Annotated[
         float, typer.Option("--low-quantile", help="Low token: p below this quantile of its response's p.")
     ] = 0.5,
     low_threshold: Annotated[
         float | None, typer.Option("--low-threshold", help="Low token: p below this absolute value instead.")
     ] = None,
-    sparse_max_frac: Annotated[float, typer.Option("--sparse-max-frac", help="Group A: low fraction at most.")] = 0.25,
-    sparse_max_run: Annotated[int, typer.Option("--sparse-max-run", help="Group A: longest low run at most.")] = 2,
-    dense_min_frac: Annotated[float, typer.Option("--dense-min-frac", help="Group B: low fraction at least...")] = 0.75,
-    dense_min_run: Annotated[int, typer.Option("--dense-min-run", help="...or longest low run at least.")] = 6,
+    sparse_max_frac: Annotated[
+        float, typer.Option("--sparse-max-frac", help="Group A: low fraction at most.")
+    ] = 0.25,
+    sparse_max_run: Annotated[
+        int, typer.Option("--sparse-max-run", help="Group A: longest low run at most.")
+    ] = 2,
+    dense_min_frac: Annotated[
+        float, typer.Option("--dense-min-frac", help="Group B: low fraction at least...")
+    ] = 0.75,
+    dense_min_run: Annotated[
+        int, typer.Option("--dense-min-run", help="...or longest low run at least.")
+    ] = 6,
     weights: Annotated[
         bool, typer.Option("--weights", help="Instead: per-token SFT/DFT/BFT/BFT-v1 weights of one response.")
     ] = False,
     index: Annotated[int, typer.Option("--index", min=0, help="With --weights: which record (0-based).")] = 0,
     loss_window: Annotated[
-        int | None, typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method).")
+        int | None,
+        typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method)."),
     ] = None,
     ner_model: Annotated[
         str | None,
@@ -185,36 +268,35 @@ def diagnose_command(
     from bioprofile.train import diagnose as dx
 
     console = Console()
-    try:
-        rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
-                             sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
-                             dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
-        examples = dx.read_examples(data, limit=limit, refseq=refseq)
-        if weights and index >= len(examples):
-            fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
-        if ner_model is not None:
-            dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
-        causal_lm, tokenizer = dx.load_causal_lm(model)
-        if weights:
-            (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
-            scored.index = index
-            table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
-            paths = dx.write_token_weights(table, output, index)
-            console.print(dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}"))
-            betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
-            console.print(f"sample weights (beta): {betas}")
-        else:
-            result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
-                                 max_length=max_length, ner_model=ner_model)  # fmt: skip
-            paths = dx.write_diagnosis(result, output)
-            tokens = sum(r.p.size for r in result.responses)
-            console.print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))
-    except BioprofileInputError as err:
-        fail(str(err))
+    rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
+                         sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
+                         dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
+    examples = dx.read_examples(data, limit=limit, refseq=refseq)
+    if weights and index >= len(examples):
+        fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
+    if ner_model is not None:
+        dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
+    causal_lm, tokenizer = dx.load_causal_lm(model)
+    if weights:
+        (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
+        scored.index = index
+        table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
+        paths = dx.write_token_weights(table, output, index)
+        console.print(
+            dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}")
+        )
+        betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
+        console.print(f"sample weights (beta): {betas}")
+    else:
+        result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
+                             max_length=max_length, ner_model=ner_model)  # fmt: skip
+        paths = dx.write_diagnosis(result, output)
+        tokens = sum(r.p.size for r in result.responses)
+        console.print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 
-@app.command("train")
+@app.command("train", cls=BoundaryCommand)
 def train_command(
     config: Annotated[Path, typer.Argument(help="YAML config (see docs/training.md for the keys).")],
     output_dir: Annotated[
@@ -222,7 +304,9 @@ def train_command(
     ] = None,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config key: --set key=value (value read as YAML); repeatable."),
+        typer.Option(
+            "--set", help="Override a config key: --set key=value (value read as YAML); repeatable."
+        ),
     ] = None,
 ) -> None:
     """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
@@ -230,37 +314,33 @@ def train_command(
 
     from bioprofile.train.trainer import train_from_config
 
-    try:
-        changes = {}
-        for item in overrides or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                fail(f"--set {item!r} is not key=value: write e.g. --set max_steps=100")
-            changes[key.strip()] = yaml.safe_load(value)
-        if output_dir is not None:
-            changes["output_dir"] = str(output_dir)
-        out = train_from_config(config, **changes)
-    except BioprofileInputError as err:
-        fail(str(err))
+    changes = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set {item!r} is not key=value: write e.g. --set max_steps=100")
+        changes[key.strip()] = yaml.safe_load(value)
+    if output_dir is not None:
+        changes["output_dir"] = str(output_dir)
+    out = train_from_config(config, **changes)
     typer.echo(f"wrote {out}")
 
 
-@data_app.command("list")
+@data_app.command("list", cls=BoundaryCommand)
 def data_list_command() -> None:
     """List the datasets in data_manifests/: name, size, whether the hash is recorded, description."""
     from bioprofile.data import list_manifests
 
-    try:
-        manifests = list_manifests()
-    except BioprofileInputError as err:
-        fail(str(err))
+    manifests = list_manifests()
     for m in manifests:
-        size = (f"{m.size / 1e6:.1f} MB" if m.size >= 1e5 else f"{m.size / 1e3:.0f} kB") if m.size else "size ?"
+        size = (
+            (f"{m.size / 1e6:.1f} MB" if m.size >= 1e5 else f"{m.size / 1e3:.0f} kB") if m.size else "size ?"
+        )
         status = "sha256 ok" if m.verified else "unverified"
         typer.echo(f"{m.name:28s} {len(m.files)} file(s) {size:>10s}  {status:10s}  {m.description}")
 
 
-@data_app.command("fetch")
+@data_app.command("fetch", cls=BoundaryCommand)
 def data_fetch_command(
     name: Annotated[str, typer.Argument(help="Dataset name (see `bioprofile data list`).")],
     data_dir: Annotated[
@@ -268,43 +348,50 @@ def data_fetch_command(
         typer.Option("--data-dir", help="Use verified copies from this folder first (shared/data layout)."),
     ] = None,
     trust_unverified: Annotated[
-        bool, typer.Option("--trust-unverified", help="Download files with no recorded sha256 and print their hash.")
+        bool,
+        typer.Option(
+            "--trust-unverified", help="Download files with no recorded sha256 and print their hash."
+        ),
     ] = False,
 ) -> None:
     """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
     from bioprofile.data import fetch_dataset
 
-    try:
-        fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified)
-    except BioprofileInputError as err:
-        fail(str(err))
+    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified)
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
 
 
-@bench_app.command("gene-tasks")
+@bench_app.command("gene-tasks", cls=BoundaryCommand)
 def bench_gene_tasks_command(
     embeddings: Annotated[
         list[Path],
         typer.Option(
-            "--embeddings", "-e", help="Embedding table (.parquet/.npz/.h5ad/.pt or GenePT .pickle); repeat to compare."
+            "--embeddings",
+            "-e",
+            help="Embedding table (.parquet/.npz/.h5ad/.pt or GenePT .pickle); repeat to compare.",
         ),
     ],
     tasks: Annotated[
         str | None,
-        typer.Option("--tasks", help="Comma-separated built-in tasks, or 'all' (default: dosage,ggi,functional_class)."),
+        typer.Option(
+            "--tasks", help="Comma-separated built-in tasks, or 'all' (default: dosage,ggi,functional_class)."
+        ),
     ] = None,
     labels: Annotated[
         list[Path] | None,
-        typer.Option("--labels", help="Your own task: CSV with gene,label (or gene_a,gene_b,label); repeatable."),
+        typer.Option(
+            "--labels", help="Your own task: CSV with gene,label (or gene_a,gene_b,label); repeatable."
+        ),
     ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Verified local copy of the task data (shared/data layout).")
+        Path | None,
+        typer.Option("--data-dir", help="Verified local copy of the task data (shared/data layout)."),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md, .json, .png.")] = Path(
-        "gene_tasks"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md, .json, .png.")
+    ] = Path("gene_tasks"),
     models: Annotated[
         str | None, typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
     ] = None,
@@ -335,7 +422,8 @@ def bench_gene_tasks_command(
         ),
     ] = None,
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache).")
+        Path | None,
+        typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
     ] = None,
     trust_unverified: Annotated[
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
@@ -354,27 +442,35 @@ def bench_gene_tasks_command(
     from bioprofile.evaluate.report import plot_roc_panels, write_json
     from bioprofile.store import Store
 
-    try:
-        if encoder is not None and not symbol_baseline:
-            fail("--encoder only sets the encoder of --symbol-baseline: add --symbol-baseline or drop --encoder")
-        names = list(DEFAULT_TASKS) if tasks is None and not labels else []
-        if tasks:
-            names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
-        task_list = names + [load_user_labels(p) for p in labels or []]
-        tables = {}
-        for path in embeddings:
-            tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
-        with Store(cache_dir / "store.sqlite" if cache_dir else None) if symbol_baseline else nullcontext() as store:
-            report = run_gene_tasks(
-                tables, task_list, data_dir=data_dir, seed=seed, random_baseline=not no_random,
-                text_length_baseline=text_length_baseline, symbol_baseline=symbol_baseline, encoder=encoder,
-                store=store, models=[m.strip() for m in models.split(",")] if models else None,
-                trust_unverified=trust_unverified,
-            )
-        if not output.parent.is_dir():
-            fail(f"output directory {output.parent} does not exist: create it first")
-    except BioprofileInputError as err:
-        fail(str(err))
+    if encoder is not None and not symbol_baseline:
+        fail("--encoder only sets the encoder of --symbol-baseline: add --symbol-baseline or drop --encoder")
+    names = list(DEFAULT_TASKS) if tasks is None and not labels else []
+    if tasks:
+        names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+    task_list = names + [load_user_labels(p) for p in labels or []]
+    tables = {}
+    for path in embeddings:
+        tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
+    with (
+        Store(cache_dir / "store.sqlite" if cache_dir else None)
+        if symbol_baseline
+        else nullcontext() as store
+    ):
+        report = run_gene_tasks(
+            tables,
+            task_list,
+            data_dir=data_dir,
+            seed=seed,
+            random_baseline=not no_random,
+            text_length_baseline=text_length_baseline,
+            symbol_baseline=symbol_baseline,
+            encoder=encoder,
+            store=store,
+            models=[m.strip() for m in models.split(",")] if models else None,
+            trust_unverified=trust_unverified,
+        )
+    if not output.parent.is_dir():
+        fail(f"output directory {output.parent} does not exist: create it first")
     markdown = report.to_markdown()
     output.with_suffix(".md").write_text(markdown)
     write_json(report.to_dict(), output.with_suffix(".json"))
@@ -382,49 +478,68 @@ def bench_gene_tasks_command(
     if panels:
         plot_roc_panels(panels, output.with_suffix(".png"))
     typer.echo(markdown)
-    written = [output.with_suffix(".md"), output.with_suffix(".json")] + ([output.with_suffix(".png")] if panels else [])
+    written = [output.with_suffix(".md"), output.with_suffix(".json")] + (
+        [output.with_suffix(".png")] if panels else []
+    )
     typer.echo("wrote " + ", ".join(map(str, written)))
 
 
-@app.command("embed-cells")
+@app.command("embed-cells", cls=BoundaryCommand)
 def embed_cells_command(
     input: Annotated[Path, typer.Argument(help="Cells x genes .h5ad (streamed from disk in row chunks).")],
     embeddings: Annotated[
         Path | None, typer.Option("--embeddings", "-e", help="Gene embeddings from embed-genes (GenePT-w).")
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .h5ad: the input plus obsm/uns.")] = Path(
-        "cells.h5ad"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output .h5ad: the input plus obsm/uns.")
+    ] = Path("cells.h5ad"),
     method: Annotated[str, typer.Option("--method", help="genept-w | genept-s.")] = "genept-w",
     gene_key: Annotated[
-        str | None, typer.Option("--gene-key", help="var column with symbols or Ensembl ids (default var_names).")
+        str | None,
+        typer.Option("--gene-key", help="var column with symbols or Ensembl ids (default var_names)."),
     ] = None,
-    layer: Annotated[str | None, typer.Option("--layer", help="Expression from this layer instead of X.")] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Expression from this layer instead of X.")
+    ] = None,
     use_raw: Annotated[bool, typer.Option("--use-raw", help="Expression from .raw instead of X.")] = False,
-    normalize: Annotated[str, typer.Option("--normalize", help="none (X as is) | log1p (normalize_total+log1p).")] = "none",
-    scale: Annotated[str, typer.Option("--scale", help="matched (/ n matched genes) | total (/ expression) | none.")] = (
-        "matched"
-    ),
+    normalize: Annotated[
+        str, typer.Option("--normalize", help="none (X as is) | log1p (normalize_total+log1p).")
+    ] = "none",
+    scale: Annotated[
+        str, typer.Option("--scale", help="matched (/ n matched genes) | total (/ expression) | none.")
+    ] = ("matched"),
     l2: Annotated[bool, typer.Option("--l2", help="Unit-length cell vectors.")] = False,
     top_n: Annotated[int, typer.Option("--top-n", min=1, help="Genes per GenePT-s sentence.")] = 50,
-    encoder: Annotated[str | None, typer.Option("--encoder", help="GenePT-s text encoder (default MiniLM).")] = None,
+    encoder: Annotated[
+        str | None, typer.Option("--encoder", help="GenePT-s text encoder (default MiniLM).")
+    ] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Cells per chunk.")] = 10_000,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
     from bioprofile.cells import embed_cells_file
 
-    try:
-        info = embed_cells_file(
-            input, embeddings, output, overwrite=force, method=method, gene_key=gene_key, layer=layer,
-            use_raw=use_raw, normalize=normalize, scale=scale, l2=l2, top_n=top_n, encoder=encoder,
-            chunk_size=chunk_size,
-        )
-    except BioprofileInputError as err:
-        fail(str(err))
+    info = embed_cells_file(
+        input,
+        embeddings,
+        output,
+        overwrite=force,
+        method=method,
+        gene_key=gene_key,
+        layer=layer,
+        use_raw=use_raw,
+        normalize=normalize,
+        scale=scale,
+        l2=l2,
+        top_n=top_n,
+        encoder=encoder,
+        chunk_size=chunk_size,
+    )
     cov = info["gene_coverage"]
-    typer.echo(f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "
-               f"genes matched)")
+    typer.echo(
+        f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "
+        f"genes matched)"
+    )
 
 
 def _read_bench_input(input: Path, output: Path):
@@ -449,45 +564,51 @@ def _write_bench_table(table, output: Path, **settings) -> None:
     typer.echo(markdown)
 
 
-@bench_app.command("clustering")
+@bench_app.command("clustering", cls=BoundaryCommand)
 def bench_clustering_command(
     input: Annotated[Path, typer.Argument(help=".h5ad with cell embeddings in obsm (from embed-cells).")],
     label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
     obsm_key: Annotated[
-        list[str] | None, typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+        list[str] | None,
+        typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile)."),
     ] = None,
     use_raw: Annotated[bool, typer.Option("--use-raw", help="PCA baseline on .raw.")] = False,
     n_pcs: Annotated[int, typer.Option("--n-pcs", min=2, help="PCs of the expression baseline.")] = 50,
     no_pca: Annotated[bool, typer.Option("--no-pca", help="Skip the PCA-of-expression baseline.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, PREFIX_umap/*.png.")] = Path(
-        "clustering"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, PREFIX_umap/*.png.")
+    ] = Path("clustering"),
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
     from bioprofile.evaluate.clustering import benchmark_clustering
 
     adata = _read_bench_input(input, output)
-    try:
-        table = benchmark_clustering(adata, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
-                                     pca_baseline=not no_pca, n_pcs=n_pcs, use_raw=use_raw, seed=seed,
-                                     umap_dir=output.parent / f"{output.name}_umap")
-    except BioprofileInputError as err:
-        fail(str(err))
+    table = benchmark_clustering(
+        adata,
+        label_key,
+        obsm_keys=obsm_key or ["X_bioprofile"],
+        pca_baseline=not no_pca,
+        n_pcs=n_pcs,
+        use_raw=use_raw,
+        seed=seed,
+        umap_dir=output.parent / f"{output.name}_umap",
+    )
     _write_bench_table(table, output, input=str(input), label_key=label_key)
 
 
-@bench_app.command("integration")
+@bench_app.command("integration", cls=BoundaryCommand)
 def bench_integration_command(
     input: Annotated[Path, typer.Argument(help=".h5ad with cell embeddings in obsm (from embed-cells).")],
     batch_key: Annotated[str, typer.Option("--batch-key", help="obs column with the batch (e.g. modality).")],
     label_key: Annotated[str, typer.Option("--label-key", help="obs column with cell types.")],
     obsm_key: Annotated[
-        list[str] | None, typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile).")
+        list[str] | None,
+        typer.Option("--obsm-key", help="Embeddings to score (repeatable; default X_bioprofile)."),
     ] = None,
-    baselines: Annotated[str, typer.Option("--baselines", help="Comma list of pca,harmony,bbknn ('' for none).")] = (
-        "pca,harmony,bbknn"
-    ),
+    baselines: Annotated[
+        str, typer.Option("--baselines", help="Comma list of pca,harmony,bbknn ('' for none).")
+    ] = ("pca,harmony,bbknn"),
     baseline_on: Annotated[
         str, typer.Option("--baseline-on", help="'expression' or an obsm key the baselines start from.")
     ] = "expression",
@@ -498,18 +619,22 @@ def bench_integration_command(
         "integration"
     ),
 ) -> None:
-    """scIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
+    """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
     from bioprofile.evaluate.integration import benchmark_integration
 
     adata = _read_bench_input(input, output)
-    try:
-        table = benchmark_integration(
-            adata, batch_key, label_key, obsm_keys=obsm_key or ["X_bioprofile"],
-            baselines=[b.strip() for b in baselines.split(",") if b.strip()], baseline_on=baseline_on,
-            n_pcs=n_pcs, use_raw=use_raw, seed=seed, plot_path=output.with_suffix(".png"),
-        )
-    except BioprofileInputError as err:
-        fail(str(err))
+    table = benchmark_integration(
+        adata,
+        batch_key,
+        label_key,
+        obsm_keys=obsm_key or ["X_bioprofile"],
+        baselines=[b.strip() for b in baselines.split(",") if b.strip()],
+        baseline_on=baseline_on,
+        n_pcs=n_pcs,
+        use_raw=use_raw,
+        seed=seed,
+        plot_path=output.with_suffix(".png"),
+    )
     _write_bench_table(table, output, input=str(input), batch_key=batch_key, label_key=label_key)
 
 

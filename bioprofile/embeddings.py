@@ -46,7 +46,12 @@ class GeneEmbeddings:
     def __post_init__(self) -> None:
         self.vectors = np.asarray(self.vectors, dtype=np.float32)
         n = len(self.ids)
-        if self.vectors.ndim != 2 or self.vectors.shape[0] != n or len(self.symbols) != n or len(self.texts) != n:
+        if (
+            self.vectors.ndim != 2
+            or self.vectors.shape[0] != n
+            or len(self.symbols) != n
+            or len(self.texts) != n
+        ):
             raise ValueError(
                 f"GeneEmbeddings needs one id, symbol, text and vector row per gene; got {n} ids, "
                 f"{len(self.symbols)} symbols, {len(self.texts)} texts, vectors {self.vectors.shape}"
@@ -74,17 +79,24 @@ class GeneEmbeddings:
                 f"{len(missing)} gene(s) not in the table, e.g. {missing[:3]}: select from its symbols only"
             )
         idx = [row[s] for s in symbols]
-        return GeneEmbeddings([self.ids[i] for i in idx], list(symbols), [self.texts[i] for i in idx],
-                              self.vectors[idx], dict(self.provenance))
+        return GeneEmbeddings(
+            [self.ids[i] for i in idx],
+            list(symbols),
+            [self.texts[i] for i in idx],
+            self.vectors[idx],
+            dict(self.provenance),
+        )
 
     def to_dict(self) -> dict[str, np.ndarray]:
         """``{symbol: vector}``, the shape GenePT-style cell embedding and STATE expect."""
-        return {s: v for s, v in zip(self.symbols, self.vectors)}
+        return {s: v for s, v in zip(self.symbols, self.vectors, strict=False)}
 
     def to_dataframe(self):
         import pandas as pd
 
-        return pd.DataFrame({"id": self.ids, "symbol": self.symbols, "text": self.texts, "vector": list(self.vectors)})
+        return pd.DataFrame(
+            {"id": self.ids, "symbol": self.symbols, "text": self.texts, "vector": list(self.vectors)}
+        )
 
     def to_anndata(self):
         """Genes as observations: ``X`` the vectors, ``obs`` id and text, ``uns["bioprofile"]`` the provenance."""
@@ -96,7 +108,8 @@ class GeneEmbeddings:
 
     def write(self, path: str | Path, *, format: str | None = None, overwrite: bool = False) -> Path:
         """Write to ``path`` atomically (a temporary file renamed into place); refuse to replace a file unless
-        ``overwrite``. ``format`` defaults to the one the suffix names, else parquet."""
+        ``overwrite``. ``format`` defaults to the one the suffix names, else parquet.
+        """
         path = Path(path)
         fmt = resolve_format(path, format)
         check_output_path(path, overwrite=overwrite)
@@ -114,7 +127,9 @@ class GeneEmbeddings:
     def read(cls, path: str | Path, *, format: str | None = None) -> GeneEmbeddings:
         path = Path(path)
         if not path.is_file():
-            raise BioprofileInputError(f"embeddings file {path} does not exist: pass the output of embed-genes")
+            raise BioprofileInputError(
+                f"embeddings file {path} does not exist: pass the output of embed-genes"
+            )
         return _READERS[resolve_format(path, format)](path)
 
 
@@ -131,7 +146,9 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
     if not path.parent.is_dir():
         raise BioprofileInputError(f"output directory {path.parent} does not exist: create it first")
     if path.exists() and not overwrite:
-        raise BioprofileInputError(f"{path} already exists: choose another path or pass --force to replace it")
+        raise BioprofileInputError(
+            f"{path} already exists: choose another path or pass --force to replace it"
+        )
 
 
 def _jsonable(provenance: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +235,9 @@ def _read_pt(path: Path) -> GeneEmbeddings:
 
     table = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(table, dict) or not table:
-        raise BioprofileInputError(f"{path} is not a {{gene: tensor}} dict as written by embed-genes --format pt")
+        raise BioprofileInputError(
+            f"{path} is not a {{gene: tensor}} dict as written by embed-genes --format pt"
+        )
     symbols = list(table)
     vectors = np.stack([table[s].float().numpy() for s in symbols])
     return GeneEmbeddings(ids=symbols, symbols=symbols, texts=[""] * len(symbols), vectors=vectors)

@@ -1,8 +1,23 @@
 """The one error type for bad user input: the CLI prints its message on one line and exits with code 2."""
 
+from __future__ import annotations
+
 
 class BioprofileInputError(ValueError):
     """Input a user can fix (unknown genes, a missing file, a path that is not a model...).
 
-    The message is one line naming the problem and what to do about it.
+    The message is one line naming the problem and what to do about it, in the library's terms: it names the Python
+    argument (``max_new_tokens``), never a command-line flag. The CLI turns argument names into its flags in one
+    place (``bioprofile.cli``).
+
+    Parameters
+    ----------
+    message
+        The problem and the fix, on one line.
+    argument
+        The Python argument at fault, when there is one; the CLI replaces its name in the message with the flag.
     """
+
+    def __init__(self, message: str, *, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument

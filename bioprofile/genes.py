@@ -162,16 +162,19 @@ def _add(index: dict[str, list[int]], key: str, position: int) -> None:
 @lru_cache(maxsize=1)
 def _hgnc_index() -> _HgncIndex:
     """The index, from its cached pickle when the HGNC table is unchanged (parsing it costs about a second, which
-    would dominate a fully cached ``embed-genes`` run), else built and cached."""
+    would dominate a fully cached ``embed-genes`` run), else built and cached.
+    """
     import hashlib
     import pickle
 
-    from bioprofile import __version__
+    from bioprofile._version import __version__
     from bioprofile.cache import cache_dir
 
     table = hgnc_table_path()
     stat = table.stat()
-    digest = hashlib.sha256(f"{table.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{__version__}:{_INDEX_FORMAT}".encode())
+    digest = hashlib.sha256(
+        f"{table.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{__version__}:{_INDEX_FORMAT}".encode()
+    )
     cached = cache_dir() / "hgnc" / f"index-{digest.hexdigest()[:16]}.pickle"
     if cached.is_file():
         try:
@@ -277,7 +280,9 @@ def _approved_symbols() -> frozenset[str]:
 
 
 def _compact(index: dict[str, list[int]]) -> dict[str, int | tuple[int, ...]]:
-    return {key: positions[0] if len(positions) == 1 else tuple(positions) for key, positions in index.items()}
+    return {
+        key: positions[0] if len(positions) == 1 else tuple(positions) for key, positions in index.items()
+    }
 
 
 def _positions(value: int | tuple[int, ...] | None) -> list[int]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-import bioprofile
+from bioprofile._version import __version__
 from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.encoders.cached import encode_texts
 from bioprofile.errors import BioprofileInputError
 
 if TYPE_CHECKING:
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
     from bioprofile.genes import Gene, GeneResolution
     from bioprofile.store import Store
 
-#: Texts encoded (and committed to the store) per chunk: a kill loses at most one chunk.
-ENCODE_CHUNK = 256
 #: Generation engines ``embed_genes(backend=...)`` builds a generator for.
 BACKENDS = ("transformers", "vllm", "openai")
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
@@ -118,7 +115,10 @@ def embed_genes(
             }
         texts = [clean_text(t) for t in texts]
         # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
-        kept, texts = [g for g, t in zip(kept, texts) if t.strip()], [t for t in texts if t.strip()]
+        kept, texts = (
+            [g for g, t in zip(kept, texts, strict=False) if t.strip()],
+            [t for t in texts if t.strip()],
+        )
         if not kept:
             raise BioprofileInputError("no gene got a profile text: check the --model and --max-new-tokens")
         if encoder is None or isinstance(encoder, (str, Path)):
@@ -129,7 +129,7 @@ def embed_genes(
     provenance = {
         **text_provenance,
         "encoder": encoder.id,
-        "bioprofile_version": bioprofile.__version__,
+        "bioprofile_version": __version__,
         "n_genes": len(kept),
         "unknown_ids": list(resolution.unknown),
         "ambiguous_ids": dict(resolution.ambiguous),
@@ -142,28 +142,6 @@ def embed_genes(
         vectors=vectors,
         provenance=provenance,
     )
-
-
-def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progress=None) -> np.ndarray:
-    """Vectors for ``texts``: cached ones from the store, the rest encoded in committed chunks.
-
-    Chunks are cut from the full list of unique texts, not from the uncached ones, so a resumed run encodes each
-    text in exactly the batch an uninterrupted run would have (padding changes float results in the last bits).
-    """
-    unique = list(dict.fromkeys(texts))
-    cached = store.get_vectors(unique, encoder=encoder.id)
-    chunks = [unique[i : i + ENCODE_CHUNK] for i in range(0, len(unique), ENCODE_CHUNK)]
-    todo = [chunk for chunk in chunks if any(t not in cached for t in chunk)]
-    task = progress.add_task("encoding", total=sum(map(len, todo))) if progress and todo else None
-    for chunk in todo:
-        new = dict(zip(chunk, encoder.encode(chunk)))
-        store.put_vectors(new, encoder=encoder.id)
-        cached.update(new)
-        if task is not None:
-            progress.advance(task, len(chunk))
-    if not texts:
-        return np.zeros((0, encoder.dim), dtype=np.float32)
-    return np.stack([np.asarray(cached[t], dtype=np.float32) for t in texts])
 
 
 def _generate(genes: list[Gene], generator, template: str, store: Store, progress) -> list[str]:

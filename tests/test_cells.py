@@ -32,8 +32,11 @@ X = np.array(
 
 def tiny_adata(sparse: bool = False) -> ad.AnnData:
     var = pd.DataFrame({"ensembl": ENSEMBL}, index=VARS)
-    return ad.AnnData(X=sp.csr_matrix(X) if sparse else X.copy(), var=var,
-                      obs=pd.DataFrame(index=[f"c{i}" for i in range(3)]))
+    return ad.AnnData(
+        X=sp.csr_matrix(X) if sparse else X.copy(),
+        var=var,
+        obs=pd.DataFrame(index=[f"c{i}" for i in range(3)]),
+    )
 
 
 def hand_genept_w(x: np.ndarray, *, scale: str, l2: bool = False) -> np.ndarray:
@@ -59,7 +62,9 @@ def test_genept_w_matches_hand_computation(sparse, scale):
     embed_cells(adata, VECTORS, scale=scale, min_coverage=0.1, warn_coverage=0.0)
     np.testing.assert_allclose(adata.obsm["X_bioprofile"], hand_genept_w(X, scale=scale), rtol=1e-6)
     info = adata.uns["bioprofile"]
-    assert info["gene_coverage"]["n_matched"] == 3 and info["gene_coverage"]["unmatched_examples"] == ["NOTAGENE"]
+    assert info["gene_coverage"]["n_matched"] == 3 and info["gene_coverage"]["unmatched_examples"] == [
+        "NOTAGENE"
+    ]
     assert info["method"] == "genept-w" and info["scale"] == scale
 
 
@@ -91,7 +96,10 @@ def random_counts(n_cells=257, n_genes=40, seed=0):
 def test_chunked_equals_in_memory_and_backed(tmp_path):
     from bioprofile.genes import normalize_genes
 
-    genes = [g.symbol for g in normalize_genes(["TP53", "EGFR", "MYC", "KRAS", "BRCA1", "CD4", "CD8A", "GAPDH"]).genes]
+    genes = [
+        g.symbol
+        for g in normalize_genes(["TP53", "EGFR", "MYC", "KRAS", "BRCA1", "CD4", "CD8A", "GAPDH"]).genes
+    ]
     rng = np.random.default_rng(1)
     table = {g: rng.normal(size=16).astype(np.float32) for g in genes}
     names = genes * 5  # 40 columns, repeats allowed: every column keeps its own weight
@@ -142,8 +150,13 @@ def test_wrong_id_column_is_a_clear_error_and_low_coverage_warns():
 
 
 def test_embeddings_file_and_provenance(tmp_path):
-    emb = GeneEmbeddings(ids=["HGNC:11998", "HGNC:1787", "HGNC:3236"], symbols=list(VECTORS), texts=["a", "b", "c"],
-                         vectors=np.stack(list(VECTORS.values())), provenance={"source": "summaries", "encoder": "enc-x"})
+    emb = GeneEmbeddings(
+        ids=["HGNC:11998", "HGNC:1787", "HGNC:3236"],
+        symbols=list(VECTORS),
+        texts=["a", "b", "c"],
+        vectors=np.stack(list(VECTORS.values())),
+        provenance={"source": "summaries", "encoder": "enc-x"},
+    )
     path = emb.write(tmp_path / "genes.parquet")
     adata = tiny_adata()
     embed_cells(adata, path)
@@ -195,10 +208,16 @@ def cite_seq_fixture(n_per_type: int = 30, seed: int = 0):
                     base[i, j] += rng.poisson(scale)
         return base
 
-    rna = ad.AnnData(sp.csr_matrix(counts(rna_genes, 8)), obs=pd.DataFrame({"cell_type": labels}, index=cells),
-                     var=pd.DataFrame(index=rna_genes))
-    adt = ad.AnnData(counts(adt_targets, 40), obs=pd.DataFrame({"cell_type": labels}, index=cells),
-                     var=pd.DataFrame({"target": adt_targets}, index=[f"ADT_{t}" for t in adt_targets]))
+    rna = ad.AnnData(
+        sp.csr_matrix(counts(rna_genes, 8)),
+        obs=pd.DataFrame({"cell_type": labels}, index=cells),
+        var=pd.DataFrame(index=rna_genes),
+    )
+    adt = ad.AnnData(
+        counts(adt_targets, 40),
+        obs=pd.DataFrame({"cell_type": labels}, index=cells),
+        var=pd.DataFrame({"target": adt_targets}, index=[f"ADT_{t}" for t in adt_targets]),
+    )
     vocab = sorted(set(rna_genes) | set(adt_targets))
     vectors = {g: rng.normal(size=8).astype(np.float32) for g in vocab}
     return rna, adt, vectors
@@ -206,8 +225,15 @@ def cite_seq_fixture(n_per_type: int = 30, seed: int = 0):
 
 def test_multimodal_joint_embedding():
     rna, adt, vectors = cite_seq_fixture()
-    joint = embed_multimodal(rna, adt, vectors, {t: vectors[t] for t in adt.var["target"]}, adt_target_key="target",
-                             rna_kwargs={"normalize": "log1p", "l2": True}, adt_kwargs={"normalize": "log1p", "l2": True})
+    joint = embed_multimodal(
+        rna,
+        adt,
+        vectors,
+        {t: vectors[t] for t in adt.var["target"]},
+        adt_target_key="target",
+        rna_kwargs={"normalize": "log1p", "l2": True},
+        adt_kwargs={"normalize": "log1p", "l2": True},
+    )
     assert joint.n_obs == rna.n_obs + adt.n_obs and joint.obsm["X_bioprofile"].shape == (joint.n_obs, 8)
     assert joint.obs["modality"].value_counts().to_dict() == {"RNA": rna.n_obs, "ADT": adt.n_obs}
     assert list(joint.obs["cell_type"][: rna.n_obs]) == list(rna.obs["cell_type"])
@@ -217,4 +243,6 @@ def test_multimodal_joint_embedding():
     embed_cells(alone, vectors, gene_key="target", normalize="log1p", l2=True)
     np.testing.assert_allclose(joint.obsm["X_bioprofile"][rna.n_obs :], alone.obsm["X_bioprofile"], rtol=1e-6)
     with pytest.raises(BioprofileInputError, match="differ in width"):
-        embed_multimodal(rna, adt, vectors, {t: np.ones(3) for t in adt.var["target"]}, adt_target_key="target")
+        embed_multimodal(
+            rna, adt, vectors, {t: np.ones(3) for t in adt.var["target"]}, adt_target_key="target"
+        )

@@ -32,8 +32,19 @@ def pbmc_files(tmp_path_factory):
 def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     runner = CliRunner()
     out = tmp_path / "embedded.h5ad"
-    result = runner.invoke(app, ["embed-cells", str(pbmc_files / "cells.h5ad"), "-e",
-                                 str(pbmc_files / "genes.parquet"), "-o", str(out), "--chunk-size", "256"])
+    result = runner.invoke(
+        app,
+        [
+            "embed-cells",
+            str(pbmc_files / "cells.h5ad"),
+            "-e",
+            str(pbmc_files / "genes.parquet"),
+            "-o",
+            str(out),
+            "--chunk-size",
+            "256",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import anndata as ad
 
@@ -42,13 +53,23 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     assert np.isfinite(embedded.obsm["X_bioprofile"]).all()
     assert "bioprofile" in embedded.uns
 
-    again = runner.invoke(app, ["embed-cells", str(pbmc_files / "cells.h5ad"), "-e",
-                                str(pbmc_files / "genes.parquet"), "-o", str(out)])
+    again = runner.invoke(
+        app,
+        [
+            "embed-cells",
+            str(pbmc_files / "cells.h5ad"),
+            "-e",
+            str(pbmc_files / "genes.parquet"),
+            "-o",
+            str(out),
+        ],
+    )
     assert again.exit_code == 2 and "--force" in again.stderr
 
     prefix = tmp_path / "clustering"
-    result = runner.invoke(app, ["bench", "clustering", str(out), "--label-key", "bulk_labels", "--no-pca",
-                                 "-o", str(prefix)])
+    result = runner.invoke(
+        app, ["bench", "clustering", str(out), "--label-key", "bulk_labels", "--no-pca", "-o", str(prefix)]
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(prefix.with_suffix(".json").read_text())["rows"]
     assert rows and all(-1 <= row["kmeans_ari"] <= 1 for row in rows), rows
@@ -57,9 +78,23 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
 
 def test_bench_commands_reject_bad_paths(tmp_path):
     runner = CliRunner()
-    missing = runner.invoke(app, ["bench", "clustering", str(tmp_path / "none.h5ad"), "--label-key", "x",
-                                  "-o", str(tmp_path / "c")])
+    missing = runner.invoke(
+        app,
+        ["bench", "clustering", str(tmp_path / "none.h5ad"), "--label-key", "x", "-o", str(tmp_path / "c")],
+    )
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
-    no_dir = runner.invoke(app, ["bench", "integration", str(tmp_path / "none.h5ad"), "--batch-key", "b",
-                                 "--label-key", "x", "-o", str(tmp_path / "nope" / "i")])
+    no_dir = runner.invoke(
+        app,
+        [
+            "bench",
+            "integration",
+            str(tmp_path / "none.h5ad"),
+            "--batch-key",
+            "b",
+            "--label-key",
+            "x",
+            "-o",
+            str(tmp_path / "nope" / "i"),
+        ],
+    )
     assert no_dir.exit_code == 2 and "output directory" in no_dir.stderr

@@ -31,20 +31,31 @@ def test_separable_clusters_score_high_and_noise_scores_low():
 def test_benchmark_table_with_pca_baseline_and_umaps(tmp_path):
     X, labels = blobs(dim=30)
     expr = np.abs(X)  # a stand-in expression matrix with the same structure
-    adata = ad.AnnData(X=expr, obs=pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))]))
+    adata = ad.AnnData(
+        X=expr, obs=pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))])
+    )
     adata.obsm["X_bioprofile"] = X[:, :8]
-    table = benchmark_clustering(adata, "cell_type", n_pcs=5, embeddings={"shuffled": np.random.default_rng(2).
-                                 permutation(X[:, :8])}, umap_dir=tmp_path)
+    table = benchmark_clustering(
+        adata,
+        "cell_type",
+        n_pcs=5,
+        embeddings={"shuffled": np.random.default_rng(2).permutation(X[:, :8])},
+        umap_dir=tmp_path,
+    )
     assert list(table.index) == ["X_bioprofile", "shuffled", "PCA of expression (5 PCs)"]
     assert set(CLUSTERING_COLUMNS) <= set(table.columns)
     assert table.loc["X_bioprofile", "kmeans_ari"] > table.loc["shuffled", "kmeans_ari"] + 0.5
     assert table.loc["PCA of expression (5 PCs)", "dim"] == 5
-    assert (tmp_path / "umap_x_bioprofile.png").stat().st_size > 1000 and (tmp_path / "umap_all.png").is_file()
+    assert (tmp_path / "umap_x_bioprofile.png").stat().st_size > 1000 and (
+        tmp_path / "umap_all.png"
+    ).is_file()
 
 
 def test_bad_label_or_key_is_input_error():
     X, labels = blobs()
-    adata = ad.AnnData(X=X, obs=pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))]))
+    adata = ad.AnnData(
+        X=X, obs=pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))])
+    )
     with pytest.raises(BioprofileInputError, match="no column 'celltype'"):
         benchmark_clustering(adata, "celltype")
     with pytest.raises(BioprofileInputError, match="obsm has no 'X_bioprofile'"):

@@ -35,7 +35,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _write_manifest(directory: Path, name: str, url: str, sha: str, verified: bool, path: str = "x/labels.csv"):
+def _write_manifest(
+    directory: Path, name: str, url: str, sha: str, verified: bool, path: str = "x/labels.csv"
+):
     directory.mkdir(exist_ok=True)
     (directory / f"{name}.toml").write_text(
         f'name = "{name}"\ndescription = "d"\nlicence = "MIT"\ncitation = "c"\n\n'
@@ -45,8 +47,17 @@ def _write_manifest(directory: Path, name: str, url: str, sha: str, verified: bo
 
 def test_repository_manifests_parse_and_cover_the_shared_files(shared_data):
     manifests = {m.name: m for m in list_manifests()}
-    for name in ("genept_dosage_tf", "gene2vec_ggi", "genept_gene_info", "geneformer_chromatin", "genept_embeddings",
-                 "geneformer_tf_range", "ppi_pairs", "citeseq_gse164378", "replogle_nadig_perturbseq"):
+    for name in (
+        "genept_dosage_tf",
+        "gene2vec_ggi",
+        "genept_gene_info",
+        "geneformer_chromatin",
+        "genept_embeddings",
+        "geneformer_tf_range",
+        "ppi_pairs",
+        "citeseq_gse164378",
+        "replogle_nadig_perturbseq",
+    ):
         assert name in manifests
     for manifest in manifests.values():
         assert manifest.licence and manifest.citation
@@ -76,7 +87,9 @@ def test_fetch_downloads_and_checks_hash(tmp_path, http_root, monkeypatch):
 def test_fetch_refuses_a_file_whose_hash_differs(tmp_path, http_root):
     root, base = http_root
     (root / "labels.csv").write_bytes(b"tampered\n")
-    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", hashlib.sha256(b"original\n").hexdigest(), True)
+    _write_manifest(
+        tmp_path / "m", "toy", f"{base}/labels.csv", hashlib.sha256(b"original\n").hexdigest(), True
+    )
     with pytest.raises(BioprofileInputError, match="does not have the recorded sha256"):
         fetch_dataset(load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache" / "x" / "labels.csv").exists()
@@ -100,8 +113,12 @@ def test_local_data_dir_is_used_without_download(tmp_path):
     payload = b"local copy\n"
     (data_dir / "x" / "labels.csv").write_bytes(payload)
     # The URL points nowhere: success proves the local copy was used.
-    _write_manifest(tmp_path / "m", "toy", "http://127.0.0.1:9/none", hashlib.sha256(payload).hexdigest(), True)
-    (fetched,) = fetch_dataset(load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "c", data_dir=data_dir)
+    _write_manifest(
+        tmp_path / "m", "toy", "http://127.0.0.1:9/none", hashlib.sha256(payload).hexdigest(), True
+    )
+    (fetched,) = fetch_dataset(
+        load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "c", data_dir=data_dir
+    )
     assert fetched.path == data_dir / "x" / "labels.csv"
 
 

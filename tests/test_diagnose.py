@@ -58,7 +58,7 @@ def test_one_response_with_a_sparse_and_a_dense_window():
     p[18:26] = 0.03
     rule = dx.WindowRule(window=16, low_threshold=0.5)
     windows = dx.classify_windows(p, rule)
-    assert list(zip(windows.start, windows.end)) == [(0, 16), (16, 32)]
+    assert list(zip(windows.start, windows.end, strict=False)) == [(0, 16), (16, 32)]
     assert windows["group"].tolist() == ["sparse-low", "dense-low"]
     assert windows.loc[0, "mean_p"] == pytest.approx((15 * 0.95 + 0.02) / 16)
 
@@ -67,7 +67,13 @@ def test_low_mask_quantile_and_absolute_threshold():
     p = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     assert dx.low_confidence_mask(p).tolist() == [True, True, False, False, False]  # below the median 0.3
     assert dx.low_confidence_mask(p, dx.WindowRule(low_quantile=0.9)).sum() == 4
-    assert dx.low_confidence_mask(p, dx.WindowRule(low_threshold=0.25)).tolist() == [True, True, False, False, False]
+    assert dx.low_confidence_mask(p, dx.WindowRule(low_threshold=0.25)).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_window_bounds_and_longest_run():
@@ -143,7 +149,9 @@ def test_tokens_in_spans_uses_character_overlap():
 
 
 def test_entities_in_the_real_synopsis_file(shared_data):
-    examples = dx.read_examples(shared_data / "geneagent" / "gene_narrative_synopsis.txt", refseq=True, limit=30)
+    examples = dx.read_examples(
+        shared_data / "geneagent" / "gene_narrative_synopsis.txt", refseq=True, limit=30
+    )
     assert len(examples) == 30
     assert examples[0].prompt_messages[-1]["content"] == "Tell me about gene ZMPSTE24."
     found = [word for example in examples for _, _, word in dx.gene_entity_spans(example.response)]
@@ -172,7 +180,7 @@ def test_confidences_match_a_direct_forward_pass_and_do_not_depend_on_batching(t
     examples = _examples()
     batched = dx.token_confidences(model, tokenizer, examples, batch_size=3)
     single = dx.token_confidences(model, tokenizer, examples, batch_size=1)
-    for one, other, example in zip(batched, single, examples):
+    for one, other, example in zip(batched, single, examples, strict=False):
         np.testing.assert_allclose(one.p, other.p, rtol=1e-5, atol=1e-7)
         assert "".join(one.tokens) == example.response  # every response byte is one token here
         assert np.all((one.p > 0) & (one.p <= 1))
@@ -190,7 +198,7 @@ def test_confidences_match_a_direct_forward_pass_and_do_not_depend_on_batching(t
 
 
 def test_a_template_that_trims_content_scores_the_trimmed_response(tiny_lm):
-    from conftest import CHATML_TEMPLATE, build_tiny_tokenizer
+    from helpers import CHATML_TEMPLATE, build_tiny_tokenizer
 
     model, _ = tiny_lm
     trimming = build_tiny_tokenizer()
@@ -204,7 +212,9 @@ def test_max_length_cuts_the_response(tiny_lm):
     model, tokenizer = tiny_lm
     example = _examples()[0]
     full = dx.token_confidences(model, tokenizer, [example])[0]
-    prompt = tokenizer.apply_chat_template(list(example.prompt_messages), tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        list(example.prompt_messages), tokenize=False, add_generation_prompt=True
+    )
     prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     cut = dx.token_confidences(model, tokenizer, [example], max_length=prompt_tokens + 10)[0]
     assert cut.p.size == 10
@@ -218,8 +228,11 @@ def test_diagnose_tags_tokens_and_counts_every_window(tiny_lm):
     rule = dx.WindowRule(window=8)
     result = dx.diagnose(model, tokenizer, _examples(), rule=rule)
     first = result.responses[0]
-    assert "".join(t for t, e in zip(first.tokens, first.entity) if e) == "TP53CDKN1AMDM2HLA-ANKX2-1"
-    assert "".join(t for t, c in zip(first.tokens, first.connective) if c) == "activates"
+    assert (
+        "".join(t for t, e in zip(first.tokens, first.entity, strict=False) if e)
+        == "TP53CDKN1AMDM2HLA-ANKX2-1"
+    )
+    assert "".join(t for t, c in zip(first.tokens, first.connective, strict=False) if c) == "activates"
     expected_windows = sum(len(dx.window_bounds(r.p.size, rule)) for r in result.responses)
     assert len(result.windows) == expected_windows
     assert result.summary["windows"].sum() == expected_windows
@@ -254,6 +267,7 @@ LAMIN_SENTENCE = "Mutations in lamin A cause progeria, and p53 rises; TP53 is th
 def ruler_pipeline(tmp_path_factory):
     """A real spaCy pipeline on disk: a blank English tokenizer plus an entity ruler for two protein names."""
     import spacy
+
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns(
@@ -286,8 +300,8 @@ def test_diagnose_with_a_ner_model_tags_lamin_a_tokens(tiny_lm, ruler_pipeline):
     tagged = dx.diagnose(
         model, tokenizer, examples, rule=dx.WindowRule(window=8), ner_model=str(ruler_pipeline)
     ).responses[0]
-    assert "".join(t for t, e in zip(plain.tokens, plain.entity) if e) == "TP53"
-    assert "".join(t for t, e in zip(tagged.tokens, tagged.entity) if e) == "lamin Ap53TP53"
+    assert "".join(t for t, e in zip(plain.tokens, plain.entity, strict=False) if e) == "TP53"
+    assert "".join(t for t, e in zip(tagged.tokens, tagged.entity, strict=False) if e) == "lamin Ap53TP53"
     np.testing.assert_array_equal(plain.p, tagged.p)  # the pipeline changes tags, never confidences
     (scored,) = dx.token_confidences(model, tokenizer, examples)
     table = dx.token_weight_table(dx.tag_response(scored, ner_model=ruler_pipeline))
@@ -296,6 +310,7 @@ def test_diagnose_with_a_ner_model_tags_lamin_a_tokens(tiny_lm, ruler_pipeline):
 
 def test_a_bad_ner_model_is_a_clear_input_error(tmp_path, ruler_pipeline):
     import spacy
+
     with pytest.raises(BioprofileInputError, match="cannot load spaCy pipeline .*nlp.to_disk"):
         dx.gene_entity_spans("TP53", ner_model=str(tmp_path / "no_such_pipeline"))
     with pytest.raises(BioprofileInputError, match="cannot load spaCy pipeline 'en_no_such_model'"):
@@ -320,7 +335,11 @@ def test_a_ner_model_without_spacy_says_what_to_install(monkeypatch):
 def _write_jsonl(path, examples):
     with path.open("w") as handle:
         for example in examples:
-            handle.write(json.dumps({"instruction": example.prompt_messages[0]["content"], "response": example.response}))
+            handle.write(
+                json.dumps(
+                    {"instruction": example.prompt_messages[0]["content"], "response": example.response}
+                )
+            )
             handle.write("\n")
     return path
 
@@ -342,7 +361,8 @@ def test_cli_writes_group_table_and_plots(tmp_path, tiny_llama_dir):
     assert (out / "diagnose_groups.png").read_bytes()[:8] == PNG_MAGIC
 
     result = CliRunner().invoke(
-        app, ["diagnose", str(data), "--model", str(tiny_llama_dir), "-o", str(out), "--weights", "--index", "1"]
+        app,
+        ["diagnose", str(data), "--model", str(tiny_llama_dir), "-o", str(out), "--weights", "--index", "1"],
     )
     assert result.exit_code == 0, result.output
     weights = pd.read_csv(out / "weights_1.csv", keep_default_na=False)
@@ -400,11 +420,13 @@ def test_smollm2_on_refseq_summaries(shared_data):
     from bioprofile.profiles.models import default_generator_path
 
     model, tokenizer = dx.load_causal_lm(default_generator_path())
-    examples = dx.read_examples(shared_data / "geneagent" / "gene_narrative_synopsis.txt", refseq=True, limit=20)
+    examples = dx.read_examples(
+        shared_data / "geneagent" / "gene_narrative_synopsis.txt", refseq=True, limit=20
+    )
     result = dx.diagnose(model, tokenizer, examples, batch_size=4)
 
     assert len(result.responses) == 20
-    for response, example in zip(result.responses, examples):
+    for response, example in zip(result.responses, examples, strict=False):
         assert "".join(response.tokens) == example.response  # offsets cover the response exactly
         assert np.all((response.p > 0) & (response.p <= 1))
     all_p = np.concatenate([r.p for r in result.responses])

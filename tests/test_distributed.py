@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
+from helpers import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 
 TESTS = Path(__file__).resolve().parent
 
@@ -21,7 +21,7 @@ WORKER = textwrap.dedent(
     import torch
 
     sys.path.insert(0, {tests!r})
-    from conftest import build_tiny_llama, build_tiny_tokenizer
+    from helpers import build_tiny_llama, build_tiny_tokenizer
     from transformers import TrainingArguments
 
     from bioprofile.train.data import ChatDataset, CompletionCollator, read_jsonl_records

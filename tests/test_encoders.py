@@ -17,7 +17,7 @@ def test_bert_mean_pooling_matches_manual(tiny_bert_dir):
     tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
     model = AutoModel.from_pretrained(tiny_bert_dir).eval()
     with torch.no_grad():  # each text alone: padding in the batch must not change its vector
-        for text, vec in zip(texts, vecs):
+        for text, vec in zip(texts, vecs, strict=False):
             hidden = model(**tok(text, return_tensors="pt")).last_hidden_state[0]
             np.testing.assert_allclose(vec, hidden.mean(0).numpy(), rtol=1e-4, atol=1e-5)
 
@@ -38,7 +38,9 @@ def test_bad_encoder_path(tmp_path):
 def test_default_minilm_encoder():
     enc = get_encoder()
     assert enc.id == DEFAULT_ENCODER_ID and enc.dim == 384
-    vecs = enc.encode(["TP53 is a tumour suppressor that induces apoptosis.", "KRAS is a small GTPase.", "TP53 protein"])
+    vecs = enc.encode(
+        ["TP53 is a tumour suppressor that induces apoptosis.", "KRAS is a small GTPase.", "TP53 protein"]
+    )
     assert vecs.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)  # the model ends with Normalize
     # related texts are closer than unrelated ones

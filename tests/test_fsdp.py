@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
+from helpers import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.config import load_config

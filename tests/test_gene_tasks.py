@@ -68,7 +68,7 @@ def test_real_dosage_and_ggi_counts(shared_data):
 
 def test_real_functional_classes(shared_data):
     task = load_gene_types(shared_data / "genept/gene_info_table.csv")
-    counts = dict(zip(task.classes, np.bincount(task.labels).tolist()))
+    counts = dict(zip(task.classes, np.bincount(task.labels).tolist(), strict=False))
     assert counts["protein_coding"] == 22_907 and counts["lncRNA"] == 20_057 and min(counts.values()) >= 1000
 
 
@@ -82,7 +82,10 @@ def test_load_task_uses_verified_local_copy(shared_data):
 
 def test_chromatin_pickle_format(tmp_path, genes):
     path = tmp_path / "bivalent_vs_lys4_only.pickle"
-    table = {"bivalent": [g.ensembl_id for g in genes[:30]], "lys4_only": [g.ensembl_id for g in genes[30:80]]}
+    table = {
+        "bivalent": [g.ensembl_id for g in genes[:30]],
+        "lys4_only": [g.ensembl_id for g in genes[30:80]],
+    }
     path.write_bytes(pickle.dumps(table))
     task = load_gene_class_pickle(path, "bivalent_vs_lys4_only", "bivalent", "lys4")
     assert np.bincount(task.labels).tolist() == [50, 30] and task.classes == ["lys4_only", "bivalent"]
@@ -93,11 +96,15 @@ def test_chromatin_pickle_format(tmp_path, genes):
 def test_interactome_without_labels_gets_seeded_negatives(tmp_path, genes):
     path = tmp_path / "HuRI.tsv"
     positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(60)]
-    path.write_text("".join(f"{a}\t{b}\n" for a, b in positives + [(genes[0].ensembl_id, genes[0].ensembl_id)]))
+    path.write_text(
+        "".join(f"{a}\t{b}\n" for a, b in positives + [(genes[0].ensembl_id, genes[0].ensembl_id)])
+    )
     task = load_pair_table(path, seed=3)
     assert int(task.labels.sum()) == 60 and len(task.labels) == 120  # self-pair dropped, balanced negatives
     positive_set = {frozenset(p) for p in positives}
-    assert not any(frozenset(p) in positive_set for p, y in zip(task.pairs, task.labels) if y == 0)
+    assert not any(
+        frozenset(p) in positive_set for p, y in zip(task.pairs, task.labels, strict=False) if y == 0
+    )
     assert load_pair_table(path, seed=3).pairs == task.pairs  # same seed, same negatives
 
 
@@ -109,8 +116,10 @@ def test_user_labels_gene_and_pair(tmp_path, genes):
     pair_file = tmp_path / "pairs.csv"
     pair_file.write_text(
         "gene_a,gene_b,label,split\n"
-        + "".join(f"{genes[i].symbol},{genes[i + 1].symbol},{i % 2},{'test' if i % 5 == 0 else 'train'}\n"
-                  for i in range(50))
+        + "".join(
+            f"{genes[i].symbol},{genes[i + 1].symbol},{i % 2},{'test' if i % 5 == 0 else 'train'}\n"
+            for i in range(50)
+        )
     )
     pairs = load_user_labels(pair_file)
     assert isinstance(pairs, PairLabels) and pairs.is_test.sum() == 10
@@ -144,7 +153,12 @@ def test_signal_beats_random_and_protocol_is_seeded(genes):
     emb = _table(genes, _signal_vectors(labels))
     report = run_gene_tasks({"signal": emb}, [task], n_splits=5, seed=0)
     by = {(s.embedding, s.model): s for s in report.scores}
-    assert set(by) == {("signal", "logreg"), ("signal", "rf"), ("random:signal", "logreg"), ("random:signal", "rf")}
+    assert set(by) == {
+        ("signal", "logreg"),
+        ("signal", "rf"),
+        ("random:signal", "logreg"),
+        ("random:signal", "rf"),
+    }
     for model in ("logreg", "rf"):
         assert by[("signal", model)].auc_mean > 0.85
         assert abs(by[("random:signal", model)].auc_mean - 0.5) < 0.15
@@ -175,10 +189,14 @@ def test_pair_task_with_split(genes):
     is_test = np.arange(600) >= 450
     task = PairLabels("pairs", pairs, np.array(labels), is_test)
     (score,) = evaluate_task(emb, task)
-    covered_test = sum(1 for (a, b), t in zip(pairs, is_test) if t and a in emb.symbols and b in emb.symbols)
+    covered_test = sum(
+        1 for (a, b), t in zip(pairs, is_test, strict=False) if t and a in emb.symbols and b in emb.symbols
+    )
     assert score.n_labelled == 150 and score.n_covered == covered_test and score.auc_mean > 0.9
     assert score.details["train_pairs"] == 450
-    np.testing.assert_allclose(pair_features(vectors, np.array([1]), np.array([2])), vectors[[1]] + vectors[[2]])
+    np.testing.assert_allclose(
+        pair_features(vectors, np.array([1]), np.array([2])), vectors[[1]] + vectors[[2]]
+    )
 
 
 def test_too_little_coverage_is_a_clear_error(genes):
@@ -207,8 +225,13 @@ def test_random_embeddings_same_genes_fixed_seed(genes):
 
 def test_text_length_feature_values(genes):
     texts = ["one", "two words", "", "a b c d e f g", "  spaced   out\ttext\n"]
-    emb = GeneEmbeddings([g.hgnc_id for g in genes[:5]], [g.symbol for g in genes[:5]], texts, np.ones((5, 3)),
-                         provenance={"encoder": "mini"})
+    emb = GeneEmbeddings(
+        [g.hgnc_id for g in genes[:5]],
+        [g.symbol for g in genes[:5]],
+        texts,
+        np.ones((5, 3)),
+        provenance={"encoder": "mini"},
+    )
     length = text_length_embeddings(emb)
     assert length.symbols == [genes[i].symbol for i in (0, 1, 3, 4)]  # the gene without a text is left out
     np.testing.assert_allclose(length.vectors[:, 0], np.log1p([1, 2, 7, 3]), rtol=1e-6)
@@ -222,20 +245,32 @@ def test_text_length_baseline_scores_length_labels_only(genes):
     rng = np.random.default_rng(0)
     long = np.arange(200) % 2  # label 1: long texts, label 0: short ones
     words = np.where(long == 1, rng.integers(40, 80, 200), rng.integers(5, 30, 200))
-    emb = GeneEmbeddings([g.hgnc_id for g in genes], [g.symbol for g in genes],
-                         [" ".join(["word"] * n) for n in words], rng.standard_normal((200, 8)))
+    emb = GeneEmbeddings(
+        [g.hgnc_id for g in genes],
+        [g.symbol for g in genes],
+        [" ".join(["word"] * n) for n in words],
+        rng.standard_normal((200, 8)),
+    )
     symbols = [g.symbol for g in genes]
     by_length = GeneLabels("by_length", symbols, long, ["short", "long"])
     unrelated = GeneLabels("unrelated", symbols, rng.permutation(long), ["neg", "pos"])
     no_text = _table(genes, rng.standard_normal((200, 8)))  # like a GenePT pickle
-    report = run_gene_tasks({"profiles": emb, "genept": no_text}, [by_length, unrelated], models=["logreg"],
-                            random_baseline=False, text_length_baseline=True)
+    report = run_gene_tasks(
+        {"profiles": emb, "genept": no_text},
+        [by_length, unrelated],
+        models=["logreg"],
+        random_baseline=False,
+        text_length_baseline=True,
+    )
     auc = {(s.embedding, s.task): s.auc_mean for s in report.scores}
-    assert set(auc) == {(e, t) for e in ("profiles", "genept", "length:profiles") for t in ("by_length", "unrelated")}
+    assert set(auc) == {
+        (e, t) for e in ("profiles", "genept", "length:profiles") for t in ("by_length", "unrelated")
+    }
     assert auc[("length:profiles", "by_length")] == 1.0
     assert abs(auc[("length:profiles", "unrelated")] - 0.5) < 0.2
     assert [(s["embedding"], s["task"]) for s in report.skipped] == [
-        ("length:genept", "by_length"), ("length:genept", "unrelated")
+        ("length:genept", "by_length"),
+        ("length:genept", "unrelated"),
     ]
     assert report.settings["embeddings"]["length:profiles"]["dim"] == 1
 
@@ -256,11 +291,18 @@ def test_symbol_embeddings_encode_the_bare_symbols(tmp_path, genes, tiny_bert_di
     from bioprofile.store import Store
 
     encoder = get_encoder(f"hf:{tiny_bert_dir}")
-    emb = GeneEmbeddings([g.hgnc_id for g in genes[:12]], [g.symbol for g in genes[:12]], ["a profile"] * 12,
-                         np.ones((12, 3)), provenance={"encoder": "some-profile-encoder"})
+    emb = GeneEmbeddings(
+        [g.hgnc_id for g in genes[:12]],
+        [g.symbol for g in genes[:12]],
+        ["a profile"] * 12,
+        np.ones((12, 3)),
+        provenance={"encoder": "some-profile-encoder"},
+    )
     with Store(tmp_path / "store.sqlite") as store:
         sym = symbol_embeddings(emb, encoder, store=store)
-        again = symbol_embeddings(emb, f"hf:{tiny_bert_dir}", store=store)  # a spec works too, and hits the cache
+        again = symbol_embeddings(
+            emb, f"hf:{tiny_bert_dir}", store=store
+        )  # a spec works too, and hits the cache
     assert sym.texts == sym.symbols == emb.symbols and sym.ids == emb.ids
     np.testing.assert_allclose(sym.vectors, encoder.encode(emb.symbols), atol=1e-5)
     np.testing.assert_array_equal(again.vectors, sym.vectors)
@@ -295,13 +337,27 @@ def test_run_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir, monkeypa
     genes = genes[:40]
     labels = np.arange(40) % 2
     task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
-    tables = {name: GeneEmbeddings([g.hgnc_id for g in genes], [g.symbol for g in genes], [""] * 40,
-                                   _signal_vectors(labels, seed=seed), provenance={"encoder": tiny.id})
-              for seed, name in enumerate(["a", "b"])}
+    tables = {
+        name: GeneEmbeddings(
+            [g.hgnc_id for g in genes],
+            [g.symbol for g in genes],
+            [""] * 40,
+            _signal_vectors(labels, seed=seed),
+            provenance={"encoder": tiny.id},
+        )
+        for seed, name in enumerate(["a", "b"])
+    }
     counting = _CountingEncoder(tiny)
     with Store(tmp_path / "store.sqlite") as store:
-        report = run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True,
-                                encoder=counting, store=store)
+        report = run_gene_tasks(
+            tables,
+            [task],
+            models=["logreg"],
+            random_baseline=False,
+            symbol_baseline=True,
+            encoder=counting,
+            store=store,
+        )
     auc = {s.embedding: s.auc_mean for s in report.scores}
     assert set(auc) == {"a", "b", "symbol:a", "symbol:b"} and auc["symbol:a"] == auc["symbol:b"]
     assert sorted(counting.seen) == sorted(tables["a"].symbols)  # two tables, one encoder: each symbol once
@@ -311,14 +367,19 @@ def test_run_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir, monkeypa
     rebuilt = []
     monkeypatch.setattr(benchmark, "table_encoder", lambda emb: rebuilt.append(emb) or tiny)
     with Store(tmp_path / "store.sqlite") as store:
-        report = run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True,
-                                store=store)
+        report = run_gene_tasks(
+            tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store
+        )
     assert len(rebuilt) == 1 and {"symbol:a", "symbol:b"} <= {s.embedding for s in report.scores}
     monkeypatch.undo()
     # A local model directory's id cannot be turned back into a path: the user is told to pass --encoder.
-    with Store(tmp_path / "store.sqlite") as store, pytest.raises(BioprofileInputError,
-                                                                   match="symbol baseline for 'a'.*pass --encoder"):
-        run_gene_tasks(tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store)
+    with (
+        Store(tmp_path / "store.sqlite") as store,
+        pytest.raises(BioprofileInputError, match="symbol baseline for 'a'.*pass --encoder"),
+    ):
+        run_gene_tasks(
+            tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store
+        )
 
 
 def test_report_outputs(tmp_path, genes):
@@ -353,7 +414,9 @@ def test_refseq_text_embeddings_beat_random_on_dosage(shared_data, tmp_path):
         emb = embed_genes(list(summaries), summaries=summaries, store=store)
     # Only 39 of the 490 TFs have a RefSeq summary; a forest separates them from random vectors clearly.
     report = run_gene_tasks({"refseq": emb}, [dosage], models=["rf"], seed=0)
-    real, rand = (next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq"))
+    real, rand = (
+        next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq")
+    )
     assert real.n_covered == len(emb) < real.n_labelled == 490
     assert real.auc_mean > 0.65 and real.auc_mean > rand.auc_mean + 0.15
 
@@ -367,13 +430,27 @@ def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
     _table(genes, _signal_vectors(labels)).write(tmp_path / "mine.parquet")
     _table(genes, np.random.default_rng(5).standard_normal((200, 16))).write(tmp_path / "other.parquet")
     (tmp_path / "task.csv").write_text(
-        "ensembl_id,label\n" + "".join(f"{g.ensembl_id},{y}\n" for g, y in zip(genes, labels))
+        "ensembl_id,label\n" + "".join(f"{g.ensembl_id},{y}\n" for g, y in zip(genes, labels, strict=False))
     )
-    result = CliRunner().invoke(app, [
-        "bench", "gene-tasks", "-e", str(tmp_path / "mine.parquet"), "-e", str(tmp_path / "other.parquet"),
-        "--labels", str(tmp_path / "task.csv"), "--models", "logreg", "--no-random", "--text-length-baseline",
-        "-o", str(tmp_path / "out"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "gene-tasks",
+            "-e",
+            str(tmp_path / "mine.parquet"),
+            "-e",
+            str(tmp_path / "other.parquet"),
+            "--labels",
+            str(tmp_path / "task.csv"),
+            "--models",
+            "logreg",
+            "--no-random",
+            "--text-length-baseline",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "out.json").read_text())
     aucs = {s["embedding"]: s["auc_mean"] for s in payload["scores"]}
@@ -382,8 +459,19 @@ def test_cli_bench_gene_tasks_with_user_labels(tmp_path, genes):
     assert {s["embedding"] for s in payload["skipped"]} == {"length:mine", "length:other"}
     assert (tmp_path / "out.png").is_file() and "| task |" in (tmp_path / "out.md").read_text()
 
-    missing = CliRunner().invoke(app, ["bench", "gene-tasks", "-e", str(tmp_path / "nope.parquet"), "--labels",
-                                       str(tmp_path / "task.csv"), "-o", str(tmp_path / "x")])
+    missing = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "gene-tasks",
+            "-e",
+            str(tmp_path / "nope.parquet"),
+            "--labels",
+            str(tmp_path / "task.csv"),
+            "-o",
+            str(tmp_path / "x"),
+        ],
+    )
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
@@ -399,11 +487,25 @@ def test_cli_bench_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir):
     table = _table(genes, _signal_vectors(labels))
     table.provenance = {"encoder": tiny_id}
     table.write(tmp_path / "mine.parquet")
-    (tmp_path / "task.csv").write_text("gene,label\n" + "".join(f"{g.symbol},{y}\n" for g, y in zip(genes, labels)))
-    args = ["bench", "gene-tasks", "-e", str(tmp_path / "mine.parquet"), "--labels", str(tmp_path / "task.csv"),
-            "--models", "logreg", "--no-random", "--cache-dir", str(tmp_path / "cache")]
-    result = CliRunner().invoke(app, args + ["--symbol-baseline", "--encoder", f"hf:{tiny_bert_dir}",
-                                             "-o", str(tmp_path / "out")])
+    (tmp_path / "task.csv").write_text(
+        "gene,label\n" + "".join(f"{g.symbol},{y}\n" for g, y in zip(genes, labels, strict=False))
+    )
+    args = [
+        "bench",
+        "gene-tasks",
+        "-e",
+        str(tmp_path / "mine.parquet"),
+        "--labels",
+        str(tmp_path / "task.csv"),
+        "--models",
+        "logreg",
+        "--no-random",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    result = CliRunner().invoke(
+        app, args + ["--symbol-baseline", "--encoder", f"hf:{tiny_bert_dir}", "-o", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "out.json").read_text())
     assert {s["embedding"] for s in payload["scores"]} == {"mine", "symbol:mine"}

@@ -24,7 +24,11 @@ class _RunsCodeOnLoad:
 
 def test_list_and_numpy_values_load_as_float32(tmp_path):
     rng = np.random.default_rng(0)
-    table = {"TP53": list(rng.normal(size=8)), "GAPDH": rng.normal(size=8), "BRCA1": rng.normal(size=8).astype(np.float32)}
+    table = {
+        "TP53": list(rng.normal(size=8)),
+        "GAPDH": rng.normal(size=8),
+        "BRCA1": rng.normal(size=8).astype(np.float32),
+    }
     path = tmp_path / "genept.pickle"
     path.write_bytes(pickle.dumps(table, protocol=4))
     out = read_genept_pickle(path)

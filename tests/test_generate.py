@@ -63,7 +63,10 @@ def test_generates_missing_only_in_input_order(genes, tmp_path):
             genes[:10], generator=generator, template=template, store=store, batch_size=4
         )
         assert [len(c) for c in generator.calls] == [4, 4, 2]
-        assert all(text.startswith(template.messages(g)[-1]["content"]) for text, g in zip(first, genes[:10]))
+        assert all(
+            text.startswith(template.messages(g)[-1]["content"])
+            for text, g in zip(first, genes[:10], strict=False)
+        )
 
         reported: list[int] = []
         generator.calls.clear()
@@ -82,9 +85,9 @@ def test_generates_missing_only_in_input_order(genes, tmp_path):
         missing = {template.messages(g)[-1]["content"] for g in genes[10:]}
         assert missing <= generated and sum(reported) == len(genes) - 10
         assert texts == [DeterministicGenerator().generate([template.messages(g)])[0] for g in everything]
-        assert dict(zip([g.hgnc_id for g in genes[:10]], first)) == {
+        assert dict(zip([g.hgnc_id for g in genes[:10]], first, strict=False)) == {
             k: t
-            for k, t in zip([g.hgnc_id for g in everything], texts)
+            for k, t in zip([g.hgnc_id for g in everything], texts, strict=False)
             if k in {g.hgnc_id for g in genes[:10]}
         }
 
@@ -103,8 +106,13 @@ def test_resumed_run_generates_in_the_same_batches(genes, tmp_path):
         first_chunk = DeterministicGenerator()
         # what a killed run left behind: its first committed chunk
         done = {u.split()[-1] for u in clean.calls[0]}
-        generate_profiles([g for g in genes if g.symbol in done], generator=first_chunk, template=template,
-                          store=store, batch_size=5)
+        generate_profiles(
+            [g for g in genes if g.symbol in done],
+            generator=first_chunk,
+            template=template,
+            store=store,
+            batch_size=5,
+        )
         resumed = DeterministicGenerator()
         generate_profiles(genes, generator=resumed, template=template, store=store, batch_size=5)
     assert resumed.calls == clean.calls[1:]
@@ -145,7 +153,9 @@ def test_empty_texts_are_returned_but_not_cached(genes, tmp_path):
     class SometimesSilent(DeterministicGenerator):
         def generate(self, messages_list):
             texts = super().generate(messages_list)
-            return ["  " if "TP53" in m[-1]["content"] else t for m, t in zip(messages_list, texts)]
+            return [
+                "  " if "TP53" in m[-1]["content"] else t for m, t in zip(messages_list, texts, strict=False)
+            ]
 
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.warns(UserWarning, match="empty profiles for 1 genes"):
@@ -153,8 +163,10 @@ def test_empty_texts_are_returned_but_not_cached(genes, tmp_path):
                 genes[:3], generator=SometimesSilent(), template=get_template("concise"), store=store
             )
         assert texts[0] == "  "
-        cached = store.get_profiles([entity_key(g) for g in genes[:3]],
-                                    **profile_cache_key(get_template("concise"), SometimesSilent()))
+        cached = store.get_profiles(
+            [entity_key(g) for g in genes[:3]],
+            **profile_cache_key(get_template("concise"), SometimesSilent()),
+        )
         assert set(cached) == {genes[1].hgnc_id, genes[2].hgnc_id}
 
 
@@ -222,7 +234,7 @@ def varied_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     """The tiny Llama with weights redrawn at unit scale: at the default init its greedy output is one
     whitespace token repeated (an empty profile), which would not exercise caching of real texts."""
     import torch
-    from conftest import build_tiny_llama
+    from helpers import build_tiny_llama
 
     model = build_tiny_llama(tiny_tokenizer)
     generator = torch.Generator().manual_seed(1)

@@ -7,14 +7,24 @@ import shutil
 
 import pytest
 import torch
-from conftest import build_tiny_llama
+from helpers import build_tiny_llama
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.prompts import get_template
 
 # Prompt lengths differ a lot, so batches need real padding.
-GENES = ["TP53", "A", "BRCA1", "HLA-DRB1 with a much longer user message " * 3, "EGFR", "KRAS", "CDKN2A", "MYC", "X"]
+GENES = [
+    "TP53",
+    "A",
+    "BRCA1",
+    "HLA-DRB1 with a much longer user message " * 3,
+    "EGFR",
+    "KRAS",
+    "CDKN2A",
+    "MYC",
+    "X",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,8 +62,12 @@ def _messages(genes=GENES):
 def test_batched_equals_one_at_a_time(lively_llama_dir):
     """Left-padded batches of mixed lengths give exactly the tokens of unpadded single prompts (fp32)."""
     messages = _messages()
-    single = TransformersGenerator(lively_llama_dir, batch_size=1, max_new_tokens=16).generate_token_ids(messages)
-    batched = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=16).generate_token_ids(messages)
+    single = TransformersGenerator(lively_llama_dir, batch_size=1, max_new_tokens=16).generate_token_ids(
+        messages
+    )
+    batched = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=16).generate_token_ids(
+        messages
+    )
     assert batched == single
     # The continuations really depend on the prompt (otherwise the comparison above proves little).
     assert len({tuple(tokens) for tokens in single}) == len(GENES)
@@ -73,7 +87,7 @@ def test_text_excludes_prompt_and_special_tokens(lively_llama_dir, tiny_tokenize
     messages = _messages(["TP53", "EGFR"])
     tokens = generator.generate_token_ids(messages)
     texts = generator.generate(messages)
-    for token_ids, text in zip(tokens, texts):
+    for token_ids, text in zip(tokens, texts, strict=False):
         assert len(token_ids) <= 16
         assert text == tiny_tokenizer.decode(token_ids, skip_special_tokens=True).strip()
         assert "<|im_start|>" not in text and "Tell me about gene" not in text
@@ -84,7 +98,9 @@ def test_stops_at_any_stop_token(lively_llama_dir, tmp_path):
     from transformers import GenerationConfig
 
     messages = _messages()
-    free = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=24).generate_token_ids(messages)
+    free = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=24).generate_token_ids(
+        messages
+    )
     stop = free[0][5]  # a token the model really produces, made a stop token below
     stopped_dir = tmp_path / "stopping"
     shutil.copytree(lively_llama_dir, stopped_dir)
@@ -148,8 +164,9 @@ def test_model_without_chat_template(tiny_tokenizer, tmp_path):
     build_tiny_llama(tiny_tokenizer).save_pretrained(tmp_path)
     from transformers import PreTrainedTokenizerFast
 
-    plain = PreTrainedTokenizerFast(tokenizer_object=tiny_tokenizer.backend_tokenizer, pad_token="<pad>",
-                                    eos_token="<|im_end|>")
+    plain = PreTrainedTokenizerFast(
+        tokenizer_object=tiny_tokenizer.backend_tokenizer, pad_token="<pad>", eos_token="<|im_end|>"
+    )
     plain.save_pretrained(tmp_path)
     generator = TransformersGenerator(tmp_path)
     with pytest.raises(BioprofileInputError, match="chat template"):
@@ -183,13 +200,19 @@ def test_peft_adapter(lively_llama_dir, tmp_path):
     # Same tokens as the unmerged peft model generating one prompt at a time.
     peft_model.eval()
     tokenizer = adapted.tokenizer
-    for chat, tokens in zip(messages, adapted_tokens):
-        ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
-                                            return_dict=True)
+    for chat, tokens in zip(messages, adapted_tokens, strict=False):
+        ids = tokenizer.apply_chat_template(
+            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.no_grad():
-            out = peft_model.generate(**ids, max_new_tokens=16, do_sample=False,
-                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        expected = out[0, ids["input_ids"].shape[1]:].tolist()
+            out = peft_model.generate(
+                **ids,
+                max_new_tokens=16,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        expected = out[0, ids["input_ids"].shape[1] :].tolist()
         if tokenizer.eos_token_id in expected:
             expected = expected[: expected.index(tokenizer.eos_token_id)]
         assert tokens == expected
@@ -226,8 +249,12 @@ def test_adapter_on_default_model_from_another_machine(tmp_path, monkeypatch, li
     (ours / MARKER_FILE).write_text("{}")
     adapter = tmp_path / "adapter"
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps(
-        {"peft_type": "LORA",
-         "base_model_name_or_path": "/home/someone/.cache/bioprofile/models/smollm2-135m-instruct"}
-    ))
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "base_model_name_or_path": "/home/someone/.cache/bioprofile/models/smollm2-135m-instruct",
+            }
+        )
+    )
     assert TransformersGenerator(adapter)._adapter_base == str(ours)

@@ -27,17 +27,25 @@ def batchy_cells(n_per: int = 40, seed: int = 0):
 
 def test_benchmark_with_baselines_and_plot(tmp_path):
     clean, shifted, labels, batch = batchy_cells()
-    adata = ad.AnnData(X=np.abs(shifted), obs=pd.DataFrame({"batch": batch, "cell_type": labels},
-                                                           index=[f"c{i}" for i in range(len(labels))]))
+    adata = ad.AnnData(
+        X=np.abs(shifted),
+        obs=pd.DataFrame({"batch": batch, "cell_type": labels}, index=[f"c{i}" for i in range(len(labels))]),
+    )
     adata.obsm["X_bioprofile"] = clean
     table = benchmark_integration(adata, "batch", "cell_type", n_pcs=10, plot_path=tmp_path / "scib.png")
-    assert list(table.index) == ["X_bioprofile", "Unintegrated PCA (expression)", "Harmony (expression)",
-                                 "BBKNN (expression)"]
+    assert list(table.index) == [
+        "X_bioprofile",
+        "Unintegrated PCA (expression)",
+        "Harmony (expression)",
+        "BBKNN (expression)",
+    ]
     assert list(table.columns) == INTEGRATION_COLUMNS and table.notna().all().all()
     # the batch-free embedding mixes batches; unintegrated PCA of the shifted data does not
     assert table.loc["X_bioprofile", "iLISI"] > table.loc["Unintegrated PCA (expression)", "iLISI"] + 0.2
     assert table.loc["X_bioprofile", "KMeans ARI"] > 0.9
-    np.testing.assert_allclose(table["Total"], 0.4 * table["Batch correction"] + 0.6 * table["Bio conservation"])
+    np.testing.assert_allclose(
+        table["Total"], 0.4 * table["Batch correction"] + 0.6 * table["Bio conservation"]
+    )
     assert table.loc["Harmony (expression)", "iLISI"] > table.loc["Unintegrated PCA (expression)", "iLISI"]
     assert (tmp_path / "scib.png").stat().st_size > 1000
     with pytest.raises(BioprofileInputError, match="no column 'donor'"):
@@ -48,10 +56,18 @@ def test_benchmark_with_baselines_and_plot(tmp_path):
 
 def test_multimodal_cite_seq_through_scib():
     rna, adt, vectors = cite_seq_fixture(n_per_type=30)
-    joint = embed_multimodal(rna, adt, vectors, vectors, adt_target_key="target",
-                             rna_kwargs={"normalize": "log1p", "l2": True}, adt_kwargs={"normalize": "log1p", "l2": True})
-    table = benchmark_integration(joint, "modality", "cell_type", baselines=["pca"],
-                                  baseline_on="X_bioprofile", n_pcs=6)
+    joint = embed_multimodal(
+        rna,
+        adt,
+        vectors,
+        vectors,
+        adt_target_key="target",
+        rna_kwargs={"normalize": "log1p", "l2": True},
+        adt_kwargs={"normalize": "log1p", "l2": True},
+    )
+    table = benchmark_integration(
+        joint, "modality", "cell_type", baselines=["pca"], baseline_on="X_bioprofile", n_pcs=6
+    )
     assert list(table.index) == ["X_bioprofile", "Unintegrated PCA (X_bioprofile)"]
     assert table.loc["X_bioprofile", "Bio conservation"] > 0.5  # the marker programme survives the text space
     assert 0.0 <= table.loc["X_bioprofile", "Total"] <= 1.0

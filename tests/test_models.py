@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from helpers import build_tiny_llama, build_tiny_tokenizer
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles import models
@@ -147,12 +147,13 @@ def test_dense_default_matches_gguf_greedy():
     reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).eval()
 
     messages = [{"role": "user", "content": "Tell me about gene TP53"}]
-    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                        return_dict=True)
+    enc = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.no_grad():
         ours = dense.generate(**enc, max_new_tokens=32, do_sample=False)
         theirs = reference.generate(**enc, max_new_tokens=32, do_sample=False)
     assert torch.equal(ours, theirs)
-    text = tokenizer.decode(ours[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    text = tokenizer.decode(ours[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "TP53" in text or "p53" in text
     assert models.model_fingerprint(str(path)).startswith("smollm2-135m-instruct@")

@@ -24,8 +24,17 @@ GENES = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC"]
 def tiny_args(tiny_llama_dir, tiny_bert_dir, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
-    return ["--model", str(tiny_llama_dir), "--encoder", f"hf:{tiny_bert_dir}", "--cache-dir", str(cache),
-            "--max-new-tokens", "12", "--quiet"]
+    return [
+        "--model",
+        str(tiny_llama_dir),
+        "--encoder",
+        f"hf:{tiny_bert_dir}",
+        "--cache-dir",
+        str(cache),
+        "--max-new-tokens",
+        "12",
+        "--quiet",
+    ]
 
 
 def run_cli(*args: str):
@@ -88,15 +97,27 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, tiny_args):
     not_a_model.mkdir()
     cases = {
         "no genes": (["embed-genes", "-o", str(tmp_path / "a.parquet")], "no genes"),
-        "only unknown": (["embed-genes", "NOTAGENE1", "NOTAGENE2", "-o", str(tmp_path / "b.parquet")], "not found"),
-        "unreadable file": (["embed-genes", "-f", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "c.parquet")],
-                            "missing.txt"),
-        "missing output dir": (["embed-genes", "TP53", "-o", str(tmp_path / "nope" / "d.parquet")], "does not exist"),
+        "only unknown": (
+            ["embed-genes", "NOTAGENE1", "NOTAGENE2", "-o", str(tmp_path / "b.parquet")],
+            "not found",
+        ),
+        "unreadable file": (
+            ["embed-genes", "-f", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "c.parquet")],
+            "missing.txt",
+        ),
+        "missing output dir": (
+            ["embed-genes", "TP53", "-o", str(tmp_path / "nope" / "d.parquet")],
+            "does not exist",
+        ),
         "existing output": (["embed-genes", "TP53", "-o", str(existing)], "--force"),
-        "not a model": (["embed-genes", "TP53", "-o", str(tmp_path / "e.parquet"), "--model", str(not_a_model)],
-                        "not a model"),
-        "unknown backend": (["embed-genes", "TP53", "-o", str(tmp_path / "f.parquet"), "--backend", "onnx"],
-                            "unknown backend"),
+        "not a model": (
+            ["embed-genes", "TP53", "-o", str(tmp_path / "e.parquet"), "--model", str(not_a_model)],
+            "not a model",
+        ),
+        "unknown backend": (
+            ["embed-genes", "TP53", "-o", str(tmp_path / "f.parquet"), "--backend", "onnx"],
+            "unknown backend",
+        ),
     }
     for name, (args, needle) in cases.items():
         if name != "not a model":
@@ -119,7 +140,9 @@ def _profile_rows(store: Path) -> int:
         return 0
 
 
-def test_sigkill_midway_then_rerun_gives_identical_output(tmp_path, tiny_llama_dir, tiny_bert_dir, shared_data):
+def test_sigkill_midway_then_rerun_gives_identical_output(
+    tmp_path, tiny_llama_dir, tiny_bert_dir, shared_data
+):
     import pandas as pd
 
     table = pd.read_csv(shared_data / "genept" / "dosage_sens_tf_labels.csv")
@@ -127,9 +150,25 @@ def test_sigkill_midway_then_rerun_gives_identical_output(tmp_path, tiny_llama_d
     genes_file.write_text("\n".join(table["gene_name"].head(100)) + "\n")
 
     def command(cache: Path, out: Path) -> list[str]:
-        return [str(Path(sys.executable).parent / "bioprofile"), "embed-genes", "-f", str(genes_file), "-o", str(out),
-                "--model", str(tiny_llama_dir), "--encoder", f"hf:{tiny_bert_dir}", "--cache-dir", str(cache),
-                "--batch-size", "8", "--max-new-tokens", "24", "--quiet"]
+        return [
+            str(Path(sys.executable).parent / "bioprofile"),
+            "embed-genes",
+            "-f",
+            str(genes_file),
+            "-o",
+            str(out),
+            "--model",
+            str(tiny_llama_dir),
+            "--encoder",
+            f"hf:{tiny_bert_dir}",
+            "--cache-dir",
+            str(cache),
+            "--batch-size",
+            "8",
+            "--max-new-tokens",
+            "24",
+            "--quiet",
+        ]
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     clean_cache, killed_cache = tmp_path / "clean", tmp_path / "killed"
@@ -140,7 +179,9 @@ def test_sigkill_midway_then_rerun_gives_identical_output(tmp_path, tiny_llama_d
 
     proc = subprocess.Popen(command(killed_cache, tmp_path / "killed.parquet"), env=env)
     deadline = time.time() + 300
-    while _profile_rows(killed_cache / "store.sqlite") < 16 and time.time() < deadline and proc.poll() is None:
+    while (
+        _profile_rows(killed_cache / "store.sqlite") < 16 and time.time() < deadline and proc.poll() is None
+    ):
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed; make the test workload bigger"
     os.kill(proc.pid, signal.SIGKILL)
@@ -151,7 +192,10 @@ def test_sigkill_midway_then_rerun_gives_identical_output(tmp_path, tiny_llama_d
 
     subprocess.run(command(killed_cache, tmp_path / "killed.parquet"), check=True, env=env, timeout=600)
     assert _profile_rows(killed_cache / "store.sqlite") == n_genes  # nothing lost, nothing duplicated
-    clean, resumed = GeneEmbeddings.read(tmp_path / "clean.parquet"), GeneEmbeddings.read(tmp_path / "killed.parquet")
+    clean, resumed = (
+        GeneEmbeddings.read(tmp_path / "clean.parquet"),
+        GeneEmbeddings.read(tmp_path / "killed.parquet"),
+    )
     assert resumed.symbols == clean.symbols and resumed.texts == clean.texts
     np.testing.assert_array_equal(resumed.vectors, clean.vectors)
     assert (tmp_path / "killed.parquet").read_bytes() == (tmp_path / "clean.parquet").read_bytes()
@@ -163,7 +207,17 @@ def test_default_models_end_to_end(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     out = tmp_path / "genes.parquet"
-    args = ["embed-genes", *GENES, "-o", str(out), "--cache-dir", str(cache), "--max-new-tokens", "64", "--quiet"]
+    args = [
+        "embed-genes",
+        *GENES,
+        "-o",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--max-new-tokens",
+        "64",
+        "--quiet",
+    ]
     start = time.perf_counter()
     assert run_cli(*args).exit_code == 0
     cold = time.perf_counter() - start

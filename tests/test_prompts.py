@@ -66,6 +66,7 @@ def test_template_names_by_entity():
 
 def test_every_template_renders_with_the_tiny_chat_template(tiny_tokenizer):
     for template in TEMPLATES.values():
-        text = tiny_tokenizer.apply_chat_template(template.messages("KRAS"), add_generation_prompt=True,
-                                                  tokenize=False)
+        text = tiny_tokenizer.apply_chat_template(
+            template.messages("KRAS"), add_generation_prompt=True, tokenize=False
+        )
         assert "KRAS" in text and text.endswith("<|im_start|>assistant\n")

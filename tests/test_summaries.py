@@ -52,8 +52,9 @@ def test_duplicates(tmp_path):
 
 
 def test_tsv_with_header(tmp_path):
-    path = _write(tmp_path, "Gene\tsource\tSummary\nTP53\tNCBI\tbinds DNA\nBRCA1\tNCBI\t\"repairs DNA\"\n",
-                  "s.tsv")
+    path = _write(
+        tmp_path, 'Gene\tsource\tSummary\nTP53\tNCBI\tbinds DNA\nBRCA1\tNCBI\t"repairs DNA"\n', "s.tsv"
+    )
     assert read_summaries(path) == {"TP53": "binds DNA", "BRCA1": "repairs DNA"}
 
 

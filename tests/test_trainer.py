@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_llama
+from helpers import build_tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from bioprofile.errors import BioprofileInputError
@@ -153,7 +153,7 @@ def test_labels_cover_only_assistant_turns(tiny_tokenizer):
     ]
     feature = tokenize_chat(tiny_tokenizer, messages, max_length=512)
     assert len(feature["input_ids"]) == len(feature["labels"]) == len(feature["attention_mask"])
-    trained = [t for t, label in zip(feature["input_ids"], feature["labels"]) if label != -100]
+    trained = [t for t, label in zip(feature["input_ids"], feature["labels"], strict=False) if label != -100]
     assert tiny_tokenizer.decode(trained) == "first answer<|im_end|>\nsecond answer<|im_end|>\n"
     labelled = [label for label in feature["labels"] if label != -100]
     assert labelled == trained
@@ -431,4 +431,6 @@ def test_bioprofile_train_on_smollm2_with_refseq(shared_data, tmp_path):
 @pytest.mark.parametrize("name", ["train_refseq_bft.yaml", "train_chat_jsonl.yaml", "train_fsdp_gpu.yaml"])
 def test_example_configs_are_valid(name):
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
-    assert config.loss_method in METHODS  # load_config also checked every trainer_args key against TrainingArguments
+    assert (
+        config.loss_method in METHODS
+    )  # load_config also checked every trainer_args key against TrainingArguments

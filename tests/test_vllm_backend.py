@@ -4,7 +4,7 @@ a real engine on a tiny Llama that writes the transformers backend's greedy text
 from __future__ import annotations
 
 import pytest
-from conftest import build_tiny_llama
+from helpers import build_tiny_llama
 from typer.testing import CliRunner
 
 from bioprofile.cli import app

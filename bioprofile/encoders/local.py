@@ -62,7 +62,10 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         # renamed in sentence-transformers 6; older releases only have the long name
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -74,12 +74,20 @@ def cluster_scores(
         raise ValueError(f"embedding {X.shape} and {len(labels)} labels do not describe the same cells")
     n_labels = len(np.unique(labels))
     if n_labels < 2:
-        raise BioprofileInputError("the label column has fewer than 2 distinct values: choose a cell-type column")
+        raise BioprofileInputError(
+            "the label column has fewer than 2 distinct values: choose a cell-type column"
+        )
     k = n_clusters or n_labels
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
     graph = _neighbors_graph(X, n_neighbors, seed)
-    sc.tl.leiden(graph, resolution=leiden_resolution, random_state=seed, flavor="igraph", n_iterations=2,
-                 directed=False)
+    sc.tl.leiden(
+        graph,
+        resolution=leiden_resolution,
+        random_state=seed,
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+    )
     leiden = graph.obs["leiden"].to_numpy()
     return {
         "kmeans_ari": float(adjusted_rand_score(labels, kmeans)),
@@ -91,8 +99,9 @@ def cluster_scores(
     }
 
 
-def expression_pca(adata: AnnData, *, n_comps: int = 50, use_raw: bool = False, layer: str | None = None,
-                   seed: int = 0) -> np.ndarray:
+def expression_pca(
+    adata: AnnData, *, n_comps: int = 50, use_raw: bool = False, layer: str | None = None, seed: int = 0
+) -> np.ndarray:
     """PCA of the expression matrix as stored (pass log-normalised data): the usual single-cell baseline.
 
     Sparse matrices are centred implicitly by scanpy, so they are never densified.
@@ -154,18 +163,24 @@ def benchmark_clustering(
     methods: dict[str, np.ndarray] = {}
     for key in obsm_keys:
         if key not in adata.obsm:
-            raise BioprofileInputError(f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run "
-                                       "embed-cells first or pass an existing key")
+            raise BioprofileInputError(
+                f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run "
+                "embed-cells first or pass an existing key"
+            )
         methods[key] = np.asarray(adata.obsm[key])
     methods.update({name: np.asarray(v) for name, v in (embeddings or {}).items()})
     if pca_baseline:
-        methods[f"PCA of expression ({n_pcs} PCs)"] = expression_pca(adata, n_comps=n_pcs, use_raw=use_raw, seed=seed)
+        methods[f"PCA of expression ({n_pcs} PCs)"] = expression_pca(
+            adata, n_comps=n_pcs, use_raw=use_raw, seed=seed
+        )
     if not methods:
         raise BioprofileInputError("nothing to score: give obsm keys, embeddings or keep the PCA baseline")
     labels = adata.obs[label_key].astype(str).to_numpy()
     rows = []
     for name, X in methods.items():
-        scores = cluster_scores(X, labels, leiden_resolution=leiden_resolution, n_neighbors=n_neighbors, seed=seed)
+        scores = cluster_scores(
+            X, labels, leiden_resolution=leiden_resolution, n_neighbors=n_neighbors, seed=seed
+        )
         rows.append({"method": name, **scores, "dim": int(X.shape[1])})
     table = pd.DataFrame(rows).set_index("method")
     if umap_dir is not None:
@@ -210,7 +225,7 @@ def plot_umaps(
         coords[name] = graph.obsm["X_umap"]
 
     def draw(ax, xy, title):
-        for color, cat in zip(colors, categories):
+        for color, cat in zip(colors, categories, strict=False):
             sel = labels == cat
             ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color, label=cat, rasterized=True)
         ax.set_title(title, fontsize=9)
@@ -228,7 +243,7 @@ def plot_umaps(
         plt.close(fig)
         written.append(path)
     fig, axes = plt.subplots(1, len(coords), figsize=(4 * len(coords) + 1.5, 4), squeeze=False)
-    for ax, (name, xy) in zip(axes[0], coords.items()):
+    for ax, (name, xy) in zip(axes[0], coords.items(), strict=False):
         draw(ax, xy, name)
     axes[0][-1].legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()

@@ -59,18 +59,31 @@ def harmony_embedding(X: np.ndarray, batch: Sequence[Any], *, seed: int = 0) -> 
     return (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
 
 
-def bbknn_embedding(X: np.ndarray, batch: Sequence[Any], *, n_diffmap: int = 15, neighbors_within_batch: int = 3,
-                    seed: int = 0) -> np.ndarray:
+def bbknn_embedding(
+    X: np.ndarray,
+    batch: Sequence[Any],
+    *,
+    n_diffmap: int = 15,
+    neighbors_within_batch: int = 3,
+    seed: int = 0,
+) -> np.ndarray:
     """Diffusion-map embedding of the BBKNN graph built on ``X`` (cells × PCs), first (trivial) component dropped."""
     import anndata as ad
     import bbknn
     import scanpy as sc
 
-    tmp = ad.AnnData(obs={"batch": np.asarray([str(b) for b in batch])}, obsm={"X_pca": np.asarray(X, np.float32)})
+    tmp = ad.AnnData(
+        obs={"batch": np.asarray([str(b) for b in batch])}, obsm={"X_pca": np.asarray(X, np.float32)}
+    )
     tmp.obs["batch"] = tmp.obs["batch"].astype("category")
     smallest = int(tmp.obs["batch"].value_counts().min())
-    bbknn.bbknn(tmp, batch_key="batch", use_rep="X_pca", n_pcs=X.shape[1],
-                neighbors_within_batch=max(1, min(neighbors_within_batch, smallest - 1)))
+    bbknn.bbknn(
+        tmp,
+        batch_key="batch",
+        use_rep="X_pca",
+        n_pcs=X.shape[1],
+        neighbors_within_batch=max(1, min(neighbors_within_batch, smallest - 1)),
+    )
     sc.tl.diffmap(tmp, n_comps=min(n_diffmap + 1, tmp.n_obs - 2), random_state=seed)
     return np.asarray(tmp.obsm["X_diffmap"][:, 1:], dtype=np.float32)
 
@@ -110,13 +123,17 @@ def scib_scores(
     batch = np.asarray([str(b) for b in batch])
     labels = np.asarray([str(v) for v in labels])
     if len(np.unique(batch)) < 2:
-        raise BioprofileInputError("the batch column has fewer than 2 values: integration needs several batches")
+        raise BioprofileInputError(
+            "the batch column has fewer than 2 values: integration needs several batches"
+        )
     keys = {name: f"emb{i}" for i, name in enumerate(embeddings)}
     first = next(iter(embeddings.values()))
     obsm = {keys[name]: np.asarray(v, dtype=np.float32) for name, v in embeddings.items()}
     obsm["X_pre"] = np.asarray(first if pre_integrated is None else pre_integrated, dtype=np.float32)
-    data = ad.AnnData(obs=pd.DataFrame({"batch": batch, "label": labels},
-                                       index=[str(i) for i in range(len(batch))]), obsm=obsm)
+    data = ad.AnnData(
+        obs=pd.DataFrame({"batch": batch, "label": labels}, index=[str(i) for i in range(len(batch))]),
+        obsm=obsm,
+    )
     bench = Benchmarker(
         data,
         batch_key="batch",
@@ -204,8 +221,9 @@ def benchmark_integration(
     methods: dict[str, np.ndarray] = {}
     for key in obsm_keys:
         if key not in adata.obsm:
-            raise BioprofileInputError(f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run "
-                                       "embed-cells first")
+            raise BioprofileInputError(
+                f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run embed-cells first"
+            )
         methods[key] = np.asarray(adata.obsm[key], dtype=np.float32)
     batch = adata.obs[batch_key].astype(str).to_numpy()
     pcs = None
@@ -218,8 +236,9 @@ def benchmark_integration(
             methods[f"Harmony ({source})"] = harmony_embedding(pcs, batch, seed=seed)
         if "bbknn" in baselines:
             methods[f"BBKNN ({source})"] = bbknn_embedding(pcs, batch, seed=seed)
-    table = scib_scores(methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs,
-                        n_jobs=n_jobs)
+    table = scib_scores(
+        methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs, n_jobs=n_jobs
+    )
     if plot_path is not None:
         plot_integration(table, plot_path)
     return table
@@ -228,10 +247,14 @@ def benchmark_integration(
 def _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed, expression_pca) -> np.ndarray:
     if baseline_on == "expression":
         if adata.X is None and not use_raw:
-            raise BioprofileInputError("the AnnData has no X for expression baselines: pass baseline_on=<obsm key>")
+            raise BioprofileInputError(
+                "the AnnData has no X for expression baselines: pass baseline_on=<obsm key>"
+            )
         return expression_pca(adata, n_comps=n_pcs, use_raw=use_raw, seed=seed)
     if baseline_on not in adata.obsm:
-        raise BioprofileInputError(f"obsm has no {baseline_on!r} to build baselines on: pass 'expression' or a key")
+        raise BioprofileInputError(
+            f"obsm has no {baseline_on!r} to build baselines on: pass 'expression' or a key"
+        )
     from sklearn.decomposition import PCA
 
     X = np.asarray(adata.obsm[baseline_on], dtype=np.float32)
@@ -253,8 +276,14 @@ def plot_integration(table: pd.DataFrame, path: str | Path) -> Path:
     ax.set_yticks(range(values.shape[0]), table.index, fontsize=8)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}", ha="center", va="center",
-                    fontsize=7)
+            ax.text(
+                j,
+                i,
+                "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+            )
     n_bio = sum(c in BIO_COLUMNS for c in table.columns)
     ax.axvline(n_bio - 0.5, color="black", lw=1)
     ax.axvline(values.shape[1] - 3.5, color="black", lw=1)

@@ -101,7 +101,9 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def plot_roc_panels(panels: Mapping[str, Mapping[str, RocCurve]], path: str | Path, *, ncols: int = 3) -> Path:
+def plot_roc_panels(
+    panels: Mapping[str, Mapping[str, RocCurve]], path: str | Path, *, ncols: int = 3
+) -> Path:
     """One ROC panel per key of ``panels`` (e.g. a task), one line per curve (e.g. an embedding and model).
 
     Parameters
@@ -129,13 +131,15 @@ def plot_roc_panels(panels: Mapping[str, Mapping[str, RocCurve]], path: str | Pa
     ncols = min(ncols, len(titles))
     nrows = math.ceil(len(titles) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.0 * nrows), squeeze=False)
-    for ax, title in zip(axes.flat, titles):
+    for ax, title in zip(axes.flat, titles, strict=False):
         for label, curve in panels[title].items():
             ax.plot(curve.fpr, curve.tpr, lw=1.3, label=f"{label} ({curve.auc:.3f})")
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1))
+        ax.set(
+            title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1)
+        )
         ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(titles):]:
+    for ax in list(axes.flat)[len(titles) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -163,7 +163,7 @@ def generate_profiles(
     """
     keys = [entity_key(gene) for gene in genes]
     first_of: dict[str, Any] = {}
-    for key, gene in zip(keys, genes):
+    for key, gene in zip(keys, genes, strict=False):
         first_of.setdefault(key, gene)
     cache_key = profile_cache_key(template, generator)
 
@@ -184,7 +184,7 @@ def generate_profiles(
             continue
         outputs = generator.generate([prompts[key] for key in chunk])
         _check_outputs(outputs, len(chunk), generator)
-        new = {key: text for key, text in zip(chunk, outputs) if key in missing}
+        new = {key: text for key, text in zip(chunk, outputs, strict=False) if key in missing}
         texts.update(new)
         if store is not None:
             # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.

@@ -268,7 +268,7 @@ class TransformersGenerator(GenerationSettings):
             with torch.inference_mode():
                 output = self.model.generate(**encoded, **generation_kwargs)
             new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
-            for index, tokens in zip(batch, new_tokens):
+            for index, tokens in zip(batch, new_tokens, strict=False):
                 results[index] = cut_at_stop(tokens, stop_ids)
         return results  # type: ignore[return-value]
 

@@ -75,7 +75,9 @@ def read_summaries(
         with open(path, encoding="utf-8-sig", newline="") as fh:
             content = fh.read()
     except UnicodeDecodeError as err:
-        raise BioprofileInputError(f"summaries file {path} is not UTF-8 text ({err.reason}): re-save it as UTF-8")
+        raise BioprofileInputError(
+            f"summaries file {path} is not UTF-8 text ({err.reason}): re-save it as UTF-8"
+        )
 
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     first_line = next((line for line in content.splitlines() if line.strip()), "")
@@ -102,8 +104,10 @@ def read_summaries(
             stacklevel=2,
         )
     if not entries:
-        raise BioprofileInputError(f"summaries file {path} holds no summaries: expected `SYMBOL: text` lines "
-                                   "or a table with symbol and text columns")
+        raise BioprofileInputError(
+            f"summaries file {path} holds no summaries: expected `SYMBOL: text` lines "
+            "or a table with symbol and text columns"
+        )
     return _merge_duplicates(entries, duplicates, path)
 
 

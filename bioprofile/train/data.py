@@ -196,7 +196,7 @@ def tokenize_chat(tokenizer, messages: list[dict[str, str]], *, max_length: int)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     input_ids = encoded["input_ids"][:max_length]
     labels = []
-    for token_id, (start, end) in zip(input_ids, encoded["offset_mapping"]):
+    for token_id, (start, end) in zip(input_ids, encoded["offset_mapping"], strict=False):
         trained = any(lo <= start < hi for lo, hi in spans) and end > start
         labels.append(token_id if trained else IGNORE_INDEX)
     return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}

@@ -56,7 +56,9 @@ def examples_from_records(records: Sequence[dict[str, Any]]) -> list[PromptRespo
         messages = record["messages"]
         last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
         if last is None:
-            raise BioprofileInputError(f"record {number} has no assistant turn: there is no response to score")
+            raise BioprofileInputError(
+                f"record {number} has no assistant turn: there is no response to score"
+            )
         prompt = tuple({"role": m["role"], "content": m["content"]} for m in messages[:last])
         examples.append(PromptResponse(prompt, messages[last]["content"]))
     return examples
@@ -73,7 +75,9 @@ def refseq_examples(path: str | Path, *, limit: int | None = None) -> list[Promp
     return examples_from_records(refseq_sft_records(path)[:limit])
 
 
-def read_examples(path: str | Path, *, limit: int | None = None, refseq: bool = False) -> list[PromptResponse]:
+def read_examples(
+    path: str | Path, *, limit: int | None = None, refseq: bool = False
+) -> list[PromptResponse]:
     """Read prompt/response pairs from a JSONL file, or from a RefSeq ``SYMBOL: summary`` file.
 
     Parameters
@@ -170,7 +174,9 @@ def load_causal_lm(model: str | Path | None = None, *, device: str | None = None
             "or a hub id already in the local cache"
         ) from None
     if not tokenizer.is_fast:
-        raise BioprofileInputError(f"the tokenizer of {name!r} is not a fast tokenizer; token offsets need one")
+        raise BioprofileInputError(
+            f"the tokenizer of {name!r} is not a fast tokenizer; token offsets need one"
+        )
     if device is not None:
         causal_lm = causal_lm.to(device)
     return causal_lm.eval(), tokenizer
@@ -206,7 +212,9 @@ def _encode(tokenizer, example: PromptResponse, max_length: int) -> tuple[list[i
     encoded = tokenizer(text, add_special_tokens=not tokenizer.chat_template, return_offsets_mapping=True)
     ids = encoded["input_ids"][:max_length]
     offsets = np.asarray(encoded["offset_mapping"][: len(ids)], dtype=np.int64).reshape(-1, 2)
-    in_response = (offsets[:, 0] >= response_start) & (offsets[:, 0] < response_end) & (offsets[:, 1] > offsets[:, 0])
+    in_response = (
+        (offsets[:, 0] >= response_start) & (offsets[:, 0] < response_end) & (offsets[:, 1] > offsets[:, 0])
+    )
     positions = np.flatnonzero(in_response)
     if positions.size == 0:
         first = len(ids)
@@ -478,7 +486,9 @@ CAUSAL_CONNECTIVES: dict[str, str] = {
     "prevents": r"(?:prevent|prevents|prevented|preventing)",
 }
 _CONNECTIVE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<c{i}>{pattern})" for i, pattern in enumerate(CAUSAL_CONNECTIVES.values())) + r")\b",
+    r"\b(?:"
+    + "|".join(f"(?P<c{i}>{pattern})" for i, pattern in enumerate(CAUSAL_CONNECTIVES.values()))
+    + r")\b",
     re.IGNORECASE,
 )
 _CONNECTIVE_NAMES = list(CAUSAL_CONNECTIVES)
@@ -688,10 +698,16 @@ def window_table(responses: Sequence[ResponseConfidence], rule: WindowRule = Win
         if windows.empty:
             continue
         entity = response.entity if response.entity.size else np.zeros(response.p.size, dtype=bool)
-        connective = response.connective if response.connective.size else np.zeros(response.p.size, dtype=bool)
+        connective = (
+            response.connective if response.connective.size else np.zeros(response.p.size, dtype=bool)
+        )
         windows.insert(0, "record", response.index)
-        windows["has_entity"] = [bool(entity[s:e].any()) for s, e in zip(windows.start, windows.end)]
-        windows["has_connective"] = [bool(connective[s:e].any()) for s, e in zip(windows.start, windows.end)]
+        windows["has_entity"] = [
+            bool(entity[s:e].any()) for s, e in zip(windows.start, windows.end, strict=False)
+        ]
+        windows["has_connective"] = [
+            bool(connective[s:e].any()) for s, e in zip(windows.start, windows.end, strict=False)
+        ]
         frames.append(windows)
     columns = ["record", "start", "end", "low_fraction", "longest_low_run", "mean_p", "group"]
     if not frames:
@@ -803,8 +819,12 @@ def plot_group_summary(summary: pd.DataFrame, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     bar = 0.38
     ax.bar(positions - bar / 2, summary["frac_with_entity"].fillna(0), bar, label="holds a gene entity")
-    ax.bar(positions + bar / 2, summary["frac_with_connective"].fillna(0), bar, label="holds a causal connective")
-    ax.set_xticks(positions, [f"{g}\n(n={n})" for g, n in zip(summary["group"], summary["windows"])])
+    ax.bar(
+        positions + bar / 2, summary["frac_with_connective"].fillna(0), bar, label="holds a causal connective"
+    )
+    ax.set_xticks(
+        positions, [f"{g}\n(n={n})" for g, n in zip(summary["group"], summary["windows"], strict=False)]
+    )
     ax.set_ylim(0, 1)
     ax.set_ylabel("fraction of windows")
     ax.set_title("What low-confidence windows hold")
@@ -893,7 +913,9 @@ def write_token_weights(table: pd.DataFrame, out_dir: str | Path, index: int) ->
     return paths
 
 
-def plot_token_weights(table: pd.DataFrame, path: str | Path, *, methods: Sequence[str] | None = None) -> Path:
+def plot_token_weights(
+    table: pd.DataFrame, path: str | Path, *, methods: Sequence[str] | None = None
+) -> Path:
     """Line plot of each method's per-token weight over positions, with ``p`` beneath and entities marked."""
     import matplotlib
 
@@ -909,7 +931,10 @@ def plot_token_weights(table: pd.DataFrame, path: str | Path, *, methods: Sequen
     top.legend(loc="upper right", fontsize="small", ncol=len(methods))
     bottom.bar(table["position"], table["p"], width=1.0, color="0.55", label="p")
     # tagged tokens are shaded across both panels: their p is often too small to see as a bar
-    for column, color, label in (("entity", "tab:red", "gene entity"), ("connective", "tab:blue", "causal connective")):
+    for column, color, label in (
+        ("entity", "tab:red", "gene entity"),
+        ("connective", "tab:blue", "causal connective"),
+    ):
         positions = table["position"][table[column].to_numpy(dtype=bool)]
         for axis in (top, bottom):
             for position in positions:
@@ -933,7 +958,9 @@ def rich_table(table: pd.DataFrame, *, title: str | None = None, digits: int = 3
 
     view = Table(title=title)
     for column in table.columns:
-        numeric = pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column])
+        numeric = pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(
+            table[column]
+        )
         # fold rather than cut long headers and tokens when the terminal is narrow
         view.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
     for row in table.itertuples(index=False):

@@ -1,6 +1,7 @@
 """Baselines scored beside an embedding table on the same genes: random vectors (chance), the length of each
 gene's profile text (does the text's size alone predict the label?) and the bare gene symbol embedded with the
-table's encoder (does the gene's name alone predict it?)."""
+table's encoder (does the gene's name alone predict it?).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["random_embeddings", "symbol_embeddings", "table_encoder", "text_length_embeddings"]
 
+
 def random_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
     """The same genes with standard-normal vectors of the same dimension: the chance baseline."""
     rng = np.random.default_rng(seed)
@@ -26,7 +28,12 @@ def random_embeddings(emb: GeneEmbeddings, *, seed: int = 0) -> GeneEmbeddings:
         symbols=list(emb.symbols),
         texts=[""] * len(emb),
         vectors=rng.standard_normal((len(emb), emb.dim)).astype(np.float32),
-        provenance={"source": "random", "seed": seed, "encoder": "random", "like": emb.provenance.get("encoder")},
+        provenance={
+            "source": "random",
+            "seed": seed,
+            "encoder": "random",
+            "like": emb.provenance.get("encoder"),
+        },
     )
 
 
@@ -121,7 +128,7 @@ def symbol_embeddings(
         ``None`` for the encoder recorded in ``emb.provenance`` (see :func:`table_encoder`). Use the table's own
         encoder for a like-for-like comparison.
     store
-        Cache of encoded texts (:func:`bioprofile.pipeline.encode_texts`); ``None`` opens the default one.
+        Cache of encoded texts (:func:`bioprofile.encoders.cached.encode_texts`); ``None`` opens the default one.
 
     Returns
     -------
@@ -135,7 +142,7 @@ def symbol_embeddings(
         When ``emb`` has no genes, or ``encoder`` is ``None`` and the table's encoder cannot be rebuilt.
     """
     from bioprofile.encoders import get_encoder
-    from bioprofile.pipeline import encode_texts
+    from bioprofile.encoders.cached import encode_texts
     from bioprofile.store import open_store
 
     if len(emb) == 0:

@@ -1,5 +1,6 @@
 """The gene-task benchmark: score one or several embedding tables (and their baselines) on many tasks, and
-the report of a run."""
+the report of a run.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class GeneTaskReport:
     def to_markdown(self) -> str:
         """One table: a row per (task, model, embedding), embeddings side by side within a task."""
         ordered = sorted(self.scores, key=lambda s: (s.task, s.model))
-        notes = "".join(f"\n- not scored: {s['task']} on {s['embedding']}: {s['reason']}" for s in self.skipped)
+        notes = "".join(
+            f"\n- not scored: {s['task']} on {s['embedding']}: {s['reason']}" for s in self.skipped
+        )
         return markdown_table([s.row() for s in ordered]) + (notes + "\n" if notes else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,22 +140,29 @@ def run_gene_tasks(
     if symbol_baseline:
         tables.update(_symbol_tables(given, encoder, store))
     loaded = [
-        load_task(t, data_dir=data_dir, trust_unverified=trust_unverified) if isinstance(t, str) else t for t in tasks
+        load_task(t, data_dir=data_dir, trust_unverified=trust_unverified) if isinstance(t, str) else t
+        for t in tasks
     ]
     scores: list[TaskScore] = []
     skipped: list[dict[str, str]] = []
     for task in loaded:
         for name, emb in tables.items():
             try:
-                scores.extend(evaluate_task(emb, task, name=name, models=models, n_splits=n_splits, seed=seed))
+                scores.extend(
+                    evaluate_task(emb, task, name=name, models=models, n_splits=n_splits, seed=seed)
+                )
             except BioprofileInputError as err:  # too little coverage for this table: say so, score the rest
                 skipped.append({"embedding": name, "task": task.name, "reason": str(err)})
-        skipped.extend({"embedding": name, "task": task.name, "reason": reason} for name, reason in no_text.items())
+        skipped.extend(
+            {"embedding": name, "task": task.name, "reason": reason} for name, reason in no_text.items()
+        )
     if not scores:
         raise BioprofileInputError("no task could be scored: " + "; ".join(s["reason"] for s in skipped))
     settings = {
         "tasks": [t.name for t in loaded],
-        "embeddings": {name: {"n_genes": len(e), "dim": e.dim, "provenance": e.provenance} for name, e in tables.items()},
+        "embeddings": {
+            name: {"n_genes": len(e), "dim": e.dim, "provenance": e.provenance} for name, e in tables.items()
+        },
         "models": list(models) if models else {"genes": list(GENE_MODELS), "pairs": list(PAIR_MODELS)},
         "n_splits": n_splits,
         "seed": seed,
@@ -164,7 +174,8 @@ def _symbol_tables(
     given: list[tuple[str, GeneEmbeddings]], encoder: TextEncoder | str | Path | None, store: Store | None
 ) -> dict[str, GeneEmbeddings]:
     """``symbol:<name>`` for each table; each encoder is loaded once, and the shared store means each symbol is
-    encoded once per encoder id however many tables carry it."""
+    encoded once per encoder id however many tables carry it.
+    """
     from bioprofile.encoders import get_encoder
     from bioprofile.store import open_store
 
@@ -188,7 +199,8 @@ def _symbol_tables(
 
 def load_embedding_table(path: str | Path) -> GeneEmbeddings:
     """An embedding table from disk: a GenePT pickle (``.pickle``/``.pkl``, read safely) or any format
-    :meth:`GeneEmbeddings.read` knows (parquet, npz, h5ad, pt)."""
+    :meth:`GeneEmbeddings.read` knows (parquet, npz, h5ad, pt).
+    """
     path = Path(path)
     if path.suffix.lower() in {".pickle", ".pkl"}:
         from bioprofile.genept import import_genept

@@ -37,5 +37,7 @@ def load_dosage_labels(path: str | Path) -> GeneLabels:
         fallback.append(row.get("gene_name", "").strip())
         labels.append(int(sensitive))
     if not genes:
-        raise BioprofileInputError(f"{path} has no dosage labels: expected columns dosage_sensitive/insensitive")
+        raise BioprofileInputError(
+            f"{path} has no dosage labels: expected columns dosage_sensitive/insensitive"
+        )
     return GeneLabels("dosage", genes, np.array(labels), ["dosage_insensitive", "dosage_sensitive"], fallback)

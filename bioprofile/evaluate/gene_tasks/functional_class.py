@@ -45,7 +45,9 @@ def load_gene_types(path: str | Path, classes: Sequence[str] = FUNCTIONAL_CLASSE
     position = {c: i for i, c in enumerate(classes)}
     kept = [r for r in rows if r.get("gene_type", "").strip() in position]
     if not kept:
-        raise BioprofileInputError(f"{path} has no genes of types {', '.join(classes)}: expected column gene_type")
+        raise BioprofileInputError(
+            f"{path} has no genes of types {', '.join(classes)}: expected column gene_type"
+        )
     return GeneLabels(
         "functional_class",
         [r["ensembl_id"].strip() for r in kept],

@@ -1,5 +1,6 @@
 """Binary gene-class tasks from Geneformer's pickles: bivalent vs non-methylated and bivalent vs Lys4-only
-promoters, long- vs short-range transcription factors."""
+promoters, long- vs short-range transcription factors.
+"""
 
 from __future__ import annotations
 

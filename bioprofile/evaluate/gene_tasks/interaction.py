@@ -1,5 +1,6 @@
 """Gene-pair tasks: Gene2vec's gene-gene interactions (GGI), protein-protein interaction tables (PPI), and
-the pair feature both are scored on."""
+the pair feature both are scored on.
+"""
 
 from __future__ import annotations
 
@@ -34,13 +35,15 @@ def load_gene2vec_pairs(directory: str | Path) -> PairLabels:
             texts = (directory / f"{split}_text.txt").read_text().splitlines()
             values = (directory / f"{split}_label.txt").read_text().split()
         except OSError as err:
-            raise BioprofileInputError(f"cannot read Gene2vec {split} files in {directory}: {err.strerror}") from None
+            raise BioprofileInputError(
+                f"cannot read Gene2vec {split} files in {directory}: {err.strerror}"
+            ) from None
         texts = [t for t in texts if t.strip()]
         if len(texts) != len(values):
             raise BioprofileInputError(
                 f"{directory}: {split}_text.txt has {len(texts)} pairs but {split}_label.txt {len(values)} labels"
             )
-        for text, value in zip(texts, values):
+        for text, value in zip(texts, values, strict=False):
             a, b = text.split()[:2]
             pairs.append((a, b))
             labels.append(int(value))
@@ -74,8 +77,8 @@ def load_pair_table(path: str | Path, name: str = "ppi", *, seed: int = 0) -> Pa
         raise BioprofileInputError(f"{path} needs two gene columns (gene_a, gene_b) per line")
     pairs = [(r[ia].strip(), r[ib].strip()) for r in rows]
     keep = [a != b for a, b in pairs]
-    rows = [r for r, k in zip(rows, keep) if k]
-    pairs = [p for p, k in zip(pairs, keep) if k]
+    rows = [r for r, k in zip(rows, keep, strict=False) if k]
+    pairs = [p for p, k in zip(pairs, keep, strict=False) if k]
     is_test = None
     if isplit is not None:
         splits = [r[isplit].strip().lower() for r in rows]

@@ -1,5 +1,6 @@
 """Matching labelled gene identifiers to embedding rows through canonical HGNC ids, whatever id type the label
-file and the embedding table use."""
+file and the embedding table use.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ __all__ = ["match_genes"]
 
 
 def _canonical_ids(identifiers: Sequence[str]) -> dict[str, str]:
-    """identifier → HGNC id for every identifier that resolves to exactly one gene."""
+    """Identifier → HGNC id for every identifier that resolves to exactly one gene."""
     from bioprofile.genes import normalize_genes
 
     unique = [i for i in dict.fromkeys(identifiers) if i]
@@ -35,7 +36,7 @@ class _EmbeddingIndex:
         canonical = _canonical_ids(list(emb.ids) + list(emb.symbols))
         self.by_canonical: dict[str, int] = {}
         self.by_raw: dict[str, int] = {}
-        for row, (gene_id, symbol) in enumerate(zip(emb.ids, emb.symbols)):
+        for row, (gene_id, symbol) in enumerate(zip(emb.ids, emb.symbols, strict=False)):
             for key in (gene_id, symbol):
                 hgnc = canonical.get(key)
                 if hgnc is not None:
@@ -46,12 +47,18 @@ class _EmbeddingIndex:
         out = np.full(len(identifiers), -1, dtype=np.int64)
         for i, identifier in enumerate(identifiers):
             hgnc = canonical.get(identifier)
-            row = self.by_canonical.get(hgnc, -1) if hgnc is not None else self.by_raw.get(identifier.upper(), -1)
+            row = (
+                self.by_canonical.get(hgnc, -1)
+                if hgnc is not None
+                else self.by_raw.get(identifier.upper(), -1)
+            )
             out[i] = row
         return out
 
 
-def match_genes(emb: GeneEmbeddings, identifiers: Sequence[str], fallback: Sequence[str] | None = None) -> np.ndarray:
+def match_genes(
+    emb: GeneEmbeddings, identifiers: Sequence[str], fallback: Sequence[str] | None = None
+) -> np.ndarray:
     """Embedding row of each identifier (``-1`` when the table has no vector for it).
 
     Parameters

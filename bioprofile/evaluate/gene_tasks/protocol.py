@@ -1,5 +1,6 @@
 """The scoring protocol (as GenePT): classifiers, stratified k-fold and train/test ROC-AUC, and the score of
-one embedding table on one gene or gene-pair task."""
+one embedding table on one gene or gene-pair task.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +28,15 @@ __all__ = [
 ]
 
 GENE_MODELS = ("logreg", "rf")
-PAIR_MODELS = ("logreg",)  # a forest on ~10^5 pairs takes far longer than the rest together; opt in with models=
+PAIR_MODELS = (
+    "logreg",
+)  # a forest on ~10^5 pairs takes far longer than the rest together; opt in with models=
 
 
 def make_classifier(name: str, *, seed: int = 0, n_jobs: int = 1):
     """A fresh scikit-learn classifier: ``"logreg"`` (standardised features, L2 logistic regression) or ``"rf"``
-    (random forest, 100 trees, as scikit-learn's default)."""
+    (random forest, 100 trees, as scikit-learn's default).
+    """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -94,8 +98,13 @@ def cross_validated_auc(
 
 
 def train_test_auc(
-    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *, model: str = "logreg",
-    seed: int = 0
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    model: str = "logreg",
+    seed: int = 0,
 ) -> tuple[float, np.ndarray]:
     """Fit on the train split, ROC-AUC on the test split (binary). Returns the AUC and the test scores."""
     clf = make_classifier(model, seed=seed).fit(X_train, y_train)
@@ -210,14 +219,25 @@ def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed) -> lis
                 )
             X_train = pair_features(emb.vectors, rows_a[train], rows_b[train])
             X_test = pair_features(emb.vectors, rows_a[test], rows_b[test])
-            auc, test_scores = train_test_auc(X_train, task.labels[train], X_test, task.labels[test], model=model,
-                                              seed=seed)
+            auc, test_scores = train_test_auc(
+                X_train, task.labels[train], X_test, task.labels[test], model=model, seed=seed
+            )
             scores.append(
                 TaskScore(
-                    embedding=emb_name, task=task.name, model=model, metric="roc_auc", auc_mean=auc,
-                    auc_std=float("nan"), protocol="given train/test split",
-                    n_labelled=int(task.is_test.sum()), n_covered=int(test.sum()), fold_aucs=[auc],
-                    details={"train_pairs": int((~task.is_test).sum()), "train_pairs_covered": int(train.sum())},
+                    embedding=emb_name,
+                    task=task.name,
+                    model=model,
+                    metric="roc_auc",
+                    auc_mean=auc,
+                    auc_std=float("nan"),
+                    protocol="given train/test split",
+                    n_labelled=int(task.is_test.sum()),
+                    n_covered=int(test.sum()),
+                    fold_aucs=[auc],
+                    details={
+                        "train_pairs": int((~task.is_test).sum()),
+                        "train_pairs_covered": int(train.sum()),
+                    },
                     roc=_roc(task.labels[test], test_scores, auc),
                 )
             )
@@ -231,9 +251,16 @@ def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed) -> lis
             aucs, oof = cross_validated_auc(X, y, model=model, n_splits=n_splits, seed=seed)
             scores.append(
                 TaskScore(
-                    embedding=emb_name, task=task.name, model=model, metric="roc_auc", auc_mean=float(aucs.mean()),
-                    auc_std=float(aucs.std()), protocol=f"stratified {n_splits}-fold",
-                    n_labelled=len(task.pairs), n_covered=int(covered.sum()), fold_aucs=aucs.tolist(),
+                    embedding=emb_name,
+                    task=task.name,
+                    model=model,
+                    metric="roc_auc",
+                    auc_mean=float(aucs.mean()),
+                    auc_std=float(aucs.std()),
+                    protocol=f"stratified {n_splits}-fold",
+                    n_labelled=len(task.pairs),
+                    n_covered=int(covered.sum()),
+                    fold_aucs=aucs.tolist(),
                     roc=_roc(y, oof[:, 1], float(aucs.mean())),
                 )
             )

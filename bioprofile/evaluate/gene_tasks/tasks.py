@@ -31,7 +31,9 @@ TASKS: dict[str, tuple[str, Any]] = {
     ),
     "tf_range": (
         "geneformer_tf_range",
-        lambda d: load_gene_class_pickle(d / "geneformer/tf_regulatory_range.pickle", "tf_range", "long", "short"),
+        lambda d: load_gene_class_pickle(
+            d / "geneformer/tf_regulatory_range.pickle", "tf_range", "long", "short"
+        ),
     ),
     "ggi": ("gene2vec_ggi", lambda d: load_gene2vec_pairs(d / "gene2vec")),
     "ppi": ("ppi_pairs", lambda d: load_pair_table(d / "ppi/HuRI.tsv", "ppi")),

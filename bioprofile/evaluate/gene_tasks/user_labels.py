@@ -34,7 +34,9 @@ def load_user_labels(path: str | Path) -> GeneLabels | PairLabels:
         if "label" not in header:
             raise BioprofileInputError(f"{path}: a pair task needs a 'label' column beside gene_a and gene_b")
         return load_pair_table(path, name=path.stem)
-    gene_column = next((header[c] for c in ("gene", "symbol", "gene_name", "ensembl_id", "gene_id") if c in header), None)
+    gene_column = next(
+        (header[c] for c in ("gene", "symbol", "gene_name", "ensembl_id", "gene_id") if c in header), None
+    )
     if gene_column is None or "label" not in header:
         raise BioprofileInputError(
             f"{path} needs a gene column (gene, symbol or ensembl_id) and a 'label' column, or gene_a,gene_b,label"
