@@ -1,0 +1,220 @@
+"""The package's shape, checked from its source: layers, the flag rule, documented and narrow public callables.
+
+These read the files with :mod:`ast` (nothing is imported), so a violation fails here with its file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bioprofile"
+
+# Low to high: a module may import from its own layer or below, never above (docs/architecture.md).
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "_version": 0,
+    "cache": 0,
+    "fingerprint": 0,
+    "safe_pickle": 0,
+    "genes": 1,
+    "entities": 1,
+    "store": 1,
+    "data": 1,
+    "embeddings": 1,
+    "profiles": 2,
+    "encoders": 2,
+    "pipeline": 3,
+    "cells": 3,
+    "genept": 3,
+    "train": 3,
+    "diagnose": 4,
+    "evaluate": 5,
+    "pl": 6,
+    "cli": 7,
+    "__init__": 7,
+    "__main__": 7,
+}
+MAX_PARAMETERS = 10
+# A command-line flag: two dashes and a lower-case word, not part of a longer dash run or word.
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# Flags of other tools that install hints and docs may quote (pip, vllm serve, torchrun).
+FOREIGN_FLAGS = {"--no-deps", "--force-reinstall", "--served-model-name", "--nproc-per-node", "--config-file"}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _name(path: Path) -> str:
+    return ".".join(("bioprofile", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+def _unit(module: str) -> str:
+    """The top-level unit of a dotted module name: ``bioprofile.profiles.hf`` -> ``profiles``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _imports(tree: ast.Module, module: str) -> list[tuple[int, str, str | None]]:
+    """``(line, imported module, imported name)`` for every bioprofile import, at any depth."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, None) for a in node.names if a.name.split(".")[0] == "bioprofile"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bioprofile":
+            found += [(node.lineno, node.module, a.name) for a in node.names]
+    return found
+
+
+def test_every_top_level_unit_has_a_layer():
+    units = {_unit(_name(p)) for p in _modules()}
+    assert not units - set(LAYERS), (
+        f"add these to LAYERS and docs/architecture.md: {sorted(units - set(LAYERS))}"
+    )
+
+
+def test_imports_point_down():
+    upward = []
+    for path in _modules():
+        module = _name(path)
+        own = LAYERS[_unit(module)]
+        for line, target, name in _imports(_tree(path), module):
+            if (
+                target == "bioprofile" and name is not None
+            ):  # `from bioprofile import x`: the root's re-exports
+                target = f"bioprofile.{name}" if _unit(f"bioprofile.{name}") in LAYERS else "bioprofile"
+            layer = LAYERS.get(_unit(target), LAYERS["__init__"])
+            if layer > own:
+                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}")
+    assert not upward, "imports that point up a layer:\n" + "\n".join(upward)
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A ``_name`` stays in its module; only a package's ``__init__`` may gather names of its own modules."""
+    crossing = []
+    for path in _modules():
+        module = _name(path)
+        for line, target, name in _imports(_tree(path), module):
+            if not name or not name.startswith("_") or name.startswith("__"):
+                continue
+            if path.name == "__init__.py" and target.startswith(module + "."):
+                continue
+            crossing.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name} from {target}")
+    assert not crossing, "private names used across modules:\n" + "\n".join(crossing)
+
+
+def _strings(tree: ast.Module):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def test_no_library_string_names_a_flag():
+    """Only cli.py speaks flags; the library names Python arguments (the CLI translates them)."""
+    named = []
+    for path in _modules():
+        if path.name == "cli.py" and path.parent == PACKAGE:
+            continue
+        for line, text in _strings(_tree(path)):
+            for flag in set(FLAG.findall(text)) - FOREIGN_FLAGS:
+                named.append(f"{path.relative_to(PACKAGE.parent)}:{line} {flag}")
+    assert not named, "library strings naming a command-line flag:\n" + "\n".join(named)
+
+
+def _public_callables(tree: ast.Module):
+    """Public functions and the public methods of public classes, at module level."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            yield node.name, node, False
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            yield node.name, node, False
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                    not item.name.startswith("_") or item.name == "__init__"
+                ):
+                    yield f"{node.name}.{item.name}", item, True
+
+
+def _count_parameters(func: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> int:
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    if method and positional and positional[0].arg in ("self", "cls"):
+        positional = positional[1:]
+    return len(positional) + len(args.kwonlyargs) + bool(args.vararg) + bool(args.kwarg)
+
+
+def test_no_public_function_has_more_than_ten_parameters():
+    wide = []
+    for path in _modules():
+        for name, node, method in _public_callables(_tree(path)):
+            if isinstance(node, ast.ClassDef) or _is_cli_command(node):
+                continue
+            count = _count_parameters(node, method)
+            if count > MAX_PARAMETERS:
+                wide.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name} has {count}")
+    assert not wide, f"public callables over {MAX_PARAMETERS} parameters:\n" + "\n".join(wide)
+
+
+def test_public_callables_are_documented():
+    undocumented = []
+    for path in _modules():
+        for name, node, _ in _public_callables(_tree(path)):
+            if name.endswith(".__init__"):
+                continue  # numpydoc documents the constructor's parameters on the class
+            if ast.get_docstring(node) is None and not _is_overload_or_property_setter(node):
+                undocumented.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}")
+    assert not undocumented, "public callables without a docstring:\n" + "\n".join(undocumented)
+
+
+def _is_cli_command(node: ast.AST) -> bool:
+    """A typer command: one parameter per flag is how typer declares options, so the width rule skips it."""
+    return any(
+        isinstance(d, ast.Call)
+        and isinstance(d.func, ast.Attribute)
+        and d.func.attr in ("command", "callback")
+        for d in getattr(node, "decorator_list", [])
+    )
+
+
+def _is_overload_or_property_setter(node: ast.AST) -> bool:
+    decorators = getattr(node, "decorator_list", [])
+    return any(
+        (isinstance(d, ast.Attribute) and d.attr in ("setter", "deleter"))
+        or (isinstance(d, ast.Name) and d.id == "overload")
+        for d in decorators
+    )
+
+
+@pytest.mark.parametrize(
+    "package", sorted(p.parent for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE)
+)
+def test_each_sub_package_lists_its_modules(package: Path):
+    """Every sub-package's docstring names each of its modules, as evaluate/gene_tasks/__init__.py does."""
+    doc = ast.get_docstring(_tree(package / "__init__.py")) or ""
+    modules = [p.stem for p in package.glob("*.py") if p.stem != "__init__"]
+    modules += [p.name for p in package.iterdir() if (p / "__init__.py").is_file()]
+    missing = [m for m in modules if not re.search(rf"\b{re.escape(m)}\b", doc)]
+    assert not missing, f"{package.relative_to(PACKAGE.parent)}/__init__.py docstring does not list {missing}"
+
+
+def test_the_checker_sees_a_violation(tmp_path):
+    """The checks above can fail: an upward import, a flag and a wide function are each found in a sample."""
+    sample = ast.parse(
+        "from bioprofile.cli import app\n"
+        "def wide(a, b, c, d, e, f, g, h, i, j, k):\n"
+        "    '''Wide.'''\n"
+        "    raise ValueError('use --max-new-tokens')\n"
+    )
+    assert [t for _, t, _ in _imports(sample, "bioprofile.genes")] == ["bioprofile.cli"]
+    assert LAYERS[_unit("bioprofile.cli")] > LAYERS[_unit("bioprofile.genes")]
+    assert [FLAG.findall(t) for _, t in _strings(sample) if FLAG.search(t)] == [["--max-new-tokens"]]
+    ((name, node, method),) = list(_public_callables(sample))
+    assert _count_parameters(node, method) == 11
