@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -22,18 +21,21 @@ from bioprofile.errors import BioprofileInputError
 ARGUMENT_ALIASES = {"overwrite": "force", "generator": "model"}
 
 
-def flag_for(argument: str, params: list[click.Parameter]) -> str | None:
-    """The flag (``--max-new-tokens``) or argument metavar (``INPUT``) a command offers for a library argument."""
+def flag_for(argument: str, params: list) -> str | None:
+    """The flag (``--max-new-tokens``) or argument metavar (``INPUT``) a command offers for a library argument.
+
+    ``params`` are the command's parameters (typer vendors its own click, so they are matched by duck type).
+    """
     name = ARGUMENT_ALIASES.get(argument, argument)
     for param in params:
         if param.name in (argument, name):
-            if isinstance(param, click.Option):
+            if getattr(param, "param_type_name", "") == "option":
                 return max(param.opts, key=len)
             return (param.metavar or param.name or argument).upper()
     return None
 
 
-def in_flags(message: str, params: list[click.Parameter], argument: str | None = None) -> str:
+def in_flags(message: str, params: list, argument: str | None = None) -> str:
     """``message`` with Python argument names replaced by the command's flags.
 
     The named ``argument`` is always translated; other words only when they contain an underscore
@@ -58,7 +60,7 @@ def fail(message: str) -> None:
 class BoundaryCommand(TyperCommand):
     """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         """Run the command; bad input becomes :func:`fail` with the message in this command's flags."""
         try:
             return super().invoke(ctx)

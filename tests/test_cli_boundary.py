@@ -1,0 +1,73 @@
+"""The CLI's one error boundary: a library error becomes one stderr line, exit 2, in the command's flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from bioprofile.cli import BoundaryCommand, in_flags
+from bioprofile.errors import BioprofileInputError
+
+
+def _app(message: str, argument: str | None = None) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command("run", cls=BoundaryCommand)
+    def run(
+        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n")] = 1,
+        force: Annotated[bool, typer.Option("--force")] = False,
+        model: Annotated[str, typer.Option("--model", "-m")] = "x",
+    ) -> None:
+        raise BioprofileInputError(message, argument=argument)
+
+    @app.command("other")
+    def other() -> None:  # a second command, so typer keeps "run" as a sub-command
+        pass
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("message", "argument", "shown"),
+    [
+        ("max_new_tokens must be at least 1, got 0", None, "--max-new-tokens must be at least 1, got 0"),
+        ("genes.parquet exists: pass overwrite=True", "overwrite", "genes.parquet exists: pass --force=True"),
+        ("generator 'x' is not a model folder", "generator", "--model 'x' is not a model folder"),
+        # a plain word that is also a parameter name stays a word unless it is the argument at fault
+        ("the model folder has no config", None, "the model folder has no config"),
+        # a snake_case word that is no parameter of this command stays as it is
+        ("top_p must be in (0, 1]", None, "top_p must be in (0, 1]"),
+    ],
+)
+def test_library_errors_become_one_line_in_flags(message, argument, shown):
+    result = CliRunner().invoke(_app(message, argument), ["run"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {shown}"]
+    assert "Traceback" not in result.output
+
+
+def test_in_flags_keeps_dotted_names_and_longer_words():
+    params = typer.main.get_command(_app("x")).commands["run"].params
+    assert in_flags("cfg.max_new_tokens and max_new_tokens_total", params) == (
+        "cfg.max_new_tokens and max_new_tokens_total"
+    )
+    assert in_flags("set max_new_tokens", params) == "set --max-new-tokens"
+
+
+def test_other_errors_are_not_swallowed():
+    app = typer.Typer()
+
+    @app.command("boom", cls=BoundaryCommand)
+    def boom() -> None:
+        raise RuntimeError("a bug shows its traceback")
+
+    @app.command("other")
+    def other() -> None:
+        pass
+
+    result = CliRunner().invoke(app, ["boom"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError)
