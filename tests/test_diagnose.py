@@ -199,6 +199,31 @@ def test_confidences_match_a_direct_forward_pass_and_do_not_depend_on_batching(t
     np.testing.assert_allclose(batched[2].p, expected, rtol=1e-5)
 
 
+def test_a_peft_adapter_scores_as_its_merged_model(tiny_llama_dir, tmp_path):
+    """An adapter folder without a tokenizer loads its base (and the base's tokenizer) from adapter_config.json."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.5)  # LoRA B starts at zero; make the adapter change the scores
+    adapter_dir = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter_dir)
+    assert not (adapter_dir / "tokenizer.json").exists()
+
+    model, tokenizer = dx.load_causal_lm(adapter_dir)
+    (adapted,) = dx.token_confidences(model, tokenizer, _examples()[:1])
+    merged_model, _ = dx.load_causal_lm(tiny_llama_dir)
+    merged_model.load_state_dict(peft_model.merge_and_unload().state_dict())
+    (merged,) = dx.token_confidences(merged_model, tokenizer, _examples()[:1])
+    (plain,) = dx.token_confidences(*dx.load_causal_lm(tiny_llama_dir), _examples()[:1])
+    np.testing.assert_allclose(adapted.p, merged.p, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(adapted.p, plain.p)
+
+
 def test_a_template_that_trims_content_scores_the_trimmed_response(tiny_lm):
     from helpers import CHATML_TEMPLATE, build_tiny_tokenizer
 
