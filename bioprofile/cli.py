@@ -236,6 +236,23 @@ _DiagnoseNerModel = Annotated[
 ]
 
 
+def _diagnose_examples(data: Path, output: Path, *, limit: int | None, refseq: bool):
+    """The examples of DATA, once OUTPUT is known to be writable (checked before any model work)."""
+    from bioprofile import diagnose as dx
+
+    dx.check_output_dir(output)
+    return dx.read_examples(data, limit=limit, refseq=refseq)
+
+
+def _diagnose_model(model: str | None, ner_model: str | None):
+    """The causal LM and tokenizer, loaded after a named NER pipeline is known to load (it fails faster)."""
+    from bioprofile import diagnose as dx
+
+    if ner_model is not None:
+        dx.load_ner_pipeline(ner_model)
+    return dx.load_causal_lm(model)
+
+
 @diagnose_app.command("windows", cls=BoundaryCommand)
 def diagnose_windows_command(
     data: _DiagnoseData,
@@ -279,11 +296,8 @@ def diagnose_windows_command(
     rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
                          sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
                          dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
-    dx.check_output_dir(output)
-    examples = dx.read_examples(data, limit=limit, refseq=refseq)
-    if ner_model is not None:
-        dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
-    causal_lm, tokenizer = dx.load_causal_lm(model)
+    examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
+    causal_lm, tokenizer = _diagnose_model(model, ner_model)
     result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
                          max_length=max_length, ner_model=ner_model)  # fmt: skip
     paths = dx.write_diagnosis(result, output)
@@ -315,13 +329,10 @@ def diagnose_weights_command(
     from bioprofile import diagnose as dx
     from bioprofile.pl import plot_token_weights
 
-    dx.check_output_dir(output)
-    examples = dx.read_examples(data, limit=limit, refseq=refseq)
+    examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
     if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
-    if ner_model is not None:
-        dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
-    causal_lm, tokenizer = dx.load_causal_lm(model)
+    causal_lm, tokenizer = _diagnose_model(model, ner_model)
     (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
     scored.index = index
     table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)

@@ -204,12 +204,10 @@ def test_a_peft_adapter_scores_as_its_merged_model(tiny_llama_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.5)  # LoRA B starts at zero; make the adapter change the scores
+    torch.manual_seed(0)
+    # init_lora_weights=False: LoRA B random rather than zero, so the adapter changes the scores
+    lora = LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), lora)
     adapter_dir = tmp_path / "adapter"
     peft_model.save_pretrained(adapter_dir)
     assert not (adapter_dir / "tokenizer.json").exists()
