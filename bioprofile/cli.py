@@ -73,8 +73,13 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clus
 data_app = typer.Typer(
     no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked)."
 )
+diagnose_app = typer.Typer(
+    no_args_is_help=True,
+    help="Teacher-forced confidence diagnostics: windows (where a model doubts its answers) and weights.",
+)
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
+app.add_typer(diagnose_app, name="diagnose")
 
 
 @app.callback()
@@ -206,24 +211,59 @@ def _print_preview(result, rows: int = 5, width: int = 100) -> None:
     Console().print(table)
 
 
-@app.command("diagnose", cls=BoundaryCommand)
-def diagnose_command(
-    data: Annotated[Path, typer.Argument(help="JSONL of 'messages' or 'instruction'/'response' records.")],
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2)."),
-    ] = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")
-    ] = Path("diagnose"),
-    refseq: Annotated[
-        bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")
-    ] = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use the first N records.")] = None,
+# Options both diagnose commands take.
+_DiagnoseData = Annotated[
+    Path, typer.Argument(help="JSONL of 'messages' or 'instruction'/'response' records.")
+]
+_DiagnoseModel = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Causal LM: a local path or cached hub id (default SmolLM2)."),
+]
+_DiagnoseOutput = Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables and PNG plots.")]
+_DiagnoseRefseq = Annotated[
+    bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")
+]
+_DiagnoseLimit = Annotated[int | None, typer.Option("--limit", min=1, help="Use the first N records.")]
+_DiagnoseMaxLength = Annotated[
+    int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")
+]
+_DiagnoseNerModel = Annotated[
+    str | None,
+    typer.Option(
+        "--ner-model",
+        metavar="NAME_OR_PATH",
+        help="spaCy NER pipeline (package or nlp.to_disk folder) for gene/protein entities beside the HGNC "
+        "lexicon (default: scispaCy en_ner_jnlpba_md / en_ner_bionlp13cg_md if installed).",
+    ),
+]
+
+
+def _diagnose_examples(data: Path, output: Path, *, limit: int | None, refseq: bool):
+    """The examples of DATA, once OUTPUT is known to be writable (checked before any model work)."""
+    from bioprofile import diagnose as dx
+
+    dx.check_output_dir(output)
+    return dx.read_examples(data, limit=limit, refseq=refseq)
+
+
+def _diagnose_model(model: str | None, ner_model: str | None):
+    """The causal LM and tokenizer, loaded after a named NER pipeline is known to load (it fails faster)."""
+    from bioprofile import diagnose as dx
+
+    if ner_model is not None:
+        dx.load_ner_pipeline(ner_model)
+    return dx.load_causal_lm(model)
+
+
+@diagnose_app.command("windows", cls=BoundaryCommand)
+def diagnose_windows_command(
+    data: _DiagnoseData,
+    model: _DiagnoseModel = None,
+    output: _DiagnoseOutput = Path("diagnose"),
+    refseq: _DiagnoseRefseq = False,
+    limit: _DiagnoseLimit = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per forward pass.")] = 4,
-    max_length: Annotated[
-        int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")
-    ] = 1024,
+    max_length: _DiagnoseMaxLength = 1024,
     window: Annotated[int, typer.Option("--window", min=1, help="Tokens per window.")] = 16,
     stride: Annotated[
         int | None, typer.Option("--stride", min=1, help="Tokens between windows (default: --window).")
@@ -246,55 +286,65 @@ def diagnose_command(
     dense_min_run: Annotated[
         int, typer.Option("--dense-min-run", help="...or longest low run at least.")
     ] = 6,
-    weights: Annotated[
-        bool, typer.Option("--weights", help="Instead: per-token SFT/DFT/BFT/BFT-v1 weights of one response.")
-    ] = False,
-    index: Annotated[int, typer.Option("--index", min=0, help="With --weights: which record (0-based).")] = 0,
-    loss_window: Annotated[
-        int | None,
-        typer.Option("--loss-window", min=1, help="With --weights: loss window G (default per method)."),
-    ] = None,
-    ner_model: Annotated[
-        str | None,
-        typer.Option(
-            "--ner-model",
-            metavar="NAME_OR_PATH",
-            help="spaCy NER pipeline (package or nlp.to_disk folder) for gene/protein entities beside the HGNC "
-            "lexicon (default: scispaCy en_ner_jnlpba_md / en_ner_bionlp13cg_md if installed).",
-        ),
-    ] = None,
+    ner_model: _DiagnoseNerModel = None,
 ) -> None:
-    """Teacher-forced confidence diagnostics: which low-confidence windows hold gene entities and causal links."""
+    """Which low-confidence windows of the reference answers hold gene entities and causal links."""
     from rich.console import Console
 
-    from bioprofile.train import diagnose as dx
+    # lazy, as in the other commands: pandas (under diagnose and pl) would slow every other command's start
+    from bioprofile import diagnose as dx
+    from bioprofile.pl import plot_group_summary
 
-    console = Console()
     rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
                          sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
                          dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
-    examples = dx.read_examples(data, limit=limit, refseq=refseq)
-    if weights and index >= len(examples):
+    examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
+    causal_lm, tokenizer = _diagnose_model(model, ner_model)
+    result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
+                         max_length=max_length, ner_model=ner_model)  # fmt: skip
+    paths = dx.write_diagnosis(result, output)
+    paths["plot"] = output / "diagnose_groups.png"
+    plot_group_summary(result.summary, paths["plot"])
+    tokens = sum(r.p.size for r in result.responses)
+    Console().print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))
+    typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
+@diagnose_app.command("weights", cls=BoundaryCommand)
+def diagnose_weights_command(
+    data: _DiagnoseData,
+    model: _DiagnoseModel = None,
+    output: _DiagnoseOutput = Path("diagnose"),
+    refseq: _DiagnoseRefseq = False,
+    limit: _DiagnoseLimit = None,
+    max_length: _DiagnoseMaxLength = 1024,
+    index: Annotated[int, typer.Option("--index", min=0, help="Which record (0-based).")] = 0,
+    loss_window: Annotated[
+        int | None, typer.Option("--loss-window", min=1, help="Loss window G (default per method).")
+    ] = None,
+    ner_model: _DiagnoseNerModel = None,
+) -> None:
+    """Per-token SFT/DFT/BFT/BFT-v1 loss weights of one reference answer, side by side."""
+    from rich.console import Console
+
+    # lazy, as in the other commands: pandas (under diagnose and pl) would slow every other command's start
+    from bioprofile import diagnose as dx
+    from bioprofile.pl import plot_token_weights
+
+    examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
+    if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
-    if ner_model is not None:
-        dx.load_ner_pipeline(ner_model)  # fail on a bad pipeline before loading and running the LM
-    causal_lm, tokenizer = dx.load_causal_lm(model)
-    if weights:
-        (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
-        scored.index = index
-        table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
-        paths = dx.write_token_weights(table, output, index)
-        console.print(
-            dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}")
-        )
-        betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
-        console.print(f"sample weights (beta): {betas}")
-    else:
-        result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
-                             max_length=max_length, ner_model=ner_model)  # fmt: skip
-        paths = dx.write_diagnosis(result, output)
-        tokens = sum(r.p.size for r in result.responses)
-        console.print(dx.rich_table(result.summary, title=f"{len(examples)} responses, {tokens} tokens"))
+    causal_lm, tokenizer = _diagnose_model(model, ner_model)
+    (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
+    scored.index = index
+    table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
+    paths = dx.write_token_weights(table, output, index)
+    paths["plot"] = output / f"weights_{index}.png"
+    plot_token_weights(table, paths["plot"])
+    console = Console()
+    console.print(dx.rich_table(dx.compact_weight_view(table), title=f"Per-token weights, record {index}"))
+    betas = ", ".join(f"{m} {b:.3f}" for m, b in table.attrs["sample_weight"].items())
+    console.print(f"sample weights (beta): {betas}")
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 

@@ -11,4 +11,6 @@ One private module per area, its public functions re-exported here.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
+
+__all__: list[str] = ["plot_group_summary", "plot_token_weights"]
