@@ -5,7 +5,7 @@ held-out genes (never seen in training): held-out token accuracy (argmax == labe
 token NLL, before and after. LoRA starts as the identity (B = 0), so "before" is the base model and is measured once.
 
 Where the NLL moves: held-out response tokens are bucketed by the probability the *base* model gives them, and
-each bucket's mean NLL is reported before and after each method (teacher-forced, ``bioprofile.train.diagnose``).
+each bucket's mean NLL is reported before and after each method (teacher-forced, ``bioprofile.diagnose``).
 p-weighted losses (dft, bft, bft-v1) give little gradient to tokens the model finds unlikely, so this shows
 whether their held-out NLL rises on those tokens while it falls on confident ones.
 
@@ -29,7 +29,7 @@ import torch
 from _paths import ROOT, SHARED
 
 from bioprofile.train.config import BFTConfig
-from bioprofile.train.diagnose import examples_from_records, load_causal_lm, token_confidences
+from bioprofile.diagnose import examples_from_records, load_causal_lm, token_confidences
 from bioprofile.train.losses import METHODS
 from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
 
