@@ -29,22 +29,23 @@ def pbmc_files(tmp_path_factory):
     return folder
 
 
+def embed_cells_args(folder, out, *extra: str) -> list[str]:
+    """The embed-cells command line on the fixture's cells and gene table."""
+    return [
+        "embed-cells",
+        str(folder / "cells.h5ad"),
+        "-e",
+        str(folder / "genes.parquet"),
+        "-o",
+        str(out),
+        *extra,
+    ]
+
+
 def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     runner = CliRunner()
     out = tmp_path / "embedded.h5ad"
-    result = runner.invoke(
-        app,
-        [
-            "embed-cells",
-            str(pbmc_files / "cells.h5ad"),
-            "-e",
-            str(pbmc_files / "genes.parquet"),
-            "-o",
-            str(out),
-            "--chunk-size",
-            "256",
-        ],
-    )
+    result = runner.invoke(app, embed_cells_args(pbmc_files, out, "--chunk-size", "256"))
     assert result.exit_code == 0, result.output
     import anndata as ad
 
@@ -54,17 +55,7 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     assert embedded.uns["X_bioprofile"]["method"] == "genept-w" and "bioprofile" not in embedded.uns
     assert embedded.uns["X_bioprofile"]["gene_coverage"]["n_matched"] == 300
 
-    again = runner.invoke(
-        app,
-        [
-            "embed-cells",
-            str(pbmc_files / "cells.h5ad"),
-            "-e",
-            str(pbmc_files / "genes.parquet"),
-            "-o",
-            str(out),
-        ],
-    )
+    again = runner.invoke(app, embed_cells_args(pbmc_files, out))
     assert again.exit_code == 2 and "--force" in again.stderr
 
     prefix = tmp_path / "clustering"
@@ -85,21 +76,13 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
 def test_embed_cells_errors_name_flags_and_write_nothing(pbmc_files, tmp_path):
     runner = CliRunner()
     out = tmp_path / "never.h5ad"
-    base = [
-        "embed-cells",
-        str(pbmc_files / "cells.h5ad"),
-        "-e",
-        str(pbmc_files / "genes.parquet"),
-        "-o",
-        str(out),
-    ]
     for extra, expected in (
         (["--gene-key", "nope"], "--gene-key"),
         (["--method", "genept-x"], "--method"),
         (["--normalize", "log2"], "--normalize"),
         (["--layer", "counts"], "--layer"),
     ):
-        result = runner.invoke(app, base + extra)
+        result = runner.invoke(app, embed_cells_args(pbmc_files, out, *extra))
         assert result.exit_code == 2 and expected in result.stderr, (extra, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not out.exists()
