@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from bioprofile.cells import embed_cells
+    from bioprofile.cells import EmbedLimits, GeneptSOptions, embed_cells
     from bioprofile.evaluate.clustering import benchmark_clustering
     from bioprofile.evaluate.integration import benchmark_integration
     from bioprofile.evaluate.report import markdown_table, write_json
@@ -102,9 +102,12 @@ def main() -> None:
         refseq = embed_genes(genes, summaries=texts, store=store)
         report["timings_s"]["refseq_gene_vectors"] = time.perf_counter() - t0
         methods = {}
+        # generated profiles may cover only the top variable genes: accept low coverage without a warning
+        low_coverage = EmbedLimits(min_coverage=0.01, warn_coverage=0.0)
         t0 = time.perf_counter()
-        embed_cells(adata, refseq, key_added="GenePT-w (RefSeq summaries)", warn_coverage=0.0)
-        report["coverage_refseq"] = dict(adata.uns["bioprofile"]["gene_coverage"])
+        key = "GenePT-w (RefSeq summaries)"
+        embed_cells(adata, refseq, key_added=key, limits=EmbedLimits(warn_coverage=0.0))
+        report["coverage_refseq"] = dict(adata.uns[key]["gene_coverage"])
         report["timings_s"]["genept_w_refseq"] = time.perf_counter() - t0
         methods["GenePT-w (RefSeq summaries)"] = report["coverage_refseq"]
         if args.generated:
@@ -116,21 +119,20 @@ def main() -> None:
             report["generator"] = generated.provenance.get("generator")
             scope = "all genes" if len(top) == adata.n_vars else f"top {len(top)} variable genes"
             key = f"GenePT-w (generated, {scope})"
-            embed_cells(adata, generated, key_added=key, warn_coverage=0.0, min_coverage=0.01)
-            report["coverage_generated"] = dict(adata.uns["bioprofile"]["gene_coverage"])
+            embed_cells(adata, generated, key_added=key, limits=low_coverage)
+            report["coverage_generated"] = dict(adata.uns[key]["gene_coverage"])
             methods[key] = report["coverage_generated"]
             # the same genes RefSeq covers, so text quality is compared apart from gene coverage
             both = sorted(set(generated.symbols) & set(refseq.symbols))
             same = generated.select(both)
             key = "GenePT-w (generated, RefSeq-covered genes only)"
-            embed_cells(adata, same, key_added=key, warn_coverage=0.0, min_coverage=0.01)
-            methods[key] = dict(adata.uns["bioprofile"]["gene_coverage"])
+            embed_cells(adata, same, key_added=key, limits=low_coverage)
+            methods[key] = dict(adata.uns[key]["gene_coverage"])
         t0 = time.perf_counter()
-        embed_cells(
-            adata, None, method="genept-s", top_n=50, store=store, key_added="GenePT-s (top 50 genes)"
-        )
+        key = "GenePT-s (top 50 genes)"
+        embed_cells(adata, None, method=GeneptSOptions(top_n=50, store=store), key_added=key)
         report["timings_s"]["genept_s"] = time.perf_counter() - t0
-        methods["GenePT-s (top 50 genes)"] = dict(adata.uns["bioprofile"]["gene_coverage"])
+        methods[key] = dict(adata.uns[key]["gene_coverage"])
 
     t0 = time.perf_counter()
     table = benchmark_clustering(
@@ -144,7 +146,9 @@ def main() -> None:
 
     if not args.skip_integration:
         batched = synthetic_batches(adata, args.batch_shift, args.seed)
-        embed_cells(batched, refseq, key_added="GenePT-w (RefSeq summaries)", warn_coverage=0.0)
+        embed_cells(
+            batched, refseq, key_added="GenePT-w (RefSeq summaries)", limits=EmbedLimits(warn_coverage=0.0)
+        )
         t0 = time.perf_counter()
         integ = benchmark_integration(
             batched,

@@ -569,23 +569,25 @@ def embed_cells_command(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
-    from bioprofile.cells import embed_cells_file
+    from bioprofile.cells import EmbedLimits, GeneptSOptions, GeneptWOptions, embed_cells_file
 
+    # each method's options are built only for that method, so flags of the other one are ignored as before
+    if method == "genept-w":
+        options = GeneptWOptions(normalize=normalize, scale=scale, l2=l2)
+    elif method == "genept-s":
+        options = GeneptSOptions(top_n=top_n, encoder=encoder)
+    else:
+        options = method  # the library names the known methods
     info = embed_cells_file(
         input,
         embeddings,
         output,
-        overwrite=force,
-        method=method,
+        method=options,
         gene_key=gene_key,
         layer=layer,
         use_raw=use_raw,
-        normalize=normalize,
-        scale=scale,
-        l2=l2,
-        top_n=top_n,
-        encoder=encoder,
-        chunk_size=chunk_size,
+        limits=EmbedLimits(chunk_size=chunk_size),
+        overwrite=force,
     )
     cov = info["gene_coverage"]
     typer.echo(

@@ -29,41 +29,33 @@ def pbmc_files(tmp_path_factory):
     return folder
 
 
+def embed_cells_args(folder, out, *extra: str) -> list[str]:
+    """The embed-cells command line on the fixture's cells and gene table."""
+    return [
+        "embed-cells",
+        str(folder / "cells.h5ad"),
+        "-e",
+        str(folder / "genes.parquet"),
+        "-o",
+        str(out),
+        *extra,
+    ]
+
+
 def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     runner = CliRunner()
     out = tmp_path / "embedded.h5ad"
-    result = runner.invoke(
-        app,
-        [
-            "embed-cells",
-            str(pbmc_files / "cells.h5ad"),
-            "-e",
-            str(pbmc_files / "genes.parquet"),
-            "-o",
-            str(out),
-            "--chunk-size",
-            "256",
-        ],
-    )
+    result = runner.invoke(app, embed_cells_args(pbmc_files, out, "--chunk-size", "256"))
     assert result.exit_code == 0, result.output
     import anndata as ad
 
     embedded = ad.read_h5ad(out)
     assert embedded.obsm["X_bioprofile"].shape == (700, 16)
     assert np.isfinite(embedded.obsm["X_bioprofile"]).all()
-    assert "bioprofile" in embedded.uns
+    assert embedded.uns["X_bioprofile"]["method"] == "genept-w" and "bioprofile" not in embedded.uns
+    assert embedded.uns["X_bioprofile"]["gene_coverage"]["n_matched"] == 300
 
-    again = runner.invoke(
-        app,
-        [
-            "embed-cells",
-            str(pbmc_files / "cells.h5ad"),
-            "-e",
-            str(pbmc_files / "genes.parquet"),
-            "-o",
-            str(out),
-        ],
-    )
+    again = runner.invoke(app, embed_cells_args(pbmc_files, out))
     assert again.exit_code == 2 and "--force" in again.stderr
 
     prefix = tmp_path / "clustering"
@@ -74,6 +66,26 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     rows = json.loads(prefix.with_suffix(".json").read_text())["rows"]
     assert rows and all(-1 <= row["kmeans_ari"] <= 1 for row in rows), rows
     assert prefix.with_suffix(".md").read_text().startswith("|")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli.flag_for checks isinstance(param, click.Option), but typer 0.29 options come from typer's own "
+    "vendored click, so every option is spelled as an argument metavar (GENE_KEY); drop this mark with that fix",
+)
+def test_embed_cells_errors_name_flags_and_write_nothing(pbmc_files, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "never.h5ad"
+    for extra, expected in (
+        (["--gene-key", "nope"], "--gene-key"),
+        (["--method", "genept-x"], "--method"),
+        (["--normalize", "log2"], "--normalize"),
+        (["--layer", "counts"], "--layer"),
+    ):
+        result = runner.invoke(app, embed_cells_args(pbmc_files, out, *extra))
+        assert result.exit_code == 2 and expected in result.stderr, (extra, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
 
 
 def test_bench_commands_reject_bad_paths(tmp_path):

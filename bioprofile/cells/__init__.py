@@ -1,0 +1,45 @@
+"""Cell embeddings from gene embeddings on AnnData: GenePT-w (expression-weighted gene vectors) and GenePT-s.
+
+GenePT-s writes each cell's top expressed genes as a sentence and encodes it as text. Results follow scanpy's
+``sc.tl`` contract: the vectors in ``obsm[key_added]`` (default ``"X_bioprofile"``), their provenance in
+``uns[key_added]``, and ``copy=True`` returning a new AnnData instead of writing in place.
+
+Modules
+-------
+_match
+    :class:`GeneMatch` and :func:`match_genes`: which ``var`` columns have a gene vector, coverage thresholds.
+_genept
+    The array maths: :func:`genept_w` with :class:`GeneptWOptions`, :func:`genept_s_sentences`, the per-cell
+    normalisation, and the row chunks every step reads ``X`` in.
+_anndata
+    :func:`embed_cells` on an AnnData (in memory or backed), with :class:`GeneptSOptions` and
+    :class:`EmbedLimits`.
+_io
+    :func:`embed_cells_file`: an ``.h5ad`` on disk streamed in row chunks, the result written into a copy.
+_multimodal
+    :func:`embed_multimodal`: RNA and ADT cells in one space, per-modality provenance.
+"""
+
+from __future__ import annotations
+
+from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, GeneptSOptions, embed_cells
+from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
+from bioprofile.cells._io import embed_cells_file
+from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, match_genes
+from bioprofile.cells._multimodal import embed_multimodal
+
+__all__ = [
+    "KEY_ADDED",
+    "MIN_COVERAGE",
+    "WARN_COVERAGE",
+    "EmbedLimits",
+    "GeneMatch",
+    "GeneptSOptions",
+    "GeneptWOptions",
+    "embed_cells",
+    "embed_cells_file",
+    "embed_multimodal",
+    "genept_s_sentences",
+    "genept_w",
+    "match_genes",
+]
