@@ -96,11 +96,11 @@ def worker(mode: str, path: Path, dim: int, chunk: int, seed: int) -> dict:
     table = gene_table(symbols, dim, seed)
     rss_before = peak_rss_gb()
     if mode == "stream":
-        from bioprofile.cells import embed_cells
+        from bioprofile.cells import EmbedLimits, embed_cells
 
         t0 = time.perf_counter()
         adata = ad.read_h5ad(path, backed="r")
-        embed_cells(adata, table, chunk_size=chunk)
+        embed_cells(adata, table, limits=EmbedLimits(chunk_size=chunk))
         seconds = time.perf_counter() - t0
         out = adata.obsm["X_bioprofile"]
         adata.file.close()

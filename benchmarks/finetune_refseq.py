@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from _paths import ROOT, SHARED
 
-from bioprofile.train.config import BFTConfig
 from bioprofile.diagnose import examples_from_records, load_causal_lm, token_confidences
+from bioprofile.train.config import BFTConfig
 from bioprofile.train.losses import METHODS
 from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
 

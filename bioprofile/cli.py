@@ -18,7 +18,12 @@ from typer.core import TyperCommand
 from bioprofile.errors import BioprofileInputError
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
-ARGUMENT_ALIASES = {"overwrite": "force", "generator": "model"}
+ARGUMENT_ALIASES = {
+    "overwrite": "force",
+    "generator": "model",
+    "input_path": "input",
+    "output_path": "output",
+}
 
 
 def flag_for(argument: str, params: list) -> str | None:

@@ -68,11 +68,6 @@ def test_embed_cells_then_bench_clustering(pbmc_files, tmp_path):
     assert prefix.with_suffix(".md").read_text().startswith("|")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.flag_for checks isinstance(param, click.Option), but typer 0.29 options come from typer's own "
-    "vendored click, so every option is spelled as an argument metavar (GENE_KEY); drop this mark with that fix",
-)
 def test_embed_cells_errors_name_flags_and_write_nothing(pbmc_files, tmp_path):
     runner = CliRunner()
     out = tmp_path / "never.h5ad"
