@@ -93,6 +93,15 @@ def test_chromatin_pickle_format(tmp_path, genes):
         load_gene_class_pickle(path, "x", "bivalent", "nomethyl")
 
 
+def test_chromatin_pickle_is_read_with_the_restricted_unpickler(tmp_path):
+    import collections
+
+    path = tmp_path / "hostile.pickle"
+    path.write_bytes(pickle.dumps(collections.OrderedDict(bivalent=["TP53"], lys4_only=["GAPDH"])))
+    with pytest.raises(BioprofileInputError, match="refusing to load collections.OrderedDict"):
+        load_gene_class_pickle(path, "x", "bivalent", "lys4")
+
+
 def test_interactome_without_labels_gets_seeded_negatives(tmp_path, genes):
     path = tmp_path / "HuRI.tsv"
     positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(60)]
