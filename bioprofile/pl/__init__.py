@@ -7,8 +7,13 @@ returns the figure or axes; those that take ``path`` also save a PNG there.
 Modules
 -------
 One private module per area, its public functions re-exported here.
+
+- :mod:`._evaluate` -- the benchmarks of :mod:`bioprofile.evaluate`: :func:`roc_panels` (gene tasks),
+  :func:`clustering_umaps`, :func:`integration_table`
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from bioprofile.pl._evaluate import clustering_umaps, integration_table, roc_panels
+
+__all__: list[str] = ["clustering_umaps", "integration_table", "roc_panels"]
