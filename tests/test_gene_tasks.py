@@ -453,6 +453,19 @@ def test_options_are_checked_when_made():
     assert GeneTaskOptions(models=[]).models is None and GeneTaskOptions(models=["rf"]).models == ("rf",)
 
 
+def test_unknown_task_names_fail_before_any_baseline(genes):
+    class _Refuses:
+        id, dim = "refuses", 2
+
+        def encode(self, texts):
+            raise AssertionError("no symbol may be encoded before the task names are checked")
+
+    options = GeneTaskOptions(symbol_baseline=True, encoder=_Refuses())
+    with pytest.raises(BioprofileInputError, match="unknown gene tasks 'dosge'") as err:
+        run_gene_tasks(_table(genes[:10], np.ones((10, 2))), ["dosage", "dosge"], options=options)
+    assert err.value.argument == "tasks"
+
+
 def test_bench_gene_tasks_command(tmp_path, genes):
     from typer.testing import CliRunner
 

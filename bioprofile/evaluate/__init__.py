@@ -8,5 +8,5 @@ Modules
 - :mod:`.gene_tasks` -- GenePT's gene and gene-pair tasks (one module per task family), :func:`run_gene_tasks`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
-- :mod:`.report` -- markdown tables, JSON, provenance, output prefixes and :class:`TableResult`
+- :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`
 """

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RocCurve",
     "TableResult",
+    "WritesItself",
     "check_output_prefix",
     "format_mean_std",
     "markdown_table",
@@ -175,8 +176,30 @@ def write_report(prefix: str | Path, markdown: str, payload: Any) -> list[Path]:
     return [md, js]
 
 
+class WritesItself:
+    """A result that writes itself under a prefix from its :meth:`to_markdown` and :meth:`to_dict`."""
+
+    def to_markdown(self) -> str:
+        """The result as GitHub markdown."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON values, its settings and provenance included."""
+        raise NotImplementedError
+
+    def write(self, prefix: str | Path) -> list[Path]:
+        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        return write_report(prefix, self.to_markdown(), self.to_dict())
+
+
 @dataclass(frozen=True, eq=False)
-class TableResult:
+class TableResult(WritesItself):
     """A benchmark's method × metric table, with the settings and provenance that produced it.
 
     Attributes
@@ -204,13 +227,3 @@ class TableResult:
     def to_dict(self) -> dict[str, Any]:
         """``{"settings", "provenance", "rows"}``, the JSON form of the result."""
         return {"settings": self.settings, "provenance": self.provenance, "rows": self.rows()}
-
-    def write(self, prefix: str | Path) -> list[Path]:
-        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`).
-
-        Returns
-        -------
-        list of Path
-            The files written.
-        """
-        return write_report(prefix, self.to_markdown(), self.to_dict())

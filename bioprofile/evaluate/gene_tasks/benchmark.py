@@ -23,8 +23,8 @@ from bioprofile.evaluate.gene_tasks.baselines import (
 )
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
 from bioprofile.evaluate.gene_tasks.protocol import GENE_MODELS, PAIR_MODELS, TaskScore, evaluate_task
-from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, load_task
-from bioprofile.evaluate.report import RocCurve, markdown_table, provenance, write_report
+from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, TASKS, load_task
+from bioprofile.evaluate.report import RocCurve, WritesItself, markdown_table, provenance
 from bioprofile.genept import import_genept
 from bioprofile.store import Store, open_store
 
@@ -116,7 +116,7 @@ class GeneTaskOptions:
 
 
 @dataclass
-class GeneTaskReport:
+class GeneTaskReport(WritesItself):
     """All scores of a run, with the settings and provenance that produced them.
 
     Attributes
@@ -161,16 +161,6 @@ class GeneTaskReport:
             "scores": scores,
             "skipped": self.skipped,
         }
-
-    def write(self, prefix: str | Path) -> list[Path]:
-        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`).
-
-        Returns
-        -------
-        list of Path
-            The files written.
-        """
-        return write_report(prefix, self.to_markdown(), self.to_dict())
 
     def roc_panels(self) -> dict[str, dict[str, RocCurve]]:
         """``{task: {"embedding / model": curve}}`` of the binary tasks, for :func:`bioprofile.pl.roc_panels`."""
@@ -221,6 +211,12 @@ def run_gene_tasks(
     tables = dict(embeddings) if isinstance(embeddings, Mapping) else {"embeddings": embeddings}
     if not tables:
         raise BioprofileInputError("no embedding tables given")
+    unknown = [t for t in tasks if isinstance(t, str) and t not in TASKS]
+    if unknown:  # before any baseline is built: the symbol baseline encodes every gene
+        raise BioprofileInputError(
+            f"unknown gene tasks {', '.join(map(repr, unknown))}: choose from {', '.join(TASKS)}",
+            argument="tasks",
+        )
     given = list(tables.items())
     if options.random_baseline:
         for name, emb in given:
