@@ -30,13 +30,13 @@ from _paths import ROOT, SHARED
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.evaluate.gene_tasks import (
+    GeneTaskOptions,
     load_task,
     random_embeddings,
     run_gene_tasks,
     symbol_embeddings,
     text_length_embeddings,
 )
-from bioprofile.evaluate.report import write_json
 from bioprofile.pipeline import embed_genes
 from bioprofile.store import Store
 
@@ -81,13 +81,12 @@ def main() -> None:
         "length:generated": text_length_embeddings(generated),
         "random": random_embeddings(generated),
     }
-    report = run_gene_tasks(tables, [dosage], random_baseline=False)
+    report = run_gene_tasks(tables, [dosage], options=GeneTaskOptions(random_baseline=False))
     report.settings["seconds"] = time.perf_counter() - start
     report.settings["words_mean"] = float(np.mean([len(t.split()) for t in generated.texts]))
     print(report.to_markdown())
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report.to_dict(), args.out_dir / "dosage_baselines.json")
-    (args.out_dir / "dosage_baselines.md").write_text(report.to_markdown())
+    report.write(args.out_dir / "dosage_baselines")
 
 
 if __name__ == "__main__":

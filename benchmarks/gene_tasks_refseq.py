@@ -11,7 +11,7 @@
 4. ``--functional-class N``: RefSeq summaries cover protein-coding genes only, so functional class cannot be scored on
    RefSeq genes. This takes N seeded-random HGNC genes of each of the eight gene types, generates their profiles and
    scores functional class on them, beside the symbol-only, text-length and random baselines, with RefSeq's
-   coverage of the same sample reported. Results go to ``gene_tasks_functional_class.{md,json,png}``.
+   coverage of the same sample reported. Results go to ``gene_tasks_functional_class.{md,json}``.
 
 Run from the repository root (writes ``benchmarks/results/gene_tasks_refseq.{md,json,png}``)::
 
@@ -33,10 +33,18 @@ from pathlib import Path
 import numpy as np
 from _paths import ROOT, SHARED
 
+from bioprofile import pl
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.gene_tasks import load_task, match_genes, run_gene_tasks, symbol_embeddings
-from bioprofile.evaluate.report import plot_roc_panels, write_json
+from bioprofile.evaluate.gene_tasks import (
+    GeneTaskOptions,
+    GeneTaskReport,
+    load_task,
+    match_genes,
+    run_gene_tasks,
+    symbol_embeddings,
+)
+from bioprofile.evaluate.report import write_json
 from bioprofile.genes import normalize_genes
 from bioprofile.pipeline import embed_genes
 from bioprofile.store import Store
@@ -88,7 +96,10 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
         "symbol-only-minilm": symbol_only,
     }
     report = run_gene_tasks(
-        tables, ["dosage", "ggi", "functional_class"], data_dir=args.data_dir, text_length_baseline=True
+        tables,
+        ["dosage", "ggi", "functional_class"],
+        options=GeneTaskOptions(text_length_baseline=True),
+        data_dir=args.data_dir,
     )
     report.settings["same_genes"] = {
         "random_sample": len(sample),
@@ -107,7 +118,7 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
         + json.dumps(report.settings["same_genes"], indent=2)
         + "\n```\n"
     )
-    plot_roc_panels(report.roc_panels(), args.out_dir / "gene_tasks_same_genes.png")
+    pl.roc_panels(report, args.out_dir / "gene_tasks_same_genes.png")
 
 
 def functional_class_sample(
@@ -140,12 +151,17 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
         "smollm2-concise-minilm": generated,
         "symbol-only-minilm": symbol_embeddings(generated, None, store=store),
     }
-    report = run_gene_tasks(tables, [task], data_dir=args.data_dir, text_length_baseline=True)
+    report = run_gene_tasks(
+        tables, [task], options=GeneTaskOptions(text_length_baseline=True), data_dir=args.data_dir
+    )
     # RefSeq on the part of the sample it covers: with protein-coding genes only it is unscorable, and says why
     refseq_report, refseq_unscorable = None, None
     try:
         refseq_report = run_gene_tasks(
-            {"refseq-minilm": refseq.select(covered)}, [task], data_dir=args.data_dir, random_baseline=False
+            {"refseq-minilm": refseq.select(covered)},
+            [task],
+            options=GeneTaskOptions(random_baseline=False),
+            data_dir=args.data_dir,
         )
     except BioprofileInputError as err:
         refseq_unscorable = str(err)
@@ -287,8 +303,6 @@ def main() -> None:
 
     refseq.write(args.work_dir / "refseq_minilm.parquet", overwrite=True)
     all_scores = report.scores + (generated_report.scores if generated_report else [])
-    from bioprofile.evaluate.gene_tasks import GeneTaskReport
-
     combined = GeneTaskReport(
         all_scores,
         {
@@ -297,6 +311,7 @@ def main() -> None:
             "timings": timings,
             "machine": platform.platform(),
         },
+        provenance=report.provenance,
     )
     write_json(combined.to_dict(), args.out_dir / "gene_tasks_refseq.json")
     (args.out_dir / "gene_tasks_refseq.md").write_text(
@@ -314,7 +329,7 @@ def main() -> None:
     panels = report.roc_panels()
     if generated_report:
         panels["dosage (generated vs RefSeq, same genes)"] = generated_report.roc_panels()["dosage"]
-    plot_roc_panels(panels, args.out_dir / "gene_tasks_refseq.png")
+    pl.roc_panels(panels, args.out_dir / "gene_tasks_refseq.png")
     print(json.dumps(timings, indent=2))
 
 

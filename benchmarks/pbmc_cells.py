@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from bioprofile import pl
     from bioprofile.cells import EmbedLimits, GeneptSOptions, embed_cells
     from bioprofile.evaluate.clustering import benchmark_clustering
     from bioprofile.evaluate.integration import benchmark_integration
@@ -135,10 +136,10 @@ def main() -> None:
         methods[key] = dict(adata.uns[key]["gene_coverage"])
 
     t0 = time.perf_counter()
-    table = benchmark_clustering(
-        adata, "bulk_labels", obsm_keys=list(methods), n_pcs=50, umap_dir=args.out / "umap", seed=args.seed
-    )
+    clustering = benchmark_clustering(adata, "bulk_labels", obsm_keys=list(methods), n_pcs=50, seed=args.seed)
     report["timings_s"]["clustering"] = time.perf_counter() - t0
+    table = clustering.table
+    pl.clustering_umaps(clustering, args.out / "umap")
     rows = [{"method": m, **r} for m, r in table.to_dict(orient="index").items()]
     report["clustering"] = rows
     (args.out / "clustering.md").write_text(markdown_table(rows))
@@ -150,16 +151,17 @@ def main() -> None:
             batched, refseq, key_added="GenePT-w (RefSeq summaries)", limits=EmbedLimits(warn_coverage=0.0)
         )
         t0 = time.perf_counter()
-        integ = benchmark_integration(
+        integration = benchmark_integration(
             batched,
             "batch",
             "bulk_labels",
             obsm_keys=["GenePT-w (RefSeq summaries)"],
             n_pcs=50,
             seed=args.seed,
-            plot_path=args.out / "integration.png",
         )
         report["timings_s"]["integration"] = time.perf_counter() - t0
+        integ = integration.table
+        pl.integration_table(integration, args.out / "integration.png")
         irows = [{"method": m, **r} for m, r in integ.to_dict(orient="index").items()]
         report["integration"] = {
             "batch_split": f"synthetic: random halves (seed {args.seed}); b1 gets a per-gene "

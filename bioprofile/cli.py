@@ -489,18 +489,27 @@ def bench_gene_tasks_command(
     """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
     from contextlib import nullcontext
 
+    from bioprofile import pl
     from bioprofile.evaluate.gene_tasks import (
         DEFAULT_TASKS,
         TASKS,
+        GeneTaskOptions,
         load_embedding_table,
         load_user_labels,
         run_gene_tasks,
     )
-    from bioprofile.evaluate.report import plot_roc_panels, write_json
+    from bioprofile.evaluate.report import check_output_prefix
     from bioprofile.store import Store
 
-    if encoder is not None and not symbol_baseline:
-        fail("--encoder only sets the encoder of --symbol-baseline: add --symbol-baseline or drop --encoder")
+    check_output_prefix(output)
+    options = GeneTaskOptions(
+        models=[m.strip() for m in models.split(",")] if models else None,
+        seed=seed,
+        random_baseline=not no_random,
+        text_length_baseline=text_length_baseline,
+        symbol_baseline=symbol_baseline,
+        encoder=encoder,
+    )
     names = list(DEFAULT_TASKS) if tasks is None and not labels else []
     if tasks:
         names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -516,28 +525,16 @@ def bench_gene_tasks_command(
         report = run_gene_tasks(
             tables,
             task_list,
+            options=options,
             data_dir=data_dir,
-            seed=seed,
-            random_baseline=not no_random,
-            text_length_baseline=text_length_baseline,
-            symbol_baseline=symbol_baseline,
-            encoder=encoder,
             store=store,
-            models=[m.strip() for m in models.split(",")] if models else None,
             trust_unverified=trust_unverified,
         )
-    if not output.parent.is_dir():
-        fail(f"output directory {output.parent} does not exist: create it first")
-    markdown = report.to_markdown()
-    output.with_suffix(".md").write_text(markdown)
-    write_json(report.to_dict(), output.with_suffix(".json"))
-    panels = report.roc_panels()
-    if panels:
-        plot_roc_panels(panels, output.with_suffix(".png"))
-    typer.echo(markdown)
-    written = [output.with_suffix(".md"), output.with_suffix(".json")] + (
-        [output.with_suffix(".png")] if panels else []
-    )
+    written = report.write(output)
+    if report.roc_panels():
+        pl.roc_panels(report, output.with_suffix(".png"))
+        written.append(output.with_suffix(".png"))
+    typer.echo(report.to_markdown())
     typer.echo("wrote " + ", ".join(map(str, written)))
 
 
@@ -605,22 +602,22 @@ def _read_bench_input(input: Path, output: Path):
     """The AnnData a cell benchmark scores, after checking input and output paths (before any work)."""
     import anndata as ad
 
-    if not output.parent.is_dir():
-        fail(f"output directory {output.parent} does not exist: create it first")
+    from bioprofile.evaluate.report import check_output_prefix
+
+    check_output_prefix(output)
     if not input.is_file():
         fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
     return ad.read_h5ad(input)
 
 
-def _write_bench_table(table, output: Path, **settings) -> None:
-    """A method x metric table as PREFIX.md and PREFIX.json (with the settings that produced it), and printed."""
-    from bioprofile.evaluate.report import markdown_table, write_json
+def _write_bench_table(result, output: Path, input: Path) -> list[Path]:
+    """A benchmark result as PREFIX.md and PREFIX.json (its settings with the input file), and printed."""
+    from dataclasses import replace
 
-    rows = [{"method": method, **row} for method, row in table.to_dict(orient="index").items()]
-    markdown = markdown_table(rows)
-    output.with_suffix(".md").write_text(markdown)
-    write_json({**settings, "rows": rows}, output.with_suffix(".json"))
-    typer.echo(markdown)
+    result = replace(result, settings={"input": str(input), **result.settings})
+    written = result.write(output)
+    typer.echo(result.to_markdown())
+    return written
 
 
 @bench_app.command("clustering", cls=BoundaryCommand)
@@ -640,10 +637,11 @@ def bench_clustering_command(
     ] = Path("clustering"),
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
+    from bioprofile import pl
     from bioprofile.evaluate.clustering import benchmark_clustering
 
     adata = _read_bench_input(input, output)
-    table = benchmark_clustering(
+    result = benchmark_clustering(
         adata,
         label_key,
         obsm_keys=obsm_key or ["X_bioprofile"],
@@ -651,9 +649,11 @@ def bench_clustering_command(
         n_pcs=n_pcs,
         use_raw=use_raw,
         seed=seed,
-        umap_dir=output.parent / f"{output.name}_umap",
     )
-    _write_bench_table(table, output, input=str(input), label_key=label_key)
+    written = _write_bench_table(result, output, input)
+    umap_dir = output.parent / f"{output.name}_umap"
+    pl.clustering_umaps(result, umap_dir)
+    typer.echo("wrote " + ", ".join(map(str, [*written, umap_dir])))
 
 
 @bench_app.command("integration", cls=BoundaryCommand)
@@ -679,10 +679,11 @@ def bench_integration_command(
     ),
 ) -> None:
     """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
+    from bioprofile import pl
     from bioprofile.evaluate.integration import benchmark_integration
 
     adata = _read_bench_input(input, output)
-    table = benchmark_integration(
+    result = benchmark_integration(
         adata,
         batch_key,
         label_key,
@@ -692,9 +693,10 @@ def bench_integration_command(
         n_pcs=n_pcs,
         use_raw=use_raw,
         seed=seed,
-        plot_path=output.with_suffix(".png"),
     )
-    _write_bench_table(table, output, input=str(input), batch_key=batch_key, label_key=label_key)
+    written = _write_bench_table(result, output, input)
+    pl.integration_table(result, output.with_suffix(".png"))
+    typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bioprofile.cache import cache_dir as user_cache_dir
 from bioprofile.errors import BioprofileInputError
 
 __all__ = [
@@ -111,9 +112,7 @@ def manifest_dir() -> Path:
 
 def data_cache_dir() -> Path:
     """Download directory: ``<cache>/data`` under :func:`bioprofile.cache.cache_dir`."""
-    from bioprofile.cache import cache_dir
-
-    return cache_dir() / "data"
+    return user_cache_dir() / "data"
 
 
 def _parse_manifest(path: Path) -> Manifest:
@@ -171,6 +170,11 @@ def list_manifests(directory: str | Path | None = None) -> list[Manifest]:
     Returns
     -------
     list of Manifest
+
+    Raises
+    ------
+    BioprofileInputError
+        ``directory`` is not a folder, or a manifest in it cannot be parsed.
     """
     directory = Path(directory) if directory is not None else manifest_dir()
     if not directory.is_dir():
@@ -182,6 +186,17 @@ def list_manifests(directory: str | Path | None = None) -> list[Manifest]:
 
 def load_manifest(name: str, directory: str | Path | None = None) -> Manifest:
     """The manifest of dataset ``name``.
+
+    Parameters
+    ----------
+    name
+        The dataset's ``name``.
+    directory
+        Where to look; defaults to :func:`manifest_dir`.
+
+    Returns
+    -------
+    Manifest
 
     Raises
     ------
@@ -259,8 +274,9 @@ def fetch_dataset(
     unverified = [f.path for f in manifest.files if not f.verified]
     if unverified and not trust_unverified:
         raise BioprofileInputError(
-            f"dataset {manifest.name} has no recorded sha256 for {', '.join(unverified)}; pass --trust-unverified "
-            "to download it anyway and record the printed hash in the manifest"
+            f"dataset {manifest.name} has no recorded sha256 for {', '.join(unverified)}; set trust_unverified "
+            "to download it anyway and record the hash it reports in the manifest",
+            argument="trust_unverified",
         )
 
     fetched = []

@@ -1,77 +1,21 @@
 """Read GenePT's released embeddings (a pickle of ``{gene symbol: vector}``) without running code from the file.
 
-A pickle may name any importable callable and have it called on load, so a hostile file runs code under plain
-:func:`pickle.load`. :class:`RestrictedUnpickler` allows only the few globals needed to rebuild numpy arrays and
-numpy scalars; dicts, lists, tuples, strings, numbers and bytes need no globals at all. Anything else is refused
-with :class:`~bioprofile.errors.BioprofileInputError` before it is called.
+The pickle is read with :func:`bioprofile.safe_pickle.safe_load_pickle`, which rebuilds only builtin containers,
+strings, numbers and numpy arrays and refuses any other global before it is called.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
+from bioprofile.genes import normalize_genes
+from bioprofile.safe_pickle import safe_load_pickle
 
-__all__ = ["RestrictedUnpickler", "import_genept", "read_genept_pickle", "safe_load_pickle"]
-
-# The globals numpy uses to pickle ndarrays, dtypes and scalars (numpy 1.x and 2.x module names), plus the bytes
-# helper of protocol 2. Each only builds an array, scalar or bytes object; none can reach the file system or run arbitrary code.
-_ALLOWED_GLOBALS = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        # Protocol 2 pickles write bytes as _codecs.encode(str, "latin1"): a pure text-to-bytes conversion.
-        ("_codecs", "encode"),
-    }
-)
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that rebuilds only builtin containers, strings, numbers and numpy arrays."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise BioprofileInputError(
-            f"refusing to load {module}.{name} from a pickle: only dicts, strings and numpy arrays are allowed "
-            "(the file may be hostile or not a GenePT embedding table)"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise BioprofileInputError("refusing a pickle with persistent ids: not a plain embedding table")
-
-
-def safe_load_pickle(path: str | Path) -> Any:
-    """Load a pickle with :class:`RestrictedUnpickler`.
-
-    Raises
-    ------
-    BioprofileInputError
-        The file is missing, not a pickle, or names a global outside the allowed numpy set.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise BioprofileInputError(f"cannot read pickle {path}: {err.strerror}; check the path") from None
-    try:
-        return RestrictedUnpickler(io.BytesIO(data)).load()
-    except BioprofileInputError:
-        raise
-    except Exception as err:  # noqa: BLE001 - truncated or corrupt data raise many types
-        raise BioprofileInputError(f"{path} is not a readable pickle ({type(err).__name__}: {err})") from None
+__all__ = ["import_genept", "read_genept_pickle"]
 
 
 def read_genept_pickle(path: str | Path) -> dict[str, np.ndarray]:
@@ -126,8 +70,6 @@ def import_genept(path: str | Path) -> GeneEmbeddings:
     GeneEmbeddings
         ``texts`` are empty (GenePT does not ship its texts with the vectors); ``provenance`` names the file.
     """
-    from bioprofile.genes import normalize_genes
-
     table = read_genept_pickle(path)
     resolution = normalize_genes(list(table))
     by_symbol = {g.symbol: g for g in resolution.genes}

@@ -101,8 +101,9 @@ def test_unverified_needs_trust_and_reports_the_hash_seen(tmp_path, http_root):
     (root / "pairs.tsv").write_bytes(payload)
     _write_manifest(tmp_path / "m", "toy", f"{base}/pairs.tsv", "", False, path="p/pairs.tsv")
     manifest = load_manifest("toy", tmp_path / "m")
-    with pytest.raises(BioprofileInputError, match="--trust-unverified"):
+    with pytest.raises(BioprofileInputError, match="set trust_unverified to download it anyway") as err:
         fetch_dataset(manifest, cache_dir=tmp_path / "cache")
+    assert err.value.argument == "trust_unverified"
     (fetched,) = fetch_dataset(manifest, cache_dir=tmp_path / "cache", trust_unverified=True)
     assert fetched.sha256 == hashlib.sha256(payload).hexdigest() and not fetched.verified
 
@@ -126,3 +127,27 @@ def test_unknown_dataset_names_the_known_ones(tmp_path):
     _write_manifest(tmp_path / "m", "toy", "http://x", "", False)
     with pytest.raises(BioprofileInputError, match="choose one of toy"):
         load_manifest("nope", tmp_path / "m")
+
+
+def test_data_commands(tmp_path, http_root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    root, base = http_root
+    payload = b"gene,label\nTP53,1\n"
+    (root / "labels.csv").write_bytes(payload)
+    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", hashlib.sha256(payload).hexdigest(), True)
+    _write_manifest(tmp_path / "m", "raw", f"{base}/labels.csv", "", False, path="y/labels.csv")
+    monkeypatch.setenv("BIOPROFILE_MANIFEST_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["data", "list"])
+    assert listed.exit_code == 0 and listed.output.split()[0] == "raw" and "sha256 ok" in listed.output
+    fetched = runner.invoke(app, ["data", "fetch", "toy"])
+    assert fetched.exit_code == 0 and "(verified)" in fetched.output
+    assert (tmp_path / "cache" / "data" / "x" / "labels.csv").read_bytes() == payload
+    refused = runner.invoke(app, ["data", "fetch", "raw"])
+    assert refused.exit_code == 2 and "set --trust-unverified to download it anyway" in refused.stderr
+    trusted = runner.invoke(app, ["data", "fetch", "raw", "--trust-unverified"])
+    assert trusted.exit_code == 0 and hashlib.sha256(payload).hexdigest() in trusted.output

@@ -9,10 +9,12 @@ import pickle
 import numpy as np
 import pytest
 
+from bioprofile import pl
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks import (
     GeneLabels,
+    GeneTaskOptions,
     PairLabels,
     cross_validated_auc,
     evaluate_task,
@@ -30,7 +32,7 @@ from bioprofile.evaluate.gene_tasks import (
     symbol_embeddings,
     text_length_embeddings,
 )
-from bioprofile.evaluate.report import markdown_table, plot_roc_panels
+from bioprofile.evaluate.report import markdown_table
 from bioprofile.genes import hgnc_symbols, normalize_genes
 
 
@@ -93,6 +95,15 @@ def test_chromatin_pickle_format(tmp_path, genes):
         load_gene_class_pickle(path, "x", "bivalent", "nomethyl")
 
 
+def test_chromatin_pickle_is_read_with_the_restricted_unpickler(tmp_path):
+    import collections
+
+    path = tmp_path / "hostile.pickle"
+    path.write_bytes(pickle.dumps(collections.OrderedDict(bivalent=["TP53"], lys4_only=["GAPDH"])))
+    with pytest.raises(BioprofileInputError, match="refusing to load collections.OrderedDict"):
+        load_gene_class_pickle(path, "x", "bivalent", "lys4")
+
+
 def test_interactome_without_labels_gets_seeded_negatives(tmp_path, genes):
     path = tmp_path / "HuRI.tsv"
     positives = [(genes[i].ensembl_id, genes[i + 1].ensembl_id) for i in range(60)]
@@ -151,7 +162,7 @@ def test_signal_beats_random_and_protocol_is_seeded(genes):
     labels = np.arange(200) % 2
     task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
     emb = _table(genes, _signal_vectors(labels))
-    report = run_gene_tasks({"signal": emb}, [task], n_splits=5, seed=0)
+    report = run_gene_tasks({"signal": emb}, [task], options=GeneTaskOptions(n_splits=5, seed=0))
     by = {(s.embedding, s.model): s for s in report.scores}
     assert set(by) == {
         ("signal", "logreg"),
@@ -163,7 +174,9 @@ def test_signal_beats_random_and_protocol_is_seeded(genes):
         assert by[("signal", model)].auc_mean > 0.85
         assert abs(by[("random:signal", model)].auc_mean - 0.5) < 0.15
         assert len(by[("signal", model)].fold_aucs) == 5
-    again = run_gene_tasks({"signal": emb}, [task], n_splits=5, seed=0, random_baseline=False)
+    again = run_gene_tasks(
+        {"signal": emb}, [task], options=GeneTaskOptions(n_splits=5, seed=0, random_baseline=False)
+    )
     assert again.scores[0].fold_aucs == by[("signal", "logreg")].fold_aucs
 
 
@@ -206,7 +219,11 @@ def test_too_little_coverage_is_a_clear_error(genes):
         evaluate_task(emb, task)
     # In a multi-table run the table that cannot be scored is reported, the others scored.
     full = _table(genes, _signal_vectors(task.labels))
-    report = run_gene_tasks({"small": emb, "full": full}, [task], models=["logreg"], random_baseline=False)
+    report = run_gene_tasks(
+        {"small": emb, "full": full},
+        [task],
+        options=GeneTaskOptions(models=["logreg"], random_baseline=False),
+    )
     assert [s.embedding for s in report.scores] == ["full"]
     assert report.skipped[0]["embedding"] == "small" and "not scored: toy on small" in report.to_markdown()
 
@@ -258,9 +275,7 @@ def test_text_length_baseline_scores_length_labels_only(genes):
     report = run_gene_tasks(
         {"profiles": emb, "genept": no_text},
         [by_length, unrelated],
-        models=["logreg"],
-        random_baseline=False,
-        text_length_baseline=True,
+        options=GeneTaskOptions(models=["logreg"], random_baseline=False, text_length_baseline=True),
     )
     auc = {(s.embedding, s.task): s.auc_mean for s in report.scores}
     assert set(auc) == {
@@ -322,9 +337,10 @@ def test_table_encoder_rebuilds_only_locatable_ids(genes, tiny_bert_dir):
     assert table_encoder(GeneEmbeddings(["HGNC:1"], ["A1BG"], [""], np.ones((1, 2)))).id == DEFAULT_ENCODER_ID
     local_id = get_encoder(f"hf:{tiny_bert_dir}").id  # "<dir>@<hash>:mean:512": the path is not in it
     for unresolvable in (local_id, "genept-released", "no-such-org/no-such-model:mean:512"):
-        with pytest.raises(BioprofileInputError, match="pass --encoder"):
+        with pytest.raises(BioprofileInputError, match="pass encoder") as err:
             table_encoder(table(unresolvable))
-    with pytest.raises(BioprofileInputError, match="pass --encoder"):
+        assert err.value.argument == "encoder"
+    with pytest.raises(BioprofileInputError, match="pass encoder"):
         symbol_embeddings(table(local_id), None)
 
 
@@ -352,10 +368,9 @@ def test_run_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir, monkeypa
         report = run_gene_tasks(
             tables,
             [task],
-            models=["logreg"],
-            random_baseline=False,
-            symbol_baseline=True,
-            encoder=counting,
+            options=GeneTaskOptions(
+                models=["logreg"], random_baseline=False, symbol_baseline=True, encoder=counting
+            ),
             store=store,
         )
     auc = {s.embedding: s.auc_mean for s in report.scores}
@@ -363,36 +378,154 @@ def test_run_gene_tasks_symbol_baseline(tmp_path, genes, tiny_bert_dir, monkeypa
     assert sorted(counting.seen) == sorted(tables["a"].symbols)  # two tables, one encoder: each symbol once
     assert report.settings["embeddings"]["symbol:a"]["provenance"]["source"] == "symbol"
 
-    # Without --encoder each table's recorded encoder is rebuilt, once per encoder id.
+    assert report.settings["baselines"] == {
+        "random": False,
+        "text_length": False,
+        "symbol": True,
+        "encoder": tiny.id,
+    }
+
+    # Without an encoder each table's recorded encoder is rebuilt, once per encoder id.
+    symbol_only = GeneTaskOptions(models=["logreg"], random_baseline=False, symbol_baseline=True)
     rebuilt = []
     monkeypatch.setattr(benchmark, "table_encoder", lambda emb: rebuilt.append(emb) or tiny)
     with Store(tmp_path / "store.sqlite") as store:
-        report = run_gene_tasks(
-            tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store
-        )
+        report = run_gene_tasks(tables, [task], options=symbol_only, store=store)
     assert len(rebuilt) == 1 and {"symbol:a", "symbol:b"} <= {s.embedding for s in report.scores}
     monkeypatch.undo()
-    # A local model directory's id cannot be turned back into a path: the user is told to pass --encoder.
+    # A local model directory's id cannot be turned back into a path: the user is told to pass an encoder.
     with (
         Store(tmp_path / "store.sqlite") as store,
-        pytest.raises(BioprofileInputError, match="symbol baseline for 'a'.*pass --encoder"),
+        pytest.raises(BioprofileInputError, match="symbol baseline for 'a'.*pass encoder") as err,
     ):
-        run_gene_tasks(
-            tables, [task], models=["logreg"], random_baseline=False, symbol_baseline=True, store=store
-        )
+        run_gene_tasks(tables, [task], options=symbol_only, store=store)
+    assert err.value.argument == "encoder"
 
 
 def test_report_outputs(tmp_path, genes):
     labels = np.arange(200) % 2
     task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
-    report = run_gene_tasks({"signal": _table(genes, _signal_vectors(labels))}, [task], models=["logreg"])
+    report = run_gene_tasks(
+        {"signal": _table(genes, _signal_vectors(labels))}, [task], options=GeneTaskOptions(models=["logreg"])
+    )
     table = report.to_markdown()
     assert table.count("\n") == 4 and "200/200 (100.0%)" in table and "±" in table
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["scores"][0]["n_covered"] == 200
-    png = plot_roc_panels(report.roc_panels(), tmp_path / "roc.png")
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    pl.roc_panels(report.roc_panels(), tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert markdown_table([{"a": 1.0, "b": "x|y"}]).splitlines()[2] == "| 1.000 | x\\|y |"
+
+
+def test_report_writes_itself_with_settings_and_provenance(tmp_path, genes):
+    from bioprofile._version import __version__
+
+    labels = np.arange(200) % 2
+    task = GeneLabels("toy", [g.symbol for g in genes], labels, ["neg", "pos"])
+    options = GeneTaskOptions(models=["logreg"], seed=3)
+    report = run_gene_tasks({"signal": _table(genes, _signal_vectors(labels))}, [task], options=options)
+    written = report.write(tmp_path / "run")
+    assert written == [tmp_path / "run.md", tmp_path / "run.json"]
+    assert (tmp_path / "run.md").read_text() == report.to_markdown()
+    payload = json.loads((tmp_path / "run.json").read_text())
+    assert payload["settings"]["seed"] == 3 and payload["settings"]["models"] == ["logreg"]
+    assert payload["settings"]["tasks"] == ["toy"] and payload["settings"]["baselines"]["random"] is True
+    assert payload["provenance"]["bioprofile"] == __version__
+    assert payload["provenance"]["libraries"]["scikit-learn"]
+    assert [s["auc_mean"] for s in payload["scores"]] == [s.auc_mean for s in report.scores]
+    figure = pl.roc_panels(report)  # a report is drawn as its roc_panels()
+    assert len([ax for ax in figure.axes if ax.lines]) == 1
+    with pytest.raises(BioprofileInputError, match="output directory .* does not exist"):
+        report.write(tmp_path / "missing" / "run")
+
+
+def test_options_are_checked_when_made():
+    with pytest.raises(BioprofileInputError, match="unknown models 'svm'") as err:
+        GeneTaskOptions(models=["logreg", "svm"])
+    assert err.value.argument == "models"
+    with pytest.raises(BioprofileInputError, match="n_splits must be at least 2, got 1"):
+        GeneTaskOptions(n_splits=1)
+    with pytest.raises(
+        BioprofileInputError, match="encoder only sets the model of the symbol_baseline"
+    ) as err:
+        GeneTaskOptions(encoder="minilm")
+    assert err.value.argument == "encoder"
+    assert GeneTaskOptions(models=[]).models is None and GeneTaskOptions(models=["rf"]).models == ("rf",)
+
+
+def test_unknown_task_names_fail_before_any_baseline(genes):
+    class _Refuses:
+        id, dim = "refuses", 2
+
+        def encode(self, texts):
+            raise AssertionError("no symbol may be encoded before the task names are checked")
+
+    options = GeneTaskOptions(symbol_baseline=True, encoder=_Refuses())
+    with pytest.raises(BioprofileInputError, match="unknown gene tasks 'dosge'") as err:
+        run_gene_tasks(_table(genes[:10], np.ones((10, 2))), ["dosage", "dosge"], options=options)
+    assert err.value.argument == "tasks"
+
+
+def test_bench_gene_tasks_command(tmp_path, genes):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    labels = np.arange(200) % 2
+    _table(genes, _signal_vectors(labels)).write(tmp_path / "signal.parquet")
+    (tmp_path / "toy.csv").write_text(
+        "gene,label\n" + "".join(f"{g.symbol},{y}\n" for g, y in zip(genes, labels, strict=True))
+    )
+    runner = CliRunner()
+    base = [
+        "bench",
+        "gene-tasks",
+        "-e",
+        str(tmp_path / "signal.parquet"),
+        "--labels",
+        str(tmp_path / "toy.csv"),
+    ]
+    result = runner.invoke(app, [*base, "--models", "logreg", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for suffix in (".md", ".json", ".png"):
+        assert (tmp_path / f"out{suffix}").stat().st_size > 0
+    payload = json.loads((tmp_path / "out.json").read_text())
+    assert {s["embedding"] for s in payload["scores"]} == {"signal", "random:signal"}
+
+    # The output folder is checked before anything is loaded: a missing table is not even looked at.
+    missing = runner.invoke(
+        app, ["bench", "gene-tasks", "-e", str(tmp_path / "none.parquet"), "-o", str(tmp_path / "no" / "out")]
+    )
+    assert missing.exit_code == 2 and "output directory" in missing.stderr
+    # Bad options fail before any scoring, through the CLI's one error boundary.
+    encoder = runner.invoke(app, [*base, "--encoder", "minilm", "-o", str(tmp_path / "out")])
+    assert encoder.exit_code == 2 and "only sets the model of the" in encoder.stderr
+    bad_model = runner.invoke(app, [*base, "--models", "svm", "-o", str(tmp_path / "out")])
+    assert bad_model.exit_code == 2 and "'svm': choose from logreg, rf" in bad_model.stderr
+
+
+def test_bench_gene_tasks_errors_name_the_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "gene-tasks",
+            "-e",
+            str(tmp_path / "t.parquet"),
+            "--encoder",
+            "minilm",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert (
+        "--encoder only sets the model of the --symbol-baseline: turn --symbol-baseline on" in result.stderr
+    )
 
 
 # --------------------------------------------------------------------------- real text embeddings
@@ -413,7 +546,7 @@ def test_refseq_text_embeddings_beat_random_on_dosage(shared_data, tmp_path):
     with Store(tmp_path / "store.sqlite") as store:
         emb = embed_genes(list(summaries), summaries=summaries, store=store)
     # Only 39 of the 490 TFs have a RefSeq summary; a forest separates them from random vectors clearly.
-    report = run_gene_tasks({"refseq": emb}, [dosage], models=["rf"], seed=0)
+    report = run_gene_tasks({"refseq": emb}, [dosage], options=GeneTaskOptions(models=["rf"], seed=0))
     real, rand = (
         next(s for s in report.scores if s.embedding == name) for name in ("refseq", "random:refseq")
     )

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genept import import_genept, read_genept_pickle, safe_load_pickle
+from bioprofile.genept import import_genept, read_genept_pickle
+from bioprofile.safe_pickle import safe_load_pickle
 
 
 class _RunsCodeOnLoad:
@@ -62,6 +63,21 @@ def test_other_classes_refused(tmp_path):
     path = tmp_path / "od.pickle"
     path.write_bytes(pickle.dumps(collections.OrderedDict(TP53=[1.0])))
     with pytest.raises(BioprofileInputError, match="collections.OrderedDict"):
+        safe_load_pickle(path)
+
+
+def test_persistent_ids_refused(tmp_path):
+    import io
+
+    class _WithPersistentId(pickle.Pickler):
+        def persistent_id(self, obj):
+            return "external" if obj == "TP53" else None
+
+    buffer = io.BytesIO()
+    _WithPersistentId(buffer).dump({"TP53": [1.0]})
+    path = tmp_path / "pid.pickle"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(BioprofileInputError, match="persistent ids"):
         safe_load_pickle(path)
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 from test_cells import cite_seq_fixture
 
+from bioprofile import pl
 from bioprofile.cells import embed_multimodal
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.integration import INTEGRATION_COLUMNS, benchmark_integration
@@ -32,7 +35,9 @@ def test_benchmark_with_baselines_and_plot(tmp_path):
         obs=pd.DataFrame({"batch": batch, "cell_type": labels}, index=[f"c{i}" for i in range(len(labels))]),
     )
     adata.obsm["X_bioprofile"] = clean
-    table = benchmark_integration(adata, "batch", "cell_type", n_pcs=10, plot_path=tmp_path / "scib.png")
+    result = benchmark_integration(adata, "batch", "cell_type", n_pcs=10)
+    pl.integration_table(result, tmp_path / "scib.png")
+    table = result.table
     assert list(table.index) == [
         "X_bioprofile",
         "Unintegrated PCA (expression)",
@@ -48,6 +53,12 @@ def test_benchmark_with_baselines_and_plot(tmp_path):
     )
     assert table.loc["Harmony (expression)", "iLISI"] > table.loc["Unintegrated PCA (expression)", "iLISI"]
     assert (tmp_path / "scib.png").stat().st_size > 1000
+    written = result.write(tmp_path / "scib")
+    payload = json.loads(written[1].read_text())
+    assert payload["settings"]["batch_key"] == "batch" and payload["settings"]["n_pcs"] == 10
+    assert payload["provenance"]["libraries"]["scib-metrics"]
+    assert [row["method"] for row in payload["rows"]] == list(table.index)
+    assert written[0].read_text() == result.to_markdown()
     with pytest.raises(BioprofileInputError, match="no column 'donor'"):
         benchmark_integration(adata, "donor", "cell_type")
     with pytest.raises(BioprofileInputError, match="unknown baselines"):
@@ -67,7 +78,7 @@ def test_multimodal_cite_seq_through_scib():
     )
     table = benchmark_integration(
         joint, "modality", "cell_type", baselines=["pca"], baseline_on="X_bioprofile", n_pcs=6
-    )
+    ).table
     assert list(table.index) == ["X_bioprofile", "Unintegrated PCA (X_bioprofile)"]
     assert table.loc["X_bioprofile", "Bio conservation"] > 0.5  # the marker programme survives the text space
     assert 0.0 <= table.loc["X_bioprofile", "Total"] <= 1.0

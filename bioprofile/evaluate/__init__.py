@@ -1,0 +1,12 @@
+"""Benchmarks of gene and cell embeddings: scoring that returns result objects, apart from their plots.
+
+Every benchmark returns a result that writes itself (``write(prefix)``: PREFIX.md and PREFIX.json, with the
+settings and provenance of the run); :mod:`bioprofile.pl` draws the same results.
+
+Modules
+-------
+- :mod:`.gene_tasks` -- GenePT's gene and gene-pair tasks (one module per task family), :func:`run_gene_tasks`
+- :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
+- :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
+- :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`
+"""

@@ -1,25 +1,36 @@
-"""Do cell embeddings cluster by cell type? k-means (k = number of labels, the GenePT protocol) and Leiden
-clusterings scored with ARI and AMI against a label column, plus the average silhouette width (ASW) of the labels.
+"""Do cell embeddings cluster by cell type? k-means and Leiden ARI / AMI and the ASW of the labels.
 
-ASW is reported the scIB way, ``(silhouette + 1) / 2`` on euclidean distances, so every score is in [0, 1] and
-higher is better. Baselines are scored on the same cells: PCA of the expression matrix and any ``obsm`` key given.
+k-means (k = number of labels, the GenePT protocol) and Leiden clusterings are scored with ARI and AMI against a
+label column, beside the average silhouette width (ASW) of the labels. ASW is reported the scIB way,
+``(silhouette + 1) / 2`` on euclidean distances, so every score is in [0, 1] and higher is better. Baselines are
+scored on the same cells: PCA of the expression matrix and any ``obsm`` key given.
+
+:func:`benchmark_clustering` returns a :class:`ClusteringResult` that writes itself (``write(prefix)``); its UMAPs
+are drawn by :func:`bioprofile.pl.clustering_umaps`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.evaluate.report import TableResult, provenance
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
 
-__all__ = ["CLUSTERING_COLUMNS", "benchmark_clustering", "cluster_scores", "expression_pca", "plot_umaps"]
+__all__ = [
+    "CLUSTERING_COLUMNS",
+    "ClusteringResult",
+    "benchmark_clustering",
+    "cluster_scores",
+    "expression_pca",
+    "umap_coordinates",
+]
 
 #: Score columns of :func:`benchmark_clustering`, in table order.
 CLUSTERING_COLUMNS = ["kmeans_ari", "kmeans_ami", "leiden_ari", "leiden_ami", "asw", "n_leiden_clusters"]
@@ -105,6 +116,22 @@ def expression_pca(
     """PCA of the expression matrix as stored (pass log-normalised data): the usual single-cell baseline.
 
     Sparse matrices are centred implicitly by scanpy, so they are never densified.
+
+    Parameters
+    ----------
+    adata
+        The cells.
+    n_comps
+        Principal components (at most one less than the smaller side of the matrix).
+    use_raw, layer
+        Read ``adata.raw.X`` or ``adata.layers[layer]`` instead of ``adata.X``.
+    seed
+        Random state of the PCA solver.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_cells, n_comps)`` float32.
     """
     import anndata as ad
     import scanpy as sc
@@ -127,8 +154,7 @@ def benchmark_clustering(
     leiden_resolution: float = 1.0,
     n_neighbors: int = 15,
     seed: int = 0,
-    umap_dir: str | Path | None = None,
-) -> pd.DataFrame:
+) -> ClusteringResult:
     """Score several cell embeddings of the same cells on clustering by ``obs[label_key]``.
 
     Parameters
@@ -145,20 +171,20 @@ def benchmark_clustering(
         Also score ``n_pcs`` principal components of the expression matrix (``.raw`` if ``use_raw``).
     leiden_resolution, n_neighbors, seed
         See :func:`cluster_scores`.
-    umap_dir
-        Write one UMAP PNG per method there (coloured by label), and a panel of all of them.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per method (index ``method``), columns :data:`CLUSTERING_COLUMNS` plus ``dim``.
+    ClusteringResult
+        ``.table``: one row per method (index ``method``), columns :data:`CLUSTERING_COLUMNS` plus ``dim``;
+        ``.write(prefix)`` writes it; :func:`bioprofile.pl.clustering_umaps` draws the methods' UMAPs.
     """
     import pandas as pd
 
     if label_key not in adata.obs.columns:
         raise BioprofileInputError(
             f"obs has no column {label_key!r} (columns: {', '.join(map(str, adata.obs.columns))}): pass the "
-            "cell-type column to --label-key"
+            "cell-type column as label_key",
+            argument="label_key",
         )
     methods: dict[str, np.ndarray] = {}
     for key in obsm_keys:
@@ -182,73 +208,77 @@ def benchmark_clustering(
             X, labels, leiden_resolution=leiden_resolution, n_neighbors=n_neighbors, seed=seed
         )
         rows.append({"method": name, **scores, "dim": int(X.shape[1])})
-    table = pd.DataFrame(rows).set_index("method")
-    if umap_dir is not None:
-        plot_umaps(methods, labels, umap_dir, n_neighbors=n_neighbors, seed=seed)
-    return table
+    settings = {
+        "label_key": label_key,
+        "obsm_keys": list(obsm_keys),
+        "embeddings": list(embeddings or {}),
+        "pca_baseline": pca_baseline,
+        "n_pcs": n_pcs,
+        "use_raw": use_raw,
+        "leiden_resolution": leiden_resolution,
+        "n_neighbors": n_neighbors,
+        "seed": seed,
+        "n_cells": int(adata.n_obs),
+    }
+    return ClusteringResult(
+        table=pd.DataFrame(rows).set_index("method"),
+        settings=settings,
+        provenance=provenance("numpy", "scikit-learn", "scanpy", "igraph"),
+        embeddings=methods,
+        labels=labels,
+    )
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+@dataclass(frozen=True, eq=False)
+class ClusteringResult(TableResult):
+    """The clustering scores of several embeddings of the same cells, and the embeddings scored.
+
+    Attributes
+    ----------
+    table
+        One row per method (index ``method``), columns :data:`CLUSTERING_COLUMNS` plus ``dim``.
+    settings, provenance
+        The arguments of :func:`benchmark_clustering` and the versions that produced the scores.
+    embeddings
+        ``{method: (n_cells, dim) array}``, as scored (the PCA baseline included).
+    labels
+        The label of each cell, as strings.
+    """
+
+    embeddings: Mapping[str, np.ndarray] = field(default_factory=dict)
+    labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+
+    def umap_coordinates(self) -> dict[str, np.ndarray]:
+        """``{method: (n_cells, 2) UMAP}`` of every embedding scored, with the run's ``n_neighbors`` and seed."""
+        return umap_coordinates(
+            self.embeddings,
+            n_neighbors=self.settings.get("n_neighbors", 15),
+            seed=self.settings.get("seed", 0),
+        )
 
 
-def plot_umaps(
-    methods: Mapping[str, np.ndarray],
-    labels: Sequence[Any],
-    out_dir: str | Path,
-    *,
-    n_neighbors: int = 15,
-    seed: int = 0,
-) -> list[Path]:
-    """One UMAP PNG per embedding, coloured by label, plus ``umap_all.png`` with every method side by side.
+def umap_coordinates(
+    embeddings: Mapping[str, np.ndarray], *, n_neighbors: int = 15, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The 2-d UMAP of each embedding, on its own ``n_neighbors`` kNN graph (scanpy).
+
+    Parameters
+    ----------
+    embeddings
+        ``{name: (n_cells, dim) array}``.
+    n_neighbors, seed
+        kNN graph size and the seed of graph and layout.
 
     Returns
     -------
-    list of Path
-        The files written.
+    dict of str to numpy.ndarray
+        ``(n_cells, 2)`` coordinates per name, in input order.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import scanpy as sc
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    labels = np.asarray([str(v) for v in labels])
-    categories = sorted(set(labels))
-    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(categories), 2)))
     coords = {}
-    for name, X in methods.items():
+    for name, X in embeddings.items():
         graph = _neighbors_graph(np.asarray(X), n_neighbors, seed)
         sc.tl.umap(graph, random_state=seed)
-        coords[name] = graph.obsm["X_umap"]
-
-    def draw(ax, xy, title):
-        for color, cat in zip(colors, categories, strict=False):
-            sel = labels == cat
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color, label=cat, rasterized=True)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-    written = []
-    for name, xy in coords.items():
-        fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        draw(ax, xy, name)
-        ax.legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
-        fig.tight_layout()
-        path = out_dir / f"umap_{_slug(name)}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-    fig, axes = plt.subplots(1, len(coords), figsize=(4 * len(coords) + 1.5, 4), squeeze=False)
-    for ax, (name, xy) in zip(axes[0], coords.items(), strict=False):
-        draw(ax, xy, name)
-    axes[0][-1].legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
-    fig.tight_layout()
-    path = out_dir / "umap_all.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
-    return written
+        coords[name] = np.asarray(graph.obsm["X_umap"])
+    return coords

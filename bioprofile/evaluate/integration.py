@@ -13,17 +13,22 @@ Choices where the sources leave room:
   diffusion map of its graph (``n_diffmap`` components, the trivial first one dropped), so its graph decides
   every neighbourhood the metrics see.
 - kBET and PCR comparison are left out (not in the paper's tables; kBET is slow).
+
+:func:`benchmark_integration` returns an :class:`IntegrationResult` that writes itself (``write(prefix)``); the
+table is drawn as a heatmap by :func:`bioprofile.pl.integration_table`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.evaluate.clustering import expression_pca
+from bioprofile.evaluate.report import TableResult, provenance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,10 +38,10 @@ __all__ = [
     "BATCH_COLUMNS",
     "BIO_COLUMNS",
     "INTEGRATION_COLUMNS",
+    "IntegrationResult",
     "bbknn_embedding",
     "benchmark_integration",
     "harmony_embedding",
-    "plot_integration",
     "scib_scores",
 ]
 
@@ -44,6 +49,19 @@ BIO_COLUMNS = ["Isolated labels", "KMeans NMI", "KMeans ARI", "Silhouette label"
 BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
 INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + ["Bio conservation", "Batch correction", "Total"]
 BASELINES = ("pca", "harmony", "bbknn")
+
+
+@dataclass(frozen=True, eq=False)
+class IntegrationResult(TableResult):
+    """The scIB scores of several embeddings of the same cells.
+
+    Attributes
+    ----------
+    table
+        One row per method (index ``method``), columns :data:`INTEGRATION_COLUMNS`, not min-max scaled.
+    settings, provenance
+        The arguments of :func:`benchmark_integration` and the versions that produced the scores.
+    """
 
 
 def harmony_embedding(X: np.ndarray, batch: Sequence[Any], *, seed: int = 0) -> np.ndarray:
@@ -67,7 +85,26 @@ def bbknn_embedding(
     neighbors_within_batch: int = 3,
     seed: int = 0,
 ) -> np.ndarray:
-    """Diffusion-map embedding of the BBKNN graph built on ``X`` (cells × PCs), first (trivial) component dropped."""
+    """Diffusion-map embedding of the BBKNN graph built on ``X`` (cells × PCs), first (trivial) component dropped.
+
+    Parameters
+    ----------
+    X
+        ``(n_cells, n_pcs)`` principal components.
+    batch
+        Batch of each cell.
+    n_diffmap
+        Diffusion components kept.
+    neighbors_within_batch
+        BBKNN's neighbours per batch (capped by the smallest batch).
+    seed
+        Random state of the diffusion map.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_cells, n_diffmap)`` float32.
+    """
     import anndata as ad
     import bbknn
     import scanpy as sc
@@ -181,8 +218,7 @@ def benchmark_integration(
     use_raw: bool = False,
     seed: int = 0,
     n_jobs: int = 1,
-    plot_path: str | Path | None = None,
-) -> pd.DataFrame:
+) -> IntegrationResult:
     """Score bioprofile cell embeddings for integration across ``obs[batch_key]`` beside standard baselines.
 
     Parameters
@@ -200,20 +236,19 @@ def benchmark_integration(
         joint ``"X_bioprofile"`` of RNA + ADT cells, which share no expression features), reduced to ``n_pcs``.
     n_pcs, use_raw, seed, n_jobs
         PCA size, expression from ``.raw``, random seed, neighbour-search jobs.
-    plot_path
-        Write the table as a heatmap PNG there.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per method, columns :data:`INTEGRATION_COLUMNS`.
+    IntegrationResult
+        ``.table``: one row per method, columns :data:`INTEGRATION_COLUMNS`; ``.write(prefix)`` writes it and
+        :func:`bioprofile.pl.integration_table` draws it.
     """
-    from bioprofile.evaluate.clustering import expression_pca
-
-    for key, what in ((batch_key, "--batch-key"), (label_key, "--label-key")):
+    for key, argument in ((batch_key, "batch_key"), (label_key, "label_key")):
         if key not in adata.obs.columns:
             raise BioprofileInputError(
-                f"obs has no column {key!r} (columns: {', '.join(map(str, adata.obs.columns))}): pass one to {what}"
+                f"obs has no column {key!r} (columns: {', '.join(map(str, adata.obs.columns))}): pass one as "
+                f"{argument}",
+                argument=argument,
             )
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
@@ -228,7 +263,7 @@ def benchmark_integration(
     batch = adata.obs[batch_key].astype(str).to_numpy()
     pcs = None
     if baselines or not methods:
-        pcs = _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed, expression_pca)
+        pcs = _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed)
         source = "expression" if baseline_on == "expression" else baseline_on
         if "pca" in baselines:
             methods[f"Unintegrated PCA ({source})"] = pcs
@@ -239,56 +274,35 @@ def benchmark_integration(
     table = scib_scores(
         methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs, n_jobs=n_jobs
     )
-    if plot_path is not None:
-        plot_integration(table, plot_path)
-    return table
+    settings = {
+        "batch_key": batch_key,
+        "label_key": label_key,
+        "obsm_keys": list(obsm_keys),
+        "baselines": list(baselines),
+        "baseline_on": baseline_on,
+        "n_pcs": n_pcs,
+        "use_raw": use_raw,
+        "seed": seed,
+        "n_cells": int(adata.n_obs),
+    }
+    libraries = ("numpy", "scikit-learn", "scanpy", "scib-metrics", "harmonypy", "bbknn")
+    return IntegrationResult(table=table, settings=settings, provenance=provenance(*libraries))
 
 
-def _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed, expression_pca) -> np.ndarray:
+def _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed) -> np.ndarray:
     if baseline_on == "expression":
         if adata.X is None and not use_raw:
             raise BioprofileInputError(
-                "the AnnData has no X for expression baselines: pass baseline_on=<obsm key>"
+                "the AnnData has no X for expression baselines: pass an obsm key as baseline_on",
+                argument="baseline_on",
             )
         return expression_pca(adata, n_comps=n_pcs, use_raw=use_raw, seed=seed)
     if baseline_on not in adata.obsm:
         raise BioprofileInputError(
-            f"obsm has no {baseline_on!r} to build baselines on: pass 'expression' or a key"
+            f"obsm has no {baseline_on!r} to build baselines on: pass 'expression' or a key as baseline_on",
+            argument="baseline_on",
         )
     from sklearn.decomposition import PCA
 
     X = np.asarray(adata.obsm[baseline_on], dtype=np.float32)
     return PCA(n_components=min(n_pcs, *X.shape), random_state=seed).fit_transform(X).astype(np.float32)
-
-
-def plot_integration(table: pd.DataFrame, path: str | Path) -> Path:
-    """Heatmap of an integration table (methods × metrics, values printed), sorted by Total."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = table.sort_values("Total", ascending=False) if "Total" in table else table
-    values = table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
-    ax.imshow(values, cmap="PRGn", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(values.shape[1]), table.columns, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(values.shape[0]), table.index, fontsize=8)
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            ax.text(
-                j,
-                i,
-                "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-            )
-    n_bio = sum(c in BIO_COLUMNS for c in table.columns)
-    ax.axvline(n_bio - 0.5, color="black", lw=1)
-    ax.axvline(values.shape[1] - 3.5, color="black", lw=1)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path

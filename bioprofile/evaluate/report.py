@@ -1,6 +1,8 @@
-"""Report helpers shared by the benchmarks: markdown tables, JSON files and ROC plots.
+"""Report helpers shared by the benchmarks: markdown tables, JSON files, provenance and output prefixes.
 
-Nothing here knows about genes or cells: rows are plain mappings, curves are arrays.
+Nothing here knows about genes or cells: rows are plain mappings, curves are arrays. Every benchmark result's
+``write(prefix)`` goes through :func:`write_report` (PREFIX.md and PREFIX.json); the plots of the same results are
+drawn by :mod:`bioprofile.pl`.
 """
 
 from __future__ import annotations
@@ -8,15 +10,34 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["RocCurve", "format_mean_std", "markdown_table", "plot_roc_panels", "to_jsonable", "write_json"]
+from bioprofile._version import __version__
+from bioprofile.embeddings import check_output_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "RocCurve",
+    "TableResult",
+    "WritesItself",
+    "check_output_prefix",
+    "format_mean_std",
+    "markdown_table",
+    "provenance",
+    "to_jsonable",
+    "write_json",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -101,47 +122,108 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def plot_roc_panels(
-    panels: Mapping[str, Mapping[str, RocCurve]], path: str | Path, *, ncols: int = 3
-) -> Path:
-    """One ROC panel per key of ``panels`` (e.g. a task), one line per curve (e.g. an embedding and model).
+def provenance(*distributions: str) -> dict[str, Any]:
+    """What produced a result: the bioprofile and Python versions and those of the given libraries.
 
     Parameters
     ----------
-    panels
-        Panel title → {line label → :class:`RocCurve`}; the AUC is added to each label.
-    path
-        Output image (PNG by suffix).
-    ncols
-        Panels per row.
+    *distributions
+        Installed distribution names whose versions matter to the numbers (``"scikit-learn"``, ``"scanpy"``);
+        one that is not installed is recorded as ``None``.
 
     Returns
     -------
-    Path
-        ``path``.
+    dict
+        ``{"bioprofile": version, "python": version, "libraries": {name: version}}``.
     """
-    import matplotlib
+    libraries: dict[str, str | None] = {}
+    for name in distributions:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            libraries[name] = None
+    return {"bioprofile": __version__, "python": platform.python_version(), "libraries": libraries}
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
-    titles = [t for t, curves in panels.items() if curves]
-    if not titles:
-        raise ValueError("plot_roc_panels needs at least one curve")
-    ncols = min(ncols, len(titles))
-    nrows = math.ceil(len(titles) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.0 * nrows), squeeze=False)
-    for ax, title in zip(axes.flat, titles, strict=False):
-        for label, curve in panels[title].items():
-            ax.plot(curve.fpr, curve.tpr, lw=1.3, label=f"{label} ({curve.auc:.3f})")
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set(
-            title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1)
-        )
-        ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(titles) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+def check_output_prefix(prefix: str | Path) -> Path:
+    """``prefix`` as a path, after checking that its folder exists (call it before any expensive work).
+
+    Files under the prefix (``PREFIX.md``, ``PREFIX.json``, ``PREFIX.png``) are replaced when they exist, as a
+    rerun of a benchmark would.
+
+    Raises
+    ------
+    BioprofileInputError
+        The prefix's folder does not exist.
+    """
+    prefix = Path(prefix)
+    check_output_path(prefix.with_suffix(".md"), overwrite=True)
+    return prefix
+
+
+def write_report(prefix: str | Path, markdown: str, payload: Any) -> list[Path]:
+    """Write ``PREFIX.md`` (the markdown as given) and ``PREFIX.json`` (``payload``, see :func:`write_json`).
+
+    Returns
+    -------
+    list of Path
+        The two files, markdown first.
+    """
+    prefix = check_output_prefix(prefix)
+    md, js = prefix.with_suffix(".md"), prefix.with_suffix(".json")
+    md.write_text(markdown)
+    write_json(payload, js)
+    return [md, js]
+
+
+class WritesItself:
+    """A result that writes itself under a prefix from its :meth:`to_markdown` and :meth:`to_dict`."""
+
+    def to_markdown(self) -> str:
+        """The result as GitHub markdown."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON values, its settings and provenance included."""
+        raise NotImplementedError
+
+    def write(self, prefix: str | Path) -> list[Path]:
+        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        return write_report(prefix, self.to_markdown(), self.to_dict())
+
+
+@dataclass(frozen=True, eq=False)
+class TableResult(WritesItself):
+    """A benchmark's method × metric table, with the settings and provenance that produced it.
+
+    Attributes
+    ----------
+    table
+        One row per method (index ``method``), one column per score.
+    settings
+        The arguments of the run, as plain values.
+    provenance
+        Versions of bioprofile, Python and the scoring libraries (see :func:`provenance`).
+    """
+
+    table: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One ``{"method": name, score: value, ...}`` mapping per row of :attr:`table`."""
+        return [{"method": method, **row} for method, row in self.table.to_dict(orient="index").items()]
+
+    def to_markdown(self) -> str:
+        """The table as GitHub markdown (see :func:`markdown_table`)."""
+        return markdown_table(self.rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"settings", "provenance", "rows"}``, the JSON form of the result."""
+        return {"settings": self.settings, "provenance": self.provenance, "rows": self.rows()}

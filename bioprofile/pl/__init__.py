@@ -7,10 +7,22 @@ returns the figure or axes; those that take ``path`` also save a PNG there.
 Modules
 -------
 One private module per area, its public functions re-exported here.
+
+- :mod:`._diagnose` -- :mod:`bioprofile.diagnose`: :func:`plot_group_summary` (window groups),
+  :func:`plot_token_weights` (per-token SFT/DFT/BFT weights of one response)
+- :mod:`._evaluate` -- the benchmarks of :mod:`bioprofile.evaluate`: :func:`roc_panels` (gene tasks),
+  :func:`clustering_umaps`, :func:`integration_table`
 """
 
 from __future__ import annotations
 
 from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
+from bioprofile.pl._evaluate import clustering_umaps, integration_table, roc_panels
 
-__all__: list[str] = ["plot_group_summary", "plot_token_weights"]
+__all__: list[str] = [
+    "clustering_umaps",
+    "integration_table",
+    "plot_group_summary",
+    "plot_token_weights",
+    "roc_panels",
+]

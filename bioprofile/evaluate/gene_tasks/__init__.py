@@ -26,10 +26,13 @@ One module per task family, one for the protocol and one orchestrator:
 - :mod:`.dosage`, :mod:`.functional_class`, :mod:`.geneformer_classes` (bivalent / Lys4-only / non-methylated
   promoters, TF range), :mod:`.interaction` (Gene2vec GGI, PPI), :mod:`.user_labels` -- the task loaders
 - :mod:`.tasks` -- the registry of built-in tasks (:data:`TASKS`) and :func:`load_task`
-- :mod:`.matching` -- labelled gene ids to embedding rows
+- :mod:`.matching` -- labelled gene ids (and gene pairs) to embedding rows
 - :mod:`.protocol` -- classifiers, cross-validated / train-test ROC-AUC, :func:`evaluate_task`
 - :mod:`.baselines` -- random vectors, text length and the bare symbol
-- :mod:`.benchmark` -- :func:`run_gene_tasks`, :class:`GeneTaskReport`, :func:`load_embedding_table`
+- :mod:`.benchmark` -- :func:`run_gene_tasks`, its :class:`GeneTaskOptions`, the :class:`GeneTaskReport` it
+  returns (``write(prefix)``: PREFIX.md and PREFIX.json), :func:`load_embedding_table`
+
+The report's ROC curves are drawn by :func:`bioprofile.pl.roc_panels`.
 """
 
 from bioprofile.evaluate.gene_tasks.baselines import (
@@ -37,13 +40,18 @@ from bioprofile.evaluate.gene_tasks.baselines import (
     symbol_embeddings,
     text_length_embeddings,
 )
-from bioprofile.evaluate.gene_tasks.benchmark import GeneTaskReport, load_embedding_table, run_gene_tasks
+from bioprofile.evaluate.gene_tasks.benchmark import (
+    GeneTaskOptions,
+    GeneTaskReport,
+    load_embedding_table,
+    run_gene_tasks,
+)
 from bioprofile.evaluate.gene_tasks.dosage import load_dosage_labels
 from bioprofile.evaluate.gene_tasks.functional_class import FUNCTIONAL_CLASSES, load_gene_types
 from bioprofile.evaluate.gene_tasks.geneformer_classes import load_gene_class_pickle
 from bioprofile.evaluate.gene_tasks.interaction import load_gene2vec_pairs, load_pair_table, pair_features
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
-from bioprofile.evaluate.gene_tasks.matching import match_genes
+from bioprofile.evaluate.gene_tasks.matching import match_genes, match_pairs
 from bioprofile.evaluate.gene_tasks.protocol import (
     GENE_MODELS,
     PAIR_MODELS,
@@ -63,6 +71,7 @@ __all__ = [
     "PAIR_MODELS",
     "TASKS",
     "GeneLabels",
+    "GeneTaskOptions",
     "GeneTaskReport",
     "PairLabels",
     "TaskScore",
@@ -78,6 +87,7 @@ __all__ = [
     "load_user_labels",
     "make_classifier",
     "match_genes",
+    "match_pairs",
     "pair_features",
     "random_embeddings",
     "run_gene_tasks",

@@ -1,21 +1,20 @@
-"""Baselines scored beside an embedding table on the same genes: random vectors (chance), the length of each
-gene's profile text (does the text's size alone predict the label?) and the bare gene symbol embedded with the
-table's encoder (does the gene's name alone predict it?).
+"""Baselines scored beside an embedding table on the same genes.
+
+Random vectors (chance), the length of each gene's profile text (does the text's size alone predict the label?)
+and the bare gene symbol embedded with the table's encoder (does the gene's name alone predict it?).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.encoders import TextEncoder, encoder_from_id, get_encoder
+from bioprofile.encoders.cached import encode_texts
 from bioprofile.errors import BioprofileInputError
-
-if TYPE_CHECKING:
-    from bioprofile.encoders import TextEncoder
-    from bioprofile.store import Store
+from bioprofile.store import Store, open_store
 
 __all__ = ["random_embeddings", "symbol_embeddings", "table_encoder", "text_length_embeddings"]
 
@@ -97,15 +96,14 @@ def table_encoder(emb: GeneEmbeddings) -> TextEncoder:
         When the recorded id cannot be rebuilt: a local model directory (its id is a content hash, not a path), a
         hub model missing from the local cache, or vectors not made by a bioprofile encoder (GenePT pickles).
     """
-    from bioprofile.encoders import encoder_from_id
-
     recorded = emb.provenance.get("encoder")
     encoder = encoder_from_id(recorded)
     if encoder is not None:
         return encoder
     raise BioprofileInputError(
-        f"cannot rebuild the table's encoder {recorded!r} from its id: pass --encoder with the model the table "
-        "was embedded with"
+        f"cannot rebuild the table's text model {recorded!r} from its id alone: pass encoder, the model the "
+        "table was embedded with",
+        argument="encoder",
     )
 
 
@@ -141,10 +139,6 @@ def symbol_embeddings(
     BioprofileInputError
         When ``emb`` has no genes, or ``encoder`` is ``None`` and the table's encoder cannot be rebuilt.
     """
-    from bioprofile.encoders import get_encoder
-    from bioprofile.encoders.cached import encode_texts
-    from bioprofile.store import open_store
-
     if len(emb) == 0:
         raise BioprofileInputError("the table has no genes, so it has no symbol baseline")
     if encoder is None:

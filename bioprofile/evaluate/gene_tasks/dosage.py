@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.gene_tasks.labels import GeneLabels, _read_csv_rows
+from bioprofile.evaluate.gene_tasks.labels import GeneLabels, read_csv_rows
 
 __all__ = ["load_dosage_labels"]
 
@@ -26,7 +26,7 @@ def load_dosage_labels(path: str | Path) -> GeneLabels:
     GeneLabels
         122 sensitive and 368 insensitive TFs for the released file; Ensembl ids first, symbols as fallback.
     """
-    rows = _read_csv_rows(Path(path))
+    rows = read_csv_rows(Path(path))
     genes, fallback, labels = [], [], []
     for row in rows:
         sensitive = row.get("dosage_sensitive", "").strip().lower() == "yes"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.gene_tasks.labels import GeneLabels, _read_csv_rows
+from bioprofile.evaluate.gene_tasks.labels import GeneLabels, read_csv_rows
 
 __all__ = ["FUNCTIONAL_CLASSES", "load_gene_types"]
 
@@ -41,7 +41,7 @@ def load_gene_types(path: str | Path, classes: Sequence[str] = FUNCTIONAL_CLASSE
     GeneLabels
         One row per Ensembl id of a kept type; label = position of its type in ``classes``.
     """
-    rows = _read_csv_rows(Path(path))
+    rows = read_csv_rows(Path(path))
     position = {c: i for i, c in enumerate(classes)}
     kept = [r for r in rows if r.get("gene_type", "").strip() in position]
     if not kept:

@@ -1,5 +1,6 @@
-"""Binary gene-class tasks from Geneformer's pickles: bivalent vs non-methylated and bivalent vs Lys4-only
-promoters, long- vs short-range transcription factors.
+"""Binary gene-class tasks from Geneformer's pickles.
+
+Bivalent vs non-methylated and bivalent vs Lys4-only promoters, long- vs short-range transcription factors.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels
+from bioprofile.safe_pickle import safe_load_pickle
 
 __all__ = ["load_gene_class_pickle"]
 
@@ -26,9 +28,12 @@ def load_gene_class_pickle(path: str | Path, name: str, positive: str, negative:
     positive, negative
         Text that identifies the positive / negative class key (case-insensitive substring, ``_`` and ``-``
         ignored), e.g. ``"bivalent"`` and ``"lys4"``.
-    """
-    from bioprofile.genept import safe_load_pickle
 
+    Returns
+    -------
+    GeneLabels
+        The genes of both classes, the positive class labelled 1.
+    """
     table = safe_load_pickle(path)
     if not isinstance(table, dict):
         raise BioprofileInputError(f"{path} is not a {{class: [genes]}} dict")

@@ -1,5 +1,6 @@
-"""Gene-pair tasks: Gene2vec's gene-gene interactions (GGI), protein-protein interaction tables (PPI), and
-the pair feature both are scored on.
+"""Gene-pair tasks and the pair feature they are scored on.
+
+Gene2vec's gene-gene interactions (GGI) and protein-protein interaction tables (PPI).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.gene_tasks.labels import PairLabels, _binary_labels
+from bioprofile.evaluate.gene_tasks.labels import PairLabels, binary_labels
 
 __all__ = ["load_gene2vec_pairs", "load_pair_table", "pair_features"]
 
@@ -86,7 +87,7 @@ def load_pair_table(path: str | Path, name: str = "ppi", *, seed: int = 0) -> Pa
             raise BioprofileInputError(f"{path}: the split column may only hold 'train' or 'test'")
         is_test = np.array([s == "test" for s in splits])
     if il is not None:
-        labels = _binary_labels([r[il] for r in rows], path)
+        labels = binary_labels([r[il] for r in rows], path)
         return PairLabels(name, pairs, labels, is_test)
     positives = {frozenset(p) for p in pairs}
     pairs = [tuple(sorted(p)) for p in positives]

@@ -11,7 +11,7 @@ import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["GeneLabels", "PairLabels"]
+__all__ = ["GeneLabels", "PairLabels", "binary_labels", "read_csv_rows"]
 
 
 @dataclass
@@ -73,7 +73,25 @@ class PairLabels:
             self.is_test = np.asarray(self.is_test, dtype=bool)
 
 
-def _read_csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+def read_csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    """The rows of a label file as ``{column: value}`` dicts (a byte-order mark is dropped).
+
+    Parameters
+    ----------
+    path
+        The CSV/TSV file.
+    delimiter
+        Column separator.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    BioprofileInputError
+        The file cannot be read.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             return list(csv.DictReader(fh, delimiter=delimiter))
@@ -81,8 +99,26 @@ def _read_csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
         raise BioprofileInputError(f"cannot read label file {path}: {err.strerror}; check the path") from None
 
 
-def _binary_labels(values: Sequence[str], path: Path) -> np.ndarray:
-    """0/1 from a label column: 0/1, true/false, yes/no, or exactly two other values (sorted, the last is 1)."""
+def binary_labels(values: Sequence[str], path: Path) -> np.ndarray:
+    """0/1 from a label column: 0/1, true/false, yes/no, or exactly two other values (sorted, the last is 1).
+
+    Parameters
+    ----------
+    values
+        The label column as read.
+    path
+        The file it came from, named in errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 0/1 labels, both classes present.
+
+    Raises
+    ------
+    BioprofileInputError
+        More or fewer than two classes.
+    """
     cleaned = [str(v).strip().lower() for v in values]
     distinct = sorted(set(cleaned))
     known = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}

@@ -1,5 +1,6 @@
-"""Matching labelled gene identifiers to embedding rows through canonical HGNC ids, whatever id type the label
-file and the embedding table use.
+"""Matching labelled gene identifiers to embedding rows through canonical HGNC ids.
+
+Whatever id type the label file and the embedding table use (HGNC ids, symbols, aliases, Ensembl ids).
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
+from bioprofile.genes import normalize_genes
 
-__all__ = ["match_genes"]
+__all__ = ["match_genes", "match_pairs"]
 
 
 def _canonical_ids(identifiers: Sequence[str]) -> dict[str, str]:
     """Identifier → HGNC id for every identifier that resolves to exactly one gene."""
-    from bioprofile.genes import normalize_genes
-
     unique = [i for i in dict.fromkeys(identifiers) if i]
     if not unique:
         return {}
@@ -82,3 +82,25 @@ def match_genes(
         second = [fallback[i] for i in missing]
         rows[missing] = index.rows(second, _canonical_ids(second))
     return rows
+
+
+def match_pairs(emb: GeneEmbeddings, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Embedding rows of both genes of each pair (``-1`` where the table has no vector for that gene).
+
+    Parameters
+    ----------
+    emb
+        The embedding table.
+    pairs
+        ``(gene_a, gene_b)`` identifiers, any kind; all of them are resolved together.
+
+    Returns
+    -------
+    rows_a, rows_b : numpy.ndarray
+        int64 rows of the first and the second gene of each pair.
+    """
+    index = _EmbeddingIndex(emb)
+    a_ids = [a for a, _ in pairs]
+    b_ids = [b for _, b in pairs]
+    canonical = _canonical_ids(a_ids + b_ids)
+    return index.rows(a_ids, canonical), index.rows(b_ids, canonical)

@@ -1,5 +1,6 @@
-"""The scoring protocol (as GenePT): classifiers, stratified k-fold and train/test ROC-AUC, and the score of
-one embedding table on one gene or gene-pair task.
+"""The scoring protocol (as GenePT): classifiers, stratified k-fold and train/test ROC-AUC.
+
+And :func:`evaluate_task`, the score of one embedding table on one gene or gene-pair task.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.interaction import pair_features
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
-from bioprofile.evaluate.gene_tasks.matching import _canonical_ids, _EmbeddingIndex, match_genes
+from bioprofile.evaluate.gene_tasks.matching import match_genes, match_pairs
 from bioprofile.evaluate.report import RocCurve, format_mean_std
 
 __all__ = [
@@ -34,8 +35,22 @@ PAIR_MODELS = (
 
 
 def make_classifier(name: str, *, seed: int = 0, n_jobs: int = 1):
-    """A fresh scikit-learn classifier: ``"logreg"`` (standardised features, L2 logistic regression) or ``"rf"``
-    (random forest, 100 trees, as scikit-learn's default).
+    """A fresh scikit-learn classifier.
+
+    Parameters
+    ----------
+    name
+        ``"logreg"`` (standardised features, L2 logistic regression) or ``"rf"`` (random forest, 100 trees, as
+        scikit-learn's default).
+    seed
+        Random state of the model.
+    n_jobs
+        Parallel jobs of the forest.
+
+    Returns
+    -------
+    sklearn estimator
+        Unfitted.
     """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
@@ -136,6 +151,7 @@ class TaskScore:
 
     @property
     def coverage(self) -> float:
+        """The fraction of labelled genes (or pairs) that had vectors; NaN for an empty task."""
         return self.n_covered / self.n_labelled if self.n_labelled else float("nan")
 
     def row(self) -> dict[str, Any]:
@@ -202,11 +218,7 @@ def _score_genes(emb, emb_name, task: GeneLabels, models, n_splits, seed) -> lis
 
 
 def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed) -> list[TaskScore]:
-    index = _EmbeddingIndex(emb)
-    a_ids = [a for a, _ in task.pairs]
-    b_ids = [b for _, b in task.pairs]
-    canonical = _canonical_ids(a_ids + b_ids)
-    rows_a, rows_b = index.rows(a_ids, canonical), index.rows(b_ids, canonical)
+    rows_a, rows_b = match_pairs(emb, task.pairs)
     covered = (rows_a >= 0) & (rows_b >= 0)
     scores = []
     for model in models:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bioprofile.data import data_cache_dir, fetch_dataset, load_manifest
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.dosage import load_dosage_labels
 from bioprofile.evaluate.gene_tasks.functional_class import load_gene_types
@@ -56,9 +57,12 @@ def load_task(
         A directory laid out like the project's ``shared/data`` (checked by sha256 before use).
     trust_unverified
         Allow downloading data whose hash is not yet recorded.
-    """
-    from bioprofile.data import data_cache_dir, fetch_dataset, load_manifest
 
+    Returns
+    -------
+    GeneLabels or PairLabels
+        The task's labels.
+    """
     if name not in TASKS:
         raise BioprofileInputError(f"unknown gene task {name!r}: choose from {', '.join(TASKS)}")
     manifest_name, loader = TASKS[name]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.interaction import load_pair_table
-from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels, _binary_labels, _read_csv_rows
+from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels, binary_labels, read_csv_rows
 
 __all__ = ["load_user_labels"]
 
@@ -28,7 +28,7 @@ def load_user_labels(path: str | Path) -> GeneLabels | PairLabels:
     """
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() in {".tsv", ".txt"} else ","
-    rows = _read_csv_rows(path, delimiter)
+    rows = read_csv_rows(path, delimiter)
     header = {k.strip().lower(): k for k in (rows[0].keys() if rows else [])}
     if {"gene_a", "gene_b"} <= set(header):
         if "label" not in header:
@@ -42,5 +42,5 @@ def load_user_labels(path: str | Path) -> GeneLabels | PairLabels:
             f"{path} needs a gene column (gene, symbol or ensembl_id) and a 'label' column, or gene_a,gene_b,label"
         )
     rows = [r for r in rows if (r.get(gene_column) or "").strip()]
-    labels = _binary_labels([r[header["label"]] for r in rows], path)
+    labels = binary_labels([r[header["label"]] for r in rows], path)
     return GeneLabels(path.stem, [r[gene_column].strip() for r in rows], labels, ["0", "1"])

@@ -1,0 +1,179 @@
+"""Plots of the benchmarks in :mod:`bioprofile.evaluate`: ROC panels, clustering UMAPs, the integration table.
+
+Each function draws a result the scoring returned and returns the matplotlib figure(s); given a path it also saves
+a PNG there. Figures are built with :class:`matplotlib.figure.Figure`, not pyplot, so nothing is left open in a
+global figure registry and no backend has to be chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bioprofile.evaluate.clustering import ClusteringResult
+from bioprofile.evaluate.gene_tasks import GeneTaskReport
+from bioprofile.evaluate.integration import BIO_COLUMNS, IntegrationResult
+from bioprofile.evaluate.report import RocCurve
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["clustering_umaps", "integration_table", "roc_panels"]
+
+
+def roc_panels(
+    panels: GeneTaskReport | Mapping[str, Mapping[str, RocCurve]],
+    path: str | Path | None = None,
+    *,
+    ncols: int = 3,
+) -> Figure:
+    """One ROC panel per task, one line per curve (an embedding and model), the AUC in each label.
+
+    Parameters
+    ----------
+    panels
+        A :class:`~bioprofile.evaluate.gene_tasks.GeneTaskReport` (its :meth:`roc_panels`), or
+        ``{panel title: {line label: RocCurve}}``.
+    path
+        Also save the figure there (PNG by suffix).
+    ncols
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        No panel has a curve (a report of multi-class tasks only has none).
+    """
+    from matplotlib.figure import Figure
+
+    if isinstance(panels, GeneTaskReport):
+        panels = panels.roc_panels()
+    titles = [t for t, curves in panels.items() if curves]
+    if not titles:
+        raise ValueError("roc_panels needs at least one curve")
+    ncols = min(ncols, len(titles))
+    nrows = math.ceil(len(titles) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 4.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, title in zip(axes.flat, titles, strict=False):
+        for label, curve in panels[title].items():
+            ax.plot(curve.fpr, curve.tpr, lw=1.3, label=f"{label} ({curve.auc:.3f})")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set(
+            title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1)
+        )
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(titles) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def clustering_umaps(result: ClusteringResult, out_dir: str | Path | None = None) -> dict[str, Figure]:
+    """A UMAP per embedding of a clustering benchmark, coloured by label, and all of them side by side.
+
+    Parameters
+    ----------
+    result
+        What :func:`~bioprofile.evaluate.clustering.benchmark_clustering` returned; the UMAPs are computed with
+        its ``n_neighbors`` and seed (:meth:`~bioprofile.evaluate.clustering.ClusteringResult.umap_coordinates`).
+    out_dir
+        Also save each figure there as ``<name>.png`` (the folder is created).
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        ``umap_<method>`` per method (the name lower-cased, non-alphanumerics as ``_``), then ``umap_all``.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    labels = np.asarray([str(v) for v in result.labels])
+    categories = sorted(set(labels))
+    colors = matplotlib.colormaps["tab20"](np.linspace(0, 1, max(len(categories), 2)))
+    coords = result.umap_coordinates()
+
+    def draw(ax: Any, xy: np.ndarray, title: str) -> None:
+        for color, cat in zip(colors, categories, strict=False):
+            sel = labels == cat
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color, label=cat, rasterized=True)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    def legend(ax: Any) -> None:
+        ax.legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+
+    figures: dict[str, Figure] = {}
+    for name, xy in coords.items():
+        fig = Figure(figsize=(5.5, 4.5))
+        ax = fig.subplots()
+        draw(ax, xy, name)
+        legend(ax)
+        fig.tight_layout()
+        figures[f"umap_{_slug(name)}"] = fig
+    fig = Figure(figsize=(4 * len(coords) + 1.5, 4))
+    axes = fig.subplots(1, len(coords), squeeze=False)
+    for ax, (name, xy) in zip(axes[0], coords.items(), strict=False):
+        draw(ax, xy, name)
+    legend(axes[0][-1])
+    fig.tight_layout()
+    figures["umap_all"] = fig
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            figure.savefig(out_dir / f"{name}.png", dpi=120)
+    return figures
+
+
+def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path | None = None) -> Figure:
+    """Heatmap of an integration table (methods × metrics, values printed), sorted by Total.
+
+    Parameters
+    ----------
+    result
+        What :func:`~bioprofile.evaluate.integration.benchmark_integration` returned, or its ``.table``.
+    path
+        Also save the figure there (PNG by suffix).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    table = result.table if isinstance(result, IntegrationResult) else result
+    table = table.sort_values("Total", ascending=False) if "Total" in table else table
+    values = table.to_numpy(dtype=float)
+    fig = Figure(figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
+    ax = fig.subplots()
+    ax.imshow(values, cmap="PRGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), table.columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(values.shape[0]), table.index, fontsize=8)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            text = "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    n_bio = sum(c in BIO_COLUMNS for c in table.columns)
+    ax.axvline(n_bio - 0.5, color="black", lw=1)
+    ax.axvline(values.shape[1] - 3.5, color="black", lw=1)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=130)
+    return fig
