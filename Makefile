@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-vllm demo test test-fast docs clean
+.PHONY: install install-vllm demo lint test test-fast docs clean
 
 install: $(VENV)/.installed
 
@@ -39,7 +39,12 @@ demo: install
 	mkdir -p demo
 	$(VENV)/bin/bioprofile embed-genes TP53 BRCA1 EGFR KRAS MYC -o demo/genes.parquet --force
 
-test: install
+# The rule set (pyproject's [tool.ruff]) and the formatting are part of the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	$(PY) -m pytest -q
 
 test-fast: install
