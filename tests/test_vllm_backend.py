@@ -8,6 +8,7 @@ from helpers import build_tiny_llama
 from typer.testing import CliRunner
 
 from bioprofile.cli import app
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.vllm import VLLMGenerator, vllm_available
 
 needs_vllm = pytest.mark.skipif(not vllm_available(), reason="vLLM is an optional extra, not installed here")
@@ -45,11 +46,11 @@ def test_vllm_greedy_texts_match_transformers(vllm_llama_dir, tmp_path):
     genes = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CDKN2A"]
     engine = VLLMGenerator(
         vllm_llama_dir,
-        max_new_tokens=16,
+        settings=GenerationSettings(max_new_tokens=16),
         dtype="float32",
         engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
     )
-    reference = TransformersGenerator(vllm_llama_dir, max_new_tokens=16)
+    reference = TransformersGenerator(vllm_llama_dir, settings=GenerationSettings(max_new_tokens=16))
     messages = [get_template("concise").messages(gene) for gene in genes]
     vllm_tokens = engine.generate_token_ids(messages)
     assert vllm_tokens == reference.generate_token_ids(messages)
@@ -88,14 +89,18 @@ def test_vllm_serves_a_lora_adapter_like_transformers(vllm_llama_dir, tmp_path):
     messages = [get_template("concise").messages(gene) for gene in ["TP53", "BRCA1", "EGFR", "KRAS"]]
     engine = VLLMGenerator(
         adapter_dir,
-        max_new_tokens=16,
+        settings=GenerationSettings(max_new_tokens=16),
         dtype="float32",
         engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
     )
     assert engine.id.endswith(VLLMGenerator(vllm_llama_dir).id)
     adapted = engine.generate_token_ids(messages)
-    assert adapted == TransformersGenerator(adapter_dir, max_new_tokens=16).generate_token_ids(messages)
-    assert adapted != TransformersGenerator(vllm_llama_dir, max_new_tokens=16).generate_token_ids(messages)
+    assert adapted == TransformersGenerator(
+        adapter_dir, settings=GenerationSettings(max_new_tokens=16)
+    ).generate_token_ids(messages)
+    assert adapted != TransformersGenerator(
+        vllm_llama_dir, settings=GenerationSettings(max_new_tokens=16)
+    ).generate_token_ids(messages)
 
 
 @needs_vllm
