@@ -52,9 +52,8 @@ def make_generator(
         An unknown backend, a ``base_url`` for a local backend, or what the backend refuses.
     """
     if backend not in BACKENDS:
-        raise BioprofileInputError(
-            f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}", argument="backend"
-        )
+        # No argument= here: the CLI would turn the word "backend" of this message into its flag.
+        raise BioprofileInputError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
     if backend == "openai":
         return OpenAIChatGenerator(model, base_url=base_url, settings=settings)
     if base_url is not None:
