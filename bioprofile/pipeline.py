@@ -41,17 +41,7 @@ def clean_text(text: str) -> str:
 
 
 def embed_genes(
-    genes: Iterable[str] | GeneResolution,
-    *,
-    generator: Any = None,
-    template: str | PromptTemplate | None = None,
-    encoder: TextEncoder | str | Path | None = None,
-    store: Store | None = None,
-    summaries: Mapping[str, str] | str | Path | None = None,
-    strict: bool = False,
-    settings: GenerationSettings | None = None,
-    backend: str = "transformers",
-    show_progress: bool = False,
+    genes: Iterable[str] | GeneResolution, *, strict: bool = False, **options: Any
 ) -> GeneEmbeddings:
     """Embed genes by way of text: normalise ids, write (or look up) a profile per gene, encode it.
 
@@ -62,31 +52,25 @@ def embed_genes(
     ----------
     genes
         HGNC symbols, aliases, Ensembl or Entrez ids (duplicates collapse), or a ready :class:`GeneResolution`.
-    generator, template, encoder, store, summaries, settings, backend, show_progress
-        As for :func:`embed_entities`.
     strict
         Fail on any unknown or ambiguous id (and, with ``summaries``, on any gene without a text) instead of
         reporting and continuing.
+    **options
+        The keyword arguments of :func:`embed_entities`: ``generator``, ``template``, ``encoder``, ``store``,
+        ``summaries``, ``settings``, ``backend``, ``show_progress``.
 
     Returns
     -------
     GeneEmbeddings
         One row per resolved gene (with a text), in input order; ``provenance`` records generator, template (and
         whether the model chose it), encoder, entity kind, bioprofile version and which ids were not resolved.
+
+    Examples
+    --------
+    >>> embed_genes(["TP53"], template="genept", settings=GenerationSettings(max_new_tokens=128))  # doctest: +SKIP
     """
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
-    return embed_entities(
-        resolution,
-        generator=generator,
-        template=template,
-        encoder=encoder,
-        store=store,
-        summaries=summaries,
-        strict=strict,
-        settings=settings,
-        backend=backend,
-        show_progress=show_progress,
-    )
+    return embed_entities(resolution, strict=strict, **options)
 
 
 def embed_entities(
