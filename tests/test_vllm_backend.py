@@ -112,3 +112,19 @@ def test_vllm_refuses_a_non_lora_adapter(tmp_path, vllm_llama_dir):
     )
     with pytest.raises(BioprofileInputError, match="LoRA adapters only"):
         VLLMGenerator(tmp_path)
+
+
+def test_vllm_settings_and_cache_key_without_starting_an_engine(tiny_llama_dir, monkeypatch):
+    """The engine's id and params (its cache key) come from the settings alone; no vLLM is needed to read them."""
+    from bioprofile.profiles import vllm as vllm_backend
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    monkeypatch.setattr(vllm_backend, "vllm_available", lambda: True)
+    engine = VLLMGenerator(tiny_llama_dir)
+    assert engine.batch_size == vllm_backend.DEFAULT_BATCH_SIZE == 64
+    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "auto"}
+    assert engine.id == TransformersGenerator(tiny_llama_dir).id
+    sampled = VLLMGenerator(
+        tiny_llama_dir, settings=GenerationSettings(batch_size=8, do_sample=True, seed=2), dtype="float32"
+    )
+    assert sampled.batch_size == 8 and sampled.params["seed"] == 2 and sampled.params["dtype"] == "float32"
