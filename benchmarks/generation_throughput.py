@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 # Well-studied genes with symbols of different token lengths, so batches carry realistic padding.
@@ -66,7 +67,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "generation_throughput.j
 
 def run_once(generator, messages: list, batch_size: int) -> dict:
     """Generate all prompts at ``batch_size``; return tokens, wall time and the token ids."""
-    generator.batch_size = batch_size
+    generator.settings = replace(generator.settings, batch_size=batch_size)
     start = time.perf_counter()
     token_ids = generator.generate_token_ids(messages)
     seconds = time.perf_counter() - start
@@ -105,18 +106,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.profiles.hf import TransformersGenerator
     from bioprofile.profiles.prompts import get_template
 
     template = get_template(args.template)
     genes = GENES[: args.genes]
     messages = [template.messages(gene) for gene in genes]
-    generator = TransformersGenerator(args.model, max_new_tokens=args.max_new_tokens).load()
+    generator = TransformersGenerator(
+        args.model, settings=GenerationSettings(max_new_tokens=args.max_new_tokens)
+    ).load()
     # Warm-up (first-call allocations, lazy kernels) so neither timed run pays it.
-    generator.batch_size = 2
-    generator.max_new_tokens = 4
+    settings = generator.settings
+    generator.settings = replace(settings, batch_size=2, max_new_tokens=4)
     generator.generate_token_ids(messages[:2])
-    generator.max_new_tokens = args.max_new_tokens
+    generator.settings = settings
 
     load_before = os.getloadavg()
     single = run_once(generator, messages, 1)

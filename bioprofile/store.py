@@ -114,7 +114,7 @@ class Store:
         except (OSError, sqlite3.Error) as err:
             raise BioprofileInputError(
                 f"cannot open the cache at {self.path} ({err}); "
-                "point BIOPROFILE_CACHE_DIR or --cache-dir at a writable local folder"
+                "use a writable local folder (BIOPROFILE_CACHE_DIR sets the default one)"
             ) from None
         # Some network file systems refuse WAL; the store is still correct then, only readers wait on writers.
         self.journal_mode: str = str(mode).lower()
@@ -237,7 +237,7 @@ class Store:
     # -- housekeeping ----------------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """Number of stored profile texts and vectors, e.g. for a ``--verbose`` summary."""
+        """Number of stored profile texts and vectors, e.g. for a verbose summary."""
         with self._lock:
             profiles = self._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
             vectors = self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

@@ -33,7 +33,7 @@ def test_refuses_to_overwrite(tmp_path, emb):
     path = emb.write(tmp_path / "genes.parquet")
     before = path.read_bytes()
     other = GeneEmbeddings(emb.ids, emb.symbols, emb.texts, emb.vectors + 1, emb.provenance)
-    with pytest.raises(BioprofileInputError, match="--force"):
+    with pytest.raises(BioprofileInputError, match="set overwrite"):
         other.write(path)
     assert path.read_bytes() == before
     other.write(path, overwrite=True)

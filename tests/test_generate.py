@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bioprofile.entities import entity_key
 from bioprofile.genes import normalize_genes
-from bioprofile.profiles.generate import entity_key, generate_profiles, profile_cache_key
+from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
 from bioprofile.profiles.prompts import get_template
 from bioprofile.store import Store
 
@@ -252,7 +253,9 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
     from bioprofile.profiles.hf import TransformersGenerator
 
     template = get_template("concise")
-    generator = TransformersGenerator(varied_llama_dir, batch_size=2, max_new_tokens=6, device="cpu")
+    generator = TransformersGenerator(
+        varied_llama_dir, settings=GenerationSettings(batch_size=2, max_new_tokens=6), device="cpu"
+    )
     with Store(tmp_path / "s.sqlite") as store:
         partial = generate_profiles(genes[:3], generator=generator, template=template, store=store)
         full = generate_profiles(genes[:7], generator=generator, template=template, store=store, batch_size=2)
@@ -260,7 +263,9 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
     assert full[:3] == partial
     assert all(text.strip() for text in full) and len(set(full)) > 1
     # Greedy decoding: the cached-and-resumed texts equal one uninterrupted run without a store.
-    fresh = TransformersGenerator(varied_llama_dir, batch_size=4, max_new_tokens=6, device="cpu")
+    fresh = TransformersGenerator(
+        varied_llama_dir, settings=GenerationSettings(batch_size=4, max_new_tokens=6), device="cpu"
+    )
     assert fresh.id == generator_id and fresh.params == params
     assert generate_profiles(genes[:7], generator=fresh, template=template, store=None) == full
     assert _rows(tmp_path / "s.sqlite") == (7, 7)

@@ -165,3 +165,22 @@ def test_agrees_with_ensembl_gene_table(shared_data):
     assert coverage > 0.80
     assert exact > 0.97
     assert rename_aware > 0.995
+
+
+def test_genes_are_entities_keyed_by_hgnc_id():
+    from bioprofile.entities import Entity, EntityLike, EntityResolution, entity_key, entity_kind
+
+    result = normalize_genes(["TP53", "EGFR", "FOO1"])
+    assert isinstance(result, EntityResolution) and result.entities is result.genes
+    tp53 = result.genes[0]
+    assert isinstance(tp53, EntityLike) and (tp53.key, tp53.kind) == ("HGNC:11998", "gene")
+    assert entity_key(tp53) == "HGNC:11998" and entity_key("TP53") == "TP53" and entity_kind("TP53") == "gene"
+    assert result.report().startswith("2 of 3 ids resolved to 2 genes;")
+    assert "(check spelling, or use approved HGNC symbols or Ensembl ids)" in result.report()
+
+    target = Entity(key="adt:CD45RA", symbol="CD45RA", name="CD45RA isoform of PTPRC", kind="protein")
+    assert isinstance(target, EntityLike) and entity_kind(target) == "protein"
+    other = EntityResolution(entities=[target], inputs={"CD45RA": "CD45RA"}, unknown=["CD99X"])
+    assert other.report() == "1 of 2 ids resolved to 1 entity; 1 not found: CD99X (check spelling)"
+    with pytest.raises(ValueError, match="non-empty key"):
+        Entity(key=" ", symbol="CD45RA")

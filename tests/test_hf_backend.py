@@ -10,6 +10,7 @@ import torch
 from helpers import build_tiny_llama
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.prompts import get_template
 
@@ -62,19 +63,21 @@ def _messages(genes=GENES):
 def test_batched_equals_one_at_a_time(lively_llama_dir):
     """Left-padded batches of mixed lengths give exactly the tokens of unpadded single prompts (fp32)."""
     messages = _messages()
-    single = TransformersGenerator(lively_llama_dir, batch_size=1, max_new_tokens=16).generate_token_ids(
-        messages
-    )
-    batched = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=16).generate_token_ids(
-        messages
-    )
+    single = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=1, max_new_tokens=16)
+    ).generate_token_ids(messages)
+    batched = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=4, max_new_tokens=16)
+    ).generate_token_ids(messages)
     assert batched == single
     # The continuations really depend on the prompt (otherwise the comparison above proves little).
     assert len({tuple(tokens) for tokens in single}) == len(GENES)
 
 
 def test_output_follows_input_order(lively_llama_dir):
-    generator = TransformersGenerator(lively_llama_dir, batch_size=3, max_new_tokens=6)
+    generator = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=3, max_new_tokens=6)
+    )
     messages = _messages(GENES[:6])
     forward = generator.generate(messages)
     backward = generator.generate(messages[::-1])
@@ -83,7 +86,9 @@ def test_output_follows_input_order(lively_llama_dir):
 
 
 def test_text_excludes_prompt_and_special_tokens(lively_llama_dir, tiny_tokenizer):
-    generator = TransformersGenerator(lively_llama_dir, batch_size=2, max_new_tokens=16)
+    generator = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=2, max_new_tokens=16)
+    )
     messages = _messages(["TP53", "EGFR"])
     tokens = generator.generate_token_ids(messages)
     texts = generator.generate(messages)
@@ -98,28 +103,34 @@ def test_stops_at_any_stop_token(lively_llama_dir, tmp_path):
     from transformers import GenerationConfig
 
     messages = _messages()
-    free = TransformersGenerator(lively_llama_dir, batch_size=4, max_new_tokens=24).generate_token_ids(
-        messages
-    )
+    free = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=4, max_new_tokens=24)
+    ).generate_token_ids(messages)
     stop = free[0][5]  # a token the model really produces, made a stop token below
     stopped_dir = tmp_path / "stopping"
     shutil.copytree(lively_llama_dir, stopped_dir)
     GenerationConfig(eos_token_id=[2, stop], pad_token_id=0).save_pretrained(stopped_dir)
 
-    stopped = TransformersGenerator(stopped_dir, batch_size=4, max_new_tokens=24).generate_token_ids(messages)
+    stopped = TransformersGenerator(
+        stopped_dir, settings=GenerationSettings(batch_size=4, max_new_tokens=24)
+    ).generate_token_ids(messages)
     expected = [tokens[: tokens.index(stop)] if stop in tokens else tokens for tokens in free]
     assert stopped == expected
     assert len(stopped[0]) == free[0].index(stop) <= 5
 
 
 def test_id_and_params(lively_llama_dir, tiny_tokenizer, tmp_path):
-    greedy = TransformersGenerator(lively_llama_dir, max_new_tokens=64, temperature=0.3, seed=5)
+    greedy = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(max_new_tokens=64, temperature=0.3, seed=5)
+    )
     assert greedy.params == {"max_new_tokens": 64, "do_sample": False, "dtype": "auto"}
     assert str(greedy.dtype) == "torch.float32"  # auto is fp32 on CPU
     assert TransformersGenerator(lively_llama_dir, dtype="bfloat16").params["dtype"] == "bfloat16"
     with pytest.raises(BioprofileInputError, match="unknown dtype"):
         TransformersGenerator(lively_llama_dir, dtype="float8")
-    sampled = TransformersGenerator(lively_llama_dir, do_sample=True, temperature=0.7, top_p=0.9, seed=3)
+    sampled = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(do_sample=True, temperature=0.7, top_p=0.9, seed=3)
+    )
     assert sampled.params["temperature"] == 0.7 and sampled.params["seed"] == 3
     assert greedy.id == sampled.id == TransformersGenerator(str(lively_llama_dir)).id
     assert greedy.id.startswith(lively_llama_dir.name + "@")
@@ -133,9 +144,15 @@ def test_id_and_params(lively_llama_dir, tiny_tokenizer, tmp_path):
 
 def test_sampling_is_seeded(lively_llama_dir):
     messages = _messages(["TP53", "BRCA1"])
-    first = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=8)
-    again = TransformersGenerator(lively_llama_dir, do_sample=True, seed=1, max_new_tokens=8)
-    other = TransformersGenerator(lively_llama_dir, do_sample=True, seed=2, max_new_tokens=8)
+    first = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(do_sample=True, seed=1, max_new_tokens=8)
+    )
+    again = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(do_sample=True, seed=1, max_new_tokens=8)
+    )
+    other = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(do_sample=True, seed=2, max_new_tokens=8)
+    )
     assert first.generate_token_ids(messages) == again.generate_token_ids(messages)
     assert first.generate_token_ids(messages) != other.generate_token_ids(messages)
 
@@ -143,16 +160,23 @@ def test_sampling_is_seeded(lively_llama_dir):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"batch_size": 0}, "batch-size"),
-        ({"max_new_tokens": 0}, "max-new-tokens"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
         ({"do_sample": True, "temperature": 0.0}, "temperature"),
-        ({"do_sample": True, "top_p": 1.5}, "top-p"),
-        ({"dtype": "float99"}, "dtype"),
+        ({"do_sample": True, "top_p": 1.5}, "top_p"),
     ],
 )
-def test_bad_settings(lively_llama_dir, kwargs, match):
-    with pytest.raises(BioprofileInputError, match=match):
-        TransformersGenerator(lively_llama_dir, **kwargs)
+def test_bad_settings(kwargs, match):
+    """Refused when the settings are made, naming the Python argument (the CLI turns it into its flag)."""
+    with pytest.raises(BioprofileInputError, match=match) as err:
+        GenerationSettings(**kwargs)
+    assert err.value.argument == match and "--" not in str(err.value)
+
+
+def test_bad_dtype(lively_llama_dir):
+    with pytest.raises(BioprofileInputError, match="dtype") as err:
+        TransformersGenerator(lively_llama_dir, dtype="float99")
+    assert err.value.argument == "dtype"
 
 
 def test_not_a_model_dir(tmp_path):
@@ -190,8 +214,10 @@ def test_peft_adapter(lively_llama_dir, tmp_path):
     assert config["base_model_name_or_path"] == str(lively_llama_dir)
 
     messages = _messages(["TP53", "BRCA1", "EGFR"])
-    adapted = TransformersGenerator(adapter_dir, batch_size=2, max_new_tokens=16)
-    base_gen = TransformersGenerator(lively_llama_dir, batch_size=2, max_new_tokens=16)
+    adapted = TransformersGenerator(adapter_dir, settings=GenerationSettings(batch_size=2, max_new_tokens=16))
+    base_gen = TransformersGenerator(
+        lively_llama_dir, settings=GenerationSettings(batch_size=2, max_new_tokens=16)
+    )
     assert adapted.id != base_gen.id and adapted.id.startswith("adapter@")
     assert adapted.id.endswith(base_gen.id)
     adapted_tokens = adapted.generate_token_ids(messages)
@@ -226,16 +252,16 @@ def test_adapter_without_base(tmp_path):
 
 @pytest.mark.slow
 def test_default_model_writes_about_the_gene():
-    generator = TransformersGenerator(None, batch_size=2, max_new_tokens=48)
+    generator = TransformersGenerator(None, settings=GenerationSettings(batch_size=2, max_new_tokens=48))
     assert generator.id.startswith("smollm2-135m-instruct@")
     genes = ["TP53", "BRCA1"]
     texts = generator.generate([get_template("genept").messages(g) for g in genes])
     assert all(len(text) > 50 for text in texts)
     assert "TP53" in texts[0] or "p53" in texts[0]
     assert "BRCA" in texts[1]
-    single = TransformersGenerator(None, batch_size=1, max_new_tokens=48).generate(
-        [get_template("genept").messages(g) for g in genes]
-    )
+    single = TransformersGenerator(
+        None, settings=GenerationSettings(batch_size=1, max_new_tokens=48)
+    ).generate([get_template("genept").messages(g) for g in genes])
     assert single == texts
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.http import OpenAIChatGenerator
 from bioprofile.profiles.prompts import get_template
@@ -44,7 +45,8 @@ class ChatServer(ThreadingHTTPServer):
         with self.lock:
             max_tokens = int(body.get("max_tokens") or 16)
             generator = self.generators.setdefault(
-                max_tokens, TransformersGenerator(self.model_dir, max_new_tokens=max_tokens)
+                max_tokens,
+                TransformersGenerator(self.model_dir, settings=GenerationSettings(max_new_tokens=max_tokens)),
             )
             return generator.generate([body["messages"]])[0]
 
@@ -101,10 +103,12 @@ def server(tiny_llama_dir):
 def test_texts_over_http_equal_local_generation(server, tiny_llama_dir, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     messages = [get_template("concise").messages(gene) for gene in GENES]
-    remote = OpenAIChatGenerator(SERVED_NAME, base_url=server.base_url, batch_size=3, max_new_tokens=12)
-    assert remote.generate(messages) == TransformersGenerator(tiny_llama_dir, max_new_tokens=12).generate(
-        messages
+    remote = OpenAIChatGenerator(
+        SERVED_NAME, settings=GenerationSettings(batch_size=3, max_new_tokens=12), base_url=server.base_url
     )
+    assert remote.generate(messages) == TransformersGenerator(
+        tiny_llama_dir, settings=GenerationSettings(max_new_tokens=12)
+    ).generate(messages)
     assert len(server.requests) == len(GENES)
     assert all(r["body"]["temperature"] == 0 and r["body"]["max_tokens"] == 12 for r in server.requests)
     assert remote.id == f"openai:{SERVED_NAME}@127.0.0.1:{server.server_address[1]}"
@@ -191,7 +195,7 @@ def test_settings_checked_before_any_request(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(BioprofileInputError, match="set the environment variable OPENAI_API_KEY"):
         OpenAIChatGenerator("gpt-4o-mini", base_url="https://api.example.org/v1")
-    with pytest.raises(BioprofileInputError, match="needs --model NAME"):
+    with pytest.raises(BioprofileInputError, match="needs model"):
         OpenAIChatGenerator(None, base_url="http://localhost:8000/v1")
     with pytest.raises(BioprofileInputError, match="not an http"):
         OpenAIChatGenerator("m", base_url="localhost:8000")

@@ -157,3 +157,34 @@ def test_dense_default_matches_gguf_greedy():
     text = tokenizer.decode(ours[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "TP53" in text or "p53" in text
     assert models.model_fingerprint(str(path)).startswith("smollm2-135m-instruct@")
+
+
+def test_trained_template_reads_the_training_record(tmp_path):
+    assert models.trained_template(None) is None
+    assert models.trained_template("HuggingFaceTB/SmolLM2-135M-Instruct") is None  # a hub id: no folder here
+    assert models.trained_template(tmp_path) is None  # a folder without the record
+    record = tmp_path / models.TRAIN_RECORD_FILE
+    record.write_text(json.dumps({"template": " genept ", "method": "bft"}))
+    assert models.trained_template(tmp_path) == "genept"
+    assert models.trained_template(str(tmp_path)) == "genept"
+    record.write_text(json.dumps({"method": "bft"}))
+    assert models.trained_template(tmp_path) is None
+    for bad, match in (
+        ("{not json", "not readable JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"template": 3}', "no"),
+    ):
+        record.write_text(bad)
+        with pytest.raises(BioprofileInputError, match=match) as err:
+            models.trained_template(tmp_path)
+        assert "\n" not in str(err.value)
+
+
+def test_dtype_name_is_checked_without_torch():
+    import torch
+
+    assert models.dtype_name(None) == "auto"
+    assert models.dtype_name("bfloat16") == models.dtype_name(torch.bfloat16) == "bfloat16"
+    with pytest.raises(BioprofileInputError, match="unknown dtype") as err:
+        models.dtype_name("float8")
+    assert err.value.argument == "dtype"

@@ -44,13 +44,14 @@ def run_cli(*args: str):
 def test_embed_genes_python_api(tiny_llama_dir, tiny_bert_dir, tmp_path):
     from bioprofile import embed_genes
     from bioprofile.encoders import get_encoder
+    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.profiles.hf import TransformersGenerator
     from bioprofile.store import Store
 
     with Store(tmp_path / "store.sqlite") as store:
         emb = embed_genes(
             GENES + ["ENSG00000141510", "not-a-gene"],  # TP53 again by Ensembl id, and an unknown id
-            generator=TransformersGenerator(tiny_llama_dir, max_new_tokens=12),
+            generator=TransformersGenerator(tiny_llama_dir, settings=GenerationSettings(max_new_tokens=12)),
             encoder=get_encoder(f"hf:{tiny_bert_dir}"),
             store=store,
         )
@@ -231,3 +232,237 @@ def test_default_models_end_to_end(tmp_path):
     warm = time.perf_counter() - start
     np.testing.assert_array_equal(GeneEmbeddings.read(out).vectors, emb.vectors)
     assert warm < cold  # the 20x target is measured in benchmarks/embed_cold_warm.py, not asserted here
+
+
+# -- the entity seam, settings objects and the served template ---------------------------------------------------
+
+
+def _protein_template():
+    from bioprofile.profiles.prompts import PromptTemplate
+
+    return PromptTemplate(
+        name="protein-test",
+        system=None,
+        user="Tell me about the protein {symbol} ({name}).",
+        entity="protein",
+    )
+
+
+def _adt_targets():
+    from bioprofile.entities import Entity
+
+    return [
+        Entity(key="adt:CD45RA", symbol="CD45RA", name="CD45RA isoform of PTPRC", kind="protein"),
+        Entity(key="adt:CD45RO", symbol="CD45RO", name="CD45RO isoform of PTPRC", kind="protein"),
+    ]
+
+
+def test_gene_store_key_is_still_the_hgnc_id(tiny_llama_dir, tmp_path):
+    """A profile cached under a gene's HGNC id (as every earlier version stored it) is found, not regenerated."""
+    from bioprofile import embed_genes
+    from bioprofile.entities import EntityLike, entity_key
+    from bioprofile.genes import normalize_genes
+    from bioprofile.profiles.generate import profile_cache_key
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.prompts import get_template
+    from bioprofile.store import Store
+
+    (tp53,) = normalize_genes(["TP53"]).genes
+    assert isinstance(tp53, EntityLike) and tp53.kind == "gene"
+    assert entity_key(tp53) == tp53.key == tp53.hgnc_id == "HGNC:11998"
+    generator = TransformersGenerator(tiny_llama_dir)
+    key = profile_cache_key(get_template("concise"), generator)
+    assert key == {
+        "template": "concise@d21d63dd",
+        "generator": generator.id,
+        "params": {"max_new_tokens": 256, "do_sample": False, "dtype": "auto"},
+    }
+    with Store(tmp_path / "store.sqlite") as store:
+        store.put_profiles({"HGNC:11998": "TP53 encodes p53, a tumour suppressor."}, **key)
+        emb = embed_genes(["TP53"], generator=generator, encoder="minilm", store=store)
+    assert emb.texts == ["TP53 encodes p53, a tumour suppressor."] and emb.ids == ["HGNC:11998"]
+    assert generator._model is None  # served from the store: the model never loaded
+    assert emb.kind == "gene" and emb.provenance["entity_kind"] == "gene"
+    assert emb.provenance["n_genes"] == emb.provenance["n_entities"] == 1
+
+
+def test_default_generator_id_and_params_unchanged(tmp_path, monkeypatch, tiny_llama_dir):
+    """make_generator builds what the old keyword arguments built: same id, same cache-key params."""
+    import shutil
+
+    from bioprofile import GenerationSettings, make_generator
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.models import MARKER_FILE, model_fingerprint
+
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
+    default_dir = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    shutil.copytree(
+        tiny_llama_dir, default_dir
+    )  # stands in for the converted SmolLM2 (the slow tests use it)
+    (default_dir / MARKER_FILE).write_text("{}")
+
+    default = make_generator()
+    assert isinstance(default, TransformersGenerator) and default.batch_size == 16
+    assert default.id.startswith("smollm2-135m-instruct@") and default.id == model_fingerprint(
+        str(default_dir)
+    )
+    assert default.params == {"max_new_tokens": 256, "do_sample": False, "dtype": "auto"}
+    shorter = make_generator(None, settings=GenerationSettings(max_new_tokens=64, batch_size=4))
+    assert shorter.id == default.id and shorter.batch_size == 4
+    assert shorter.params == {"max_new_tokens": 64, "do_sample": False, "dtype": "auto"}
+    sampled = make_generator(settings=GenerationSettings(do_sample=True, temperature=0.7, top_p=0.9, seed=3))
+    assert sampled.params == {
+        "max_new_tokens": 256,
+        "do_sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": 3,
+        "dtype": "auto",
+    }
+    served = make_generator("m", backend="openai", base_url="http://localhost:8000/v1")
+    assert served.id == "openai:m@localhost:8000" and served.batch_size == 16
+    assert served.params == {"backend": "openai", "max_new_tokens": 256, "do_sample": False}
+
+
+def test_generation_settings_are_frozen_and_checked():
+    import dataclasses
+
+    from bioprofile import GenerationSettings, make_generator
+    from bioprofile.errors import BioprofileInputError
+
+    settings = GenerationSettings(max_new_tokens=12)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.max_new_tokens = 13
+    assert settings.with_default_batch_size(8).batch_size == 8
+    assert GenerationSettings(batch_size=2).with_default_batch_size(8).batch_size == 2
+    assert GenerationSettings(max_new_tokens=np.int64(12)).text_params() == settings.text_params()
+    with pytest.raises(BioprofileInputError, match="unknown backend 'onnx'"):
+        make_generator(backend="onnx")
+    with pytest.raises(BioprofileInputError, match="base_url is for backend 'openai' only") as err:
+        make_generator(backend="transformers", base_url="http://localhost:8000/v1")
+    assert err.value.argument == "base_url"
+
+
+def test_a_protein_entity_flows_through_the_same_path(tiny_llama_dir, tiny_bert_dir, tmp_path):
+    """Antibody targets (kind "protein") are generated, encoded, stored and written like genes, under their keys."""
+    from bioprofile import (
+        EntityEmbeddings,
+        GeneEmbeddings,
+        GenerationSettings,
+        embed_entities,
+        make_generator,
+    )
+    from bioprofile.store import Store
+
+    targets = _adt_targets()
+    generator = make_generator(tiny_llama_dir, settings=GenerationSettings(max_new_tokens=12))
+    with Store(tmp_path / "store.sqlite") as store:
+        emb = embed_entities(
+            targets + targets[:1],  # a repeated entity collapses
+            generator=generator,
+            template=_protein_template(),
+            encoder=f"hf:{tiny_bert_dir}",
+            store=store,
+        )
+    assert emb.ids == ["adt:CD45RA", "adt:CD45RO"] and emb.symbols == ["CD45RA", "CD45RO"]
+    assert emb.kind == "protein" and emb.provenance["entity_kind"] == "protein"
+    assert emb.provenance["template"].startswith("protein-test@") and "n_genes" not in emb.provenance
+    assert all(emb.texts) and np.isfinite(emb.vectors).all()
+    with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+        keys = sorted(row[0] for row in conn.execute("SELECT entity FROM profiles"))
+    assert keys == ["adt:CD45RA", "adt:CD45RO"]  # two isoforms of one gene: two store keys
+
+    out = emb.write(tmp_path / "proteins.parquet")
+    back = GeneEmbeddings.read(out)
+    assert isinstance(back, EntityEmbeddings) and back.kind == "protein"
+    assert back.ids == emb.ids and back.symbols == emb.symbols and back.texts == emb.texts
+    np.testing.assert_array_equal(back.vectors, emb.vectors)
+
+
+def test_a_template_for_another_kind_is_an_error(tiny_llama_dir):
+    from bioprofile import Entity, embed_entities, embed_genes
+    from bioprofile.errors import BioprofileInputError
+
+    for template in ("concise", None):  # None: the default, a gene template
+        with pytest.raises(BioprofileInputError, match="describes a gene, not a protein") as err:
+            embed_entities(_adt_targets(), generator=tiny_llama_dir, template=template)
+        assert err.value.argument == "template"
+    with pytest.raises(BioprofileInputError, match="describes a protein, not a gene"):
+        embed_genes(["TP53"], generator=tiny_llama_dir, template=_protein_template())
+    gene_like = Entity(key="HGNC:11998", symbol="TP53")
+    with pytest.raises(BioprofileInputError, match="2 kinds"):
+        embed_entities([gene_like, *_adt_targets()], generator=tiny_llama_dir)
+    with pytest.raises(BioprofileInputError, match="is not an entity"):
+        embed_entities(["CD45RA"], generator=tiny_llama_dir)
+
+
+def test_settings_beside_a_ready_generator_are_refused(tiny_llama_dir):
+    from bioprofile import GenerationSettings, embed_genes, make_generator
+    from bioprofile.errors import BioprofileInputError
+
+    with pytest.raises(BioprofileInputError, match="ready generator carries its own") as err:
+        embed_genes(["TP53"], generator=make_generator(tiny_llama_dir), settings=GenerationSettings())
+    assert err.value.argument == "settings"
+
+
+@pytest.fixture
+def trained_dir(tiny_llama_dir, tmp_path):
+    """A model folder as `bioprofile train` leaves it: weights, tokenizer, and the record of its template."""
+    import json
+    import shutil
+
+    folder = tmp_path / "trained"
+    shutil.copytree(tiny_llama_dir, folder)
+    (folder / "bioprofile_train.json").write_text(json.dumps({"template": "genept", "method": "bft"}))
+    return folder
+
+
+def test_the_template_a_model_learned_is_the_one_it_serves(
+    trained_dir, tiny_llama_dir, tiny_bert_dir, tmp_path
+):
+    import warnings
+
+    from bioprofile import GenerationSettings, embed_genes
+    from bioprofile.store import Store
+
+    kwargs = {"encoder": f"hf:{tiny_bert_dir}", "settings": GenerationSettings(max_new_tokens=12)}
+    with Store(tmp_path / "store.sqlite") as store:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the learned template, unasked: no warning
+            learned = embed_genes(["TP53", "MYC"], generator=trained_dir, store=store, **kwargs)
+            plain = embed_genes(["TP53", "MYC"], generator=tiny_llama_dir, store=store, **kwargs)
+            same = embed_genes(["TP53"], generator=trained_dir, template="GenePT", store=store, **kwargs)
+        with pytest.warns(UserWarning, match="'concise' is not 'genept', the template .* was trained with"):
+            other = embed_genes(["TP53"], generator=trained_dir, template="concise", store=store, **kwargs)
+    assert learned.provenance["template"] == "genept@5870d0d2"
+    assert learned.provenance["template_source"] == "model"
+    assert plain.provenance["template"] == "concise@d21d63dd"
+    assert plain.provenance["template_source"] == "default"
+    assert same.provenance["template_source"] == "argument" and same.texts == learned.texts[:1]
+    assert other.provenance["template"] == "concise@d21d63dd"
+    assert other.provenance["template_source"] == "argument"
+
+
+def test_cli_embed_genes_uses_the_learned_template(trained_dir, tiny_args, tmp_path):
+    args = list(tiny_args)
+    args[args.index("--model") + 1] = str(trained_dir)
+    out = tmp_path / "genes.parquet"
+    result = run_cli("embed-genes", "TP53", "-o", str(out), *args)
+    assert result.exit_code == 0, result.output
+    provenance = GeneEmbeddings.read(out).provenance
+    assert provenance["template"] == "genept@5870d0d2" and provenance["template_source"] == "model"
+
+
+def test_cli_names_flags_for_library_arguments(tmp_path, tiny_args):
+    """Library errors name Python arguments; the embed-genes command shows its own flags instead."""
+    out = tmp_path / "a.parquet"
+    cases = {
+        "--base-url is for backend 'openai' only": ["TP53", "--base-url", "http://localhost:8000/v1"],
+        "drop --strict to go on without them": ["TP53", "NOTAGENE1", "--strict"],
+    }
+    for needle, extra in cases.items():
+        result = run_cli("embed-genes", "-o", str(out), *tiny_args, *extra)
+        assert result.exit_code == 2, result.output
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert needle in line, line
+    assert not out.exists()

@@ -8,6 +8,7 @@ from helpers import build_tiny_llama
 from typer.testing import CliRunner
 
 from bioprofile.cli import app
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.vllm import VLLMGenerator, vllm_available
 
 needs_vllm = pytest.mark.skipif(not vllm_available(), reason="vLLM is an optional extra, not installed here")
@@ -45,11 +46,11 @@ def test_vllm_greedy_texts_match_transformers(vllm_llama_dir, tmp_path):
     genes = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CDKN2A"]
     engine = VLLMGenerator(
         vllm_llama_dir,
-        max_new_tokens=16,
+        settings=GenerationSettings(max_new_tokens=16),
         dtype="float32",
         engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
     )
-    reference = TransformersGenerator(vllm_llama_dir, max_new_tokens=16)
+    reference = TransformersGenerator(vllm_llama_dir, settings=GenerationSettings(max_new_tokens=16))
     messages = [get_template("concise").messages(gene) for gene in genes]
     vllm_tokens = engine.generate_token_ids(messages)
     assert vllm_tokens == reference.generate_token_ids(messages)
@@ -88,14 +89,18 @@ def test_vllm_serves_a_lora_adapter_like_transformers(vllm_llama_dir, tmp_path):
     messages = [get_template("concise").messages(gene) for gene in ["TP53", "BRCA1", "EGFR", "KRAS"]]
     engine = VLLMGenerator(
         adapter_dir,
-        max_new_tokens=16,
+        settings=GenerationSettings(max_new_tokens=16),
         dtype="float32",
         engine_kwargs={"max_model_len": 2048, "enforce_eager": True},
     )
     assert engine.id.endswith(VLLMGenerator(vllm_llama_dir).id)
     adapted = engine.generate_token_ids(messages)
-    assert adapted == TransformersGenerator(adapter_dir, max_new_tokens=16).generate_token_ids(messages)
-    assert adapted != TransformersGenerator(vllm_llama_dir, max_new_tokens=16).generate_token_ids(messages)
+    assert adapted == TransformersGenerator(
+        adapter_dir, settings=GenerationSettings(max_new_tokens=16)
+    ).generate_token_ids(messages)
+    assert adapted != TransformersGenerator(
+        vllm_llama_dir, settings=GenerationSettings(max_new_tokens=16)
+    ).generate_token_ids(messages)
 
 
 @needs_vllm
@@ -107,3 +112,19 @@ def test_vllm_refuses_a_non_lora_adapter(tmp_path, vllm_llama_dir):
     )
     with pytest.raises(BioprofileInputError, match="LoRA adapters only"):
         VLLMGenerator(tmp_path)
+
+
+def test_vllm_settings_and_cache_key_without_starting_an_engine(tiny_llama_dir, monkeypatch):
+    """The engine's id and params (its cache key) come from the settings alone; no vLLM is needed to read them."""
+    from bioprofile.profiles import vllm as vllm_backend
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    monkeypatch.setattr(vllm_backend, "vllm_available", lambda: True)
+    engine = VLLMGenerator(tiny_llama_dir)
+    assert engine.batch_size == vllm_backend.DEFAULT_BATCH_SIZE == 64
+    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "auto"}
+    assert engine.id == TransformersGenerator(tiny_llama_dir).id
+    sampled = VLLMGenerator(
+        tiny_llama_dir, settings=GenerationSettings(batch_size=8, do_sample=True, seed=2), dtype="float32"
+    )
+    assert sampled.batch_size == 8 and sampled.params["seed"] == 2 and sampled.params["dtype"] == "float32"

@@ -1,4 +1,16 @@
-"""Text encoders: profile text -> vector."""
+"""Text encoders: profile text -> vector.
+
+Modules
+-------
+base
+    :class:`~bioprofile.encoders.base.TextEncoder`, what the pipeline needs from an encoder.
+local
+    The default: a sentence-transformers model (the bundled all-MiniLM-L6-v2).
+hf
+    BioBERT-style Hugging Face encoders with mean or [CLS] pooling.
+cached
+    :func:`~bioprofile.encoders.cached.encode_texts`: encoding through the store, resumably.
+"""
 
 from __future__ import annotations
 

@@ -17,4 +17,6 @@ class TextEncoder(Protocol):
     #: Vector width.
     dim: int
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts``: a ``float32`` array of shape ``(len(texts), dim)``."""
+        ...

@@ -60,6 +60,7 @@ class TransformersEncoder:
         self.id = f"{model_id(model)}:{pooling}:{max_length}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The pooled vectors of ``texts``: a ``float32`` array of shape ``(len(texts), dim)``."""
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -42,8 +42,9 @@ class SentenceTransformerEncoder:
         path = default_encoder_path() if model is None else Path(model)
         if not (path / "modules.json").is_file():
             raise BioprofileInputError(
-                f"--encoder {path} is not a sentence-transformers model directory (no modules.json): "
-                "pass such a directory, or hf:PATH for a plain BERT-style model"
+                f"encoder {path} is not a sentence-transformers model directory (no modules.json): "
+                "pass such a directory, or hf:PATH for a plain BERT-style model",
+                argument="encoder",
             )
         self.path = path
         self.id = DEFAULT_ENCODER_ID if model is None else model_id(path)
@@ -53,6 +54,7 @@ class SentenceTransformerEncoder:
 
     @property
     def model(self):
+        """The loaded ``SentenceTransformer`` (loaded on first use)."""
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
@@ -61,6 +63,7 @@ class SentenceTransformerEncoder:
 
     @property
     def dim(self) -> int:
+        """Length of each vector."""
         # renamed in sentence-transformers 6; older releases only have the long name
         dimension = (
             getattr(self.model, "get_embedding_dimension", None)
@@ -69,6 +72,7 @@ class SentenceTransformerEncoder:
         return int(dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts`` (pooled and normalised as the model defines), shape ``(len(texts), dim)``."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)

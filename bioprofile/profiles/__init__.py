@@ -1,0 +1,37 @@
+"""Profiles: chat prompts for an entity, and the backends that write the texts, resumably through the store.
+
+Modules
+-------
+prompts
+    :class:`~bioprofile.profiles.prompts.PromptTemplate` and the registry of templates (shared with training).
+generate
+    :class:`~bioprofile.profiles.generate.GenerationSettings` (decoding settings every backend takes) and
+    :func:`~bioprofile.profiles.generate.generate_profiles` (cached, chunked, resumable generation).
+backends
+    :func:`~bioprofile.profiles.backends.make_generator`: a backend by name.
+hf
+    The transformers backend (the default).
+vllm
+    The vLLM backend (the ``[vllm]`` extra).
+http
+    The OpenAI-compatible chat-completions backend (the ``[openai]`` extra).
+models
+    Where generator models come from (the bundled SmolLM2, local folders, hub ids), their cache-key ids, and the
+    template a trained model folder records.
+summaries
+    User-supplied texts read in place of generated profiles (the GenePT recipe).
+"""
+
+from bioprofile.profiles.backends import BACKENDS, make_generator
+from bioprofile.profiles.generate import GenerationSettings
+from bioprofile.profiles.models import trained_template
+from bioprofile.profiles.prompts import PromptTemplate, get_template
+
+__all__ = [
+    "BACKENDS",
+    "GenerationSettings",
+    "PromptTemplate",
+    "get_template",
+    "make_generator",
+    "trained_template",
+]

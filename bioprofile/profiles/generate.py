@@ -1,13 +1,16 @@
-"""Write a profile text per gene, resumably: cached texts are reused, new ones are committed chunk by chunk."""
+"""Write a profile text per entity, resumably: cached texts are reused, new ones are committed chunk by chunk."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bioprofile.entities import EntityLike, entity_key
+from bioprofile.errors import BioprofileInputError
+
 if TYPE_CHECKING:
-    from bioprofile.genes import Gene
     from bioprofile.store import Store
 
 __all__ = [
@@ -32,7 +35,9 @@ class ProfileGenerator(Protocol):
     id: str
     params: Mapping[str, Any]
 
-    def generate(self, messages_list: list[list[dict]]) -> list[str]: ...
+    def generate(self, messages_list: list[list[dict]]) -> list[str]:
+        """One profile text per chat, in input order."""
+        ...
 
 
 class PromptTemplateLike(Protocol):
@@ -40,53 +45,79 @@ class PromptTemplateLike(Protocol):
 
     name: str
 
-    def messages(self, gene: Any) -> list[dict]: ...
+    def messages(self, entity: Any) -> list[dict]:
+        """The chat messages asking for a profile of ``entity``."""
+        ...
 
 
+@dataclass(frozen=True)
 class GenerationSettings:
-    """Decoding settings every backend shares: checked once here, and the part of them that changes the texts.
+    """Decoding settings every backend shares, checked when they are made.
 
-    Backends call :meth:`_set_generation_settings` in ``__init__`` and build their ``params`` (the cache-key part)
-    from :meth:`_text_params`.
+    Parameters
+    ----------
+    batch_size
+        Prompts per generation batch (transformers), per engine call (vLLM) or requests in flight (OpenAI);
+        ``None`` takes the backend's default (16, 64 and 16).
+    max_new_tokens
+        Most tokens generated per profile.
+    do_sample
+        Sample instead of greedy decoding. Greedy (the default) is reproducible, so cached texts stay valid.
+    temperature, top_p
+        Sampling settings; ignored (and left out of :meth:`text_params`) when ``do_sample`` is false.
+    seed
+        Seed of the sampler; ignored when ``do_sample`` is false.
+
+    Raises
+    ------
+    BioprofileInputError
+        A setting no backend can run; the message names the argument.
+
+    Notes
+    -----
+    The model's dtype and device are arguments of the local backends instead: a served model has neither.
     """
 
-    batch_size: int
-    max_new_tokens: int
-    do_sample: bool
-    temperature: float
-    top_p: float
-    seed: int
+    batch_size: int | None = None
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
 
-    def _set_generation_settings(
-        self,
-        *,
-        batch_size: int,
-        max_new_tokens: int,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: int,
-    ) -> None:
-        """Refuse settings no backend can run (naming the CLI option to change), then keep them."""
-        from bioprofile.errors import BioprofileInputError
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise BioprofileInputError(
+                f"batch_size must be at least 1, got {self.batch_size}", argument="batch_size"
+            )
+        if self.max_new_tokens < 1:
+            raise BioprofileInputError(
+                f"max_new_tokens must be at least 1, got {self.max_new_tokens}", argument="max_new_tokens"
+            )
+        if self.do_sample and not self.temperature > 0:
+            raise BioprofileInputError(
+                f"temperature must be positive when sampling, got {self.temperature}", argument="temperature"
+            )
+        if self.do_sample and not 0 < self.top_p <= 1:
+            raise BioprofileInputError(f"top_p must be in (0, 1], got {self.top_p}", argument="top_p")
+        # Plain Python numbers (not numpy scalars or strings of digits): they go into JSON cache keys.
+        coerced = {
+            "batch_size": None if self.batch_size is None else int(self.batch_size),
+            "max_new_tokens": int(self.max_new_tokens),
+            "do_sample": bool(self.do_sample),
+            "temperature": float(self.temperature),
+            "top_p": float(self.top_p),
+            "seed": int(self.seed),
+        }
+        for name, value in coerced.items():
+            object.__setattr__(self, name, value)
 
-        if batch_size < 1:
-            raise BioprofileInputError(f"--batch-size must be at least 1, got {batch_size}")
-        if max_new_tokens < 1:
-            raise BioprofileInputError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-        if do_sample and not temperature > 0:
-            raise BioprofileInputError(f"--temperature must be positive when sampling, got {temperature}")
-        if do_sample and not 0 < top_p <= 1:
-            raise BioprofileInputError(f"--top-p must be in (0, 1], got {top_p}")
-        self.batch_size = int(batch_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.seed = int(seed)
+    def with_default_batch_size(self, batch_size: int) -> GenerationSettings:
+        """These settings with ``batch_size`` filled in where it was left to the backend."""
+        return self if self.batch_size is not None else replace(self, batch_size=batch_size)
 
-    def _text_params(self) -> dict[str, Any]:
-        """The settings that change the output; sampling settings only when sampling (greedy ignores them)."""
+    def text_params(self) -> dict[str, Any]:
+        """The settings that change the output (the cache-key part); sampling settings only when sampling."""
         params: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
             params.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
@@ -111,17 +142,12 @@ def cut_at_stop(tokens: Sequence[int], stop_ids: set[int]) -> list[int]:
     return list(tokens[:cut])
 
 
-def entity_key(gene: Gene | str) -> str:
-    """The store key for an entity: a gene's HGNC id (stable across renames), else the string itself."""
-    return getattr(gene, "hgnc_id", None) or str(gene)
-
-
 def _prompt_length(messages: list[dict]) -> int:
     return sum(len(str(message.get("content", ""))) for message in messages)
 
 
 def generate_profiles(
-    genes: Sequence[Gene],
+    entities: Sequence[EntityLike | str],
     *,
     generator: ProfileGenerator,
     template: PromptTemplateLike,
@@ -129,48 +155,48 @@ def generate_profiles(
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Profile texts for genes, generating only those not in the store.
+    """Profile texts for entities (genes, proteins...), generating only those not in the store.
 
-    Missing genes are sorted by prompt length (longest first, so batches pad little and a prompt too long for
+    Missing entities are sorted by prompt length (longest first, so batches pad little and a prompt too long for
     memory fails at once) and generated in chunks; each chunk is written to the store as soon as it is done, so
     a killed run loses at most the chunk in flight and a rerun resumes where it stopped.
 
     Parameters
     ----------
-    genes
-        Genes (or other entities a template accepts); repeated entries are generated once.
+    entities
+        Genes or other entities a template accepts (or bare symbols); repeated entries are generated once.
     generator
         Backend with ``id``, ``params`` and ``generate(messages_list) -> list[str]``; it batches internally.
     template
-        Prompt template with ``name`` and ``messages(gene) -> list[dict]``.
+        Prompt template with ``name`` and ``messages(entity) -> list[dict]``.
     store
-        Cache keyed by (HGNC id, template name, generator id, generator params); ``None`` generates everything
-        and keeps nothing.
+        Cache keyed by (entity key, template key, generator id, generator params); a gene's key is its HGNC id
+        (:func:`bioprofile.entities.entity_key`). ``None`` generates everything and keeps nothing.
     batch_size
-        Genes per committed chunk. Default: four of the generator's own ``batch_size`` if it has one, else 32.
+        Entities per committed chunk. Default: four of the generator's own ``batch_size`` if it has one, else 32.
     progress
         Called after each chunk with the number of texts newly generated (cached texts are not reported).
 
     Returns
     -------
     list of str
-        One text per entry of ``genes``, in the same order.
+        One text per entry of ``entities``, in the same order.
 
     Raises
     ------
     ValueError
         The generator returned a different number of texts than prompts, or something that is not a string.
     """
-    keys = [entity_key(gene) for gene in genes]
+    keys = [entity_key(entity) for entity in entities]
     first_of: dict[str, Any] = {}
-    for key, gene in zip(keys, genes, strict=False):
-        first_of.setdefault(key, gene)
+    for key, entity in zip(keys, entities, strict=False):
+        first_of.setdefault(key, entity)
     cache_key = profile_cache_key(template, generator)
 
     texts: dict[str, str] = store.get_profiles(list(first_of), **cache_key) if store is not None else {}
-    prompts = {key: template.messages(gene) for key, gene in first_of.items()}
-    # Chunks are cut from ALL genes sorted by prompt length (longest first, so batches pad little and a prompt
-    # too long for memory fails at once), not from the missing ones: a resumed run then generates each gene in
+    prompts = {key: template.messages(entity) for key, entity in first_of.items()}
+    # Chunks are cut from ALL entities sorted by prompt length (longest first, so batches pad little and a prompt
+    # too long for memory fails at once), not from the missing ones: a resumed run then generates each one in
     # exactly the batch an uninterrupted run would have, so padding cannot change a single greedy token.
     ordered = sorted(first_of, key=lambda key: _prompt_length(prompts[key]), reverse=True)
     chunk_size = batch_size or _default_chunk(generator)

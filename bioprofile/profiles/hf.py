@@ -14,9 +14,12 @@ from typing import Any
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
-from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
+from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
 
-__all__ = ["TransformersGenerator"]
+__all__ = ["DEFAULT_BATCH_SIZE", "TransformersGenerator"]
+
+#: Prompts per ``generate`` call unless the settings say: a batch of 16 costs little more wall time than one.
+DEFAULT_BATCH_SIZE = 16
 
 _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -39,19 +42,6 @@ def _limit_cpu_threads() -> None:
         torch.set_num_threads(allowed)
 
 
-_DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _dtype_name(dtype: Any) -> str:
-    """The requested dtype as a name (``"auto"`` for the device default), checked without importing torch."""
-    if dtype is None:
-        return "auto"
-    name = str(dtype).removeprefix("torch.")
-    if name not in _DTYPE_NAMES:
-        raise BioprofileInputError(f"unknown dtype {dtype!r}: use {', '.join(_DTYPE_NAMES)}")
-    return name
-
-
 def _parse_dtype(dtype: Any, device: str):
     import torch
 
@@ -64,11 +54,13 @@ def _parse_dtype(dtype: Any, device: str):
         return dtype
     value = getattr(torch, str(dtype).removeprefix("torch."), None)
     if not isinstance(value, torch.dtype):
-        raise BioprofileInputError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16")
+        raise BioprofileInputError(
+            f"unknown dtype {dtype!r}: use float32, bfloat16 or float16", argument="dtype"
+        )
     return value
 
 
-class TransformersGenerator(GenerationSettings):
+class TransformersGenerator:
     """Write profile texts with a Hugging Face causal LM (or a peft adapter on one).
 
     Parameters
@@ -76,16 +68,9 @@ class TransformersGenerator(GenerationSettings):
     model
         What :func:`~bioprofile.profiles.models.resolve_model` accepts: ``None`` for the bundled
         SmolLM2-135M-Instruct, a model or adapter directory, or a cached hub id.
-    batch_size
-        Prompts generated together in one ``generate`` call.
-    max_new_tokens
-        Most tokens generated per profile.
-    do_sample
-        Sample instead of greedy decoding. Greedy (the default) is reproducible.
-    temperature, top_p
-        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
-    seed
-        Seed for sampling, set at the start of every :meth:`generate` call.
+    settings
+        Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
+        number of prompts generated together in one ``generate`` call, 16 unless set.
     device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: CUDA if available, else CPU.
     dtype
@@ -101,32 +86,26 @@ class TransformersGenerator(GenerationSettings):
         self,
         model: str | Path | None = None,
         *,
-        batch_size: int = 16,
-        max_new_tokens: int = 256,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        settings: GenerationSettings | None = None,
         device: str | None = None,
         dtype: Any = None,
     ) -> None:
-        self._set_generation_settings(
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-        )
+        #: The decoding settings in use (a frozen object: replace it to change them).
+        self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model_path = resolve_model(model if model is None else str(model))
         # Device and dtype are resolved on first use: importing torch costs seconds a fully cached run need not pay.
         self._device_request = str(device) if device else None
-        self._dtype_request = _dtype_name(dtype)
+        self._dtype_request = dtype_name(dtype)
         adapter = read_adapter_config(self.model_path)
         self._adapter_base = adapter.base if adapter else None
         self._model = None
         self._tokenizer = None
         self._id: str | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Prompts generated together in one ``generate`` call."""
+        return self.settings.batch_size
 
     # -- identity -------------------------------------------------------------------------------------------
 
@@ -141,7 +120,7 @@ class TransformersGenerator(GenerationSettings):
     def params(self) -> dict[str, Any]:
         """Generation settings that change the output (cache key part); sampling settings only when sampling."""
         # dtype as requested: "auto" is fp32 on CPU, bf16/fp16 on GPU (texts from either serve both from the cache)
-        return {**self._text_params(), "dtype": self._dtype_request}
+        return {**self.settings.text_params(), "dtype": self._dtype_request}
 
     @property
     def device(self) -> str:
@@ -183,7 +162,7 @@ class TransformersGenerator(GenerationSettings):
                 model = model.merge_and_unload()
         if getattr(tokenizer, "chat_template", None) is None:
             raise BioprofileInputError(
-                f"--model {self.model_path} has no chat template: profiles need an instruction-tuned chat model"
+                f"{self.model_path} has no chat template: profiles need an instruction-tuned chat model"
             )
         tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if tokenizer.pad_token_id is None:
@@ -246,22 +225,23 @@ class TransformersGenerator(GenerationSettings):
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         stop_ids = self._stop_token_ids()
         pad_id = self.tokenizer.pad_token_id
+        settings = self.settings
         generation_kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.do_sample,
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": settings.do_sample,
             "pad_token_id": pad_id,
             "eos_token_id": sorted(stop_ids),
         }
-        if self.do_sample:
-            generation_kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
-            torch.manual_seed(self.seed)
+        if settings.do_sample:
+            generation_kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+            torch.manual_seed(settings.seed)
         else:
             # Neutralise sampling defaults a checkpoint's generation_config may carry.
             generation_kwargs.update(temperature=None, top_p=None, top_k=None)
 
         results: list[list[int] | None] = [None] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
             encoded = self.tokenizer.pad(
                 {"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt"
             ).to(self.device)

