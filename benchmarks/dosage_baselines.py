@@ -38,6 +38,7 @@ from bioprofile.evaluate.gene_tasks import (
     text_length_embeddings,
 )
 from bioprofile.pipeline import embed_genes
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.store import Store
 
 
@@ -71,7 +72,9 @@ def main() -> None:
     start = time.perf_counter()
     with Store(args.store) as store:
         generated = embed_genes(
-            dosage.fallback, store=store, max_new_tokens=args.max_new_tokens, batch_size=16
+            dosage.fallback,
+            store=store,
+            settings=GenerationSettings(batch_size=16, max_new_tokens=args.max_new_tokens),
         )
         symbol_only = symbol_embeddings(generated, None, store=store)  # the profiles' own encoder
     tables = {

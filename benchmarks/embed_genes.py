@@ -35,8 +35,9 @@ def time_cli(args: list[str]) -> float:
 
 
 def cold_vs_warm() -> dict:
-    """`embed-genes` on five genes with every CLI default (the README's main job), first into an empty store,
-    then again with everything cached.
+    """`embed-genes` on five genes with every CLI default (the README's main job), cold and then warm.
+
+    First into an empty store, then again with everything cached.
     """
     from bioprofile.profiles.models import default_generator_path
 

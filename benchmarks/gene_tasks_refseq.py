@@ -47,6 +47,7 @@ from bioprofile.evaluate.gene_tasks import (
 from bioprofile.evaluate.report import write_json
 from bioprofile.genes import normalize_genes
 from bioprofile.pipeline import embed_genes
+from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.store import Store
 
 
@@ -83,7 +84,10 @@ def same_genes(refseq: GeneEmbeddings, store: Store, args: argparse.Namespace) -
     genes = sample + sorted(tfs - set(sample))
     start = time.perf_counter()
     generated = embed_genes(
-        genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
+        genes,
+        store=store,
+        settings=GenerationSettings(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
+        show_progress=True,
     )
     seconds = time.perf_counter() - start
     with_summary = set(refseq.symbols)
@@ -142,7 +146,10 @@ def functional_class(refseq: GeneEmbeddings, store: Store, args: argparse.Namesp
     genes = functional_class_sample(task.genes, task.labels, len(task.classes), args.functional_class)
     start = time.perf_counter()
     generated = embed_genes(
-        genes, store=store, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, show_progress=True
+        genes,
+        store=store,
+        settings=GenerationSettings(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
+        show_progress=True,
     )
     seconds = time.perf_counter() - start
     with_summary = set(refseq.symbols)
@@ -277,8 +284,7 @@ def main() -> None:
             generated = embed_genes(
                 chosen,
                 store=store,
-                batch_size=args.batch_size,
-                max_new_tokens=args.max_new_tokens,
+                settings=GenerationSettings(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
                 show_progress=True,
             )
             timings["generate_and_embed_s"] = time.perf_counter() - start

@@ -83,6 +83,7 @@ def main() -> None:
     from bioprofile.evaluate.integration import benchmark_integration
     from bioprofile.evaluate.report import markdown_table, write_json
     from bioprofile.pipeline import embed_genes
+    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.profiles.summaries import read_summaries
     from bioprofile.store import Store
 
@@ -115,7 +116,11 @@ def main() -> None:
             order = adata.var["dispersions_norm"].fillna(-np.inf).sort_values(ascending=False).index
             top = list(order[: args.generated])
             t0 = time.perf_counter()
-            generated = embed_genes(top, store=store, max_new_tokens=args.max_new_tokens, batch_size=16)
+            generated = embed_genes(
+                top,
+                store=store,
+                settings=GenerationSettings(batch_size=16, max_new_tokens=args.max_new_tokens),
+            )
             report["timings_s"]["generated_gene_vectors"] = time.perf_counter() - t0
             report["generator"] = generated.provenance.get("generator")
             scope = "all genes" if len(top) == adata.n_vars else f"top {len(top)} variable genes"
