@@ -107,26 +107,8 @@ CASES = [(m, w) for m in METHODS for w in (3, 9)] + [
 
 @pytest.mark.parametrize("method,window", CASES)
 @pytest.mark.parametrize("shift_labels", [True, False])
-def test_value_and_gradient_match_reference(method, window, shift_labels):
-    logits, labels = make_batch()
-    ours_logits = logits.clone().requires_grad_(True)
-    ref_logits = logits.clone().requires_grad_(True)
-
-    ours = causal_lm_loss(ours_logits, labels, method=method, window=window, shift_labels=shift_labels)
-    ref = reference_loss(ref_logits, labels, method, window or DEFAULT_WINDOWS[method], shift_labels)
-    ours.backward()
-    ref.backward()
-
-    assert torch.isfinite(ours)
-    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(ours_logits.grad, ref_logits.grad, rtol=1e-9, atol=1e-12)
-    # The empty sample (index 3) gets no gradient at all.
-    assert torch.count_nonzero(ours_logits.grad[3]) == 0
-
-
-@pytest.mark.parametrize("method,window", CASES)
-@pytest.mark.parametrize("shift_labels", [True, False])
-def test_token_mean_value_and_gradient_match_reference(method, window, shift_labels):
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_value_and_gradient_match_reference(method, window, shift_labels, normalization):
     logits, labels = make_batch()
     ours_logits = logits.clone().requires_grad_(True)
     ref_logits = logits.clone().requires_grad_(True)
@@ -137,7 +119,7 @@ def test_token_mean_value_and_gradient_match_reference(method, window, shift_lab
         method=method,
         window=window,
         shift_labels=shift_labels,
-        normalization="token_mean",
+        normalization=normalization,
     )
     ref = reference_loss(
         ref_logits,
@@ -145,7 +127,7 @@ def test_token_mean_value_and_gradient_match_reference(method, window, shift_lab
         method,
         window or DEFAULT_WINDOWS[method],
         shift_labels,
-        normalization="token_mean",
+        normalization=normalization,
     )
     ours.backward()
     ref.backward()
@@ -153,6 +135,7 @@ def test_token_mean_value_and_gradient_match_reference(method, window, shift_lab
     assert torch.isfinite(ours)
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(ours_logits.grad, ref_logits.grad, rtol=1e-9, atol=1e-12)
+    # The empty sample (index 3) gets no gradient at all.
     assert torch.count_nonzero(ours_logits.grad[3]) == 0
 
 
