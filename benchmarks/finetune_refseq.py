@@ -29,7 +29,7 @@ import torch
 from _paths import ROOT, SHARED
 
 from bioprofile.diagnose import examples_from_records, load_causal_lm, token_confidences
-from bioprofile.train.config import BFTConfig
+from bioprofile.train.config import DEFAULT_LORA, BFTConfig
 from bioprofile.train.losses import METHODS
 from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
 
@@ -44,9 +44,7 @@ def method_config(method: str, args: argparse.Namespace, *, eval_before: bool = 
         eval_size=args.eval_genes,
         max_train_samples=args.train_genes,
         loss_method=method,
-        lora_r=args.lora_r,
-        lora_alpha=2 * args.lora_r,
-        lora_dropout=0.0,
+        lora={**DEFAULT_LORA, "r": args.lora_r, "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0},
         merge_adapter=False,
         max_steps=args.steps,
         per_device_train_batch_size=args.batch_size,
@@ -57,7 +55,7 @@ def method_config(method: str, args: argparse.Namespace, *, eval_before: bool = 
         logging_steps=max(1, args.steps // 20),
         seed=args.seed,
         eval_before_training=eval_before,
-        trainer_args={"use_cpu": not torch.cuda.is_available()},
+        use_cpu=not torch.cuda.is_available(),
     )
 
 

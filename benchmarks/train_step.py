@@ -59,7 +59,7 @@ def build_model_and_batch(args):
 
 def training_step(model, input_ids, labels, path: str, method: str, chunk_size: int) -> float:
     """One forward + backward; returns the loss value."""
-    from bioprofile.train.chunked import causal_lm_loss_from_hidden
+    from bioprofile.train.chunked import ChunkSettings, causal_lm_loss_from_hidden
     from bioprofile.train.losses import causal_lm_loss
 
     model.zero_grad(set_to_none=True)
@@ -69,7 +69,7 @@ def training_step(model, input_ids, labels, path: str, method: str, chunk_size: 
     else:
         hidden = model.model(input_ids=input_ids).last_hidden_state
         loss = causal_lm_loss_from_hidden(
-            hidden, model.lm_head.weight, labels, method=method, chunk_size=chunk_size
+            hidden, model.lm_head.weight, labels, method=method, chunks=ChunkSettings(chunk_size=chunk_size)
         )
     loss.backward()
     return loss.item()
@@ -120,7 +120,7 @@ def loss_only_times(args, model, input_ids, labels) -> dict[str, list[float]]:
     """
     import torch
 
-    from bioprofile.train.chunked import causal_lm_loss_from_hidden
+    from bioprofile.train.chunked import ChunkSettings, causal_lm_loss_from_hidden
     from bioprofile.train.losses import causal_lm_loss
 
     with torch.no_grad():
@@ -140,7 +140,7 @@ def loss_only_times(args, model, input_ids, labels) -> dict[str, list[float]]:
                 loss = causal_lm_loss(source, labels, method=method)
             else:
                 loss = causal_lm_loss_from_hidden(
-                    source, weight, labels, method=method, chunk_size=args.chunk_size
+                    source, weight, labels, method=method, chunks=ChunkSettings(chunk_size=args.chunk_size)
                 )
             loss.backward()
             _sync(args.device)

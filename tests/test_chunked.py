@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.train.chunked import causal_lm_loss_from_hidden, chunked_token_ce
-from bioprofile.train.losses import METHODS, causal_lm_loss, shift_and_mask_labels
+from bioprofile.train.chunked import ChunkSettings, causal_lm_loss_from_hidden, chunked_token_ce
+from bioprofile.train.losses import METHODS, NORMALIZATIONS, causal_lm_loss, shift_and_mask_labels
 
 IGNORE = -100
 
@@ -72,13 +72,22 @@ def test_matches_full_logits_float32(chunk_size, shift_labels, with_bias):
         torch.testing.assert_close(got.grad, want.grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
 @pytest.mark.parametrize("method", METHODS)
-def test_loss_from_hidden_matches_causal_lm_loss(method):
+def test_loss_from_hidden_matches_causal_lm_loss(method, normalization):
     hidden_states, weight, _, labels = make_inputs(torch.float64, time=16, with_bias=False, seed=3)
     h1, w1 = hidden_states.clone().requires_grad_(True), weight.clone().requires_grad_(True)
     h2, w2 = hidden_states.clone().requires_grad_(True), weight.clone().requires_grad_(True)
-    full = causal_lm_loss(F.linear(h1, w1), labels, method=method, window=3)
-    ours = causal_lm_loss_from_hidden(h2, w2, labels, method=method, window=3, chunk_size=5)
+    full = causal_lm_loss(F.linear(h1, w1), labels, method=method, window=3, normalization=normalization)
+    ours = causal_lm_loss_from_hidden(
+        h2,
+        w2,
+        labels,
+        method=method,
+        window=3,
+        normalization=normalization,
+        chunks=ChunkSettings(chunk_size=5),
+    )
     torch.testing.assert_close(ours, full)
     full.backward()
     ours.backward()
@@ -140,7 +149,7 @@ def test_saves_no_logits_for_backward():
     )
     lean = _largest_saved_numel(
         lambda: causal_lm_loss_from_hidden(
-            hidden_states, weight, labels, method="bft", chunk_size=chunk
+            hidden_states, weight, labels, method="bft", chunks=ChunkSettings(chunk_size=chunk)
         ).backward()
     )
     assert full >= batch * (time - 1) * vocab  # the full path keeps [B*T, V] logits (or their softmax)

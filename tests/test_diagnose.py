@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from bioprofile import diagnose as dx
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import hgnc_symbols
+from bioprofile.genes import hgnc_symbols, normalize_genes
+from bioprofile.profiles.prompts import get_template
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -155,7 +156,10 @@ def test_entities_in_the_real_synopsis_file(shared_data):
         shared_data / "geneagent" / "gene_narrative_synopsis.txt", refseq=True, limit=30
     )
     assert len(examples) == 30
-    assert examples[0].prompt_messages[-1]["content"] == "Tell me about gene ZMPSTE24."
+    # the served prompt: the default template, filled from the HGNC record as embed-genes fills it
+    (gene,) = normalize_genes(["ZMPSTE24"]).genes
+    assert examples[0].prompt_messages == get_template("concise").messages(gene)
+    assert examples[0].prompt_messages[-1]["content"].startswith("Tell me about gene ZMPSTE24 (")
     found = [word for example in examples for _, _, word in dx.gene_entity_spans(example.response)]
     symbols = hgnc_symbols()
     assert found and all(word in symbols and word not in dx.ENGLISH_WORD_SYMBOLS for word in found)

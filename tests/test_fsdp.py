@@ -144,8 +144,9 @@ def _train(tmp_path: Path, model_dir: Path, nproc: int, **overrides) -> tuple[Pa
 def test_fsdp_on_two_gloo_ranks_matches_one_big_batch_and_saves_a_full_model(tiny_llama_dir, tmp_path):
     if not torch.distributed.is_gloo_available():
         pytest.skip("this torch build has no gloo backend")
-    config = load_config(CONFIG)
-    assert config.trainer_args["fsdp_config"]["state_dict_type"] == "SHARDED_STATE_DICT"
+    # Outside torchrun there is no process group, which TrainingArguments wants for a gloo backend.
+    config = load_config(CONFIG, ddp_backend=None)
+    assert config.fsdp and config.fsdp_config["state_dict_type"] == "SHARDED_STATE_DICT"
     per_device, accumulation = config.per_device_train_batch_size, config.gradient_accumulation_steps
     assert 2 * per_device * accumulation == len(TRAIN)  # one optimiser step covers the whole training set
 
@@ -174,7 +175,7 @@ def test_fsdp_on_two_gloo_ranks_matches_one_big_batch_and_saves_a_full_model(tin
     # same update, up to float32 reduction order.
     single_out, (single,) = _train(
         tmp_path, tiny_llama_dir, nproc=1, per_device_train_batch_size=4, gradient_accumulation_steps=1,
-        trainer_args={"use_cpu": True},
+        use_cpu=True, ddp_backend=None, fsdp=None, fsdp_config=None,
     )  # fmt: skip
     assert single["world_size"] == 1 and not single["fsdp"]
     start = build_tiny_llama(build_tiny_tokenizer()).state_dict()

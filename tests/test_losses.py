@@ -11,6 +11,7 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.train.losses import (
     DEFAULT_WINDOWS,
     METHODS,
+    NORMALIZATIONS,
     causal_lm_loss,
     local_confidence,
     min_window_mean_log_prob,
@@ -21,12 +22,17 @@ from bioprofile.train.losses import (
 IGNORE = -100
 
 
-def reference_loss(logits, labels, method, window, shift_labels=True, eps=1e-8):
-    """The objective computed token by token; weights are Python floats, so they are constants."""
+def reference_loss(logits, labels, method, window, shift_labels=True, eps=1e-8, normalization="sample_mean"):
+    """The objective computed token by token; weights are Python floats, so they are constants.
+
+    ``sample_mean``: each sample's weighted sum over its own valid-token count, then the batch mean.
+    ``token_mean``: every sample's weighted sum over the valid-token count of the whole batch.
+    """
     batch, time, _ = logits.shape
     log_probs = torch.log_softmax(logits.double(), dim=-1)
     half = (window - 1) // 2
     total = logits.new_zeros((), dtype=torch.float64)
+    weighted_sums, n_valid_batch = logits.new_zeros((), dtype=torch.float64), 0
     for b in range(batch):
         positions, lp = [], {}
         for t in range(time):
@@ -69,8 +75,11 @@ def reference_loss(logits, labels, method, window, shift_labels=True, eps=1e-8):
         else:
             raise AssertionError(method)
 
-        sample = sum(w[t] * -lp[t] for t in positions) / (n + eps)
-        total = total + beta * sample
+        weighted = sum(w[t] * -lp[t] for t in positions)
+        total = total + beta * weighted / (n + eps)
+        weighted_sums, n_valid_batch = weighted_sums + beta * weighted, n_valid_batch + n
+    if normalization == "token_mean":
+        return weighted_sums / max(n_valid_batch, 1)
     return total / batch
 
 
@@ -98,13 +107,28 @@ CASES = [(m, w) for m in METHODS for w in (3, 9)] + [
 
 @pytest.mark.parametrize("method,window", CASES)
 @pytest.mark.parametrize("shift_labels", [True, False])
-def test_value_and_gradient_match_reference(method, window, shift_labels):
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_value_and_gradient_match_reference(method, window, shift_labels, normalization):
     logits, labels = make_batch()
     ours_logits = logits.clone().requires_grad_(True)
     ref_logits = logits.clone().requires_grad_(True)
 
-    ours = causal_lm_loss(ours_logits, labels, method=method, window=window, shift_labels=shift_labels)
-    ref = reference_loss(ref_logits, labels, method, window or DEFAULT_WINDOWS[method], shift_labels)
+    ours = causal_lm_loss(
+        ours_logits,
+        labels,
+        method=method,
+        window=window,
+        shift_labels=shift_labels,
+        normalization=normalization,
+    )
+    ref = reference_loss(
+        ref_logits,
+        labels,
+        method,
+        window or DEFAULT_WINDOWS[method],
+        shift_labels,
+        normalization=normalization,
+    )
     ours.backward()
     ref.backward()
 
@@ -113,6 +137,79 @@ def test_value_and_gradient_match_reference(method, window, shift_labels):
     torch.testing.assert_close(ours_logits.grad, ref_logits.grad, rtol=1e-9, atol=1e-12)
     # The empty sample (index 3) gets no gradient at all.
     assert torch.count_nonzero(ours_logits.grad[3]) == 0
+
+
+def test_token_mean_weighs_samples_by_their_token_count():
+    """Under token_mean an empty sample changes nothing; under sample_mean it still counts in the mean."""
+    logits, labels = make_batch(seed=7)
+    keep = [0, 1, 2, 4]
+    with_empty = causal_lm_loss(logits, labels, method="bft", window=3, normalization="token_mean")
+    without = causal_lm_loss(logits[keep], labels[keep], method="bft", window=3, normalization="token_mean")
+    torch.testing.assert_close(with_empty, without)
+    sample_mean = causal_lm_loss(logits[keep], labels[keep], method="bft", window=3)
+    assert not torch.allclose(sample_mean, without)  # the lengths differ, so the two reductions differ
+
+
+def test_unknown_normalization_raises():
+    logits, labels = make_batch()
+    assert NORMALIZATIONS == ("sample_mean", "token_mean")
+    with pytest.raises(BioprofileInputError, match="unknown loss normalization 'tokens'"):
+        causal_lm_loss(logits, labels, normalization="tokens")
+    with pytest.raises(BioprofileInputError, match="sample_mean, token_mean"):
+        reweighted_loss(torch.zeros(1, 3), torch.ones(1, 3, dtype=torch.bool), normalization="mean")
+
+
+def _padded_chat_batch(tokenizer) -> dict[str, torch.Tensor]:
+    """Right-padded rows of different lengths whose prompts (and padding) are labelled ignore_index."""
+    rows = [
+        ("gene A?", "kinase."),
+        ("tell me about gene B", "a transcription factor binding DNA."),
+        ("C?", "pump"),
+    ]
+    input_ids, labels = [], []
+    for prompt, response in rows:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        input_ids.append(prompt_ids + response_ids)
+        labels.append([IGNORE] * len(prompt_ids) + response_ids)
+    width = max(len(ids) for ids in input_ids)
+    pad = tokenizer.pad_token_id
+    return {
+        "input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids in input_ids]),
+        "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in input_ids]),
+        "labels": torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels]),
+    }
+
+
+def test_dft_token_mean_equals_trl_dft(tiny_tokenizer, tmp_path):
+    """``dft`` + ``token_mean`` is TRL's ``SFTTrainer(loss_type="dft")`` loss on the same model and batch."""
+    from datasets import Dataset
+    from helpers import build_tiny_llama
+    from trl import SFTConfig, SFTTrainer
+
+    batch = _padded_chat_batch(tiny_tokenizer)
+    assert (batch["labels"] == IGNORE).any(dim=1).all() and (batch["attention_mask"] == 0).any()
+    model = build_tiny_llama(tiny_tokenizer, seed=5).double()
+    args = SFTConfig(
+        output_dir=str(tmp_path / "trl"), loss_type="dft", report_to="none", use_cpu=True, max_length=None,
+        disable_tqdm=True,
+    )  # fmt: skip
+    trl_trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list([{"input_ids": row.tolist()} for row in batch["input_ids"]]),
+        processing_class=tiny_tokenizer,
+    )
+    with torch.no_grad():
+        trl_loss = trl_trainer.compute_loss(trl_trainer.model, {k: v.clone() for k, v in batch.items()})
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    ours = causal_lm_loss(logits, batch["labels"], method="dft", normalization="token_mean")
+    # TRL's fused head projects in float32 whatever the model's dtype, hence float32 round-off, not float64's.
+    torch.testing.assert_close(ours, trl_loss.to(ours.dtype), rtol=1e-6, atol=1e-9)
+    # The per-sample mean is another number on this batch (by far more than that round-off), so the agreement above
+    # is not a coincidence.
+    sample_mean = causal_lm_loss(logits, batch["labels"], method="dft")
+    assert abs(sample_mean.item() - ours.item()) > 1e-3 * abs(ours.item())
 
 
 def test_shift_changes_which_label_each_position_predicts():

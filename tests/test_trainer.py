@@ -13,11 +13,14 @@ from helpers import build_tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.genes import normalize_genes
+from bioprofile.profiles.prompts import get_template
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
 from bioprofile.train.data import (
     ChatDataset,
     CompletionCollator,
     read_jsonl_records,
+    refseq_records,
     refseq_sft_records,
     split_records,
     tokenize_chat,
@@ -70,7 +73,11 @@ def _args(tmp_path: Path, **kwargs) -> TrainingArguments:
 
 
 def _trainer(tokenizer, model, tmp_path, records=RECORDS, **kwargs) -> BFTTrainer:
-    loss_kwargs = {k: kwargs.pop(k) for k in ("loss_method", "loss_window", "chunked_loss") if k in kwargs}
+    loss_kwargs = {
+        k: kwargs.pop(k)
+        for k in ("loss_method", "loss_window", "loss_normalization", "chunked_loss")
+        if k in kwargs
+    }
     return BFTTrainer(
         model=model,
         args=_args(tmp_path, **kwargs),
@@ -111,34 +118,53 @@ def test_each_method_trains_on_a_repeated_batch(tiny_tokenizer, tmp_path, method
 
 
 def _one_sgd_step(
-    tokenizer, tmp_path, method: str, batch: int, accumulation: int, chunked: bool = False
+    tokenizer,
+    tmp_path,
+    method: str,
+    batch: int,
+    accumulation: int,
+    chunked: bool = False,
+    normalization: str = "sample_mean",
 ) -> dict:
     model = build_tiny_llama(tokenizer, seed=2).double()
+    # token_mean divides by ~36 tokens per sample where sample_mean divides by 1: a larger step moves as far.
+    learning_rate = 30.0 if normalization == "token_mean" else 1.0
     trainer = _trainer(
-        tokenizer, model, tmp_path, loss_method=method, chunked_loss=chunked, per_device_train_batch_size=batch,
-        gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=1.0,
+        tokenizer, model, tmp_path, loss_method=method, chunked_loss=chunked, loss_normalization=normalization,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=learning_rate,
         lr_scheduler_type="constant", max_grad_norm=0.0,
     )  # fmt: skip
     trainer.train()
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
+@pytest.mark.parametrize("normalization", ["sample_mean", "token_mean"])
 @pytest.mark.parametrize("method", ["sft", "bft", "bft-v1"])
-def test_accumulation_gives_the_same_update_as_one_big_batch(tiny_tokenizer, tmp_path, method):
+def test_accumulation_gives_the_same_update_as_one_big_batch(tiny_tokenizer, tmp_path, method, normalization):
     start = {
         n: p.detach().clone() for n, p in build_tiny_llama(tiny_tokenizer, seed=2).double().named_parameters()
     }
-    big = _one_sgd_step(tiny_tokenizer, tmp_path, method, batch=4, accumulation=1)
-    accumulated = _one_sgd_step(tiny_tokenizer, tmp_path, method, batch=2, accumulation=2)
+    big = _one_sgd_step(
+        tiny_tokenizer, tmp_path, method, batch=4, accumulation=1, normalization=normalization
+    )
+    accumulated = _one_sgd_step(
+        tiny_tokenizer, tmp_path, method, batch=2, accumulation=2, normalization=normalization
+    )
     moved = max((big[n] - start[n]).abs().max().item() for n in big)
     assert moved > 1e-3  # the step did something, so agreement below means something
     for name in big:
         torch.testing.assert_close(accumulated[name], big[name], rtol=1e-9, atol=1e-10, msg=name)
 
 
-def test_chunked_loss_gives_the_same_update_as_full_logits(tiny_tokenizer, tmp_path):
-    full = _one_sgd_step(tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2)
-    chunked = _one_sgd_step(tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2, chunked=True)
+@pytest.mark.parametrize("normalization", ["sample_mean", "token_mean"])
+def test_chunked_loss_gives_the_same_update_as_full_logits(tiny_tokenizer, tmp_path, normalization):
+    full = _one_sgd_step(
+        tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2, normalization=normalization
+    )
+    chunked = _one_sgd_step(
+        tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2, chunked=True, normalization=normalization
+    )
     for name in full:
         torch.testing.assert_close(chunked[name], full[name], rtol=1e-9, atol=1e-10, msg=name)
 
@@ -194,9 +220,16 @@ def test_jsonl_reader_formats_and_line_errors(tmp_path):
         + json.dumps(RECORDS[0])
         + "\n"
     )
+    good.write_text(
+        good.read_text()
+        + json.dumps({"prompt": RECORDS[0]["messages"][:1], "completion": RECORDS[0]["messages"][1:]})
+        + "\n"
+        + json.dumps({"prompt": "gene A?", "completion": "kinase."})
+        + "\n"
+    )
     records = read_jsonl_records(good)
     assert [m["role"] for m in records[0]["messages"]] == ["system", "user", "assistant"]
-    assert records[1] == RECORDS[0]
+    assert records[1] == records[2] == records[3] == RECORDS[0]  # TRL's prompt/completion forms read the same
 
     bad = tmp_path / "bad.jsonl"
     for line, fragment in [
@@ -205,6 +238,10 @@ def test_jsonl_reader_formats_and_line_errors(tmp_path):
         (json.dumps({"messages": [{"role": "user", "content": "q"}]}), "no 'assistant' message"),
         (json.dumps({"messages": [{"role": "user"}]}), "string 'content'"),
         (json.dumps({"text": "x"}), "expected a 'messages' list"),
+        (
+            json.dumps({"prompt": [{"role": "user", "content": "q"}], "completion": []}),
+            "'completion' must be",
+        ),
     ]:
         bad.write_text(json.dumps(RECORDS[1]) + "\n" + line + "\n")
         with pytest.raises(BioprofileInputError, match=f"bad.jsonl line 2: .*{fragment}"):
@@ -216,8 +253,12 @@ def test_refseq_records_and_split(shared_data):
     assert len(records) > 4000  # unique symbols; the file repeats genes across gene sets
     first = records[0]
     assert first["gene"] == "ZMPSTE24"
-    assert first["messages"][0] == {"role": "user", "content": "Tell me about gene ZMPSTE24."}
-    assert first["messages"][1]["content"].startswith(
+    # Asked as embed_genes asks by default: the concise template, filled from the resolved gene (symbol and name).
+    (gene,) = normalize_genes(["ZMPSTE24"]).genes
+    assert first["messages"][:-1] == get_template("concise").messages(gene)
+    assert first["messages"][-2] == {"role": "user", "content": f"Tell me about gene ZMPSTE24 ({gene.name})."}
+    assert first["messages"][-1]["role"] == "assistant"
+    assert first["messages"][-1]["content"].startswith(
         "This gene encodes a member of the peptidase M48A family."
     )
     train, held = split_records(records, 200, seed=0)
@@ -230,6 +271,11 @@ def test_refseq_bad_line(tmp_path):
     path = tmp_path / "syn.txt"
     path.write_text("TP53: tumour suppressor.\n////\nSummary: not a gene\nC1orf112: open reading frame.\n")
     assert [r["gene"] for r in refseq_sft_records(path)] == ["TP53", "C1orf112"]
+    genept = refseq_sft_records(path, template="genept")
+    assert genept[0]["messages"] == [
+        {"role": "user", "content": "Tell me about gene TP53"},
+        {"role": "assistant", "content": "tumour suppressor."},
+    ]
     with pytest.raises(BioprofileInputError, match="'Summary' is not a gene symbol"):
         refseq_sft_records(path, strict=True)
     path.write_text("////\n")
@@ -237,12 +283,30 @@ def test_refseq_bad_line(tmp_path):
         refseq_sft_records(path)
 
 
+def test_refseq_symbols_that_do_not_resolve_are_skipped_and_counted(tmp_path):
+    path = tmp_path / "syn.txt"
+    path.write_text("TP53: tumour suppressor.\nNOTAGENE1: nothing.\nP53: an alias of TP53, repeated.\n")
+    refseq = refseq_records(path)
+    assert [r["gene"] for r in refseq.records] == ["TP53"]
+    assert refseq.unresolved == ["NOTAGENE1"] and refseq.repeated == ["P53"]
+    assert refseq.template is get_template("concise")
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
         ("train_file: x.jsonl\nlerning_rate: 0.1\n", "unknown config key 'lerning_rate'"),
-        ("train_file: x.jsonl\nbf16: true\n", "'bf16'.*trainer_args"),
-        ("train_file: x.jsonl\ntrainer_args: {fsdpp: full_shard}\n", "'fsdpp'"),
+        ("train_file: x.jsonl\ntrainer_args: {bf16: true}\n", "'trainer_args'.*top level"),
+        ("train_file: x.jsonl\nfsdpp: full_shard\n", "unknown config key 'fsdpp'"),
+        ("train_file: x.jsonl\nuse_lora: false\n", "'use_lora'.*lora: null"),
+        ("train_file: x.jsonl\nlora: {rank: 4}\n", "unknown LoRA key 'lora.rank'"),
+        ("train_file: x.jsonl\nlora: {target_modules: 5}\n", "'lora.target_modules' must be str | list"),
+        ("train_file: x.jsonl\nlora: 5\n", "'lora' must be"),
+        ("train_file: x.jsonl\nmax_steps: .inf\n", "'max_steps' must be int, got inf"),
+        ("train_file: x.jsonl\nsave_strategy: sometimes\n", "bad config value: sometimes is not a valid"),
+        ("train_file: x.jsonl\nloss_normalization: tokens\n", "'tokens'.*sample_mean, token_mean"),
+        ("train_file: x.jsonl\ntemplate: chatty\n", "unknown prompt template 'chatty'"),
+        ("refseq_file: s.txt\nsystem_prompt: hi\n", "system_prompt applies to train_file"),
         ("train_file: x.jsonl\nloss_method: bfd\n", "'bfd'"),
         ("train_file: x.jsonl\nloss_window: 8\n", "odd"),
         ("train_file: x.jsonl\nmax_steps: many\n", "'max_steps' must be int"),
@@ -253,8 +317,9 @@ def test_refseq_bad_line(tmp_path):
 def test_config_errors_name_the_problem(tmp_path, yaml_text, message):
     config = tmp_path / "c.yaml"
     config.write_text(yaml_text)
-    with pytest.raises(BioprofileInputError, match=message):
+    with pytest.raises(BioprofileInputError, match=message) as caught:
         load_config(config)
+    assert "\n" not in str(caught.value)  # one line
 
 
 def test_missing_config_file(tmp_path):
@@ -264,13 +329,18 @@ def test_missing_config_file(tmp_path):
 
 def test_valid_config_round_trips(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(
-        "train_file: x.jsonl\nlearning_rate: 1e-4\nloss_window: 5\ntrainer_args: {bf16: false}\n"
-    )
+    config.write_text("train_file: x.jsonl\nlearning_rate: 1e-4\nloss_window: 5\nbf16: false\nlora: {r: 4}\n")
     loaded = load_config(config, max_steps=3)
     assert loaded.learning_rate == 1e-4 and loaded.loss_window == 5 and loaded.max_steps == 3
-    assert loaded.trainer_args == {"bf16": False}
-    assert config_from_dict(loaded.to_dict()) == loaded
+    assert loaded.bf16 is False and loaded.lora == {"r": 4} and loaded.lora_config().r == 4
+    assert isinstance(loaded, TrainingArguments)  # the config is the Trainer's arguments
+    assert config_from_dict(loaded.to_config_dict()) == loaded
+    # bioprofile's defaults where they differ from Hugging Face's
+    default = config_from_dict({"train_file": "x.jsonl"})
+    assert default.learning_rate == 2e-4 and default.report_to == [] and default.save_strategy == "no"
+    assert default.disable_tqdm and not default.remove_unused_columns and default.template == "concise"
+    assert default.loss_normalization == "sample_mean" and default.lora["r"] == 16
+    assert config_from_dict({"train_file": "x.jsonl", "lora": None}).use_lora is False
 
 
 def _write_jsonl(path: Path, records: list) -> Path:
@@ -283,13 +353,15 @@ def test_train_from_config_writes_a_merged_model_that_loads(tiny_llama_dir, tmp_
     config = tmp_path / "run.yaml"
     config.write_text(
         f"model: {tiny_llama_dir}\ntrain_file: {data}\noutput_dir: {tmp_path / 'out'}\neval_size: 4\n"
-        "loss_method: bft\nlora_r: 4\nlora_target_modules: all-linear\nmax_steps: 4\n"
+        "loss_method: bft\nlora: {r: 4, target_modules: all-linear}\nmax_steps: 4\n"
         "per_device_train_batch_size: 4\nlogging_steps: 1\nlearning_rate: 0.01\neval_before_training: true\n"
     )
     out = train_from_config(config)
     record = json.loads((out / RUN_RECORD).read_text())
     assert record["method"] == "bft" and record["window"] == 9 and record["saved_as"] == "merged"
     assert record["n_train"] == 8 and record["n_eval"] == 4
+    assert record["template"] is None and record["template_key"] is None  # JSONL records carry their prompts
+    assert record["normalization"] == "sample_mean"
     assert [p["step"] for p in record["metrics"]["train_loss_curve"]] == [1, 2, 3, 4]
     assert 0.0 <= record["metrics"]["eval"]["token_accuracy"] <= 1.0
     assert record["metrics"]["eval_before"]["n_tokens"] == record["metrics"]["eval"]["n_tokens"] > 0
@@ -314,7 +386,7 @@ def test_train_from_config_adapter_only(tiny_llama_dir, tmp_path):
     data = _write_jsonl(tmp_path / "train.jsonl", RECORDS)
     config = BFTConfig(
         model=str(tiny_llama_dir), train_file=str(data), output_dir=str(tmp_path / "adapter-out"), loss_method="dft",
-        merge_adapter=False, lora_r=2, lora_target_modules=["q_proj", "v_proj"], max_steps=2,
+        merge_adapter=False, lora={"r": 2, "target_modules": ["q_proj", "v_proj"]}, max_steps=2,
         per_device_train_batch_size=2,
     )  # fmt: skip
     out = train_from_config(config, loss_window=3)
@@ -338,7 +410,7 @@ def test_cli_train_and_its_errors(tiny_llama_dir, tmp_path):
     data = _write_jsonl(tmp_path / "train.jsonl", RECORDS)
     config = tmp_path / "run.yaml"
     config.write_text(
-        f"model: {tiny_llama_dir}\ntrain_file: {data}\nuse_lora: false\nper_device_train_batch_size: 2\n"
+        f"model: {tiny_llama_dir}\ntrain_file: {data}\nlora: null\nper_device_train_batch_size: 2\n"
     )
     runner = CliRunner()
     result = runner.invoke(
@@ -362,37 +434,102 @@ def test_cli_train_and_its_errors(tiny_llama_dir, tmp_path):
     assert result.exit_code == 2 and "unknown config key 'max_stepz'" in result.output
     result = runner.invoke(app, ["train", str(config), "--set", "oops"])
     assert result.exit_code == 2 and "key=value" in result.output
+    result = runner.invoke(app, ["train", str(config), "-o", str(tmp_path / "missing" / "out")])
+    assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_trl_sft_trainer_variant_accumulates_exactly(tiny_tokenizer, tmp_path):
-    """TRL's SFTTrainer with our loss: completion-only labels from TRL, per-sample accumulation from us."""
-    from datasets import Dataset
-    from trl import SFTConfig
+def test_trl_prompt_completion_rows_mask_the_prompt_and_accumulate_exactly(tiny_tokenizer, tmp_path):
+    """TRL's conversational prompt/completion rows: prompt labels masked, per-sample accumulation exact.
 
-    from bioprofile.train.trainer import BFTSFTTrainer
-
-    rows = [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in RECORDS]
+    (This checked the TRL ``SFTTrainer`` variant, which is gone: the one trainer reads TRL's row format instead.)
+    """
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": r["messages"][:-1], "completion": r["messages"][-1:]}) + "\n"
+            for r in RECORDS
+        )
+    )
+    records = read_jsonl_records(rows)
 
     def step(batch: int, accumulation: int) -> dict:
         model = build_tiny_llama(tiny_tokenizer, seed=3).double()
-        args = SFTConfig(
-            output_dir=str(tmp_path / "sft"), report_to="none", save_strategy="no", use_cpu=True, max_steps=1,
-            per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation, optim="sgd",
-            learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0, max_length=128, disable_tqdm=True,
-            completion_only_loss=True,
-        )  # fmt: skip
-        trainer = BFTSFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tiny_tokenizer,
-            loss_method="bft",
+        trainer = _trainer(
+            tiny_tokenizer, model, tmp_path, records=records, loss_method="bft", per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=1.0,
+            lr_scheduler_type="constant", max_grad_norm=0.0,
         )  # fmt: skip
         batch_labels = next(iter(trainer.get_train_dataloader()))["labels"]
-        assert (batch_labels == -100).any(), "TRL should mask the prompt"
+        assert (batch_labels == -100).any(), "the prompt should be masked"
         trainer.train()
         return {n: p.detach().clone() for n, p in model.named_parameters()}
 
     big, accumulated = step(4, 1), step(2, 2)
     for name in big:
         torch.testing.assert_close(accumulated[name], big[name], rtol=1e-9, atol=1e-10, msg=name)
+
+
+def _served_prompt_ids(generator, messages) -> list[int]:
+    """The prompt token ids the transformers backend sends for one chat (bioprofile.profiles.hf)."""
+    return generator.prompt_token_ids([messages])[0]
+
+
+def _trained_prompt_ids(tokenizer, record) -> list[int]:
+    feature = tokenize_chat(tokenizer, record["messages"], max_length=4096)
+    first = next(i for i, label in enumerate(feature["labels"]) if label != -100)
+    return feature["input_ids"][:first]
+
+
+def _check_prompt_identity(model_dir, synopsis: Path, template: str) -> None:
+    from transformers import AutoTokenizer
+
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    generator = TransformersGenerator(str(model_dir), device="cpu")
+    records = refseq_sft_records(synopsis, template=template)
+    genes = normalize_genes([r["gene"] for r in records]).genes
+    assert len(genes) == len(records) >= 2
+    for record, gene in zip(records, genes, strict=True):
+        served = get_template(template).messages(gene)  # what embed_genes sends for this gene
+        expected = tokenizer.apply_chat_template(served, add_generation_prompt=True, tokenize=True)
+        expected = list(expected["input_ids"] if hasattr(expected, "keys") else expected)
+        trained = _trained_prompt_ids(tokenizer, record)
+        assert trained == expected, (template, gene.symbol)
+        assert trained == _served_prompt_ids(generator, served), (template, gene.symbol)
+
+
+@pytest.mark.parametrize("template", ["concise", "genept"])
+def test_training_prompt_tokens_equal_the_served_prompt(tiny_llama_dir, tmp_path, template):
+    """The chat-templated prompt of a RefSeq training record is, token for token, what embed_genes sends."""
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: tumour suppressor.\nBRCA1: DNA repair.\nC1orf112: open reading frame.\n")
+    _check_prompt_identity(tiny_llama_dir, synopsis, template)
+
+
+def test_refseq_run_records_its_template(tiny_llama_dir, tmp_path):
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: tumour suppressor.\nNOTAGENE1: nothing.\nBRCA1: DNA repair.\n")
+    config = BFTConfig(
+        model=str(tiny_llama_dir), refseq_file=str(synopsis), output_dir=str(tmp_path / "run"), template="genept",
+        lora=None, max_steps=1, per_device_train_batch_size=2, max_length=64,
+    )  # fmt: skip
+    record = json.loads((train_from_config(config) / RUN_RECORD).read_text())
+    assert record["template"] == "genept" and record["template_key"] == get_template("genept").key
+    assert record["n_unresolved_genes"] == 1 and record["unresolved_genes"] == ["NOTAGENE1"]
+    assert record["n_train"] == 2 and record["config"]["template"] == "genept"
+
+
+def test_output_dir_is_checked_before_the_model_loads(tmp_path):
+    data = _write_jsonl(tmp_path / "train.jsonl", RECORDS)
+    # The model does not exist either: the output directory is what is checked first.
+    config = BFTConfig(
+        model=str(tmp_path / "no-model"), train_file=str(data), output_dir=str(tmp_path / "a" / "b")
+    )
+    with pytest.raises(BioprofileInputError, match="output directory .* does not exist"):
+        train_from_config(config)
+    with pytest.raises(BioprofileInputError, match="does not exist"):
+        train_from_config(config, output_dir=str(tmp_path / "out"))  # now the model
 
 
 @pytest.mark.slow
@@ -406,7 +543,7 @@ def test_bioprofile_train_on_smollm2_with_refseq(shared_data, tmp_path):
     config = tmp_path / "smol.yaml"
     config.write_text(
         f"model: {base}\nrefseq_file: {shared_data / 'geneagent' / 'gene_narrative_synopsis.txt'}\n"
-        "eval_size: 4\nmax_train_samples: 16\nloss_method: bft\nlora_r: 8\nmax_steps: 5\n"
+        "eval_size: 4\nmax_train_samples: 16\nloss_method: bft\nlora: {r: 8}\nmax_steps: 5\n"
         "per_device_train_batch_size: 4\nper_device_eval_batch_size: 4\nmax_length: 192\nlogging_steps: 1\n"
         "learning_rate: 0.001\n"
     )
@@ -417,20 +554,34 @@ def test_bioprofile_train_on_smollm2_with_refseq(shared_data, tmp_path):
     curve = [p["loss"] for p in record["metrics"]["train_loss_curve"]]
     assert record["global_steps"] == 5 and len(curve) == 5 and all(math.isfinite(v) for v in curve)
     assert record["n_train"] == 16 and record["n_eval"] == 4
+    assert record["template"] == "concise" and record["template_key"] == get_template("concise").key
     assert 0.0 < record["metrics"]["eval"]["token_accuracy"] < 1.0
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
+    (tp53,) = normalize_genes(["TP53"]).genes
     prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Tell me about gene TP53."}], add_generation_prompt=True, return_tensors="pt",
+        get_template(record["template"]).messages(tp53), add_generation_prompt=True, return_tensors="pt",
         return_dict=True,
     )  # fmt: skip
     generated = model.generate(**prompt, max_new_tokens=8, do_sample=False)
     assert generated.shape[1] > prompt["input_ids"].shape[1]
 
 
+@pytest.mark.slow
+def test_smollm2_training_prompt_tokens_equal_the_served_prompt(tmp_path):
+    """The prompt identity with the default generator's real tokenizer and chat template (SmolLM2)."""
+    from bioprofile.profiles.models import default_generator_path
+
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: tumour suppressor.\nBRCA1: DNA repair.\nC1orf112: open reading frame.\n")
+    for template in ("concise", "genept"):
+        _check_prompt_identity(default_generator_path(), synopsis, template)
+
+
 @pytest.mark.parametrize("name", ["train_refseq_bft.yaml", "train_chat_jsonl.yaml", "train_fsdp_gpu.yaml"])
 def test_example_configs_are_valid(name):
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
-    assert (
-        config.loss_method in METHODS
-    )  # load_config also checked every trainer_args key against TrainingArguments
+    # bf16 is refused by TrainingArguments on a machine without a GPU unless it trains on the CPU.
+    on_cpu = {} if torch.cuda.is_available() else {"use_cpu": True}
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / name, **on_cpu)
+    # load_config checked every key and value against BFTConfig (TrainingArguments) and the lora section
+    assert config.loss_method in METHODS

@@ -1,5 +1,18 @@
 """Fine-tuning the profile writer: reweighted losses (SFT, DFT, BFT...), data, config and the trainer.
 
+Modules
+-------
+losses
+    SFT, DFT and BFT objectives from logits or per-token cross-entropy (pure torch).
+chunked
+    The same objectives from final hidden states, chunk by chunk, without full logits.
+data
+    Records: JSONL readers, the RefSeq set asked with a prompt template, completion-only tokenisation, padding.
+config
+    :class:`BFTConfig`, a ``transformers.TrainingArguments`` subclass, and its strict YAML reader.
+trainer
+    The one trainer (:class:`BFTTrainer`) and :func:`train_from_config`, which writes the model and its run record.
+
 Names are imported on first use, so ``import bioprofile.train`` stays cheap (the Hugging Face trainer is slow to
 import).
 """
@@ -10,27 +23,30 @@ import importlib
 
 _EXPORTS = {
     "METHODS": "bioprofile.train.losses",
+    "NORMALIZATIONS": "bioprofile.train.losses",
     "causal_lm_loss": "bioprofile.train.losses",
     "reweighted_loss": "bioprofile.train.losses",
     "BFTConfig": "bioprofile.train.config",
     "load_config": "bioprofile.train.config",
     "config_from_dict": "bioprofile.train.config",
     "read_jsonl_records": "bioprofile.train.data",
+    "refseq_records": "bioprofile.train.data",
     "refseq_sft_records": "bioprofile.train.data",
     "split_records": "bioprofile.train.data",
     "tokenize_chat": "bioprofile.train.data",
     "ChatDataset": "bioprofile.train.data",
     "CompletionCollator": "bioprofile.train.data",
     "BFTTrainer": "bioprofile.train.trainer",
-    "BFTSFTTrainer": "bioprofile.train.trainer",
+    "RUN_RECORD": "bioprofile.train.trainer",
     "BalancedCausalLMLoss": "bioprofile.train.trainer",
     "train_from_config": "bioprofile.train.trainer",
 }
 
 __all__ = [
     "METHODS",
+    "NORMALIZATIONS",
+    "RUN_RECORD",
     "BFTConfig",
-    "BFTSFTTrainer",
     "BFTTrainer",
     "BalancedCausalLMLoss",
     "ChatDataset",
@@ -39,6 +55,7 @@ __all__ = [
     "config_from_dict",
     "load_config",
     "read_jsonl_records",
+    "refseq_records",
     "refseq_sft_records",
     "reweighted_loss",
     "split_records",

@@ -14,19 +14,48 @@ method (SFT, DFT, BFT, ...) runs on this path; :func:`causal_lm_loss_from_hidden
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 
 import torch
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.train.losses import _check_labels, resolve_window, reweighted_loss, shift_and_mask_labels
+from bioprofile.train.losses import (
+    check_labels,
+    check_normalization,
+    resolve_window,
+    reweighted_loss,
+    shift_and_mask_labels,
+)
 
-__all__ = ["BACKENDS", "DEFAULT_CHUNK_SIZE", "causal_lm_loss_from_hidden", "chunked_token_ce"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkSettings",
+    "causal_lm_loss_from_hidden",
+    "chunked_token_ce",
+]
 
 # 256 tokens x 49,152 vocabulary x 4 bytes = 48 MiB of transient fp32 logits per chunk.
 DEFAULT_CHUNK_SIZE = 256
 BACKENDS: tuple[str, ...] = ("torch", "liger")
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How :func:`causal_lm_loss_from_hidden` projects hidden states to per-token cross-entropy.
+
+    Parameters
+    ----------
+    chunk_size
+        Tokens projected at once (see :func:`chunked_token_ce`).
+    backend
+        ``"torch"`` or ``"liger"``, as in :func:`chunked_token_ce`.
+    """
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    backend: str = "torch"
 
 
 def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -208,7 +237,7 @@ def chunked_token_ce(
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
     labels = shift_and_mask_labels(labels, shift_labels=shift_labels, ignore_index=ignore_index)
-    mask = _check_labels(labels, vocab, ignore_index)
+    mask = check_labels(labels, vocab, ignore_index)
     flat_labels = labels.reshape(-1)
     flat_hidden = hidden_states.reshape(batch * time, hidden_size)
     out_dtype = torch.float32 if hidden_states.dtype in _LOW_PRECISION else hidden_states.dtype
@@ -233,12 +262,11 @@ def causal_lm_loss_from_hidden(
     *,
     method: str = "bft",
     window: int | None = None,
+    normalization: str = "sample_mean",
     shift_labels: bool = True,
     ignore_index: int = -100,
-    eps: float = 1e-8,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
     bias: torch.Tensor | None = None,
-    backend: str = "torch",
+    chunks: ChunkSettings = ChunkSettings(),  # noqa: B008 (frozen, so one shared default is safe)
 ) -> torch.Tensor:
     """:func:`bioprofile.train.losses.causal_lm_loss` computed from hidden states, memory-lean.
 
@@ -248,10 +276,13 @@ def causal_lm_loss_from_hidden(
 
     Parameters
     ----------
-    hidden_states, lm_head_weight, labels, chunk_size, bias, backend, shift_labels, ignore_index
+    hidden_states, lm_head_weight, labels, bias, shift_labels, ignore_index
         As in :func:`chunked_token_ce`.
-    method, window, eps
-        As in :func:`bioprofile.train.losses.causal_lm_loss` (``window=None``: 9, or 256 for ``bft-v1``).
+    method, window, normalization
+        As in :func:`bioprofile.train.losses.causal_lm_loss` (``window=None``: 9, or 256 for ``bft-v1``;
+        ``normalization`` ``"sample_mean"`` or ``"token_mean"``).
+    chunks
+        Chunk size and cross-entropy backend (:class:`ChunkSettings`).
 
     Returns
     -------
@@ -263,15 +294,16 @@ def causal_lm_loss_from_hidden(
     >>> loss = causal_lm_loss_from_hidden(out.last_hidden_state, model.lm_head.weight, labels)  # doctest: +SKIP
     """
     window = resolve_window(method, window)  # fail before the expensive projection
+    check_normalization(normalization)
     token_ce = chunked_token_ce(
         hidden_states,
         lm_head_weight,
         labels,
-        chunk_size=chunk_size,
+        chunk_size=chunks.chunk_size,
         ignore_index=ignore_index,
         shift_labels=shift_labels,
         bias=bias,
-        backend=backend,
+        backend=chunks.backend,
     )
     mask = shift_and_mask_labels(labels, shift_labels=shift_labels, ignore_index=ignore_index) != ignore_index
-    return reweighted_loss(token_ce, mask, method=method, window=window, eps=eps)
+    return reweighted_loss(token_ce, mask, method=method, window=window, normalization=normalization)

@@ -1,8 +1,13 @@
 """Training records: JSONL readers, the RefSeq SFT set, completion-only tokenisation and padding.
 
-A record is a chat: ``{"messages": [{"role": ..., "content": ...}, ...]}``. JSONL lines may also be
+A record is a chat: ``{"messages": [{"role": ..., "content": ...}, ...]}``. JSONL lines may also be TRL's
+prompt/completion form (``{"prompt": [...], "completion": [...]}`` message lists, or two strings) or
 ``{"instruction": ..., "response": ...}`` (optionally ``"system"``), which become a user turn and an assistant turn.
 Only assistant turns are trained: every other token's label is ``-100``.
+
+RefSeq records ask about each gene with a prompt template of :mod:`bioprofile.profiles.prompts`, filled from the
+:class:`bioprofile.genes.Gene` that :func:`bioprofile.genes.normalize_genes` resolves (symbol and full name), which
+is what ``embed_genes`` sends: the model is trained on the question it will be asked.
 """
 
 from __future__ import annotations
@@ -10,15 +15,31 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.genes import normalize_genes
+from bioprofile.profiles.prompts import PromptTemplate, get_template
+from bioprofile.profiles.summaries import read_summaries
 
 IGNORE_INDEX = -100
-REFSEQ_PROMPT = "Tell me about gene {symbol}."
+DEFAULT_TEMPLATE = "concise"  # the template embed_genes asks with by default
+
+
+def _checked_messages(messages: Any, where: str, name: str = "messages") -> list[dict[str, str]]:
+    """``messages`` as a list of ``{role, content}`` strings; raise naming the first bad message."""
+    if not isinstance(messages, list) or not messages:
+        raise BioprofileInputError(f"{where}: {name!r} must be a non-empty list of {{role, content}} objects")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise BioprofileInputError(f"{where}: message {i} needs a string 'role'")
+        if not isinstance(message.get("content"), str):
+            raise BioprofileInputError(f"{where}: message {i} needs a string 'content'")
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
 def _record_from_json(obj: Any, where: str) -> dict[str, list[dict[str, str]]]:
@@ -28,19 +49,21 @@ def _record_from_json(obj: Any, where: str) -> dict[str, list[dict[str, str]]]:
             f"{where}: expected a JSON object with 'messages' or 'instruction'/'response'"
         )
     if "messages" in obj:
-        messages = obj["messages"]
-        if not isinstance(messages, list) or not messages:
-            raise BioprofileInputError(
-                f"{where}: 'messages' must be a non-empty list of {{role, content}} objects"
+        messages = _checked_messages(obj["messages"], where)
+    elif "prompt" in obj and "completion" in obj:
+        prompt, completion = obj["prompt"], obj["completion"]
+        if isinstance(prompt, str) and isinstance(completion, str):
+            messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+        else:
+            messages = _checked_messages(prompt, where, "prompt") + _checked_messages(
+                completion, where, "completion"
             )
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-                raise BioprofileInputError(f"{where}: message {i} needs a string 'role'")
-            if not isinstance(message.get("content"), str):
-                raise BioprofileInputError(f"{where}: message {i} needs a string 'content'")
+    else:
+        messages = None
+    if messages is not None:
         if not any(m["role"] == "assistant" for m in messages):
             raise BioprofileInputError(f"{where}: no 'assistant' message, so there is nothing to train on")
-        return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
+        return {"messages": messages}
     if "instruction" in obj or "response" in obj:
         instruction, response = obj.get("instruction"), obj.get("response")
         if not isinstance(instruction, str) or not isinstance(response, str):
@@ -50,7 +73,9 @@ def _record_from_json(obj: Any, where: str) -> dict[str, list[dict[str, str]]]:
             messages.append({"role": "system", "content": obj["system"]})
         messages += [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
         return {"messages": messages}
-    raise BioprofileInputError(f"{where}: expected a 'messages' list or 'instruction' and 'response' strings")
+    raise BioprofileInputError(
+        f"{where}: expected a 'messages' list, 'prompt' and 'completion', or 'instruction' and 'response' strings"
+    )
 
 
 def read_jsonl_records(path: str | Path) -> list[dict[str, list[dict[str, str]]]]:
@@ -95,44 +120,112 @@ def _looks_like_symbol(symbol: str) -> bool:
     return bool(_SYMBOL.match(symbol)) and not any(c.islower() for c in symbol.replace("orf", ""))
 
 
-def refseq_sft_records(
-    path: str | Path, *, system_prompt: str | None = None, strict: bool = False
-) -> list[dict[str, Any]]:
-    """Turn a RefSeq synopsis file into "Tell me about gene X" -> summary chat records.
+@dataclass
+class RefSeqRecords:
+    """The chat records of a RefSeq synopsis file and what could not become one.
+
+    Attributes
+    ----------
+    records
+        ``{"gene": SYMBOL, "messages": [...]}`` in file order, ``SYMBOL`` as the file writes it (the prompt names
+        the gene it resolves to, as ``embed_genes`` would for that input).
+    template
+        The prompt template the questions were asked with.
+    unresolved
+        File symbols that :func:`bioprofile.genes.normalize_genes` could not resolve to one gene (skipped).
+    repeated
+        File symbols that resolved to a gene an earlier line already gave (skipped; the first line wins).
+    """
+
+    records: list[dict[str, Any]]
+    template: PromptTemplate
+    unresolved: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+
+
+def refseq_records(
+    path: str | Path,
+    *,
+    template: str | PromptTemplate = DEFAULT_TEMPLATE,
+    system_prompt: str | None = None,
+    strict: bool = False,
+) -> RefSeqRecords:
+    """Turn a RefSeq synopsis file into prompt-template -> summary chat records, resolving every symbol.
 
     Parameters
     ----------
     path
         Text file with one ``SYMBOL: summary`` per line (e.g. GeneAgent's ``gene_narrative_synopsis.txt``).
+    template
+        Name of a template in :mod:`bioprofile.profiles.prompts` (or a template): each gene is asked about with
+        ``template.messages(gene)``, the messages ``embed_genes`` sends for it. Default ``"concise"``, the template
+        ``embed_genes`` uses by default.
     system_prompt
-        Optional system turn put before each question.
+        Replace the template's system turn with this one (then the prompt is no longer the served one).
     strict
         Raise on the first line that is not ``SYMBOL: summary``. By default such lines (separators, headers, stray
         prompt text, which GeneAgent's file contains) are skipped.
 
     Returns
     -------
-    list of dict
-        ``{"gene": SYMBOL, "messages": [...]}`` in file order; the first record of a repeated symbol wins.
+    RefSeqRecords
+        The records, the template, and the symbols skipped because they did not resolve (or repeated a gene).
     """
-    from bioprofile.profiles.summaries import read_summaries
-
+    template = get_template(template)
     summaries = read_summaries(path, errors="raise" if strict else "skip", duplicates="first")
-    records = []
-    for symbol, summary in summaries.items():
+    symbols = []
+    for symbol in summaries:
         if not _looks_like_symbol(symbol):  # e.g. "Summary: ..." prompt text that has the shape of a record
             if strict:
                 raise BioprofileInputError(f"synopsis file {path}: {symbol!r} is not a gene symbol")
             continue
-        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        messages += [
-            {"role": "user", "content": REFSEQ_PROMPT.format(symbol=symbol)},
-            {"role": "assistant", "content": summary},
-        ]
-        records.append({"gene": symbol, "messages": messages})
-    if not records:
+        symbols.append(symbol)
+    if not symbols:
         raise BioprofileInputError(f"synopsis file {path} has no 'SYMBOL: text' lines with a gene symbol")
-    return records
+    resolution = normalize_genes(symbols)
+    genes = {gene.symbol: gene for gene in resolution.genes}
+    result = RefSeqRecords(records=[], template=template)
+    used = set()
+    for symbol in symbols:
+        approved = resolution.inputs.get(symbol)
+        if approved is None:
+            result.unresolved.append(symbol)
+            continue
+        if approved in used:
+            result.repeated.append(symbol)
+            continue
+        used.add(approved)
+        gene = genes[approved]
+        messages = template.messages(gene)
+        if system_prompt:
+            messages = [{"role": "system", "content": system_prompt}] + [
+                m for m in messages if m["role"] != "system"
+            ]
+        messages.append({"role": "assistant", "content": summaries[symbol]})
+        result.records.append({"gene": symbol, "messages": messages})
+    return result
+
+
+def refseq_sft_records(
+    path: str | Path,
+    *,
+    system_prompt: str | None = None,
+    strict: bool = False,
+    template: str | PromptTemplate = DEFAULT_TEMPLATE,
+) -> list[dict[str, Any]]:
+    """The chat records of :func:`refseq_records` alone (symbols that do not resolve are skipped).
+
+    Parameters
+    ----------
+    path, system_prompt, strict, template
+        As for :func:`refseq_records`.
+
+    Returns
+    -------
+    list of dict
+        ``{"gene": SYMBOL, "messages": [...]}`` in file order; the first record of a repeated gene wins.
+    """
+    return refseq_records(path, template=template, system_prompt=system_prompt, strict=strict).records
 
 
 def split_records(records: list, eval_size: float, *, seed: int = 0) -> tuple[list, list]:
@@ -235,6 +328,7 @@ class CompletionCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        """The padded batch of ``features`` as ``[B, T]`` tensors."""
         length = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of

@@ -5,7 +5,10 @@ Every objective here has the same shape::
     loss = mean_i  beta_i * sum_t(mask_it * w_it * ce_it) / (sum_t mask_it + eps)
 
 where ``ce_it = -log p_it`` is the per-token cross-entropy of the target token, ``w_it`` a per-token
-weight and ``beta_i`` a per-sample weight. Both weights are computed from the detached probabilities
+weight and ``beta_i`` a per-sample weight. That is the ``"sample_mean"`` normalisation (the default, and the
+paper's: each sample's mean, then the batch mean). ``"token_mean"`` divides the batch's weighted sum by all its
+valid tokens instead, ``sum_i beta_i * sum_t(mask_it * w_it * ce_it) / max(sum_it mask_it, 1)``, which is how TRL's
+and LlamaFactory's ``dft`` reduce (see :data:`NORMALIZATIONS`). Both weights are computed from the detached probabilities
 (stop-gradient), so the gradient of the loss is ``sum(beta * w * d ce) / (n_valid + eps) / B``.
 
 =============  ===============================  ===========================================
@@ -40,8 +43,11 @@ from bioprofile.errors import BioprofileInputError
 __all__ = [
     "DEFAULT_WINDOWS",
     "METHODS",
+    "NORMALIZATIONS",
     "LossWeights",
     "causal_lm_loss",
+    "check_labels",
+    "check_normalization",
     "local_confidence",
     "min_window_mean_log_prob",
     "resolve_window",
@@ -51,6 +57,10 @@ __all__ = [
 ]
 
 METHODS: tuple[str, ...] = ("sft", "dft", "bft", "bft-token", "bft-sample", "bft-v1")
+
+# How a batch's weighted token losses become one number: each sample's mean then the batch mean (the paper's),
+# or one mean over every valid token of the batch (TRL's and LlamaFactory's reduction).
+NORMALIZATIONS: tuple[str, ...] = ("sample_mean", "token_mean")
 
 # Window length G used when the caller passes ``window=None``. bft-v1 follows the earlier public code,
 # whose window spans 256 valid tokens; the BFT family uses a short local window of 9 positions.
@@ -117,6 +127,16 @@ def resolve_window(method: str, window: int | None) -> int:
             f"loss window must be odd so it centres on a token, got {window}: use {window - 1} or {window + 1}"
         )
     return window
+
+
+def check_normalization(normalization: str) -> str:
+    """Return ``normalization`` if it is one of :data:`NORMALIZATIONS`; raise :class:`BioprofileInputError` if not."""
+    if normalization not in NORMALIZATIONS:
+        raise BioprofileInputError(
+            f"unknown loss normalization {normalization!r}: use one of {', '.join(NORMALIZATIONS)}",
+            argument="normalization",
+        )
+    return normalization
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -298,12 +318,14 @@ def reweighted_loss(
     method: str = "bft",
     window: int | None = None,
     eps: float = 1e-8,
+    normalization: str = "sample_mean",
 ) -> torch.Tensor:
     """Reduce per-token cross-entropy to the scalar ``method`` objective.
 
-    ``mean_i beta_i * sum_t(mask * w * ce) / (sum_t mask + eps)``, with ``w`` and ``beta`` from
-    :func:`token_weights` (detached). A sample with no valid token contributes 0 and still counts in the
-    batch mean.
+    ``mean_i beta_i * sum_t(mask * w * ce) / (sum_t mask + eps)`` (``normalization="sample_mean"``), or
+    ``sum_i beta_i * sum_t(mask * w * ce) / max(sum_it mask, 1)`` (``"token_mean"``), with ``w`` and ``beta``
+    from :func:`token_weights` (detached). Under ``sample_mean`` a sample with no valid token contributes 0 and
+    still counts in the batch mean; under ``token_mean`` only valid tokens count.
 
     Parameters
     ----------
@@ -318,18 +340,26 @@ def reweighted_loss(
     window
         Window length G (odd), or ``None`` for the method's default (9; 256 for ``bft-v1``).
     eps
-        Added to each sample's valid-token count.
+        Added to each sample's valid-token count (``sample_mean`` only; ``token_mean`` divides by at least 1,
+        as TRL does).
+    normalization
+        ``"sample_mean"`` (default; the paper's) or ``"token_mean"`` (TRL's and LlamaFactory's), see
+        :data:`NORMALIZATIONS`.
 
     Returns
     -------
     Scalar loss, fp32 for bf16/fp16 input and otherwise in the dtype of ``token_ce``.
     """
     window = resolve_window(method, window)
+    check_normalization(normalization)
     _check_token_inputs(token_ce, mask)
     mask = mask.bool()
     ce = torch.where(mask, token_ce.to(_compute_dtype(token_ce.dtype)), 0.0)
     weights = token_weights(ce, mask, method, window)
-    per_sample = (weights.token * ce).sum(dim=1) / (mask.sum(dim=1).to(ce.dtype) + eps)
+    weighted = (weights.token * ce).sum(dim=1)
+    if normalization == "token_mean":
+        return (weights.sample * weighted).sum() / mask.sum().clamp_min(1).to(ce.dtype)
+    per_sample = weighted / (mask.sum(dim=1).to(ce.dtype) + eps)
     return (weights.sample * per_sample).mean()
 
 
@@ -359,8 +389,27 @@ def shift_and_mask_labels(
     return F.pad(labels[:, 1:], (0, 1), value=ignore_index)
 
 
-def _check_labels(labels: torch.Tensor, vocab_size: int, ignore_index: int) -> torch.Tensor:
-    """Return the valid-label mask; raise ValueError for a label outside ``[0, vocab_size)``."""
+def check_labels(labels: torch.Tensor, vocab_size: int, ignore_index: int) -> torch.Tensor:
+    """The valid-label mask of ``labels`` (True where it is not ``ignore_index``).
+
+    Parameters
+    ----------
+    labels
+        Integer labels, already aligned with the positions that predict them.
+    vocab_size
+        Size of the vocabulary; every valid label must lie in ``[0, vocab_size)``.
+    ignore_index
+        Label value that marks positions left out.
+
+    Returns
+    -------
+    Bool tensor of the shape of ``labels``.
+
+    Raises
+    ------
+    ValueError
+        For a non-integer tensor or a label outside ``[0, vocab_size)`` other than ``ignore_index``.
+    """
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
     mask = labels != ignore_index
@@ -382,6 +431,7 @@ def causal_lm_loss(
     shift_labels: bool = True,
     ignore_index: int = -100,
     eps: float = 1e-8,
+    normalization: str = "sample_mean",
 ) -> torch.Tensor:
     """Causal language-modelling loss under ``method`` (SFT, DFT, BFT and its ablations).
 
@@ -401,7 +451,11 @@ def causal_lm_loss(
     ignore_index
         Label value to leave out.
     eps
-        Added to each sample's valid-token count (1e-8).
+        Added to each sample's valid-token count (1e-8; ``sample_mean`` only).
+    normalization
+        ``"sample_mean"`` (default, the paper's: each sample's mean, then the batch mean) or ``"token_mean"``
+        (the weighted token losses of the batch over its valid-token count: TRL's and LlamaFactory's ``dft``
+        with ``method="dft"``).
 
     Returns
     -------
@@ -421,6 +475,7 @@ def causal_lm_loss(
     >>> causal_lm_loss(logits, labels, method="bft").backward()
     """
     window = resolve_window(method, window)
+    check_normalization(normalization)
     if logits.dim() != 3:
         raise ValueError(f"logits must be [batch, time, vocab], got shape {tuple(logits.shape)}")
     if labels.shape != logits.shape[:2]:
@@ -428,10 +483,10 @@ def causal_lm_loss(
             f"labels shape {tuple(labels.shape)} does not match logits [batch, time] {tuple(logits.shape[:2])}"
         )
     labels = shift_and_mask_labels(labels, shift_labels=shift_labels, ignore_index=ignore_index)
-    mask = _check_labels(labels, logits.shape[-1], ignore_index)
+    mask = check_labels(labels, logits.shape[-1], ignore_index)
     batch, time, vocab = logits.shape
     logits = logits.to(_compute_dtype(logits.dtype))
     token_ce = F.cross_entropy(
         logits.reshape(batch * time, vocab), labels.reshape(-1), ignore_index=ignore_index, reduction="none"
     ).view(batch, time)
-    return reweighted_loss(token_ce, mask, method=method, window=window, eps=eps)
+    return reweighted_loss(token_ce, mask, method=method, window=window, eps=eps, normalization=normalization)

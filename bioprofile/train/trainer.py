@@ -1,22 +1,32 @@
-"""Hugging Face `Trainer` / TRL `SFTTrainer` glue for the reweighted losses, and `train_from_config`.
+"""The one BFT trainer (a :class:`transformers.Trainer`), its loss function, and :func:`train_from_config`.
+
+Why ``transformers.Trainer`` and not TRL's ``SFTTrainer``: the records are tokenised here
+(:func:`bioprofile.train.data.tokenize_chat`), so that the prompt tokens of a training record are exactly those
+the generator sends, with any chat template (TRL's assistant-only masking needs ``{% generation %}`` markers in
+the template); and the loss is replaced whole. What ``SFTTrainer`` would add on top (dataset preparation, packing,
+its own loss types, an extra forward pass for entropy logging) would go unused.
 
 Gradient accumulation and data parallelism
 ------------------------------------------
-Every objective in :mod:`bioprofile.train.losses` is a mean over samples of a per-sample value (``beta_i`` and the
-token weights depend only on sample ``i``), so the loss of a large batch splits exactly over micro-batches:
-``L = sum_micro (B_micro / B_total) * L_micro``. The trainers here therefore count *samples* (rows), not tokens, as
-``num_items_in_batch``, summed over the accumulation steps and, when ``average_tokens_across_devices`` is on (the
-default), over all ranks; each micro-batch loss is scaled by ``B_micro / num_items_in_batch``. Hugging Face then
-multiplies by the number of processes before DDP/FSDP average the gradients, so one optimiser step equals a step on
-the whole global batch at once.
+Under ``loss_normalization="sample_mean"`` every objective in :mod:`bioprofile.train.losses` is a mean over samples
+of a per-sample value (``beta_i`` and the token weights depend only on sample ``i``), so the loss of a large batch
+splits exactly over micro-batches: ``L = sum_micro (B_micro / B_total) * L_micro``. The trainer then counts
+*samples* (rows) as ``num_items_in_batch``. Under ``"token_mean"`` the loss is a sum over the batch's valid tokens
+divided by their count, so it counts *valid label tokens*, as Hugging Face does. Either count is summed over the
+accumulation steps and, when ``average_tokens_across_devices`` is on (the default), over all ranks; each micro-batch
+loss is scaled by ``n_micro / num_items_in_batch``. Hugging Face then multiplies by the number of processes before
+DDP/FSDP average the gradients, so one optimiser step equals a step on the whole global batch at once.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import os
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +34,31 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from bioprofile.embeddings import check_output_path
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.models import TRAIN_RECORD_FILE, resolve_model
+from bioprofile.train.chunked import causal_lm_loss_from_hidden
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
-from bioprofile.train.losses import causal_lm_loss, resolve_window
+from bioprofile.train.data import (
+    IGNORE_INDEX,
+    ChatDataset,
+    CompletionCollator,
+    read_jsonl_records,
+    refseq_records,
+    split_records,
+)
+from bioprofile.train.losses import causal_lm_loss, check_normalization, resolve_window
 
-RUN_RECORD = "bioprofile_train.json"
+RUN_RECORD = TRAIN_RECORD_FILE  # the serving side (profiles.models) reads the learned template from it
 ADAPTER_SUBDIR = "adapter"
+CHECKPOINT_SUBDIR = "checkpoints"
 
 
-def _hidden_loss_function():
-    """The chunked loss from final hidden states, wherever the losses module put it."""
-    from bioprofile.train import losses
-
-    if hasattr(losses, "causal_lm_loss_from_hidden"):
-        return losses.causal_lm_loss_from_hidden
-    try:
-        from bioprofile.train.chunked import causal_lm_loss_from_hidden
-    except ImportError:
-        raise BioprofileInputError(
-            "chunked_loss needs bioprofile.train.chunked.causal_lm_loss_from_hidden, which this install lacks: "
-            "set chunked_loss: false"
-        ) from None
-    return causal_lm_loss_from_hidden
+def count_loss_items(labels: torch.Tensor, normalization: str) -> int:
+    """What one micro-batch contributes to ``num_items_in_batch``: its rows, or its valid (shifted) label tokens."""
+    if normalization == "token_mean":
+        return int((labels[..., 1:] != IGNORE_INDEX).sum())
+    return int(labels.shape[0])
 
 
 class BalancedCausalLMLoss:
@@ -57,147 +70,122 @@ class BalancedCausalLMLoss:
         One of :data:`bioprofile.train.losses.METHODS`.
     window
         Window length, or ``None`` for the method's default.
+    normalization
+        ``"sample_mean"`` or ``"token_mean"`` (see :data:`bioprofile.train.losses.NORMALIZATIONS`).
 
     Notes
     -----
-    Called as ``loss_fn(outputs, labels, num_items_in_batch=N)`` where ``N`` is the number of samples in the whole
-    accumulated (and, with ``average_tokens_across_devices``, global) batch; it returns
-    ``causal_lm_loss(...) * B_micro / N``. With ``N=None`` it returns the plain micro-batch loss.
+    Called as ``loss_fn(outputs, labels, num_items_in_batch=N)`` where ``N`` counts the samples (``sample_mean``)
+    or valid label tokens (``token_mean``) of the whole accumulated (and, with ``average_tokens_across_devices``,
+    global) batch; it returns ``causal_lm_loss(...) * n_micro / N``. With ``N=None`` it returns the plain
+    micro-batch loss.
     """
 
-    def __init__(self, method: str = "bft", window: int | None = None):
+    def __init__(self, method: str = "bft", window: int | None = None, normalization: str = "sample_mean"):
         self.method = method
         self.window = resolve_window(method, window)
+        self.normalization = check_normalization(normalization)
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        """The micro-batch loss of ``outputs`` (with ``logits``) against ``labels``, scaled as the class says."""
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        loss = causal_lm_loss(logits, labels, method=self.method, window=self.window)
-        return _scale_to_accumulated_batch(loss, labels.shape[0], num_items_in_batch)
+        loss = causal_lm_loss(
+            logits, labels, method=self.method, window=self.window, normalization=self.normalization
+        )
+        return scale_to_accumulated_batch(
+            loss, count_loss_items(labels, self.normalization), num_items_in_batch
+        )
 
 
-def _scale_to_accumulated_batch(loss: torch.Tensor, n_micro: int, num_items_in_batch: Any) -> torch.Tensor:
+def scale_to_accumulated_batch(loss: torch.Tensor, n_micro: int, num_items_in_batch: Any) -> torch.Tensor:
+    """``loss * n_micro / num_items_in_batch``: a micro-batch's share of the accumulated batch's loss."""
     if num_items_in_batch is None:
         return loss
-    total = num_items_in_batch.to(loss.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch
-    return loss * (n_micro / total)
+    # The ratio in the loss's own dtype: int / int64-tensor would give float32, whose rounding of e.g. 67 / 145
+    # breaks the exact accumulation a float64 run can show.
+    if torch.is_tensor(num_items_in_batch):
+        total = num_items_in_batch.to(device=loss.device, dtype=loss.dtype)
+    else:
+        total = float(num_items_in_batch)
+    return loss * n_micro / total
 
 
-class SampleCountMixin:
-    """Make a Hugging Face trainer count samples, not tokens, as ``num_items_in_batch``.
-
-    Mixed in before :class:`transformers.Trainer` (or TRL's ``SFTTrainer``) together with a ``compute_loss_func``
-    such as :class:`BalancedCausalLMLoss`.
-    """
-
-    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
-        if not batch_samples or "labels" not in batch_samples[0]:
-            return None
-        count = torch.tensor(sum(int(batch["labels"].shape[0]) for batch in batch_samples), device=device)
-        # Mirror Hugging Face: the loss is multiplied by the process count exactly when counts are summed over ranks.
-        if self.args.average_tokens_across_devices and self.args.world_size > 1:
-            count = self.accelerator.gather(count.reshape(1)).sum()
-        return count
-
-
-class BFTTrainer(SampleCountMixin, Trainer):
+class BFTTrainer(Trainer):
     """:class:`transformers.Trainer` that trains with SFT, DFT or a BFT variant.
 
     Parameters
     ----------
     *args, **kwargs
-        As for :class:`transformers.Trainer`.
+        As for :class:`transformers.Trainer`; ``args`` may be a :class:`bioprofile.train.config.BFTConfig`, whose
+        loss settings are then the defaults of the keywords below.
     loss_method
-        One of :data:`bioprofile.train.losses.METHODS`.
+        One of :data:`bioprofile.train.losses.METHODS` (default ``args.loss_method``, else ``"bft"``).
     loss_window
-        Window length, or ``None`` for the method's default.
+        Window length, or ``None`` for the method's default (default ``args.loss_window``).
+    loss_normalization
+        ``"sample_mean"`` or ``"token_mean"`` (default ``args.loss_normalization``, else ``"sample_mean"``).
     chunked_loss
         Compute the training loss from the final hidden states in chunks (no full logits); evaluation still uses
-        full logits, which it needs for token accuracy.
+        full logits, which it needs for token accuracy (default ``args.chunked_loss``, else false).
     """
 
     def __init__(
         self,
         *args,
-        loss_method: str = "bft",
+        loss_method: str | None = None,
         loss_window: int | None = None,
-        chunked_loss: bool = False,
+        loss_normalization: str | None = None,
+        chunked_loss: bool | None = None,
         **kwargs,
     ):
+        settings = kwargs.get("args", args[1] if len(args) > 1 else None)
+        loss_method = loss_method or getattr(settings, "loss_method", "bft")
+        if loss_window is None:
+            loss_window = getattr(settings, "loss_window", None)
+        loss_normalization = loss_normalization or getattr(settings, "loss_normalization", "sample_mean")
+        if chunked_loss is None:
+            chunked_loss = bool(getattr(settings, "chunked_loss", False))
         if kwargs.get("compute_loss_func") is None:
-            kwargs["compute_loss_func"] = BalancedCausalLMLoss(loss_method, loss_window)
+            kwargs["compute_loss_func"] = BalancedCausalLMLoss(loss_method, loss_window, loss_normalization)
         super().__init__(*args, **kwargs)
         self.loss_method = loss_method
         self.loss_window = resolve_window(loss_method, loss_window)
+        self.loss_normalization = check_normalization(loss_normalization)
         self.chunked_loss = chunked_loss
 
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        # Samples under sample_mean, valid label tokens under token_mean: see the module docstring.
+        if not batch_samples or "labels" not in batch_samples[0]:
+            return None
+        count = sum(count_loss_items(batch["labels"], self.loss_normalization) for batch in batch_samples)
+        count = torch.tensor(count, device=device)
+        # Mirror Hugging Face: the loss is multiplied by the process count exactly when counts are summed over ranks.
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            count = self.accelerator.gather(count.reshape(1)).sum()
+        return count
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The training or evaluation loss of one micro-batch, scaled for accumulation (see the module docstring)."""
         inputs = {**inputs, "use_cache": False}
         if not (self.chunked_loss and model.training):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss_from_hidden = _hidden_loss_function()
         labels = inputs.pop("labels")
         # Run the wrapped model (so DDP/FSDP hooks fire) but let it project only the last position to logits.
         outputs = model(**inputs, output_hidden_states=True, logits_to_keep=1)
         head = self.accelerator.unwrap_model(model).get_output_embeddings()
-        loss = loss_from_hidden(
-            outputs.hidden_states[-1], head.weight, labels, method=self.loss_method, window=self.loss_window
+        loss = causal_lm_loss_from_hidden(
+            outputs.hidden_states[-1],
+            head.weight,
+            labels,
+            method=self.loss_method,
+            window=self.loss_window,
+            normalization=self.loss_normalization,
         )
-        loss = _scale_to_accumulated_batch(loss, labels.shape[0], num_items_in_batch)
+        n_micro = count_loss_items(labels, self.loss_normalization)
+        loss = scale_to_accumulated_batch(loss, n_micro, num_items_in_batch)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
-
-
-def __getattr__(name: str):
-    # TRL is imported only when this variant is asked for.
-    if name == "BFTSFTTrainer":
-        globals()[name] = _build_sft_trainer_class()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _build_sft_trainer_class():
-    from trl import SFTTrainer
-
-    class BFTSFTTrainer(SampleCountMixin, SFTTrainer):
-        """TRL ``SFTTrainer`` trained with SFT, DFT or a BFT variant.
-
-        TRL builds the completion-only labels (``completion_only_loss`` on prompt/completion data,
-        ``assistant_only_loss`` on chat data); this class replaces the loss and makes accumulation count samples.
-        TRL's own entropy / token-accuracy logging is skipped (it needs an extra forward pass).
-
-        Parameters
-        ----------
-        *args, **kwargs
-            As for :class:`trl.SFTTrainer`.
-        loss_method, loss_window
-            The objective and its window, as for :class:`BFTTrainer`.
-        """
-
-        loss_is_scaled_for_ga = True
-
-        def __init__(self, *args, loss_method: str = "bft", loss_window: int | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.balanced_loss = BalancedCausalLMLoss(loss_method, loss_window)
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs["labels"]
-            model_inputs = {
-                k: v for k, v in inputs.items() if k not in ("labels", "completion_mask", "assistant_masks")
-            }
-            outputs = model(**model_inputs, use_cache=False)
-            if num_items_in_batch is None:
-                # Per-micro-batch mean: the accumulation steps average it, as Trainer would.
-                loss = self.balanced_loss(outputs, labels) / (
-                    self.current_gradient_accumulation_steps if model.training else 1
-                )
-            else:
-                loss = self.balanced_loss(outputs, labels, num_items_in_batch)
-                if self.args.average_tokens_across_devices:
-                    loss = loss * self.accelerator.num_processes
-            return (loss, outputs) if return_outputs else loss
-
-    return BFTSFTTrainer
 
 
 def preprocess_logits_for_metrics(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -244,25 +232,68 @@ def token_metrics(eval_pred) -> dict[str, float]:
     }
 
 
-def _resolve_model_path(model: str) -> str:
-    if model in ("default", "smollm2"):
-        from bioprofile.profiles.models import default_generator_path
+def resolve_training_model(model: str) -> str:
+    """The base model a config names, through :func:`bioprofile.profiles.models.resolve_model`.
 
-        return str(default_generator_path())
-    path = Path(model).expanduser()
-    if not (path / "config.json").is_file():
+    ``"default"`` is the dense SmolLM2-135M-Instruct copy. A peft adapter directory is refused: training starts
+    from a full model (train on the adapter's base model instead).
+    """
+    resolved = resolve_model(model)
+    path = Path(resolved)
+    if path.is_dir() and not (path / "config.json").is_file():
         raise BioprofileInputError(
-            f"model {model!r} is not a local checkpoint directory with config.json: give a path or 'default'"
+            f"model {model!r} is a peft adapter, not a full model: train from its base model",
+            argument="model",
         )
-    return str(path)
+    return resolved
 
 
-def load_records(config: BFTConfig) -> tuple[list, list]:
-    """The ``(train, held_out)`` chat records a config trains and evaluates on, split as training splits them."""
-    from bioprofile.train.data import read_jsonl_records, refseq_sft_records, split_records
+def check_output_dir(output_dir: str | Path) -> Path:
+    """Fail before any expensive work unless ``output_dir`` can be written: its parent exists and is writable."""
+    out = Path(output_dir).expanduser()
+    check_output_path(out, overwrite=True)
+    target = out if out.exists() else out.parent
+    if out.exists() and not out.is_dir():
+        raise BioprofileInputError(f"output_dir {out} is a file: give a directory", argument="output_dir")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise BioprofileInputError(
+            f"output_dir {out} is not writable: choose another directory", argument="output_dir"
+        )
+    return out
 
+
+@dataclass
+class TrainingData:
+    """The records a config trains and evaluates on, and where their prompts came from.
+
+    Attributes
+    ----------
+    train, held_out
+        Chat records (``{"messages": [...]}``), split as training splits them.
+    template
+        The prompt template name RefSeq records were asked with; ``None`` for JSONL data (its records carry their
+        own prompts).
+    template_key
+        That template's :attr:`bioprofile.profiles.prompts.PromptTemplate.key`, or ``None``.
+    unresolved_genes
+        RefSeq symbols that did not resolve to one gene (skipped).
+    """
+
+    train: list
+    held_out: list
+    template: str | None = None
+    template_key: str | None = None
+    unresolved_genes: list[str] = field(default_factory=list)
+
+
+def load_training_data(config: BFTConfig) -> TrainingData:
+    """Read, prompt and split the records of a config (see :class:`TrainingData`)."""
+    template = template_key = None
+    unresolved: list[str] = []
     if config.refseq_file is not None:
-        records = refseq_sft_records(config.refseq_file, system_prompt=config.system_prompt)
+        refseq = refseq_records(config.refseq_file, template=config.template)
+        records, unresolved = refseq.records, refseq.unresolved
+        template, template_key = refseq.template.name, refseq.template.key
     else:
         records = read_jsonl_records(config.train_file)
         if config.system_prompt:
@@ -275,7 +306,13 @@ def load_records(config: BFTConfig) -> tuple[list, list]:
         train, held_out = records, []
     if config.max_train_samples is not None:
         train = train[: config.max_train_samples]
-    return train, held_out
+    return TrainingData(train, held_out, template, template_key, unresolved)
+
+
+def load_records(config: BFTConfig) -> tuple[list, list]:
+    """The ``(train, held_out)`` chat records a config trains and evaluates on (see :func:`load_training_data`)."""
+    data = load_training_data(config)
+    return data.train, data.held_out
 
 
 def _with_system(record: dict, system_prompt: str) -> dict:
@@ -284,42 +321,10 @@ def _with_system(record: dict, system_prompt: str) -> dict:
     return {**record, "messages": [{"role": "system", "content": system_prompt}, *record["messages"]]}
 
 
-def _training_arguments(config: BFTConfig, has_eval: bool):
-    from transformers import TrainingArguments
-
-    values = {
-        "output_dir": str(Path(config.output_dir) / "checkpoints"),
-        "num_train_epochs": config.num_train_epochs,
-        "max_steps": config.max_steps,
-        "learning_rate": config.learning_rate,
-        "per_device_train_batch_size": config.per_device_train_batch_size,
-        "per_device_eval_batch_size": config.per_device_eval_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "warmup_steps": config.warmup_steps,
-        "lr_scheduler_type": config.lr_scheduler_type,
-        "weight_decay": config.weight_decay,
-        "max_grad_norm": config.max_grad_norm,
-        "optim": config.optim,
-        "logging_steps": config.logging_steps,
-        "seed": config.seed,
-        "activation_checkpointing": config.gradient_checkpointing,
-        "save_strategy": "no",
-        "eval_strategy": "no",
-        "report_to": "none",
-        "remove_unused_columns": False,
-        "disable_tqdm": True,
-    }
-    values.update(config.trainer_args)
-    try:
-        return TrainingArguments(**values)
-    except (TypeError, ValueError) as err:
-        raise BioprofileInputError(f"bad training arguments: {str(err).splitlines()[0]}") from None
-
-
 def _apply_overrides(config: BFTConfig, overrides: dict[str, Any]) -> BFTConfig:
     if not overrides:
         return config
-    return config_from_dict(config.to_dict(), **overrides)
+    return config_from_dict(config.to_config_dict(), **overrides)
 
 
 def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_records: list):
@@ -328,9 +333,9 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
     Parameters
     ----------
     config
-        The run configuration.
+        The run configuration; the trainer gets a copy whose ``output_dir`` is ``output_dir/checkpoints``.
     model_path
-        Resolved local checkpoint directory.
+        Resolved model (see :func:`resolve_training_model`).
     train_records, eval_records
         Chat records (``{"messages": [...]}``).
 
@@ -340,8 +345,6 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         ``(trainer, tokenizer, info)`` where ``info`` counts records kept and dropped.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from bioprofile.train.data import ChatDataset, CompletionCollator
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
@@ -355,24 +358,20 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
-    if config.use_lora:
-        from peft import LoraConfig, get_peft_model
+    lora = config.lora_config()
+    if lora is not None:
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            task_type="CAUSAL_LM",
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules,
-        )
         try:
             model = get_peft_model(model, lora)
         except ValueError as err:
             raise BioprofileInputError(f"LoRA could not attach: {str(err).splitlines()[0]}") from None
-        if config.gradient_checkpointing:
+        if config.activation_checkpointing:
             model.enable_input_require_grads()
 
-    args = _training_arguments(config, eval_set is not None)
+    # The config is the TrainingArguments; only the checkpoints go one level down, beside nothing else.
+    args = copy.copy(config)
+    args.output_dir = str(Path(config.output_dir) / CHECKPOINT_SUBDIR)
     trainer = BFTTrainer(
         model=model,
         args=args,
@@ -382,9 +381,6 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         processing_class=tokenizer,
         compute_metrics=token_metrics if eval_set is not None else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if eval_set is not None else None,
-        loss_method=config.loss_method,
-        loss_window=config.loss_window,
-        chunked_loss=config.chunked_loss,
     )
     _warn_if_fsdp_was_dropped(trainer)
     info = {
@@ -424,7 +420,8 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
     """Fine-tune a causal LM as a config says and write the result.
 
     Works the same in one process and under ``torchrun`` / ``accelerate launch`` (DDP, FSDP, DeepSpeed through
-    ``trainer_args``); only the main process writes the final model and the run record.
+    their ``TrainingArguments`` keys); only the main process writes the final model and the run record. The output
+    directory is checked before the model loads.
 
     Parameters
     ----------
@@ -438,16 +435,18 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
     Path
         ``output_dir``. It holds a model ``AutoModelForCausalLM.from_pretrained`` loads (merged or full fine-tune),
         or a peft adapter (``adapter_config.json``) when ``merge_adapter`` is false; the tokenizer; and
-        ``bioprofile_train.json`` with the method, window, train loss curve and held-out token accuracy.
+        ``bioprofile_train.json`` (:data:`RUN_RECORD`) with the method, window, normalisation, the prompt
+        ``template`` name and ``template_key`` (``None`` for JSONL data), the train loss curve and held-out token
+        accuracy.
     """
     if isinstance(config, BFTConfig):
         config = _apply_overrides(config, overrides)
     else:
         config = load_config(config, **overrides)
-    model_path = _resolve_model_path(config.model)
-    train_records, eval_records = load_records(config)
-    trainer, tokenizer, info = build_trainer(config, model_path, train_records, eval_records)
-    out = Path(config.output_dir)
+    out = check_output_dir(config.output_dir)
+    model_path = resolve_training_model(config.model)
+    data = load_training_data(config)
+    trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out)
 
     before = None
     if config.eval_before_training and trainer.eval_dataset is not None:
@@ -477,6 +476,11 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
         record = {
             "method": config.loss_method,
             "window": resolve_window(config.loss_method, config.loss_window),
+            "normalization": config.loss_normalization,
+            "template": data.template,
+            "template_key": data.template_key,
+            "n_unresolved_genes": len(data.unresolved_genes),
+            "unresolved_genes": data.unresolved_genes,
             "base_model": model_path,
             "saved_as": "merged" if merge else ("adapter" if config.use_lora else "full"),
             "world_size": trainer.args.world_size,
@@ -489,7 +493,7 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
                 "eval_before": before,
                 "eval": after,
             },
-            "config": config.to_dict(),
+            "config": config.to_config_dict(),
         }
         (out / RUN_RECORD).write_text(json.dumps(_finite(record), indent=2) + "\n")
     trainer.accelerator.wait_for_everyone()
@@ -528,11 +532,16 @@ def _finite(value: Any) -> Any:
 
 __all__ = [
     "RUN_RECORD",
-    "BFTSFTTrainer",  # noqa: F822 (built on first access, see __getattr__)
     "BFTTrainer",
     "BalancedCausalLMLoss",
-    "SampleCountMixin",
+    "TrainingData",
     "build_trainer",
+    "check_output_dir",
+    "count_loss_items",
+    "load_records",
+    "load_training_data",
+    "resolve_training_model",
+    "scale_to_accumulated_batch",
     "preprocess_logits_for_metrics",
     "token_metrics",
     "train_from_config",
