@@ -158,7 +158,7 @@ def test_entities_in_the_real_synopsis_file(shared_data):
     assert len(examples) == 30
     # the served prompt: the default template, filled from the HGNC record as embed-genes fills it
     (gene,) = normalize_genes(["ZMPSTE24"]).genes
-    assert examples[0].prompt_messages == get_template("concise").messages(gene)
+    assert list(examples[0].prompt_messages) == get_template("concise").messages(gene)
     assert examples[0].prompt_messages[-1]["content"].startswith("Tell me about gene ZMPSTE24 (")
     found = [word for example in examples for _, _, word in dx.gene_entity_spans(example.response)]
     symbols = hgnc_symbols()
