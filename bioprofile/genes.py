@@ -23,6 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+from bioprofile._version import __version__
+from bioprofile.cache import cache_dir
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 
@@ -138,9 +140,6 @@ def _hgnc_index() -> _HgncIndex:
     """
     import hashlib
     import pickle
-
-    from bioprofile._version import __version__
-    from bioprofile.cache import cache_dir
 
     table = hgnc_table_path()
     stat = table.stat()

@@ -23,6 +23,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from bioprofile.cache import cache_dir
 from bioprofile.errors import BioprofileInputError
 
 __all__ = ["Store", "canonical_params", "default_store_path", "text_hash"]
@@ -69,8 +70,6 @@ def canonical_params(params: Mapping[str, Any] | None) -> str:
 
 def default_store_path() -> Path:
     """Where :class:`Store` keeps its file unless told otherwise (see the module docstring)."""
-    from bioprofile.cache import cache_dir
-
     return cache_dir() / "store.sqlite"
 
 

@@ -97,6 +97,29 @@ def test_imports_point_down():
     assert not upward, "imports that point up a layer:\n" + "\n".join(upward)
 
 
+def test_internal_imports_live_at_the_top():
+    """bioprofile's own imports sit at module top; one inside a function says why on the line above (``# lazy:``).
+
+    cli.py is exempt: each command imports what it runs, so ``bioprofile --help`` does not load torch.
+    """
+    hidden = []
+    for path in _modules():
+        if path.name == "cli.py" and path.parent == PACKAGE:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for func in ast.walk(_tree(path)):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bioprofile":
+                    above = "\n".join(lines[max(0, node.lineno - 4) : node.lineno - 1])
+                    if "# lazy:" not in above:
+                        hidden.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.module}")
+    assert not hidden, "imports inside functions without a '# lazy:' reason:\n" + "\n".join(
+        sorted(set(hidden))
+    )
+
+
 def test_no_private_name_is_imported_from_another_module():
     """A ``_name`` stays in its module; only a package's ``__init__`` may gather names of its own modules."""
     crossing = []

@@ -20,6 +20,7 @@ from pathlib import Path
 from bioprofile.encoders.base import TextEncoder
 from bioprofile.encoders.hf import TransformersEncoder
 from bioprofile.encoders.local import DEFAULT_ENCODER_ID, SentenceTransformerEncoder
+from bioprofile.errors import BioprofileInputError
 
 
 def get_encoder(spec: str | Path | None = None, **kwargs) -> TextEncoder:
@@ -53,8 +54,6 @@ def encoder_from_id(encoder_id: str | None) -> TextEncoder | None:
     local Hugging Face cache. Not rebuildable: local model directories (their id is a content hash, not a path),
     models missing from the cache, and ids of vectors bioprofile did not make (e.g. GenePT pickles).
     """
-    from bioprofile.errors import BioprofileInputError
-
     if encoder_id is None or encoder_id == DEFAULT_ENCODER_ID:
         return get_encoder(None)
     match = _HF_ENCODER_ID.match(str(encoder_id))

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.fingerprint import model_id
 
 Pooling = Literal["mean", "cls"]
 
@@ -39,8 +40,6 @@ class TransformersEncoder:
     ):
         import torch
         from transformers import AutoModel, AutoTokenizer
-
-        from bioprofile.fingerprint import model_id
 
         if pooling not in ("mean", "cls"):
             raise BioprofileInputError(f"pooling {pooling!r} is not supported: use 'mean' or 'cls'")

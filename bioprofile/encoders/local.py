@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.fingerprint import model_id
 
 DEFAULT_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -37,8 +38,6 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(self, model: str | Path | None = None, *, batch_size: int = 32, device: str | None = None):
-        from bioprofile.fingerprint import model_id
-
         path = default_encoder_path() if model is None else Path(model)
         if not (path / "modules.json").is_file():
             raise BioprofileInputError(
