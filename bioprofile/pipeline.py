@@ -6,6 +6,7 @@ front door, resolving gene ids through HGNC first. This module orchestrates: not
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -298,3 +299,14 @@ def _progress(show: bool):
         TimeRemainingColumn(),
         transient=False,
     )
+
+
+def _signature_of_embed_entities_for(name: str, annotation: str) -> inspect.Signature:
+    """:func:`embed_entities`' signature with its first parameter renamed, for a front door that forwards to it."""
+    signature = inspect.signature(embed_entities)
+    first, *rest = signature.parameters.values()
+    return signature.replace(parameters=[first.replace(name=name, annotation=annotation), *rest])
+
+
+# help(), editors and notebooks show every keyword of embed_genes, not **options (it forwards them unchanged).
+embed_genes.__signature__ = _signature_of_embed_entities_for("genes", "Iterable[str] | GeneResolution")
