@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +27,7 @@ __all__ = [
     "LOCAL_HOSTS",
     "OpenAIEndpoint",
     "api_error",
+    "api_errors",
     "redact_url",
     "url_host",
 ]
@@ -225,6 +228,23 @@ def api_error(err: Exception, endpoint: OpenAIEndpoint, model: str) -> Bioprofil
             "base_url right? What was finished is kept"
         )
     return None
+
+
+@contextmanager
+def api_errors(endpoint: OpenAIEndpoint, model: str) -> Iterator[None]:
+    """Run a request to ``endpoint`` in this block: an API failure leaves it as :func:`api_error`'s one line.
+
+    Anything else (a bug) keeps its traceback.
+    """
+    import openai
+
+    try:
+        yield
+    except openai.OpenAIError as err:
+        error = api_error(err, endpoint, model)
+        if error is None:
+            raise
+        raise error from None
 
 
 def _said(err: Any) -> str:

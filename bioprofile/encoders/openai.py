@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_error
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors
 
 __all__ = [
     "KNOWN_MODELS",
@@ -329,18 +329,11 @@ class OpenAIEncoder:
 
     def _request(self, batch: list[str]) -> np.ndarray:
         """The vectors of one request's texts, in their order."""
-        import openai
-
         kwargs = {"model": self.model, "input": batch, "encoding_format": "float"}
         if self.dimensions is not None:
             kwargs["dimensions"] = self.dimensions
-        try:
+        with api_errors(self.endpoint, self.model):
             response = self.client.embeddings.create(**kwargs)
-        except openai.OpenAIError as err:
-            error = api_error(err, self.endpoint, self.model)
-            if error is None:
-                raise
-            raise error from None
         data = sorted(response.data, key=lambda item: item.index)
         if [item.index for item in data] != list(range(len(batch))):
             raise BioprofileInputError(

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_error
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors
 from bioprofile.profiles.generate import GenerationSettings
 
 __all__ = ["OpenAIChatGenerator"]
@@ -117,15 +117,8 @@ class OpenAIChatGenerator:
         return kwargs
 
     def _complete(self, messages: list[dict]) -> str:
-        import openai
-
-        try:
+        with api_errors(self.endpoint, self.model):
             response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
-        except openai.OpenAIError as err:
-            error = api_error(err, self.endpoint, self.model)
-            if error is None:
-                raise
-            raise error from None
         return (response.choices[0].message.content or "").strip()
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
