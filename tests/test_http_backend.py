@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
+from bioprofile.openai_api import redact_url, url_host
 from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.http import OpenAIChatGenerator
@@ -201,3 +202,74 @@ def test_settings_checked_before_any_request(monkeypatch):
         OpenAIChatGenerator("m", base_url="localhost:8000")
     # a local server may run without a key
     assert OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id == "openai:m@localhost:8000"
+
+
+PASSWORD = "Pa55-never-shown"
+
+
+def test_credentials_in_base_url_never_show(tiny_llama_dir, tiny_bert_dir, tmp_path, monkeypatch):
+    """``http://user:PASS@host/v1``: PASS reaches neither the error line, the store, the output nor the summary."""
+    srv = ChatServer(
+        tiny_llama_dir, api_key=None
+    )  # the credentials go as Basic auth, which this server ignores
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        out = tmp_path / "genes.parquet"
+        base = ["embed-genes", "TP53", "BRCA1", "--backend", "openai", "--cache-dir", str(tmp_path)]
+        ok = CliRunner().invoke(
+            app,
+            [
+                *base,
+                "-o",
+                str(out),
+                "--model",
+                SERVED_NAME,
+                "--max-new-tokens",
+                "8",
+                "--encoder",
+                f"hf:{tiny_bert_dir}",
+            ]
+            + ["--base-url", f"http://user:{PASSWORD}@127.0.0.1:{port}/v1"],
+        )
+        assert ok.exit_code == 0, ok.output
+        assert PASSWORD not in ok.output
+        failed = CliRunner().invoke(  # the error line of an unknown model names the URL
+            app,
+            [*base, "-o", str(tmp_path / "other.parquet"), "--model", "other", "--quiet"]
+            + ["--base-url", f"http://user:{PASSWORD}@127.0.0.1:{port}/v1"],
+        )
+        assert failed.exit_code == 2 and "http://127.0.0.1:" in failed.stderr, failed.output
+        down = CliRunner().invoke(
+            app,
+            [*base, "-o", str(tmp_path / "down.parquet"), "--model", SERVED_NAME, "--quiet"]
+            + ["--base-url", f"http://user:{PASSWORD}@127.0.0.1:9/v1"],
+        )
+        assert down.exit_code == 2 and "cannot reach http://127.0.0.1:9/v1" in down.stderr, down.output
+        for result in (failed, down):
+            assert PASSWORD not in result.output and "user:" not in result.output
+        assert any(r["authorization"] for r in srv.requests)  # the credentials did go to the server
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert PASSWORD.encode() not in path.read_bytes(), path
+        with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+            generators = {row[0] for row in conn.execute("SELECT DISTINCT generator FROM profiles")}
+        assert generators == {f"openai:{SERVED_NAME}@127.0.0.1:{port}"}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_url_credentials_are_redacted_in_reprs_and_messages(monkeypatch):
+
+    assert redact_url("http://user:PASS@127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert redact_url("https://h.example/v1?api-key=PASS&x=1") == "https://h.example/v1?api-key=***&x=1"
+    assert url_host("http://user:PASS@127.0.0.1:8000/v1") == "127.0.0.1:8000"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    generator = OpenAIChatGenerator("m", base_url="http://u:PASS@localhost:8000/v1")
+    assert "PASS" not in repr(generator) + repr(generator.endpoint) + generator.id + generator.base_url
+    for url in ("ftp://u:PASS@host/v1", "https://u:PASS@api.example.org/v1"):
+        with pytest.raises(BioprofileInputError) as err:
+            OpenAIChatGenerator("m", base_url=url)
+        assert "PASS" not in str(err.value)

@@ -1,27 +1,25 @@
 """Profile generation through an OpenAI-compatible chat-completions server (``vllm serve``, OpenAI, and others).
 
-The optional ``[openai]`` extra. Requests go out concurrently (``batch_size`` at a time) through the ``openai``
-client, which handles retries with back-off and time-outs. The API key is read from an environment variable at
-the moment a client is built and is never stored, logged or put in a cache key or provenance record.
+The optional ``[openai]`` extra. Requests go out concurrently (``batch_size`` at a time) through the client of
+:class:`~bioprofile.openai_api.OpenAIEndpoint` (shared with the embeddings encoder), which retries with back-off
+and time-outs. The API key is read from an environment variable when the client is built and is never stored,
+logged or put in a cache key or provenance record; the server's URL is shown and stored without credentials.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors
 from bioprofile.profiles.generate import GenerationSettings
 
 __all__ = ["OpenAIChatGenerator"]
 
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 #: Requests in flight at once unless the settings say.
 DEFAULT_BATCH_SIZE = 16
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 class OpenAIChatGenerator:
@@ -73,22 +71,10 @@ class OpenAIChatGenerator:
         #: The decoding settings in use (a frozen object: replace it to change them).
         self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model = str(model).strip()
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
-            "/"
+        #: Where requests go, with the retry policy (its URL may hold credentials; it never shows them).
+        self.endpoint = OpenAIEndpoint(
+            base_url, api_key_env=api_key_env, timeout=timeout, max_retries=max_retries
         )
-        if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
-            raise BioprofileInputError(
-                f"base_url {self.base_url} is not an http(s) URL, e.g. http://localhost:8000/v1",
-                argument="base_url",
-            )
-        self.api_key_env = api_key_env
-        if not os.environ.get(api_key_env) and not self._is_local:
-            raise BioprofileInputError(
-                f"no API key for {self.base_url}: set the environment variable {api_key_env} (it is never written "
-                "to files or logs)"
-            )
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
         self._client = None
 
     @property
@@ -97,13 +83,14 @@ class OpenAIChatGenerator:
         return self.settings.batch_size
 
     @property
-    def _is_local(self) -> bool:
-        return urlsplit(self.base_url).hostname in _LOCAL_HOSTS
+    def base_url(self) -> str:
+        """The API root without credentials (as shown and recorded)."""
+        return self.endpoint.shown_url
 
     @property
     def id(self) -> str:
         """``openai:<model>@<host[:port]>``: the served name and where it is served (a cache key part)."""
-        return f"openai:{self.model}@{urlsplit(self.base_url).netloc}"
+        return f"openai:{self.model}@{self.endpoint.host}"
 
     @property
     def params(self) -> dict[str, Any]:
@@ -115,17 +102,9 @@ class OpenAIChatGenerator:
 
     @property
     def client(self):
-        """The ``openai.OpenAI`` client, built on first use with the key read from :attr:`api_key_env`."""
+        """The ``openai.OpenAI`` client, built on first use with the key read from the environment then."""
         if self._client is None:
-            from openai import OpenAI
-
-            self._client = OpenAI(
-                base_url=self.base_url,
-                # vLLM and other local servers accept any key when started without one
-                api_key=os.environ.get(self.api_key_env) or "no-key",
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            )
+            self._client = self.endpoint.client()
         return self._client
 
     def _request_kwargs(self) -> dict[str, Any]:
@@ -138,23 +117,8 @@ class OpenAIChatGenerator:
         return kwargs
 
     def _complete(self, messages: list[dict]) -> str:
-        import openai
-
-        try:
+        with api_errors(self.endpoint, self.model):
             response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
-        except openai.AuthenticationError:
-            raise BioprofileInputError(
-                f"{self.base_url} refused the API key in ${self.api_key_env}: check it (it is not shown here)"
-            ) from None
-        except openai.NotFoundError:
-            raise BioprofileInputError(
-                f"{self.base_url} does not serve a model named {self.model!r}: check the served name (GET "
-                f"{self.base_url}/models lists them)"
-            ) from None
-        except openai.APIConnectionError:
-            raise BioprofileInputError(
-                f"cannot reach {self.base_url}: is the server running, and is base_url right?"
-            ) from None
         return (response.choices[0].message.content or "").strip()
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
