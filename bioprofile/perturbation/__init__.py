@@ -1,0 +1,43 @@
+"""Perturbation response: bioprofile embeddings as perturbation features for Arc Institute's STATE.
+
+Modules
+-------
+export
+    :func:`export_state_features`: obs labels -> 1-D float32 tensors (the ``torch.save`` dict STATE reads), with
+    a sidecar JSON recording the control handling, combinations and any missing labels.
+checks
+    Pre-flight checks of the AnnData and the feature files (columns, control per cell type, gene names, obsm key,
+    feature dimension), each a one-line :class:`~bioprofile.errors.BioprofileInputError`.
+"""
+
+from bioprofile.perturbation.checks import (
+    check_control_in_cell_types,
+    check_control_label,
+    check_feature_coverage,
+    check_feature_dims,
+    check_obs_column,
+    check_obsm_key,
+    check_perturbation_data,
+    check_var_names,
+)
+from bioprofile.perturbation.export import (
+    MissingPerturbationsError,
+    StateFeatures,
+    export_state_features,
+    sidecar_path,
+)
+
+__all__ = [
+    "MissingPerturbationsError",
+    "StateFeatures",
+    "check_control_in_cell_types",
+    "check_control_label",
+    "check_feature_coverage",
+    "check_feature_dims",
+    "check_obs_column",
+    "check_obsm_key",
+    "check_perturbation_data",
+    "check_var_names",
+    "export_state_features",
+    "sidecar_path",
+]
