@@ -8,6 +8,9 @@ export
 checks
     Pre-flight checks of the AnnData and the feature files (columns, control per cell type, gene names, obsm key,
     feature dimension), each a one-line :class:`~bioprofile.errors.BioprofileInputError`.
+toml
+    :func:`make_state_split` (held-out perturbations and cell types) and :func:`write_cell_load_toml`, the
+    experiment file cell-load reads.
 """
 
 from bioprofile.perturbation.checks import (
@@ -25,11 +28,14 @@ from bioprofile.perturbation.export import (
     StateFeatures,
     export_state_features,
     sidecar_path,
+    write_atomically,
 )
+from bioprofile.perturbation.toml import StateSplit, make_state_split, write_cell_load_toml
 
 __all__ = [
     "MissingPerturbationsError",
     "StateFeatures",
+    "StateSplit",
     "check_control_in_cell_types",
     "check_control_label",
     "check_feature_coverage",
@@ -39,5 +45,8 @@ __all__ = [
     "check_perturbation_data",
     "check_var_names",
     "export_state_features",
+    "make_state_split",
     "sidecar_path",
+    "write_atomically",
+    "write_cell_load_toml",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "StateFeatures",
     "export_state_features",
     "sidecar_path",
+    "write_atomically",
 ]
 
 CONTROL_VECTORS = ("zeros", "mean")
@@ -119,9 +120,11 @@ class StateFeatures:
         sidecar = sidecar_path(path)
         check_output_path(path, overwrite=overwrite)
         check_output_path(sidecar, overwrite=overwrite)
-        _atomic(path, lambda tmp: torch.save(self.features, tmp))
+        write_atomically(path, lambda tmp: torch.save(self.features, tmp))
         record = {**self.record, "output": path.name}
-        _atomic(sidecar, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n"))
+        write_atomically(
+            sidecar, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        )
         return path, sidecar
 
 
@@ -131,8 +134,12 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+def write_atomically(path: str | Path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place; returns ``path``.
+
+    A reader never sees a half-written file, and a failed write leaves what was there before.
+    """
+    path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -141,6 +148,7 @@ def _atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
 
 
 def _choice(value, options: Sequence[str | None], argument: str) -> None:
