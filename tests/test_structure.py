@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "cells": 3,
     "genept": 3,
     "train": 3,
+    "perturbation": 3,
     "diagnose": 4,
     "evaluate": 5,
     "pl": 6,

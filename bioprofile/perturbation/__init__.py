@@ -1,0 +1,52 @@
+"""Perturbation response: bioprofile embeddings as perturbation features for Arc Institute's STATE.
+
+Modules
+-------
+export
+    :func:`export_state_features`: obs labels -> 1-D float32 tensors (the ``torch.save`` dict STATE reads), with
+    a sidecar JSON recording the control handling, combinations and any missing labels.
+checks
+    Pre-flight checks of the AnnData and the feature files (columns, control per cell type, gene names, obsm key,
+    feature dimension), each a one-line :class:`~bioprofile.errors.BioprofileInputError`.
+toml
+    :func:`make_state_split` (held-out perturbations and cell types) and :func:`write_cell_load_toml`, the
+    experiment file cell-load reads.
+"""
+
+from bioprofile.perturbation.checks import (
+    check_control_in_cell_types,
+    check_control_label,
+    check_feature_coverage,
+    check_feature_dims,
+    check_obs_column,
+    check_obsm_key,
+    check_perturbation_data,
+    check_var_names,
+)
+from bioprofile.perturbation.export import (
+    MissingPerturbationsError,
+    StateFeatures,
+    export_state_features,
+    sidecar_path,
+    write_atomically,
+)
+from bioprofile.perturbation.toml import StateSplit, make_state_split, write_cell_load_toml
+
+__all__ = [
+    "MissingPerturbationsError",
+    "StateFeatures",
+    "StateSplit",
+    "check_control_in_cell_types",
+    "check_control_label",
+    "check_feature_coverage",
+    "check_feature_dims",
+    "check_obs_column",
+    "check_obsm_key",
+    "check_perturbation_data",
+    "check_var_names",
+    "export_state_features",
+    "make_state_split",
+    "sidecar_path",
+    "write_atomically",
+    "write_cell_load_toml",
+]
