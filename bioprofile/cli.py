@@ -461,6 +461,15 @@ def bench_gene_tasks_command(
         str | None, typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, models and the random baseline.")] = 0,
+    pair_split: Annotated[
+        str,
+        typer.Option(
+            "--pair-split",
+            help="Folds of a pair task without its own train/test split: gene-disjoint (no gene of a test pair "
+            "in any training pair; each fold's pair counts are reported) | pairs (folds over pairs: genes "
+            "recur, so even random vectors can score above 0.5). A split column in the task still wins.",
+        ),
+    ] = "gene-disjoint",
     no_random: Annotated[bool, typer.Option("--no-random", help="Skip the random-vector baseline.")] = False,
     text_length_baseline: Annotated[
         bool,
@@ -513,6 +522,7 @@ def bench_gene_tasks_command(
     options = GeneTaskOptions(
         models=[m.strip() for m in models.split(",")] if models else None,
         seed=seed,
+        pair_split=pair_split,
         random_baseline=not no_random,
         text_length_baseline=text_length_baseline,
         symbol_baseline=symbol_baseline,
