@@ -717,6 +717,25 @@ def bench_integration_command(
     typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
 
 
+# Generation options a command shares with embed-genes (same flags, same help); embed-genes may take these too.
+_GenerationBackend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
+        "--model is the served name, the key comes from $OPENAI_API_KEY).",
+    ),
+]
+_GenerationBaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+]
+_StoreDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
+]
+
+
 @bench_app.command("gene-sets", cls=BoundaryCommand)
 def bench_gene_sets_command(
     input: Annotated[
@@ -747,20 +766,8 @@ def bench_gene_sets_command(
         str | None,
         typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
     ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            help="Generation engine: transformers | vllm | openai (an OpenAI-compatible server; --model is the "
-            "served name, the key comes from $OPENAI_API_KEY).",
-        ),
-    ] = "transformers",
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."
-        ),
-    ] = None,
+    backend: _GenerationBackend = "transformers",
+    base_url: _GenerationBaseUrl = None,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
@@ -785,10 +792,7 @@ def bench_gene_sets_command(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the most-frequent-term baseline.")
     ] = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
-    ] = None,
+    cache_dir: _StoreDir = None,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
