@@ -74,7 +74,9 @@ class BoundaryCommand(TyperCommand):
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: gene-tasks, clustering, integration.")
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
+)
 data_app = typer.Typer(
     no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked)."
 )
@@ -461,6 +463,15 @@ def bench_gene_tasks_command(
         str | None, typer.Option("--models", help="logreg,rf (default: both for genes, logreg for pairs).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, models and the random baseline.")] = 0,
+    pair_split: Annotated[
+        str,
+        typer.Option(
+            "--pair-split",
+            help="Folds of a pair task without its own train/test split: gene-disjoint (no gene of a test pair "
+            "in any training pair; each fold's pair counts are reported) | pairs (folds over pairs: genes "
+            "recur, so even random vectors can score above 0.5). A split column in the task still wins.",
+        ),
+    ] = "gene-disjoint",
     no_random: Annotated[bool, typer.Option("--no-random", help="Skip the random-vector baseline.")] = False,
     text_length_baseline: Annotated[
         bool,
@@ -513,6 +524,7 @@ def bench_gene_tasks_command(
     options = GeneTaskOptions(
         models=[m.strip() for m in models.split(",")] if models else None,
         seed=seed,
+        pair_split=pair_split,
         random_baseline=not no_random,
         text_length_baseline=text_length_baseline,
         symbol_baseline=symbol_baseline,
@@ -763,6 +775,106 @@ def export_state_command(
             fg=typer.colors.YELLOW,
         )
     typer.echo(f"wrote {len(result)} perturbations x {result.dim} dims to {path} (record: {sidecar})")
+
+
+# Generation options a command shares with embed-genes (same flags, same help); embed-genes may take these too.
+_GenerationBackend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
+        "--model is the served name, the key comes from $OPENAI_API_KEY).",
+    ),
+]
+_GenerationBaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+]
+_StoreDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
+]
+
+
+@bench_app.command("gene-sets", cls=BoundaryCommand)
+def bench_gene_sets_command(
+    input: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV/TSV of gene sets and reference terms (GeneAgent's GO_terms.csv or your own)."
+        ),
+    ],
+    genes_col: Annotated[
+        str | None,
+        typer.Option(
+            "--genes-col",
+            help="Column of genes, separated by spaces or commas (default: Genes, gene_set...).",
+        ),
+    ] = None,
+    term_col: Annotated[
+        str | None,
+        typer.Option("--term-col", help="Column of reference terms (default: Term_Description, term...)."),
+    ] = None,
+    name_col: Annotated[
+        str | None, typer.Option("--name-col", help="Column naming each set (default: GO, id..., else row).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Answer the first N sets.")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md and PREFIX.json.")
+    ] = Path("gene_sets"),
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
+    ] = None,
+    backend: _GenerationBackend = "transformers",
+    base_url: _GenerationBaseUrl = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
+    ] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens.")
+    ] = 64,
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="Gene-set prompt template (process).")
+    ] = "process",
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            "-e",
+            help="Encoder of the answer-reference cosine (default all-MiniLM-L6-v2; hf:PATH).",
+        ),
+    ] = None,
+    use_stemmer: Annotated[
+        bool, typer.Option("--use-stemmer", help="Porter-stem words before ROUGE.")
+    ] = False,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the most-frequent-term baseline.")
+    ] = False,
+    cache_dir: _StoreDir = None,
+) -> None:
+    """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
+    from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
+    from bioprofile.evaluate.report import check_output_prefix
+    from bioprofile.profiles.backends import make_generator
+    from bioprofile.profiles.generate import GenerationSettings
+    from bioprofile.store import Store
+
+    check_output_prefix(output)  # before any work, so no answer is generated for nothing
+    sets = read_gene_sets(input, genes_col=genes_col, term_col=term_col, name_col=name_col, limit=limit)
+    options = GeneSetOptions(
+        template=template, encoder=encoder, use_stemmer=use_stemmer, baseline=not no_baseline
+    )
+    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    generator = make_generator(model, backend=backend, base_url=base_url, settings=settings)
+    with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
+        result = run_gene_sets(
+            sets, generator=generator, options=options, store=store, name=model or "default"
+        )
+    written = result.write(output)
+    typer.echo(result.to_markdown().split("\n\n", 1)[0])
+    typer.echo("wrote " + ", ".join(map(str, written)))
 
 
 if __name__ == "__main__":

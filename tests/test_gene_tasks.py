@@ -18,6 +18,7 @@ from bioprofile.evaluate.gene_tasks import (
     PairLabels,
     cross_validated_auc,
     evaluate_task,
+    gene_disjoint_folds,
     load_dosage_labels,
     load_gene2vec_pairs,
     load_gene_class_pickle,
@@ -27,6 +28,7 @@ from bioprofile.evaluate.gene_tasks import (
     load_user_labels,
     match_genes,
     pair_features,
+    pair_folds,
     random_embeddings,
     run_gene_tasks,
     symbol_embeddings,
@@ -210,6 +212,100 @@ def test_pair_task_with_split(genes):
     np.testing.assert_allclose(
         pair_features(vectors, np.array([1]), np.array([2])), vectors[[1]] + vectors[[2]]
     )
+
+
+def _hub_pairs(genes, n_genes=100, n_each=400, seed=0):
+    """Positives among a random half of the genes ("hubs"), negatives among all: a per-gene, not per-pair, signal."""
+    rng = np.random.default_rng(seed)
+    hubs = np.flatnonzero(rng.random(n_genes) < 0.5)
+    positives: set[tuple[int, int]] = set()
+    negatives: set[tuple[int, int]] = set()
+    while len(positives) < n_each:
+        positives.add(tuple(sorted(int(g) for g in rng.choice(hubs, 2, replace=False))))
+    while len(negatives) < n_each:
+        pair = tuple(sorted(int(g) for g in rng.choice(n_genes, 2, replace=False)))
+        if pair not in positives:
+            negatives.add(pair)
+    pairs = sorted(positives) + sorted(negatives)
+    labels = np.array([1] * n_each + [0] * n_each)
+    return PairLabels("hubs", [(genes[a].symbol, genes[b].symbol) for a, b in pairs], labels), pairs
+
+
+def test_gene_disjoint_folds_share_no_gene_and_count_their_pairs():
+    rng = np.random.default_rng(4)
+    gene_a, gene_b = rng.integers(0, 60, 500), rng.integers(60, 120, 500)
+    gene_b[:100] = gene_a[:100] + 1  # some pairs within the first genes, so the groups mix
+    folds = gene_disjoint_folds(gene_a, gene_b, n_splits=5, seed=0)
+    assert len(folds) == 5
+    tested = np.concatenate([f.test for f in folds])
+    assert len(tested) == len(set(tested.tolist()))  # each pair tested at most once: out-of-fold scores pool
+    for fold in folds:
+        train_genes = set(gene_a[fold.train]) | set(gene_b[fold.train])
+        test_genes = set(gene_a[fold.test]) | set(gene_b[fold.test])
+        assert test_genes and not train_genes & test_genes
+        assert fold.counts() == {"train": len(fold.train), "test": len(fold.test), "dropped": fold.dropped}
+        assert len(fold.train) + len(fold.test) + fold.dropped == 500
+    again = gene_disjoint_folds(gene_a, gene_b, n_splits=5, seed=0)
+    assert all(
+        (f.test == g.test).all() and (f.train == g.train).all() for f, g in zip(folds, again, strict=True)
+    )
+    other = gene_disjoint_folds(gene_a, gene_b, n_splits=5, seed=1)
+    assert any(
+        len(f.test) != len(g.test) or (f.test != g.test).any() for f, g in zip(folds, other, strict=True)
+    )
+    # Folds over pairs keep every pair and test each once.
+    y = np.arange(500) % 2
+    assert sorted(np.concatenate([f.test for f in pair_folds(y)]).tolist()) == list(range(500))
+    with pytest.raises(BioprofileInputError, match="3 distinct genes cannot be split into 5"):
+        gene_disjoint_folds(np.array([0, 1]), np.array([1, 2]))
+
+
+def test_random_vectors_leak_under_pair_folds_not_under_gene_disjoint_folds(genes):
+    task, pairs = _hub_pairs(genes)
+    emb = random_embeddings(_table(genes[:100], np.zeros((100, 64))), seed=1)  # 64 random dims per gene
+    (leaky,) = evaluate_task(emb, task, pair_split="pairs")
+    (disjoint,) = evaluate_task(emb, task)  # gene-disjoint is the default
+    # Genes recur between train and test pairs: a model learns which genes are hubs from random vectors.
+    assert leaky.protocol == "stratified 5-fold" and leaky.auc_mean > 0.8
+    # No test gene was seen in training: random vectors are at chance.
+    assert disjoint.protocol == "gene-disjoint 5-fold" and abs(disjoint.auc_mean - 0.5) < 0.15
+    folds = disjoint.details["folds"]
+    assert len(folds) == 5 and all(f["train"] + f["test"] + f["dropped"] == 800 for f in folds)
+    assert disjoint.details["pairs_tested"] == sum(f["test"] for f in folds) < 800
+    assert [f["test"] for f in leaky.details["folds"]] == [160] * 5
+    row = disjoint.row()["pairs per fold (train/test)"]
+    assert row == " · ".join(f"{f['train']}/{f['test']}" for f in folds)
+    # No gene of a fold's test pairs is in its training pairs, checked on the gene symbols.
+    symbols = np.array([[genes[a].symbol, genes[b].symbol] for a, b in pairs])
+    for fold in gene_disjoint_folds(*np.array(pairs).T, n_splits=5, seed=0):
+        assert not set(symbols[fold.train].ravel()) & set(symbols[fold.test].ravel())
+    assert [f.counts() for f in gene_disjoint_folds(*np.array(pairs).T, n_splits=5, seed=0)] == folds
+
+
+def test_given_split_wins_and_run_gene_tasks_reports_the_pair_split(genes):
+    task, _ = _hub_pairs(genes)
+    emb = _table(genes[:100], np.random.default_rng(2).standard_normal((100, 8)))
+    report = run_gene_tasks({"t": emb}, [task], options=GeneTaskOptions(random_baseline=False))
+    (score,) = report.scores
+    assert score.protocol == "gene-disjoint 5-fold" and report.settings["pair_split"] == "gene-disjoint"
+    assert "pairs per fold (train/test)" in report.to_markdown()
+    pairs_report = run_gene_tasks(
+        {"t": emb}, [task], options=GeneTaskOptions(random_baseline=False, pair_split="pairs")
+    )
+    assert pairs_report.scores[0].protocol == "stratified 5-fold"
+    split = PairLabels("split", task.pairs, task.labels, np.arange(800) % 4 == 0)
+    for pair_split in ("gene-disjoint", "pairs"):
+        (given,) = evaluate_task(emb, split, pair_split=pair_split)
+        assert given.protocol == "given train/test split" and given.details["pair_split"] == "given"
+        assert given.details["folds"] == [{"train": 600, "test": 200, "dropped": 0}]
+    with pytest.raises(BioprofileInputError, match="unknown pair_split 'genes'") as err:
+        GeneTaskOptions(pair_split="genes")
+    assert err.value.argument == "pair_split"
+    # Too few genes for every gene-disjoint fold to hold both classes: a clear error naming the way out.
+    few = PairLabels("few", task.pairs[:12] + task.pairs[-12:], np.array([1] * 12 + [0] * 12))
+    with pytest.raises(BioprofileInputError, match="gene-disjoint fold") as err:
+        evaluate_task(emb, few, n_splits=5)
+    assert err.value.argument == "pair_split"
 
 
 def test_too_little_coverage_is_a_clear_error(genes):
@@ -502,6 +598,46 @@ def test_bench_gene_tasks_command(tmp_path, genes):
     assert encoder.exit_code == 2 and "only sets the model of the" in encoder.stderr
     bad_model = runner.invoke(app, [*base, "--models", "svm", "-o", str(tmp_path / "out")])
     assert bad_model.exit_code == 2 and "'svm': choose from logreg, rf" in bad_model.stderr
+    bad_split = runner.invoke(app, [*base, "--pair-split", "genes", "-o", str(tmp_path / "out")])
+    assert bad_split.exit_code == 2 and "unknown --pair-split 'genes'" in bad_split.stderr
+
+
+def test_bench_gene_tasks_pair_split_flag(tmp_path, genes):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    task, _ = _hub_pairs(genes)
+    random_embeddings(_table(genes[:100], np.zeros((100, 64))), seed=1).write(tmp_path / "rand.parquet")
+    (tmp_path / "hubs.csv").write_text(
+        "gene_a,gene_b,label\n"
+        + "".join(f"{a},{b},{y}\n" for (a, b), y in zip(task.pairs, task.labels, strict=True))
+    )
+    base = [
+        "bench",
+        "gene-tasks",
+        "-e",
+        str(tmp_path / "rand.parquet"),
+        "--labels",
+        str(tmp_path / "hubs.csv"),
+    ]
+    runner = CliRunner()
+    aucs = {}
+    for split in ("pairs", "gene-disjoint"):
+        result = runner.invoke(
+            app, [*base, "--no-random", "--pair-split", split, "-o", str(tmp_path / split)]
+        )
+        assert result.exit_code == 0, result.output
+        payload = json.loads((tmp_path / f"{split}.json").read_text())
+        assert payload["settings"]["pair_split"] == split
+        aucs[split] = payload["scores"][0]["auc_mean"]
+        assert "pairs per fold (train/test)" in (tmp_path / f"{split}.md").read_text()
+    assert aucs["pairs"] > 0.8 and abs(aucs["gene-disjoint"] - 0.5) < 0.15
+    default = runner.invoke(app, [*base, "--no-random", "-o", str(tmp_path / "default")])
+    assert default.exit_code == 0, default.output
+    assert (
+        json.loads((tmp_path / "default.json").read_text())["scores"][0]["protocol"] == "gene-disjoint 5-fold"
+    )
 
 
 def test_bench_gene_tasks_errors_name_the_flags(tmp_path):

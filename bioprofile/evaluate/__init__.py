@@ -6,6 +6,8 @@ settings and provenance of the run); :mod:`bioprofile.pl` draws the same results
 Modules
 -------
 - :mod:`.gene_tasks` -- GenePT's gene and gene-pair tasks (one module per task family), :func:`run_gene_tasks`
+- :mod:`.gene_sets` -- GeneAgent's gene-set task: a model names a set's biological process, scored by ROUGE and
+  embedding cosine against the reference term beside a most-frequent-term baseline, :func:`run_gene_sets`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
 - :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`

@@ -4,6 +4,9 @@ Modules
 -------
 prompts
     :class:`~bioprofile.profiles.prompts.PromptTemplate` and the registry of templates (shared with training).
+gene_set_prompts
+    :class:`~bioprofile.profiles.gene_set_prompts.GeneSetPrompt`: templates that ask which biological process a
+    gene set shares (``bench gene-sets``).
 generate
     :class:`~bioprofile.profiles.generate.GenerationSettings` (decoding settings every backend takes) and
     :func:`~bioprofile.profiles.generate.generate_profiles` (cached, chunked, resumable generation).

@@ -6,7 +6,8 @@ Protocol (as GenePT, Chen & Zou 2024)
   cross-validation over the labelled genes that have a vector, logistic regression and random forest, ROC-AUC
   mean ± std over folds, fixed seeds. Functional class is multi-class: macro one-vs-rest ROC-AUC.
 - Gene pairs (Gene2vec GGI, PPI): the pair feature is the sum of the two gene vectors; with a given train/test
-  split (GGI) the model is fit on covered train pairs and scored on covered test pairs, otherwise 5-fold CV.
+  split (GGI) the model is fit on covered train pairs and scored on covered test pairs, otherwise 5-fold CV over
+  gene-disjoint folds (no gene of a test pair in any training pair; ``pair_split="pairs"`` folds over pairs).
 - A random-vector baseline: the same genes, standard-normal vectors of the same dimension, fixed seed.
 - Coverage: how many labelled genes (or pairs) had vectors is reported beside every score.
 
@@ -27,6 +28,7 @@ One module per task family, one for the protocol and one orchestrator:
   promoters, TF range), :mod:`.interaction` (Gene2vec GGI, PPI), :mod:`.user_labels` -- the task loaders
 - :mod:`.tasks` -- the registry of built-in tasks (:data:`TASKS`) and :func:`load_task`
 - :mod:`.matching` -- labelled gene ids (and gene pairs) to embedding rows
+- :mod:`.splits` -- folds of a pair task: over pairs, or gene-disjoint (:func:`gene_disjoint_folds`)
 - :mod:`.protocol` -- classifiers, cross-validated / train-test ROC-AUC, :func:`evaluate_task`
 - :mod:`.baselines` -- random vectors, text length and the bare symbol
 - :mod:`.benchmark` -- :func:`run_gene_tasks`, its :class:`GeneTaskOptions`, the :class:`GeneTaskReport` it
@@ -58,9 +60,11 @@ from bioprofile.evaluate.gene_tasks.protocol import (
     TaskScore,
     cross_validated_auc,
     evaluate_task,
+    folds_auc,
     make_classifier,
     train_test_auc,
 )
+from bioprofile.evaluate.gene_tasks.splits import PAIR_SPLITS, PairFold, gene_disjoint_folds, pair_folds
 from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, TASKS, load_task
 from bioprofile.evaluate.gene_tasks.user_labels import load_user_labels
 
@@ -69,14 +73,18 @@ __all__ = [
     "FUNCTIONAL_CLASSES",
     "GENE_MODELS",
     "PAIR_MODELS",
+    "PAIR_SPLITS",
     "TASKS",
     "GeneLabels",
     "GeneTaskOptions",
     "GeneTaskReport",
+    "PairFold",
     "PairLabels",
     "TaskScore",
     "cross_validated_auc",
     "evaluate_task",
+    "folds_auc",
+    "gene_disjoint_folds",
     "load_dosage_labels",
     "load_embedding_table",
     "load_gene2vec_pairs",
@@ -89,6 +97,7 @@ __all__ = [
     "match_genes",
     "match_pairs",
     "pair_features",
+    "pair_folds",
     "random_embeddings",
     "run_gene_tasks",
     "symbol_embeddings",

@@ -23,6 +23,7 @@ from bioprofile.evaluate.gene_tasks.baselines import (
 )
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
 from bioprofile.evaluate.gene_tasks.protocol import GENE_MODELS, PAIR_MODELS, TaskScore, evaluate_task
+from bioprofile.evaluate.gene_tasks.splits import PAIR_SPLITS
 from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, TASKS, load_task
 from bioprofile.evaluate.report import RocCurve, WritesItself, markdown_table, provenance
 from bioprofile.genept import import_genept
@@ -46,6 +47,11 @@ class GeneTaskOptions:
         ``logreg`` for pair tasks.
     n_splits
         Cross-validation folds (at least 2).
+    pair_split
+        Folds of a pair task that has no train/test split of its own: ``"gene-disjoint"`` (the default: no gene of
+        a test pair is in any training pair, Park & Marcotte's C3 class; each fold reports how many pairs it
+        keeps) or ``"pairs"`` (stratified folds over pairs: genes recur between train and test, so fixed per-gene
+        vectors, random ones included, can score above 0.5). A task's given split always wins.
     seed
         Seed of the folds, the models and the random baseline.
     random_baseline
@@ -66,11 +72,12 @@ class GeneTaskOptions:
     Raises
     ------
     BioprofileInputError
-        An unknown model, fewer than 2 folds, or ``encoder`` without ``symbol_baseline``.
+        An unknown model or pair split, fewer than 2 folds, or ``encoder`` without ``symbol_baseline``.
     """
 
     models: tuple[str, ...] | None = None
     n_splits: int = 5
+    pair_split: str = "gene-disjoint"
     seed: int = 0
     random_baseline: bool = True
     text_length_baseline: bool = False
@@ -90,6 +97,11 @@ class GeneTaskOptions:
             raise BioprofileInputError(
                 f"n_splits must be at least 2, got {self.n_splits}", argument="n_splits"
             )
+        if self.pair_split not in PAIR_SPLITS:
+            raise BioprofileInputError(
+                f"unknown pair_split {self.pair_split!r}: choose {' or '.join(PAIR_SPLITS)}",
+                argument="pair_split",
+            )
         if self.encoder is not None and not self.symbol_baseline:
             raise BioprofileInputError(
                 "encoder only sets the model of the symbol_baseline: turn symbol_baseline on or leave encoder "
@@ -105,6 +117,7 @@ class GeneTaskOptions:
             if self.models
             else {"genes": list(GENE_MODELS), "pairs": list(PAIR_MODELS)},
             "n_splits": self.n_splits,
+            "pair_split": self.pair_split,
             "seed": self.seed,
             "baselines": {
                 "random": self.random_baseline,
@@ -247,6 +260,7 @@ def run_gene_tasks(
                         models=options.models,
                         n_splits=options.n_splits,
                         seed=options.seed,
+                        pair_split=options.pair_split,
                     )
                 )
             except BioprofileInputError as err:  # too little coverage for this table: say so, score the rest

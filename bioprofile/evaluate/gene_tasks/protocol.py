@@ -16,6 +16,7 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.interaction import pair_features
 from bioprofile.evaluate.gene_tasks.labels import GeneLabels, PairLabels
 from bioprofile.evaluate.gene_tasks.matching import match_genes, match_pairs
+from bioprofile.evaluate.gene_tasks.splits import PAIR_SPLITS, PairFold, gene_disjoint_folds, pair_folds
 from bioprofile.evaluate.report import RocCurve, format_mean_std
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "TaskScore",
     "cross_validated_auc",
     "evaluate_task",
+    "folds_auc",
     "make_classifier",
     "train_test_auc",
 ]
@@ -102,9 +104,40 @@ def cross_validated_auc(
     if np.bincount(y, minlength=n_classes).min() < n_splits:
         raise ValueError(f"every class needs at least {n_splits} examples for {n_splits}-fold CV")
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return folds_auc(X, y, list(folds.split(X, y)), model=model, seed=seed)
+
+
+def folds_auc(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    model: str = "logreg",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ROC-AUC on given folds: fit on each fold's training rows, score its test rows.
+
+    Parameters
+    ----------
+    X, y
+        Features and integer classes ``0..k-1`` (see :func:`cross_validated_auc`).
+    folds
+        ``(train, test)`` row indices per fold; every fold's train and test rows must hold every class. Rows no
+        fold tests (as in gene-disjoint pair folds) keep zero probabilities in ``out_of_fold``.
+    model, seed
+        See :func:`make_classifier`.
+
+    Returns
+    -------
+    fold_aucs : numpy.ndarray
+        One AUC per fold.
+    out_of_fold : numpy.ndarray
+        ``(n, k)`` predicted class probabilities of the tested rows, each from the model that did not see it.
+    """
+    n_classes = int(np.max(y)) + 1
     out_of_fold = np.zeros((len(y), n_classes))
     aucs = []
-    for train, test in folds.split(X, y):
+    for train, test in folds:
         clf = make_classifier(model, seed=seed).fit(X[train], y[train])
         proba = clf.predict_proba(X[test])
         out_of_fold[test] = proba
@@ -133,7 +166,7 @@ class TaskScore:
 
     ``n_labelled`` counts labelled genes (or scored pairs) in the task, ``n_covered`` those with vectors.
     ``auc_std`` is NaN for a single train/test split. ``roc`` is pooled over out-of-fold predictions (binary
-    tasks only).
+    tasks only). A pair task's ``details["folds"]`` holds ``{"train", "test", "dropped"}`` pair counts per fold.
     """
 
     embedding: str
@@ -155,8 +188,8 @@ class TaskScore:
         return self.n_covered / self.n_labelled if self.n_labelled else float("nan")
 
     def row(self) -> dict[str, Any]:
-        """The table row: embedding, task, model, AUC, coverage."""
-        return {
+        """The table row: embedding, task, model, AUC, protocol, coverage (and pairs per fold for pair tasks)."""
+        row = {
             "embedding": self.embedding,
             "task": self.task,
             "model": self.model,
@@ -165,6 +198,11 @@ class TaskScore:
             "protocol": self.protocol,
             "coverage": f"{self.n_covered}/{self.n_labelled} ({100 * self.coverage:.1f}%)",
         }
+        if "folds" in self.details:
+            row["pairs per fold (train/test)"] = " · ".join(
+                f"{fold['train']}/{fold['test']}" for fold in self.details["folds"]
+            )
+        return row
 
 
 def _roc(y: np.ndarray, scores: np.ndarray, auc: float) -> RocCurve:
@@ -217,66 +255,95 @@ def _score_genes(emb, emb_name, task: GeneLabels, models, n_splits, seed) -> lis
     return scores
 
 
-def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed) -> list[TaskScore]:
+def _score_pairs(emb, emb_name, task: PairLabels, models, n_splits, seed, pair_split) -> list[TaskScore]:
     rows_a, rows_b = match_pairs(emb, task.pairs)
     covered = (rows_a >= 0) & (rows_b >= 0)
+    if task.is_test is not None:  # a given split wins over pair_split
+        return [
+            _score_split_pairs(emb, emb_name, task, rows_a, rows_b, covered, model, seed) for model in models
+        ]
+    y = task.labels[covered]
+    X = pair_features(emb.vectors, rows_a[covered], rows_b[covered])
+    if len(y) == 0 or np.bincount(y, minlength=2).min() < n_splits:
+        raise BioprofileInputError(
+            f"task {task.name}: only {int(covered.sum())} pairs have both vectors in {emb_name}; too few"
+        )
+    if pair_split == "pairs":
+        folds, protocol = pair_folds(y, n_splits=n_splits, seed=seed), f"stratified {n_splits}-fold"
+    else:
+        folds = gene_disjoint_folds(rows_a[covered], rows_b[covered], n_splits=n_splits, seed=seed)
+        protocol = f"gene-disjoint {n_splits}-fold"
+        _check_pair_folds(folds, y, task.name, emb_name)
+    tested = np.concatenate([fold.test for fold in folds])
     scores = []
     for model in models:
-        if task.is_test is not None:
-            train, test = covered & ~task.is_test, covered & task.is_test
-            if len(set(task.labels[train])) < 2 or len(set(task.labels[test])) < 2:
-                raise BioprofileInputError(
-                    f"task {task.name}: too few pairs with both vectors in {emb_name} ({int(train.sum())} train, "
-                    f"{int(test.sum())} test); embed more of the task's genes"
-                )
-            X_train = pair_features(emb.vectors, rows_a[train], rows_b[train])
-            X_test = pair_features(emb.vectors, rows_a[test], rows_b[test])
-            auc, test_scores = train_test_auc(
-                X_train, task.labels[train], X_test, task.labels[test], model=model, seed=seed
+        aucs, oof = folds_auc(X, y, [(f.train, f.test) for f in folds], model=model, seed=seed)
+        scores.append(
+            TaskScore(
+                embedding=emb_name,
+                task=task.name,
+                model=model,
+                metric="roc_auc",
+                auc_mean=float(aucs.mean()),
+                auc_std=float(aucs.std()),
+                protocol=protocol,
+                n_labelled=len(task.pairs),
+                n_covered=int(covered.sum()),
+                fold_aucs=aucs.tolist(),
+                details={
+                    "pair_split": pair_split,
+                    "folds": [fold.counts() for fold in folds],
+                    "pairs_tested": len(tested),
+                },
+                roc=_roc(y[tested], oof[tested, 1], float(aucs.mean())),
             )
-            scores.append(
-                TaskScore(
-                    embedding=emb_name,
-                    task=task.name,
-                    model=model,
-                    metric="roc_auc",
-                    auc_mean=auc,
-                    auc_std=float("nan"),
-                    protocol="given train/test split",
-                    n_labelled=int(task.is_test.sum()),
-                    n_covered=int(test.sum()),
-                    fold_aucs=[auc],
-                    details={
-                        "train_pairs": int((~task.is_test).sum()),
-                        "train_pairs_covered": int(train.sum()),
-                    },
-                    roc=_roc(task.labels[test], test_scores, auc),
-                )
-            )
-        else:
-            y = task.labels[covered]
-            X = pair_features(emb.vectors, rows_a[covered], rows_b[covered])
-            if len(y) == 0 or np.bincount(y, minlength=2).min() < n_splits:
-                raise BioprofileInputError(
-                    f"task {task.name}: only {int(covered.sum())} pairs have both vectors in {emb_name}; too few"
-                )
-            aucs, oof = cross_validated_auc(X, y, model=model, n_splits=n_splits, seed=seed)
-            scores.append(
-                TaskScore(
-                    embedding=emb_name,
-                    task=task.name,
-                    model=model,
-                    metric="roc_auc",
-                    auc_mean=float(aucs.mean()),
-                    auc_std=float(aucs.std()),
-                    protocol=f"stratified {n_splits}-fold",
-                    n_labelled=len(task.pairs),
-                    n_covered=int(covered.sum()),
-                    fold_aucs=aucs.tolist(),
-                    roc=_roc(y, oof[:, 1], float(aucs.mean())),
-                )
-            )
+        )
     return scores
+
+
+def _check_pair_folds(folds: list[PairFold], y: np.ndarray, task: str, emb_name: str) -> None:
+    """Every gene-disjoint fold must train and test on both classes."""
+    for k, fold in enumerate(folds):
+        if len(set(y[fold.train].tolist())) < 2 or len(set(y[fold.test].tolist())) < 2:
+            raise BioprofileInputError(
+                f"task {task}: gene-disjoint fold {k + 1} of {emb_name} has {len(fold.train)} train and "
+                f"{len(fold.test)} test pairs, not both classes in each; embed more of the task's genes, lower "
+                "n_splits, or score with pair_split 'pairs' (genes then recur between train and test)",
+                argument="pair_split",
+            )
+
+
+def _score_split_pairs(emb, emb_name, task: PairLabels, rows_a, rows_b, covered, model, seed) -> TaskScore:
+    train, test = covered & ~task.is_test, covered & task.is_test
+    if len(set(task.labels[train])) < 2 or len(set(task.labels[test])) < 2:
+        raise BioprofileInputError(
+            f"task {task.name}: too few pairs with both vectors in {emb_name} ({int(train.sum())} train, "
+            f"{int(test.sum())} test); embed more of the task's genes"
+        )
+    X_train = pair_features(emb.vectors, rows_a[train], rows_b[train])
+    X_test = pair_features(emb.vectors, rows_a[test], rows_b[test])
+    auc, test_scores = train_test_auc(
+        X_train, task.labels[train], X_test, task.labels[test], model=model, seed=seed
+    )
+    return TaskScore(
+        embedding=emb_name,
+        task=task.name,
+        model=model,
+        metric="roc_auc",
+        auc_mean=auc,
+        auc_std=float("nan"),
+        protocol="given train/test split",
+        n_labelled=int(task.is_test.sum()),
+        n_covered=int(test.sum()),
+        fold_aucs=[auc],
+        details={
+            "train_pairs": int((~task.is_test).sum()),
+            "train_pairs_covered": int(train.sum()),
+            "pair_split": "given",
+            "folds": [{"train": int(train.sum()), "test": int(test.sum()), "dropped": 0}],
+        },
+        roc=_roc(task.labels[test], test_scores, auc),
+    )
 
 
 def evaluate_task(
@@ -287,6 +354,7 @@ def evaluate_task(
     models: Sequence[str] | None = None,
     n_splits: int = 5,
     seed: int = 0,
+    pair_split: str = "gene-disjoint",
 ) -> list[TaskScore]:
     """Score one embedding table on one task.
 
@@ -302,12 +370,25 @@ def evaluate_task(
         Classifiers (``logreg``, ``rf``); default both for gene tasks, ``logreg`` for pair tasks.
     n_splits, seed
         Cross-validation folds and the seed of folds and models.
+    pair_split
+        Folds of a pair task without a given split: ``"gene-disjoint"`` (no gene of a test pair is in a training
+        pair, see :func:`~bioprofile.evaluate.gene_tasks.splits.gene_disjoint_folds`) or ``"pairs"`` (stratified
+        folds over pairs, genes recur). A task's own train/test split always wins.
 
     Returns
     -------
     list of TaskScore
         One per model.
+
+    Raises
+    ------
+    BioprofileInputError
+        Too few covered genes or pairs, an unknown ``pair_split``, or a gene-disjoint fold without both classes.
     """
+    if pair_split not in PAIR_SPLITS:
+        raise BioprofileInputError(
+            f"unknown pair_split {pair_split!r}: choose {' or '.join(PAIR_SPLITS)}", argument="pair_split"
+        )
     if isinstance(task, PairLabels):
-        return _score_pairs(emb, name, task, tuple(models or PAIR_MODELS), n_splits, seed)
+        return _score_pairs(emb, name, task, tuple(models or PAIR_MODELS), n_splits, seed, pair_split)
     return _score_genes(emb, name, task, tuple(models or GENE_MODELS), n_splits, seed)
