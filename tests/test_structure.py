@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "fingerprint": 0,
     "safe_pickle": 0,
     "genes": 1,
+    "proteins": 1,
     "entities": 1,
     "store": 1,
     "data": 1,
