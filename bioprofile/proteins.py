@@ -256,7 +256,7 @@ class ProteinResolution(EntityResolution):
             if self.isotype_controls_skipped:
                 parts.append(
                     f"{len(self.isotype_controls)} {noun} skipped: {_shortened(self.isotype_controls)} "
-                    "(set include_isotype_controls to embed them)"
+                    f"(set include_isotype_controls to embed {'it' if len(self.isotype_controls) == 1 else 'them'})"
                 )
             else:
                 parts.append(
