@@ -93,6 +93,9 @@ def main() -> None:
 
 
 # Options embed-genes and embed-proteins share: output, generation, encoding and the store.
+_EmbedOutput = Annotated[
+    Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
+]
 _EmbedFormat = Annotated[
     str | None, typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
 ]
@@ -144,9 +147,7 @@ def embed_genes_command(
         Path | None,
         typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column)."),
     ] = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
-    ] = Path("genes.parquet"),
+    output: _EmbedOutput = Path("genes.parquet"),
     format: _EmbedFormat = None,
     model: _EmbedModel = None,
     template: Annotated[
@@ -175,17 +176,13 @@ def embed_genes_command(
 ) -> None:
     """Embed genes by way of LLM-written profiles: ids -> profile text -> vector, written to OUTPUT."""
     _quiet_model_libraries(quiet)
-    from bioprofile.embeddings import check_output_path, resolve_format
     from bioprofile.genes import normalize_genes, read_gene_list
     from bioprofile.pipeline import embed_genes
 
-    ids = list(genes or [])
-    if genes_file is not None:
-        ids += read_gene_list(genes_file)
-    if not ids:
-        fail("no genes given: pass ids as arguments or --genes-file FILE")
-    fmt = resolve_format(output, format)
-    check_output_path(output, overwrite=force)  # before any work, so nothing computed is thrown away
+    ids = _given_ids(
+        genes, genes_file, read_gene_list, "no genes given: pass ids as arguments or --genes-file FILE"
+    )
+    fmt = _checked_output(output, format, force)
     resolution = normalize_genes(ids, strict=strict)
     if not quiet and (resolution.unknown or resolution.ambiguous):
         typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
@@ -203,6 +200,25 @@ def embed_genes_command(
             show_progress=not quiet,
         )
     _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("gene", "genes"))
+
+
+def _given_ids(ids: list[str] | None, file: Path | None, read, message: str) -> list[str]:
+    """The ids given as arguments, then those ``read`` from ``file``; none at all fails with ``message``."""
+    given = list(ids or [])
+    if file is not None:
+        given += read(file)
+    if not given:
+        fail(message)
+    return given
+
+
+def _checked_output(output: Path, format: str | None, force: bool) -> str:
+    """The table format of OUTPUT, once it is known to be writable (before any work, so nothing is thrown away)."""
+    from bioprofile.embeddings import check_output_path, resolve_format
+
+    fmt = resolve_format(output, format)
+    check_output_path(output, overwrite=force)
+    return fmt
 
 
 def _quiet_model_libraries(quiet: bool) -> None:
@@ -757,9 +773,7 @@ def embed_proteins_command(
             "feature reference).",
         ),
     ] = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
-    ] = Path("proteins.parquet"),
+    output: _EmbedOutput = Path("proteins.parquet"),
     format: _EmbedFormat = None,
     model: _EmbedModel = None,
     template: Annotated[
@@ -789,17 +803,12 @@ def embed_proteins_command(
 ) -> None:
     """Embed proteins (CITE-seq antibody targets) by way of LLM-written profiles, one per target, to OUTPUT."""
     _quiet_model_libraries(quiet)
-    from bioprofile.embeddings import check_output_path, resolve_format
     from bioprofile.pipeline import embed_proteins
     from bioprofile.proteins import normalize_proteins, read_target_list
 
-    names = list(targets or [])
-    if targets_file is not None:
-        names += read_target_list(targets_file)
-    if not names:
-        fail("no targets given: pass antibody targets as arguments or --targets-file FILE")
-    fmt = resolve_format(output, format)
-    check_output_path(output, overwrite=force)  # before any work, so nothing computed is thrown away
+    message = "no targets given: pass antibody targets as arguments or --targets-file FILE"
+    names = _given_ids(targets, targets_file, read_target_list, message)
+    fmt = _checked_output(output, format, force)
     resolution = normalize_proteins(names, strict=strict, include_isotype_controls=include_isotype_controls)
     if not quiet and (resolution.without_gene or resolution.isotype_controls):
         typer.secho(
