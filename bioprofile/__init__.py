@@ -4,7 +4,7 @@ from bioprofile._version import __version__
 from bioprofile.embeddings import EntityEmbeddings, GeneEmbeddings
 from bioprofile.entities import Entity
 from bioprofile.errors import BioprofileInputError
-from bioprofile.pipeline import embed_entities, embed_genes
+from bioprofile.pipeline import embed_entities, embed_genes, embed_proteins
 from bioprofile.profiles.backends import make_generator
 from bioprofile.profiles.generate import GenerationSettings
 
@@ -17,5 +17,6 @@ __all__ = [
     "__version__",
     "embed_entities",
     "embed_genes",
+    "embed_proteins",
     "make_generator",
 ]

@@ -94,6 +94,52 @@ def main() -> None:
     """bioprofile: gene embeddings from LLM-written profiles, and BFT fine-tuning of the writer."""
 
 
+# Options embed-genes, embed-proteins and bench gene-sets share: output, generation, encoding and the store.
+_EmbedOutput = Annotated[
+    Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
+]
+_EmbedFormat = Annotated[
+    str | None, typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
+]
+_EmbedModel = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2)."),
+]
+_EmbedEncoder = Annotated[
+    str | None,
+    typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT)."),
+]
+_EmbedBackend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
+        "--model is the served name, the key comes from $OPENAI_API_KEY).",
+    ),
+]
+_EmbedBaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+]
+_EmbedBatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Prompts per generation batch (default 16; 64 with vllm; requests in flight).",
+    ),
+]
+_EmbedMaxNewTokens = Annotated[
+    int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
+]
+_EmbedCacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
+]
+_EmbedForce = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+_EmbedQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")]
+
+
 @app.command("embed-genes", cls=BoundaryCommand)
 def embed_genes_command(
     genes: Annotated[
@@ -103,16 +149,9 @@ def embed_genes_command(
         Path | None,
         typer.Option("--genes-file", "-f", help="A file of ids (one per line, or a CSV/TSV column)."),
     ] = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file (.parquet, .npz, .h5ad or .pt).")
-    ] = Path("genes.parquet"),
-    format: Annotated[
-        str | None, typer.Option("--format", help="parquet | npz | h5ad | pt (default: from the suffix).")
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Profile writer: a local path or hub id (default SmolLM2)."),
-    ] = None,
+    output: _EmbedOutput = Path("genes.parquet"),
+    format: _EmbedFormat = None,
+    model: _EmbedModel = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -121,76 +160,37 @@ def embed_genes_command(
             help="Prompt template: concise | genept (default: the one --model was trained with, else concise).",
         ),
     ] = None,
-    encoder: Annotated[
-        str | None,
-        typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT)."),
-    ] = None,
+    encoder: _EmbedEncoder = None,
     summaries: Annotated[
         Path | None,
         typer.Option(
             "--summaries", help="Embed these texts ('SYMBOL: text' lines or a TSV) instead of generating."
         ),
     ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
-            "--model is the served name, the key comes from $OPENAI_API_KEY).",
-        ),
-    ] = "transformers",
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            help="Prompts per generation batch (default 16; 64 with vllm; requests in flight).",
-        ),
-    ] = None,
-    max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
-    ] = 256,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
-    ] = None,
+    backend: _EmbedBackend = "transformers",
+    base_url: _EmbedBaseUrl = None,
+    batch_size: _EmbedBatchSize = None,
+    max_new_tokens: _EmbedMaxNewTokens = 256,
+    cache_dir: _EmbedCacheDir = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+    force: _EmbedForce = False,
+    quiet: _EmbedQuiet = False,
 ) -> None:
     """Embed genes by way of LLM-written profiles: ids -> profile text -> vector, written to OUTPUT."""
-    if quiet:  # also silence the model libraries' own loading bars (read when they are imported, below)
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from bioprofile.embeddings import check_output_path, resolve_format
+    _quiet_model_libraries(quiet)
     from bioprofile.genes import normalize_genes, read_gene_list
     from bioprofile.pipeline import embed_genes
-    from bioprofile.profiles.backends import make_generator
-    from bioprofile.profiles.generate import GenerationSettings
-    from bioprofile.store import Store
 
-    ids = list(genes or [])
-    if genes_file is not None:
-        ids += read_gene_list(genes_file)
-    if not ids:
-        fail("no genes given: pass ids as arguments or --genes-file FILE")
-    fmt = resolve_format(output, format)
-    check_output_path(output, overwrite=force)  # before any work, so nothing computed is thrown away
+    ids = _given_ids(
+        genes, genes_file, read_gene_list, "no genes given: pass ids as arguments or --genes-file FILE"
+    )
+    fmt = _checked_output(output, format, force)
     resolution = normalize_genes(ids, strict=strict)
     if not quiet and (resolution.unknown or resolution.ambiguous):
         typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
-    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
     # Summaries replace generation: then no model is resolved (nor the default one converted).
-    generator = (
-        None if summaries else make_generator(model, backend=backend, base_url=base_url, settings=settings)
-    )
-    with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
+    generator = None if summaries else _make_generator(model, backend, base_url, batch_size, max_new_tokens)
+    with _open_store(cache_dir) as store:
         result = embed_genes(
             resolution,
             generator=generator,
@@ -201,22 +201,72 @@ def embed_genes_command(
             strict=strict,
             show_progress=not quiet,
         )
+    _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("gene", "genes"))
+
+
+def _given_ids(ids: list[str] | None, file: Path | None, read, message: str) -> list[str]:
+    """The ids given as arguments, then those ``read`` from ``file``; none at all fails with ``message``."""
+    given = list(ids or [])
+    if file is not None:
+        given += read(file)
+    if not given:
+        fail(message)
+    return given
+
+
+def _checked_output(output: Path, format: str | None, force: bool) -> str:
+    """The table format of OUTPUT, once it is known to be writable (before any work, so nothing is thrown away)."""
+    from bioprofile.embeddings import check_output_path, resolve_format
+
+    fmt = resolve_format(output, format)
+    check_output_path(output, overwrite=force)
+    return fmt
+
+
+def _quiet_model_libraries(quiet: bool) -> None:
+    """With ``quiet``, also silence the model libraries' own loading bars (read when they are imported, later)."""
+    if quiet:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _make_generator(model, backend: str, base_url, batch_size, max_new_tokens: int):
+    """The profile writer the generation flags of embed-genes and embed-proteins describe."""
+    from bioprofile.profiles.backends import make_generator
+    from bioprofile.profiles.generate import GenerationSettings
+
+    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    return make_generator(model, backend=backend, base_url=base_url, settings=settings)
+
+
+def _open_store(cache_dir: Path | None):
+    """The store under --cache-dir, else the default one."""
+    from bioprofile.store import Store
+
+    return Store(cache_dir / "store.sqlite" if cache_dir else None)
+
+
+def _write_embeddings(
+    result, output: Path, *, fmt: str, force: bool, quiet: bool, nouns: tuple[str, str]
+) -> None:
+    """Write an embedding table and, unless quiet, show its first texts and say what was written."""
     result.write(output, format=fmt, overwrite=force)
     if not quiet:
-        _print_preview(result)
+        noun = nouns[1]
+        _print_preview(result, header=nouns[0])
         source = result.provenance.get("generator") or result.provenance["source"]
         typer.echo(
-            f"wrote {len(result)} genes x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})"
+            f"wrote {len(result)} {noun} x {result.dim} dims to {output} ({source} -> {result.provenance['encoder']})"
         )
 
 
-def _print_preview(result, rows: int = 5, width: int = 100) -> None:
-    """The first genes' profile texts, shortened, so a run shows what it embedded."""
+def _print_preview(result, rows: int = 5, width: int = 100, header: str = "gene") -> None:
+    """The first entities' profile texts, shortened, so a run shows what it embedded."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("gene", "profile", "|v|")
+    table = Table(header, "profile", "|v|")
     for symbol, text, vector in list(zip(result.symbols, result.texts, result.vectors, strict=False))[:rows]:
         flat = " ".join(text.split())
         shown = flat if len(flat) <= width else flat[: width - 3] + "..."
@@ -777,25 +827,6 @@ def export_state_command(
     typer.echo(f"wrote {len(result)} perturbations x {result.dim} dims to {path} (record: {sidecar})")
 
 
-# Generation options a command shares with embed-genes (same flags, same help); embed-genes may take these too.
-_GenerationBackend = Annotated[
-    str,
-    typer.Option(
-        "--backend",
-        help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
-        "--model is the served name, the key comes from $OPENAI_API_KEY).",
-    ),
-]
-_GenerationBaseUrl = Annotated[
-    str | None,
-    typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
-]
-_StoreDir = Annotated[
-    Path | None,
-    typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
-]
-
-
 @bench_app.command("gene-sets", cls=BoundaryCommand)
 def bench_gene_sets_command(
     input: Annotated[
@@ -826,8 +857,8 @@ def bench_gene_sets_command(
         str | None,
         typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
     ] = None,
-    backend: _GenerationBackend = "transformers",
-    base_url: _GenerationBaseUrl = None,
+    backend: _EmbedBackend = "transformers",
+    base_url: _EmbedBaseUrl = None,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
@@ -852,7 +883,7 @@ def bench_gene_sets_command(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the most-frequent-term baseline.")
     ] = False,
-    cache_dir: _StoreDir = None,
+    cache_dir: _EmbedCacheDir = None,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
@@ -875,6 +906,75 @@ def bench_gene_sets_command(
     written = result.write(output)
     typer.echo(result.to_markdown().split("\n\n", 1)[0])
     typer.echo("wrote " + ", ".join(map(str, written)))
+
+
+@app.command("embed-proteins", cls=BoundaryCommand)
+def embed_proteins_command(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Antibody targets or protein names (CD45RA, HLA-DR, TCRab, CD3_TotalSeqB...)."),
+    ] = None,
+    targets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--targets-file",
+            "-f",
+            help="A file of targets (one per line, or the target/name column of a CSV/TSV such as a 10x "
+            "feature reference).",
+        ),
+    ] = None,
+    output: _EmbedOutput = Path("proteins.parquet"),
+    format: _EmbedFormat = None,
+    model: _EmbedModel = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            "-t",
+            help="Prompt template: protein-concise | protein-plain (default: protein-concise, or the protein "
+            "template --model was trained with).",
+        ),
+    ] = None,
+    encoder: _EmbedEncoder = None,
+    backend: _EmbedBackend = "transformers",
+    base_url: _EmbedBaseUrl = None,
+    batch_size: _EmbedBatchSize = None,
+    max_new_tokens: _EmbedMaxNewTokens = 256,
+    cache_dir: _EmbedCacheDir = None,
+    include_isotype_controls: Annotated[
+        bool,
+        typer.Option(
+            "--include-isotype-controls", help="Embed isotype controls too (default: report, skip)."
+        ),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on any target without a gene.")] = False,
+    force: _EmbedForce = False,
+    quiet: _EmbedQuiet = False,
+) -> None:
+    """Embed proteins (CITE-seq antibody targets) by way of LLM-written profiles, one per target, to OUTPUT."""
+    _quiet_model_libraries(quiet)
+    from bioprofile.pipeline import embed_proteins
+    from bioprofile.proteins import normalize_proteins, read_target_list
+
+    message = "no targets given: pass antibody targets as arguments or --targets-file FILE"
+    names = _given_ids(targets, targets_file, read_target_list, message)
+    fmt = _checked_output(output, format, force)
+    resolution = normalize_proteins(names, strict=strict, include_isotype_controls=include_isotype_controls)
+    if not quiet and (resolution.without_gene or resolution.isotype_controls):
+        typer.secho(
+            f"warning: {in_flags(resolution.report(), ctx.command.params)}", err=True, fg=typer.colors.YELLOW
+        )
+    with _open_store(cache_dir) as store:
+        result = embed_proteins(
+            resolution,
+            generator=_make_generator(model, backend, base_url, batch_size, max_new_tokens),
+            template=template,
+            encoder=encoder,
+            store=store,
+            show_progress=not quiet,
+        )
+    _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("protein", "proteins"))
 
 
 if __name__ == "__main__":

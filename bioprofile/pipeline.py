@@ -1,7 +1,8 @@
 """The Python API behind the CLI: entities -> profile texts -> vectors, every step cached in the store.
 
 :func:`embed_entities` is the one path (any entity kind, :mod:`bioprofile.entities`); :func:`embed_genes` is its gene
-front door, resolving gene ids through HGNC first. This module orchestrates: nothing below it imports it.
+front door, resolving gene ids through HGNC first, and :func:`embed_proteins` its protein front door, mapping antibody
+targets to protein entities (:mod:`bioprofile.proteins`). This module orchestrates: nothing below it imports it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,23 @@ from bioprofile.profiles.generate import GenerationSettings, generate_profiles, 
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
 from bioprofile.profiles.summaries import read_summaries
+from bioprofile.proteins import ProteinResolution, normalize_proteins
 from bioprofile.store import Store, open_store
 
-__all__ = ["BACKENDS", "DEFAULT_TEMPLATE", "clean_text", "embed_entities", "embed_genes"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_PROTEIN_TEMPLATE",
+    "DEFAULT_TEMPLATE",
+    "clean_text",
+    "embed_entities",
+    "embed_genes",
+    "embed_proteins",
+]
 
 #: The prompt template of a model that records none (and of the bundled default model).
 DEFAULT_TEMPLATE = "concise"
+#: The prompt template :func:`embed_proteins` asks with unless told otherwise (or the model learned a protein one).
+DEFAULT_PROTEIN_TEMPLATE = "protein-concise"
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -72,6 +84,77 @@ def embed_genes(
     """
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
     return embed_entities(resolution, strict=strict, **options)
+
+
+def embed_proteins(
+    targets: Iterable[str] | ProteinResolution,
+    *,
+    strict: bool = False,
+    include_isotype_controls: bool = False,
+    **options: Any,
+) -> GeneEmbeddings:
+    """Embed proteins (antibody targets of a CITE-seq panel) by way of text: a profile per target, encoded.
+
+    The protein front door of :func:`embed_entities`: names are mapped by
+    :func:`~bioprofile.proteins.normalize_proteins` (curated table, then HGNC aliases); each target is its own
+    entity with store key ``"adt:<target>"``, so isoforms of one gene (CD45RA, CD45RO) get their own profiles.
+
+    Parameters
+    ----------
+    targets
+        Target names (``"CD45RA"``, ``"HLA-DR"``, ``"TCRab"``, ``"CD3_TotalSeqB"``...), or a ready
+        :class:`~bioprofile.proteins.ProteinResolution`.
+    strict
+        Fail on any target without a gene instead of embedding it by name and reporting it.
+    include_isotype_controls
+        Embed isotype controls too (by default they are reported and left out).
+    **options
+        The keyword arguments of :func:`embed_entities`: ``generator``, ``template`` (default
+        :data:`DEFAULT_PROTEIN_TEMPLATE`, or the protein template the model was trained with), ``encoder``,
+        ``store``, ``summaries``, ``settings``, ``backend``, ``show_progress``.
+
+    Returns
+    -------
+    GeneEmbeddings
+        One row per target (with a text), in input order, of kind ``"protein"``; ``provenance["protein_targets"]``
+        maps each target to its genes, HGNC ids, how they were found and the source, and lists the targets without
+        a gene and the isotype controls.
+
+    Examples
+    --------
+    >>> embed_proteins(["CD45RA", "CD45RO", "HLA-DR"])  # doctest: +SKIP
+    """
+    if isinstance(targets, ProteinResolution):
+        resolution = targets
+    else:
+        resolution = normalize_proteins(
+            targets, strict=strict, include_isotype_controls=include_isotype_controls
+        )
+    defaulted = options.get("template") is None and options.get("summaries") is None
+    if defaulted:
+        learned = trained_template(_model_path(options.get("generator")))
+        learned_kind = get_template(learned).entity if learned else None
+        # A model trained on protein prompts asks with them; one trained on gene prompts has none to offer here.
+        defaulted = learned_kind != "protein"
+        if defaulted:
+            options["template"] = DEFAULT_PROTEIN_TEMPLATE
+    result = embed_entities(resolution, strict=strict, **options)
+    if defaulted:
+        result.provenance["template_source"] = "default"
+    result.provenance.update(
+        protein_targets=resolution.mapping(),
+        targets_without_gene=list(resolution.without_gene),
+        isotype_controls=list(resolution.isotype_controls),
+        isotype_controls_skipped=resolution.isotype_controls_skipped,
+    )
+    return result
+
+
+def _model_path(generator: Any) -> Any:
+    """The model folder of a generator argument (a path, or a built generator's ``model_path``), else ``None``."""
+    if generator is None or isinstance(generator, (str, Path)):
+        return generator
+    return getattr(generator, "model_path", None)
 
 
 def embed_entities(
@@ -243,7 +326,14 @@ def _choose_template(template: str | PromptTemplate | None, generator: Any) -> t
     if template is None:
         return get_template(learned or DEFAULT_TEMPLATE), "model" if learned else "default"
     chosen = get_template(template)
-    if learned is not None and chosen.name != get_template(learned).name:
+    learned_template = get_template(learned) if learned is not None else None
+    # A template for another kind than the model learned (proteins asked of a gene-trained model) has no
+    # learned alternative to warn about.
+    if (
+        learned_template is not None
+        and learned_template.entity == chosen.entity
+        and chosen.name != learned_template.name
+    ):
         warnings.warn(
             f"template {chosen.name!r} is not {learned!r}, the template {model_path} was trained with: the model "
             "answers a prompt it did not learn",

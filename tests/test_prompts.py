@@ -59,9 +59,9 @@ def test_unknown_template_lists_names():
 
 
 def test_template_names_by_entity():
-    assert template_names() == ["concise", "genept"]
+    assert template_names() == ["concise", "genept", "protein-concise", "protein-plain"]
     assert template_names("gene") == ["concise", "genept"]
-    assert template_names("protein") == []
+    assert template_names("protein") == ["protein-concise", "protein-plain"]
 
 
 def test_every_template_renders_with_the_tiny_chat_template(tiny_tokenizer):

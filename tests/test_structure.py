@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "safe_pickle": 0,
     "openai_api": 0,
     "genes": 1,
+    "proteins": 1,
     "entities": 1,
     "store": 1,
     "data": 1,

@@ -1,6 +1,7 @@
-"""Prompt templates that ask a chat LLM to write a profile of one entity (a gene, for the built-in ones).
+"""Prompt templates that ask a chat LLM to write a profile of one entity: a gene or a protein (antibody target).
 
-A template is a system prompt (optional) plus a user message with ``{symbol}`` and ``{name}`` fields. Its
+A template is a system prompt (optional) plus a user message with ``{symbol}``, ``{name}`` and ``{details}``
+fields (``{details}``: what the entity adds about itself, such as a protein's gene and curated description). Its
 :attr:`PromptTemplate.key` (name plus a hash of its text) is part of every cache key, so editing a template's
 text never reuses profiles written for the old text.
 """
@@ -27,11 +28,11 @@ class PromptTemplate:
     system
         System message, or ``None`` to send only the user message (the model's default system prompt applies).
     user
-        User message; ``{symbol}`` and ``{name}`` are filled from the gene. Where the gene has no full name,
-        ``{name}`` falls back to the symbol.
+        User message; ``{symbol}``, ``{name}`` and ``{details}`` are filled from the entity. Where it has no full
+        name, ``{name}`` falls back to the symbol; ``{details}`` is its ``details`` text, else empty.
     entity
-        What the template describes: ``"gene"`` (protein templates will say ``"protein"``); the pipeline refuses
-        it for entities of another kind.
+        What the template describes: ``"gene"`` or ``"protein"``; the pipeline refuses it for entities of
+        another kind.
     """
 
     name: str
@@ -46,17 +47,23 @@ class PromptTemplate:
         return f"{self.name}@{digest[:8]}"
 
     def fields(self, entity: Any) -> dict[str, str]:
-        """The values filled into the user message for ``entity`` (an object with ``.symbol``/``.name``, or a str)."""
+        """The values filled into the user message for ``entity`` (an object with ``.symbol``/``.name``, or a str).
+
+        ``details`` is the entity's ``details`` text (a :class:`bioprofile.proteins.Protein`'s gene and
+        description), or ``""`` for entities without one (genes, plain strings).
+        """
         if isinstance(entity, str):
-            symbol, full_name = entity, None
+            symbol, full_name, details = entity, None, None
         else:
             symbol = getattr(entity, "symbol", None)
             full_name = getattr(entity, "name", None)
+            details = getattr(entity, "details", None)
         if not symbol or not isinstance(symbol, str):
             raise ValueError(f"cannot build a prompt for {entity!r}: it has no symbol")
         symbol = symbol.strip()
         full_name = full_name.strip() if isinstance(full_name, str) and full_name.strip() else None
-        return {"symbol": symbol, "name": full_name or symbol}
+        details = " ".join(details.split()) if isinstance(details, str) else ""
+        return {"symbol": symbol, "name": full_name or symbol, "details": details}
 
     def messages(self, entity: Any) -> list[dict[str, str]]:
         """Chat messages (``[{"role": ..., "content": ...}, ...]``) asking for a profile of ``entity``.
@@ -72,7 +79,8 @@ class PromptTemplate:
         list of dict
             An optional system message followed by the user message, ready for ``apply_chat_template``.
         """
-        user = self.user.format(**self.fields(entity))
+        # strip: a template ending in an empty {details} must not send trailing space
+        user = self.user.format(**self.fields(entity)).strip()
         if self.system is None:
             return [{"role": "user", "content": user}]
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
@@ -97,7 +105,30 @@ CONCISE = PromptTemplate(
     user="Tell me about gene {symbol} ({name}).",
 )
 
-TEMPLATES: dict[str, PromptTemplate] = {t.name: t for t in (GENEPT, CONCISE)}
+PROTEIN_CONCISE = PromptTemplate(
+    name="protein-concise",
+    system=(
+        "You are an immunologist writing reference profiles of human proteins that antibodies detect on or in "
+        "cells, as in CITE-seq and flow cytometry panels. For the protein you are given, write a specific "
+        "profile in plain prose under 2,000 characters covering: what the protein is (its gene, and which "
+        "isoform or complex where it is one), the cell types that carry it and how its level changes with "
+        "activation or differentiation, its molecular function, ligands and partners, and what it marks in a "
+        "panel. Describe this exact target, not its gene's other isoforms. State concrete facts; no "
+        "introductions, no disclaimers, no filler."
+    ),
+    user="Tell me about the protein {symbol} ({name}). {details}",
+    entity="protein",
+)
+
+PROTEIN_PLAIN = PromptTemplate(
+    name="protein-plain",
+    system=None,
+    # The GenePT-style question, for proteins: the target and what is known of it, the model's own system prompt.
+    user="Tell me about protein {symbol}. {details}",
+    entity="protein",
+)
+
+TEMPLATES: dict[str, PromptTemplate] = {t.name: t for t in (GENEPT, CONCISE, PROTEIN_CONCISE, PROTEIN_PLAIN)}
 
 
 def template_names(entity: str | None = None) -> list[str]:
