@@ -107,19 +107,34 @@ _EmbedModel = Annotated[
 ]
 _EmbedEncoder = Annotated[
     str | None,
-    typer.Option("--encoder", "-e", help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT)."),
+    typer.Option(
+        "--encoder",
+        "-e",
+        help="Text encoder (default all-MiniLM-L6-v2; hf:PATH for BERT; openai:MODEL[?dimensions=N] for OpenAI "
+        "embeddings or any OpenAI-compatible /v1/embeddings server).",
+    ),
 ]
 _EmbedBackend = Annotated[
     str,
     typer.Option(
         "--backend",
         help="Generation engine: transformers | vllm (the vllm extra) | openai (an OpenAI-compatible server; "
-        "--model is the served name, the key comes from $OPENAI_API_KEY).",
+        "--model is the served name, the key comes from --api-key-env).",
     ),
 ]
 _EmbedBaseUrl = Annotated[
     str | None,
-    typer.Option("--base-url", help="API root for --backend openai (default $OPENAI_BASE_URL, else OpenAI)."),
+    typer.Option(
+        "--base-url",
+        help="API root for --backend openai and openai: encoders (default $OPENAI_BASE_URL, else OpenAI).",
+    ),
+]
+_EmbedApiKeyEnv = Annotated[
+    str,
+    typer.Option(
+        "--api-key-env",
+        help="Environment variable that holds the API key of --backend openai and of openai: encoders.",
+    ),
 ]
 _EmbedBatchSize = Annotated[
     int | None,
@@ -169,6 +184,7 @@ def embed_genes_command(
     ] = None,
     backend: _EmbedBackend = "transformers",
     base_url: _EmbedBaseUrl = None,
+    api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
     cache_dir: _EmbedCacheDir = None,
@@ -189,7 +205,10 @@ def embed_genes_command(
     if not quiet and (resolution.unknown or resolution.ambiguous):
         typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
     # Summaries replace generation: then no model is resolved (nor the default one converted).
-    generator = None if summaries else _make_generator(model, backend, base_url, batch_size, max_new_tokens)
+    encoder = _make_encoder(encoder, backend, base_url, api_key_env)
+    generator = None
+    if not summaries:
+        generator = _make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env)
     with _open_store(cache_dir) as store:
         result = embed_genes(
             resolution,
@@ -230,13 +249,31 @@ def _quiet_model_libraries(quiet: bool) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def _make_generator(model, backend: str, base_url, batch_size, max_new_tokens: int):
+def _make_generator(model, backend: str, base_url, batch_size, max_new_tokens: int, api_key_env: str):
     """The profile writer the generation flags of embed-genes and embed-proteins describe."""
     from bioprofile.profiles.backends import make_generator
     from bioprofile.profiles.generate import GenerationSettings
 
     settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
-    return make_generator(model, backend=backend, base_url=base_url, settings=settings)
+    return make_generator(
+        model,
+        backend=backend,
+        base_url=base_url if backend == "openai" else None,
+        settings=settings,
+        api_key_env=api_key_env,
+    )
+
+
+def _make_encoder(encoder: str | None, backend: str, base_url: str | None, api_key_env: str):
+    """The encoder spec, or an OpenAI-compatible encoder built on --base-url / --api-key-env."""
+    uses_api = encoder is not None and encoder.startswith("openai:")
+    if base_url is not None and backend != "openai" and not uses_api:
+        fail("--base-url is for --backend openai or an openai: --encoder: drop it or say which uses it")
+    if not uses_api:
+        return encoder
+    from bioprofile.encoders import get_encoder
+
+    return get_encoder(encoder, base_url=base_url, api_key_env=api_key_env)
 
 
 def _open_store(cache_dir: Path | None):
@@ -939,6 +976,7 @@ def embed_proteins_command(
     encoder: _EmbedEncoder = None,
     backend: _EmbedBackend = "transformers",
     base_url: _EmbedBaseUrl = None,
+    api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
     cache_dir: _EmbedCacheDir = None,
@@ -965,10 +1003,11 @@ def embed_proteins_command(
         typer.secho(
             f"warning: {in_flags(resolution.report(), ctx.command.params)}", err=True, fg=typer.colors.YELLOW
         )
+    encoder = _make_encoder(encoder, backend, base_url, api_key_env)
     with _open_store(cache_dir) as store:
         result = embed_proteins(
             resolution,
-            generator=_make_generator(model, backend, base_url, batch_size, max_new_tokens),
+            generator=_make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env),
             template=template,
             encoder=encoder,
             store=store,

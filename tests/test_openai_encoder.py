@@ -196,3 +196,25 @@ def test_cli_encoder_openai_key_and_credentials_never_shown(tmp_path, monkeypatc
         if path.is_file():
             data = path.read_bytes()
             assert SECRET.encode() not in data and b"PASS" not in data and b"sk-wrong" not in data, path
+
+
+def test_cli_base_url_and_api_key_env_reach_the_encoder(tmp_path, monkeypatch):
+    """--base-url and --api-key-env configure an openai: encoder as they configure --backend openai."""
+    summaries = tmp_path / "summaries.txt"
+    summaries.write_text("TP53: tumour suppressor.\nBRCA1: DNA repair.\n", encoding="utf-8")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("MY_EMBEDDING_KEY", SECRET)
+    with EmbeddingServer(api_key=SECRET) as server:
+        flags = ["--base-url", server.base_url, "--api-key-env", "MY_EMBEDDING_KEY", "--quiet"]
+        result = _embed(tmp_path, summaries, tmp_path / "genes.parquet", *flags)
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_parquet(tmp_path / "genes.parquet")) == 2 and server.requests
+        # the key variable is the one named: with it unset, one line names it
+        monkeypatch.delenv("MY_EMBEDDING_KEY")
+        summaries.write_text("TP53: a text never sent before.\n", encoding="utf-8")
+        missing = _embed(tmp_path, summaries, tmp_path / "missing.parquet", *flags)
+        assert missing.exit_code == 2 and "MY_EMBEDDING_KEY" in missing.stderr, missing.output
+    # --base-url that nothing uses is refused before any work
+    unused = CliRunner().invoke(app, ["embed-genes", "TP53", "--base-url", "http://127.0.0.1:9/v1"])
+    assert unused.exit_code == 2 and "--base-url is for --backend openai" in unused.stderr

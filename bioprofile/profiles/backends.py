@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV
 from bioprofile.profiles.generate import GenerationSettings, ProfileGenerator
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.http import OpenAIChatGenerator
@@ -22,6 +23,7 @@ def make_generator(
     backend: str = "transformers",
     base_url: str | None = None,
     settings: GenerationSettings | None = None,
+    api_key_env: str = DEFAULT_API_KEY_ENV,
 ) -> ProfileGenerator:
     """A profile writer for ``model`` on ``backend``.
 
@@ -40,6 +42,8 @@ def make_generator(
         takes one.
     settings
         Decoding settings; ``None`` for the defaults (greedy, 256 new tokens, the backend's batch size).
+    api_key_env
+        The environment variable the ``"openai"`` backend reads its key from (the key itself is never passed).
 
     Returns
     -------
@@ -55,7 +59,7 @@ def make_generator(
         # No argument= here: the CLI would turn the word "backend" of this message into its flag.
         raise BioprofileInputError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
     if backend == "openai":
-        return OpenAIChatGenerator(model, base_url=base_url, settings=settings)
+        return OpenAIChatGenerator(model, base_url=base_url, api_key_env=api_key_env, settings=settings)
     if base_url is not None:
         raise BioprofileInputError(
             f"base_url is for backend 'openai' only, not {backend!r}", argument="base_url"
