@@ -457,7 +457,11 @@ def test_cli_names_flags_for_library_arguments(tmp_path, tiny_args):
     """Library errors name Python arguments; the embed-genes command shows its own flags instead."""
     out = tmp_path / "a.parquet"
     cases = {
-        "--base-url is for backend 'openai' only": ["TP53", "--base-url", "http://localhost:8000/v1"],
+        "--base-url is for --backend openai or an openai: --encoder": [
+            "TP53",
+            "--base-url",
+            "http://localhost:8000/v1",
+        ],
         "drop --strict to go on without them": ["TP53", "NOTAGENE1", "--strict"],
     }
     for needle, extra in cases.items():
