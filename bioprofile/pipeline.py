@@ -261,6 +261,9 @@ def embed_entities(
         "ambiguous_ids": dict(resolution.ambiguous),
         "entities_without_text": missing_text,
     }
+    over_limit = getattr(encoder, "over_limit", None)
+    if over_limit is not None:  # texts cut to the encoder's input limit: recorded, never silent
+        provenance["truncated_texts"] = len(over_limit(texts))
     if kind == "gene":  # the names gene tables have always carried
         provenance.update(n_genes=len(kept), genes_without_text=missing_text)
     return GeneEmbeddings(

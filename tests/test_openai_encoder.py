@@ -16,6 +16,7 @@ from openai_server import EmbeddingServer, expected_vector
 from typer.testing import CliRunner
 
 from bioprofile.cli import app
+from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.encoders import encoder_from_id, get_encoder
 from bioprofile.encoders.cached import encode_texts
 from bioprofile.encoders.openai import EmbeddingLimits, OpenAIEncoder, Utf8ByteBound
@@ -201,7 +202,8 @@ def test_cli_encoder_openai_key_and_credentials_never_shown(tmp_path, monkeypatc
 def test_cli_base_url_and_api_key_env_reach_the_encoder(tmp_path, monkeypatch):
     """--base-url and --api-key-env configure an openai: encoder as they configure --backend openai."""
     summaries = tmp_path / "summaries.txt"
-    summaries.write_text("TP53: tumour suppressor.\nBRCA1: DNA repair.\n", encoding="utf-8")
+    # BRCA1's text is over the 8,191-token input limit (by the UTF-8 byte bound): cut, and counted
+    summaries.write_text("TP53: tumour suppressor.\nBRCA1: " + "DNA repair " * 900 + "\n", encoding="utf-8")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("MY_EMBEDDING_KEY", SECRET)
@@ -210,6 +212,8 @@ def test_cli_base_url_and_api_key_env_reach_the_encoder(tmp_path, monkeypatch):
         result = _embed(tmp_path, summaries, tmp_path / "genes.parquet", *flags)
         assert result.exit_code == 0, result.output
         assert len(pd.read_parquet(tmp_path / "genes.parquet")) == 2 and server.requests
+        provenance = GeneEmbeddings.read(tmp_path / "genes.parquet").provenance
+        assert provenance["truncated_texts"] == 1
         # the key variable is the one named: with it unset, one line names it
         monkeypatch.delenv("MY_EMBEDDING_KEY")
         summaries.write_text("TP53: a text never sent before.\n", encoding="utf-8")
