@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "cache": 0,
     "fingerprint": 0,
     "safe_pickle": 0,
+    "atomic": 0,
     "genes": 1,
     "entities": 1,
     "store": 1,
