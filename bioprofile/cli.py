@@ -418,11 +418,14 @@ def data_fetch_command(
             "--trust-unverified", help="Download files with no recorded sha256 and print their hash."
         ),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a cached file whose sha256 differs from the manifest's.")
+    ] = False,
 ) -> None:
     """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
     from bioprofile.data import fetch_dataset
 
-    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified)
+    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")

@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "fingerprint": 0,
     "safe_pickle": 0,
     "atomic": 0,
+    "display": 0,
     "genes": 1,
     "entities": 1,
     "store": 1,
