@@ -190,7 +190,7 @@ def resolve_format(path: Path, format: str | None, *, reading: bool = False) -> 
         if suffix and suffix not in _SUFFIXES and not reading and not _numeric_suffix(suffix):
             raise BioprofileInputError(
                 f"{display_value(path.name)} has the suffix {display_value(suffix)}, not one of "
-                f"{', '.join(sorted(_SUFFIXES))}: name the output after its format, or set format",
+                f"{', '.join(sorted(_SUFFIXES))}: rename it with one of those suffixes, or set format",
                 argument="format",
             )
         return _SUFFIXES.get(suffix, "parquet")

@@ -27,6 +27,7 @@ from typing import ClassVar
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_bytes
 from bioprofile.cache import cache_dir
+from bioprofile.display import display_value, is_plain
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 
@@ -390,7 +391,8 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         seen_inputs.add(identifier)
         positions = _lookup(identifier, index)
         if not positions:
-            resolution.unknown.append(identifier)
+            # A 5 MB token or one with NUL bytes is no gene id: reported shortened and escaped, never raw.
+            resolution.unknown.append(identifier if is_plain(identifier) else display_value(identifier))
         elif len(positions) > 1:
             resolution.ambiguous[identifier] = sorted(index.rows[p][1] for p in positions)
         else:
