@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "current_umask"]
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting and restoring it: POSIX has no call that only reads it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -73,11 +66,3 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`); returns ``path``."""
     return atomic_write_bytes(path, text.encode(encoding))
-
-
-def atomic_write_with(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling of ``path`` and rename it onto ``path``; returns ``path``."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return path

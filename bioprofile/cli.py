@@ -631,11 +631,10 @@ def _read_bench_input(
     input: Path, output: Path, *, force: bool, suffixes=(".md", ".json", ".png"), folders=()
 ):
     """The AnnData a cell benchmark scores, after checking input and output paths (before any work)."""
-    import zipfile
-
     import anndata as ad
 
     from bioprofile.display import display_value
+    from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
     from bioprofile.evaluate.report import check_output_prefix
 
     check_output_prefix(output, overwrite=force, suffixes=suffixes, folders=folders)
@@ -644,7 +643,7 @@ def _read_bench_input(
         fail(f"input file {input} {what}: pass an .h5ad from embed-cells")
     try:
         return ad.read_h5ad(input)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as err:
+    except UNREADABLE_FILE_ERRORS as err:
         reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
         fail(f"cannot read {input} as h5ad ({reason}): pass an AnnData .h5ad file from embed-cells")
 

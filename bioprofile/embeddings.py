@@ -22,7 +22,14 @@ from bioprofile.display import display_value
 from bioprofile.entities import DEFAULT_KIND
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["FORMATS", "EntityEmbeddings", "GeneEmbeddings", "check_output_path", "resolve_format"]
+__all__ = [
+    "FORMATS",
+    "UNREADABLE_FILE_ERRORS",
+    "EntityEmbeddings",
+    "GeneEmbeddings",
+    "check_output_path",
+    "resolve_format",
+]
 
 FORMATS = ("parquet", "npz", "h5ad", "pt")
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".h5ad": "h5ad", ".pt": "pt"}
@@ -151,7 +158,7 @@ class EntityEmbeddings:
             return _READERS[fmt](path)
         except BioprofileInputError:
             raise
-        except _UNREADABLE as err:
+        except UNREADABLE_FILE_ERRORS as err:
             # A truncated, garbage or foreign file raises whatever its parser raises: name it on one line.
             reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
             raise BioprofileInputError(
@@ -164,9 +171,9 @@ class EntityEmbeddings:
 GeneEmbeddings = EntityEmbeddings
 
 
-# What a damaged or foreign file makes the readers raise (pyarrow's errors subclass ValueError and OSError, h5py's
+#: What a damaged or foreign file makes the readers raise (pyarrow's errors subclass ValueError and OSError, h5py's
 # OSError, torch's weights-only loader pickle.UnpicklingError or RuntimeError).
-_UNREADABLE = (
+UNREADABLE_FILE_ERRORS = (
     OSError,
     ValueError,
     KeyError,

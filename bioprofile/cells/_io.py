@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from bioprofile.cells._anndata import (
 from bioprofile.cells._genept import GeneptWOptions
 from bioprofile.cells._match import GeneTable
 from bioprofile.display import display_value
-from bioprofile.embeddings import check_output_path
+from bioprofile.embeddings import UNREADABLE_FILE_ERRORS, check_output_path
 from bioprofile.errors import BioprofileInputError
 
 __all__ = ["embed_cells_file"]
@@ -94,7 +93,7 @@ def embed_cells_file(
     method = method_options(method)  # an unknown method fails before the file is opened
     try:
         adata = ad.read_h5ad(input_path, backed="r")
-    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as err:
+    except UNREADABLE_FILE_ERRORS as err:
         # h5py and anndata raise many types for a truncated or foreign file: name it on one line
         reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
         raise BioprofileInputError(
