@@ -326,6 +326,9 @@ _DiagnoseRefseq = Annotated[
     bool, typer.Option("--refseq", help="DATA is a 'SYMBOL: summary' file (RefSeq synopses).")
 ]
 _DiagnoseLimit = Annotated[int | None, typer.Option("--limit", min=1, help="Use the first N records.")]
+_DiagnoseForce = Annotated[
+    bool, typer.Option("--force", help="Replace tables and plots an earlier run left in OUTPUT.")
+]
 _DiagnoseMaxLength = Annotated[
     int, typer.Option("--max-length", min=2, help="Longest prompt + response in tokens.")
 ]
@@ -348,12 +351,13 @@ def _diagnose_examples(data: Path, output: Path, *, limit: int | None, refseq: b
     return dx.read_examples(data, limit=limit, refseq=refseq)
 
 
-def _diagnose_model(model: str | None, ner_model: str | None):
-    """The causal LM and tokenizer, loaded after a named NER pipeline is known to load (it fails faster)."""
+def _diagnose_model(model: str | None, ner_model: str | None, output: Path, files, force: bool):
+    """The causal LM and tokenizer, loaded once a named NER pipeline loads and OUTPUT's files may be written."""
     from bioprofile import diagnose as dx
 
     if ner_model is not None:
         dx.load_ner_pipeline(ner_model)
+    dx.check_output_dir(output, files, overwrite=force)  # an earlier run's results are kept unless --force
     return dx.load_causal_lm(model)
 
 
@@ -389,22 +393,24 @@ def diagnose_windows_command(
         int, typer.Option("--dense-min-run", help="...or longest low run at least.")
     ] = 6,
     ner_model: _DiagnoseNerModel = None,
+    force: _DiagnoseForce = False,
 ) -> None:
     """Which low-confidence windows of the reference answers hold gene entities and causal links."""
     from rich.console import Console
 
     # lazy, as in the other commands: pandas (under diagnose and pl) would slow every other command's start
     from bioprofile import diagnose as dx
+    from bioprofile.diagnose.report import DIAGNOSIS_FILES
     from bioprofile.pl import plot_group_summary
 
     rule = dx.WindowRule(window=window, stride=stride, low_quantile=low_quantile, low_threshold=low_threshold,
                          sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
                          dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
-    causal_lm, tokenizer = _diagnose_model(model, ner_model)
+    causal_lm, tokenizer = _diagnose_model(model, ner_model, output, DIAGNOSIS_FILES, force)
     result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
                          max_length=max_length, ner_model=ner_model)  # fmt: skip
-    paths = dx.write_diagnosis(result, output)
+    paths = dx.write_diagnosis(result, output, overwrite=force)
     paths["plot"] = output / "diagnose_groups.png"
     plot_group_summary(result.summary, paths["plot"])
     tokens = sum(r.p.size for r in result.responses)
@@ -425,22 +431,24 @@ def diagnose_weights_command(
         int | None, typer.Option("--loss-window", min=1, help="Loss window G (default per method).")
     ] = None,
     ner_model: _DiagnoseNerModel = None,
+    force: _DiagnoseForce = False,
 ) -> None:
     """Per-token SFT/DFT/BFT/BFT-v1 loss weights of one reference answer, side by side."""
     from rich.console import Console
 
     # lazy, as in the other commands: pandas (under diagnose and pl) would slow every other command's start
     from bioprofile import diagnose as dx
+    from bioprofile.diagnose.report import weights_files
     from bioprofile.pl import plot_token_weights
 
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
     if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
-    causal_lm, tokenizer = _diagnose_model(model, ner_model)
+    causal_lm, tokenizer = _diagnose_model(model, ner_model, output, weights_files(index), force)
     (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
     scored.index = index
     table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
-    paths = dx.write_token_weights(table, output, index)
+    paths = dx.write_token_weights(table, output, index, overwrite=force)
     paths["plot"] = output / f"weights_{index}.png"
     plot_token_weights(table, paths["plot"])
     console = Console()
@@ -462,6 +470,9 @@ def train_command(
             "--set", help="Override a config key: --set key=value (value read as YAML); repeatable."
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an output folder that already holds files.")
+    ] = False,
 ) -> None:
     """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
     import yaml
@@ -473,10 +484,13 @@ def train_command(
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             fail(f"--set {item!r} is not key=value: write e.g. --set max_steps=100")
-        changes[key.strip()] = yaml.safe_load(value)
+        try:
+            changes[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            fail(f"--set {item[:80]!r}: the value is not YAML ({' '.join(str(err).split())[:120]})")
     if output_dir is not None:
         changes["output_dir"] = str(output_dir)
-    out = train_from_config(config, **changes)
+    out = train_from_config(config, overwrite=force, **changes)
     typer.echo(f"wrote {out}")
 
 
@@ -507,11 +521,14 @@ def data_fetch_command(
             "--trust-unverified", help="Download files with no recorded sha256 and print their hash."
         ),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a cached file whose sha256 differs from the manifest's.")
+    ] = False,
 ) -> None:
     """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
     from bioprofile.data import fetch_dataset
 
-    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified)
+    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
@@ -591,6 +608,7 @@ def bench_gene_tasks_command(
     trust_unverified: Annotated[
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
 ) -> None:
     """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
     from contextlib import nullcontext
@@ -607,7 +625,9 @@ def bench_gene_tasks_command(
     from bioprofile.evaluate.report import check_output_prefix
     from bioprofile.store import Store
 
-    check_output_prefix(output)
+    check_output_prefix(
+        output, overwrite=True
+    )  # the folder first: a missing one fails before anything is read
     options = GeneTaskOptions(
         models=[m.strip() for m in models.split(",")] if models else None,
         seed=seed,
@@ -617,6 +637,7 @@ def bench_gene_tasks_command(
         symbol_baseline=symbol_baseline,
         encoder=encoder,
     )
+    check_output_prefix(output, overwrite=force)  # an earlier report is kept unless --force
     names = list(DEFAULT_TASKS) if tasks is None and not labels else []
     if tasks:
         names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -637,7 +658,7 @@ def bench_gene_tasks_command(
             store=store,
             trust_unverified=trust_unverified,
         )
-    written = report.write(output)
+    written = report.write(output, overwrite=force)
     if report.roc_panels():
         pl.roc_panels(report, output.with_suffix(".png"))
         written.append(output.with_suffix(".png"))
@@ -705,24 +726,33 @@ def embed_cells_command(
     )
 
 
-def _read_bench_input(input: Path, output: Path):
+def _read_bench_input(
+    input: Path, output: Path, *, force: bool, suffixes=(".md", ".json", ".png"), folders=()
+):
     """The AnnData a cell benchmark scores, after checking input and output paths (before any work)."""
     import anndata as ad
 
+    from bioprofile.display import display_value
+    from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
     from bioprofile.evaluate.report import check_output_prefix
 
-    check_output_prefix(output)
+    check_output_prefix(output, overwrite=force, suffixes=suffixes, folders=folders)
     if not input.is_file():
-        fail(f"input file {input} does not exist: pass an .h5ad from embed-cells")
-    return ad.read_h5ad(input)
+        what = "is a folder" if input.is_dir() else "does not exist"
+        fail(f"input file {input} {what}: pass an .h5ad from embed-cells")
+    try:
+        return ad.read_h5ad(input)
+    except UNREADABLE_FILE_ERRORS as err:
+        reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
+        fail(f"cannot read {input} as h5ad ({reason}): pass an AnnData .h5ad file from embed-cells")
 
 
-def _write_bench_table(result, output: Path, input: Path) -> list[Path]:
+def _write_bench_table(result, output: Path, input: Path, force: bool) -> list[Path]:
     """A benchmark result as PREFIX.md and PREFIX.json (its settings with the input file), and printed."""
     from dataclasses import replace
 
     result = replace(result, settings={"input": str(input), **result.settings})
-    written = result.write(output)
+    written = result.write(output, overwrite=force)
     typer.echo(result.to_markdown())
     return written
 
@@ -742,12 +772,16 @@ def bench_clustering_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, PREFIX_umap/*.png.")
     ] = Path("clustering"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace PREFIX.md, .json and PREFIX_umap/.")
+    ] = False,
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
     from bioprofile import pl
     from bioprofile.evaluate.clustering import benchmark_clustering
 
-    adata = _read_bench_input(input, output)
+    umap_dir = output.parent / f"{output.name}_umap"
+    adata = _read_bench_input(input, output, force=force, suffixes=(".md", ".json"), folders=[umap_dir])
     result = benchmark_clustering(
         adata,
         label_key,
@@ -757,8 +791,7 @@ def bench_clustering_command(
         use_raw=use_raw,
         seed=seed,
     )
-    written = _write_bench_table(result, output, input)
-    umap_dir = output.parent / f"{output.name}_umap"
+    written = _write_bench_table(result, output, input, force)
     pl.clustering_umaps(result, umap_dir)
     typer.echo("wrote " + ", ".join(map(str, [*written, umap_dir])))
 
@@ -784,12 +817,13 @@ def bench_integration_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, .png.")] = Path(
         "integration"
     ),
+    force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
 ) -> None:
     """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
     from bioprofile import pl
     from bioprofile.evaluate.integration import benchmark_integration
 
-    adata = _read_bench_input(input, output)
+    adata = _read_bench_input(input, output, force=force)
     result = benchmark_integration(
         adata,
         batch_key,
@@ -801,7 +835,7 @@ def bench_integration_command(
         use_raw=use_raw,
         seed=seed,
     )
-    written = _write_bench_table(result, output, input)
+    written = _write_bench_table(result, output, input, force)
     pl.integration_table(result, output.with_suffix(".png"))
     typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
 

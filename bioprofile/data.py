@@ -17,10 +17,11 @@ import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bioprofile.cache import cache_dir as user_cache_dir
+from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 
 __all__ = [
@@ -123,6 +124,8 @@ def _parse_manifest(path: Path) -> Manifest:
     missing = [key for key in ("name", "description", "licence", "citation", "files") if key not in raw]
     if missing:
         raise BioprofileInputError(f"data manifest {path} lacks {', '.join(missing)}: add them")
+    if not isinstance(raw["files"], list) or not all(isinstance(entry, dict) for entry in raw["files"]):
+        raise BioprofileInputError(f"data manifest {path}: files must be [[files]] tables; fix the TOML file")
     files = []
     for entry in raw["files"]:
         absent = [key for key in ("path", "url", "sha256") if key not in entry]
@@ -134,14 +137,22 @@ def _parse_manifest(path: Path) -> Manifest:
             raise BioprofileInputError(
                 f"data manifest {path}: {entry['path']} is marked verified but its sha256 is not 64 hex digits"
             )
+        try:
+            size = int(entry.get("size", 0))
+            columns = {str(k): str(v) for k, v in dict(entry.get("columns", {})).items()}
+        except (TypeError, ValueError):
+            raise BioprofileInputError(
+                f"data manifest {path}: {entry['path']} has a size that is not a number or columns that are not a "
+                "table; fix the TOML file"
+            ) from None
         files.append(
             DataFile(
-                path=str(entry["path"]),
-                url=str(entry["url"]),
+                path=_safe_relative_path(str(entry["path"]), path),
+                url=_checked_url(str(entry["url"]), path),
                 sha256=sha,
-                size=int(entry.get("size", 0)),
+                size=size,
                 verified=verified,
-                columns={str(k): str(v) for k, v in entry.get("columns", {}).items()},
+                columns=columns,
             )
         )
     return Manifest(
@@ -157,6 +168,37 @@ def _parse_manifest(path: Path) -> Manifest:
         unpack=str(raw.get("unpack", "")),
         source=path,
     )
+
+
+# URL schemes pooch downloads from; a local file is used through data_dir instead.
+_URL_SCHEMES = ("https://", "http://", "ftp://", "sftp://", "doi:")
+
+
+def _safe_relative_path(relative: str, manifest: Path) -> str:
+    """``relative`` if it names a file inside the data folder: no absolute path, drive or ``..`` part."""
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if (
+        not relative.strip()
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or ":" in relative
+        or "\x00" in relative
+    ):
+        raise BioprofileInputError(
+            f"data manifest {manifest}: file path {display_value(relative)} would land outside the data folder; give "
+            "a relative path such as 'genept/labels.csv' (no '..', no absolute path)"
+        )
+    return pure.as_posix()
+
+
+def _checked_url(url: str, manifest: Path) -> str:
+    """``url`` if pooch can download it (http, https, ftp, sftp, doi)."""
+    if not url.lower().startswith(_URL_SCHEMES):
+        raise BioprofileInputError(
+            f"data manifest {manifest}: url {display_value(url)} is not http(s), ftp, sftp or doi; for a file already "
+            "on disk, put it in a folder laid out like shared/data and pass that folder as data_dir"
+        )
+    return url
 
 
 def list_manifests(directory: str | Path | None = None) -> list[Manifest]:
@@ -237,6 +279,7 @@ def fetch_dataset(
     data_dir: str | Path | None = None,
     trust_unverified: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[FetchedFile]:
     """Make every file of a dataset available locally, checking each against its recorded sha256.
 
@@ -254,6 +297,9 @@ def fetch_dataset(
         :attr:`FetchedFile.sha256` so it can be recorded in the manifest.
     progress
         Show pooch's download progress bar (needs ``tqdm``).
+    overwrite
+        Replace a file already in the cache whose sha256 differs from the recorded one; without it such a file
+        is kept and the fetch refused, before anything is downloaded.
 
     Returns
     -------
@@ -264,7 +310,8 @@ def fetch_dataset(
     ------
     BioprofileInputError
         Unknown dataset; an unverified file without ``trust_unverified``; a downloaded file whose sha256 differs
-        from the recorded one (the bad file is deleted); a download that fails.
+        from the recorded one (the download is discarded); a cached file with another hash and no ``overwrite``;
+        a file path outside the cache folder; a cache folder that cannot be written; a download that fails.
     """
     import pooch
 
@@ -279,14 +326,47 @@ def fetch_dataset(
             argument="trust_unverified",
         )
 
+    if data_dir is not None and not data_dir.is_dir():
+        raise BioprofileInputError(
+            f"data_dir {data_dir} is not a folder: pass a folder laid out like shared/data, or leave it out to "
+            "download",
+            argument="data_dir",
+        )
+    targets = {entry.path: _cache_target(cache, entry) for entry in manifest.files}
+    # Every check before the first download, so a refusal never leaves half a dataset behind.
+    for entry in manifest.files:
+        target = targets[entry.path]
+        if _local_copy(entry, data_dir) is not None or not target.exists():
+            continue
+        if not target.is_file():
+            raise BioprofileInputError(
+                f"{target} is in the way and not a file: move it away, then fetch again"
+            )
+        if entry.verified and not overwrite and file_sha256(target) != entry.sha256:
+            raise BioprofileInputError(
+                f"{target} is already in the cache but its sha256 is not the recorded {entry.sha256}; it was kept: "
+                "move it away, or set overwrite to replace it with a fresh download",
+                argument="overwrite",
+            )
+
     fetched = []
     for entry in manifest.files:
         local = _local_copy(entry, data_dir)
         if local is not None:
             fetched.append(FetchedFile(path=local, sha256=entry.sha256, verified=True))
             continue
-        target = cache / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = targets[entry.path]
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BioprofileInputError(
+                f"cannot create {target.parent} ({err.strerror}): point BIOPROFILE_CACHE_DIR at a writable folder"
+            ) from None
+        if not os.access(target.parent, os.W_OK):
+            raise BioprofileInputError(
+                f"cannot write to {target.parent}: point BIOPROFILE_CACHE_DIR at a writable folder"
+            )
+        existed = target.is_file()
         known_hash = f"sha256:{entry.sha256}" if entry.verified else None
         processor = pooch.Unzip(extract_dir=target.name + ".unzipped") if manifest.unpack == "zip" else None
         try:
@@ -300,15 +380,20 @@ def fetch_dataset(
             )
         except ValueError as err:
             if "hash" in str(err).lower():
+                kept = "the file already there was kept" if existed else "the download was discarded"
                 raise BioprofileInputError(
-                    f"{entry.path} from {entry.url} does not have the recorded sha256 {entry.sha256} (the file "
-                    "was deleted); upstream changed it: check the source, then update the manifest"
+                    f"{entry.path} from {entry.url} does not have the recorded sha256 {entry.sha256} ({kept}); "
+                    "upstream changed it: check the source, then update the manifest"
                 ) from None
-            raise
+            raise BioprofileInputError(
+                f"cannot download {entry.path} from {entry.url}: {' '.join(str(err).split())}; check the url in "
+                "the manifest"
+            ) from None
         except Exception as err:  # noqa: BLE001 - requests, ftplib, OS errors: name them on one line
             raise BioprofileInputError(
-                f"cannot download {entry.path} from {entry.url}: {type(err).__name__}: {err}; check the network "
-                "or fetch the file by hand into " + str(target.parent)
+                f"cannot download {entry.path} from {entry.url}: {type(err).__name__}: "
+                f"{display_value(' '.join(str(err).split()), 200)}; check the network or fetch the file by hand "
+                "into " + str(target.parent)
             ) from None
         extracted = tuple(Path(p) for p in result) if isinstance(result, list) else ()
         if not target.is_file():
@@ -316,3 +401,15 @@ def fetch_dataset(
         seen = file_sha256(target) if not entry.verified else entry.sha256
         fetched.append(FetchedFile(path=target, sha256=seen, verified=entry.verified, extracted=extracted))
     return fetched
+
+
+def _cache_target(cache: Path, entry: DataFile) -> Path:
+    """Where ``entry`` lands under ``cache``, refused if it would resolve outside (a ``..`` or a symlink)."""
+    root = cache.resolve()
+    target = (cache / entry.path).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise BioprofileInputError(
+            f"{display_value(entry.path)} would be written outside the cache folder {root}; the manifest must give "
+            "a relative path inside it"
+        )
+    return cache / entry.path

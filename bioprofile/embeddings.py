@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import pickle
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from bioprofile.atomic import atomic_path
+from bioprofile.display import display_value
 from bioprofile.entities import DEFAULT_KIND
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["FORMATS", "EntityEmbeddings", "GeneEmbeddings", "check_output_path", "resolve_format"]
+__all__ = [
+    "FORMATS",
+    "UNREADABLE_FILE_ERRORS",
+    "EntityEmbeddings",
+    "GeneEmbeddings",
+    "check_output_path",
+    "resolve_format",
+]
 
 FORMATS = ("parquet", "npz", "h5ad", "pt")
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".h5ad": "h5ad", ".pt": "pt"}
@@ -130,14 +140,8 @@ class EntityEmbeddings:
         path = Path(path)
         fmt = resolve_format(path, format)
         check_output_path(path, overwrite=overwrite)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(path) as tmp:
             _WRITERS[fmt](self, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -145,31 +149,92 @@ class EntityEmbeddings:
         """The table in ``path`` (written by :meth:`write`); ``format`` defaults to the one the suffix names."""
         path = Path(path)
         if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
             raise BioprofileInputError(
-                f"embeddings file {path} does not exist: pass a table written by EntityEmbeddings.write"
+                f"embeddings file {path} {what}: pass a table written by EntityEmbeddings.write"
             )
-        return _READERS[resolve_format(path, format)](path)
+        fmt = resolve_format(path, format, reading=True)
+        try:
+            return _READERS[fmt](path)
+        except BioprofileInputError:
+            raise
+        except UNREADABLE_FILE_ERRORS as err:
+            # A truncated, garbage or foreign file raises whatever its parser raises: name it on one line.
+            reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
+            raise BioprofileInputError(
+                f"embeddings file {path} is not a readable {fmt} table ({reason}); pass a table written by "
+                "EntityEmbeddings.write, or write it again"
+            ) from None
 
 
 #: The historical (and still most common) name of the table: gene tables are entity tables of kind "gene".
 GeneEmbeddings = EntityEmbeddings
 
 
-def resolve_format(path: Path, format: str | None) -> str:
-    """The format to write ``path`` in: ``format`` if given (checked), else the suffix's, else parquet."""
+#: What a damaged or foreign file makes the readers raise (pyarrow's errors subclass ValueError and OSError, h5py's
+# OSError, torch's weights-only loader pickle.UnpicklingError or RuntimeError).
+UNREADABLE_FILE_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    EOFError,
+    RuntimeError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
+
+
+def resolve_format(path: Path, format: str | None, *, reading: bool = False) -> str:
+    """The format of ``path``: ``format`` if given (checked), else the suffix's, else parquet when it has none.
+
+    A suffix that names another kind of file (``genes.csv``) is refused rather than filled with parquet bytes,
+    unless ``format`` says what to write; when ``reading``, an unknown suffix is read as parquet.
+    """
     if format is None:
-        return _SUFFIXES.get(path.suffix.lower(), "parquet")
+        suffix = path.suffix.lower()
+        if suffix and suffix not in _SUFFIXES and not reading and not _numeric_suffix(suffix):
+            raise BioprofileInputError(
+                f"{display_value(path.name)} has the suffix {display_value(suffix)}, not one of "
+                f"{', '.join(sorted(_SUFFIXES))}: rename it with one of those suffixes, or set format",
+                argument="format",
+            )
+        return _SUFFIXES.get(suffix, "parquet")
     if format not in FORMATS:
         raise BioprofileInputError(
-            f"unknown format {format!r}: choose one of {', '.join(FORMATS)}", argument="format"
+            f"unknown format {display_value(format)}: choose one of {', '.join(FORMATS)}", argument="format"
         )
     return format
 
 
+def _numeric_suffix(suffix: str) -> bool:
+    # "genes.v2" or "run.2024": a version in the name, not a file type.
+    return suffix[1:2].isdigit() or suffix[1:2] == "v" and suffix[2:].isdigit()
+
+
 def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Fail before any work if the output cannot be written or would replace a file without permission."""
+    """Fail before any work if the output cannot be written or would replace a file without permission.
+
+    Raises
+    ------
+    BioprofileInputError
+        The folder is missing or read-only; ``path`` is a folder; or ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
     if not path.parent.is_dir():
-        raise BioprofileInputError(f"output directory {path.parent} does not exist: create it first")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise BioprofileInputError(f"output directory {path.parent} {what}: create it first")
+    if path.is_dir():
+        raise BioprofileInputError(
+            f"output {path} is a folder: give the path of a file inside it",
+            argument="output",
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise BioprofileInputError(
+            f"output directory {path.parent} is not writable: choose a folder you can write to",
+            argument="output",
+        )
     if path.exists() and not overwrite:
         raise BioprofileInputError(
             f"{path} already exists: choose another path, or set overwrite to replace it",

@@ -15,7 +15,8 @@ Resolution rules
 from __future__ import annotations
 
 import csv
-import os
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from bioprofile._version import __version__
+from bioprofile.atomic import atomic_write_bytes
 from bioprofile.cache import cache_dir
+from bioprofile.display import display_value, is_plain
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 
@@ -107,17 +110,18 @@ def hgnc_table_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "hgnc_complete_set.tsv.gz"
 
 
-_INDEX_FORMAT = 2  # bump when _HgncIndex changes shape, so cached pickles of the old shape are rebuilt
+_INDEX_FORMAT = 3  # bump when the index or its file layout changes, so files of the old shape are rebuilt
+# Joins the strings of one column or key list in the index file: HGNC fields never hold this control character.
+_SEP = "\x1f"
 
 
 @dataclass
 class _HgncIndex:
     """Approved genes plus lookups from every identifier type to positions in ``rows``."""
 
-    # Gene fields as plain tuples: ten times faster to unpickle than 45k dataclass instances.
+    # Gene fields as plain tuples: far cheaper to rebuild than 45k dataclass instances.
     rows: list[tuple[str, str, str, str | None, str | None, str | None]]
-    # Lookups map a key to one position, or a tuple of them where the key is shared (ambiguous): ints
-    # unpickle several times faster than one-element lists, and the index is reloaded on every run.
+    # Lookups map a key to one position, or a tuple of them where the key is shared (ambiguous).
     by_hgnc_id: dict[str, int]
     by_ensembl: dict[str, int | tuple[int, ...]]
     by_entrez: dict[str, int | tuple[int, ...]]
@@ -134,36 +138,109 @@ def _add(index: dict[str, list[int]], key: str, position: int) -> None:
 
 @lru_cache(maxsize=1)
 def _hgnc_index() -> _HgncIndex:
-    """The index, from its cached pickle when the HGNC table is unchanged, else built and cached.
+    """The index, from its cached JSON file when the HGNC table is unchanged, else built and cached.
 
-    Parsing the table costs about a second, which would dominate a fully cached gene embedding run.
+    Parsing the table costs a few seconds, which would dominate a fully cached gene embedding run. The cache file
+    is plain data (JSON, checked against the sha256 on its first line): nothing in the cache folder is ever
+    unpickled, so a file planted there cannot run code, and a damaged one is rebuilt, not trusted.
     """
-    import hashlib
-    import pickle
-
     table = hgnc_table_path()
     stat = table.stat()
     digest = hashlib.sha256(
         f"{table.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{__version__}:{_INDEX_FORMAT}".encode()
     )
-    cached = cache_dir() / "hgnc" / f"index-{digest.hexdigest()[:16]}.pickle"
-    if cached.is_file():
-        try:
-            with open(cached, "rb") as fh:  # written by bioprofile itself, below; never a downloaded file
-                index = pickle.load(fh)
-            if isinstance(index, _HgncIndex):
-                return index
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # unreadable or from another version: rebuild
+    cached = cache_dir() / "hgnc" / f"index-{digest.hexdigest()[:16]}.json"
+    index = _read_index_file(cached)
+    if index is not None:
+        return index
     index = _build_hgnc_index(table)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cached)
+        atomic_write_bytes(cached, _index_file_bytes(index))
     except OSError:
         pass  # a read-only cache only costs speed
+    return index
+
+
+def _encode_lookup(lookup: dict[str, int | tuple[int, ...]]) -> dict[str, object]:
+    """A lookup as JSON: unique keys joined into one string with their positions, shared keys as an object."""
+    single = {key: value for key, value in lookup.items() if isinstance(value, int)}
+    shared = {key: list(value) for key, value in lookup.items() if not isinstance(value, int)}
+    return {"keys": _SEP.join(single), "positions": list(single.values()), "shared": shared}
+
+
+def _decode_lookup(encoded: dict, n_rows: int) -> dict[str, int | tuple[int, ...]]:
+    """The lookup :func:`_encode_lookup` wrote; ValueError unless every position is a row of the index."""
+    keys = encoded["keys"].split(_SEP) if encoded["keys"] else []
+    positions = encoded["positions"]
+    if len(keys) != len(positions) or not _valid_positions(positions, n_rows):
+        raise ValueError("keys and positions differ")
+    lookup: dict[str, int | tuple[int, ...]] = dict(zip(keys, positions, strict=True))
+    for key, shared in encoded["shared"].items():
+        if not isinstance(shared, list) or not shared or not _valid_positions(shared, n_rows):
+            raise ValueError("shared positions are not rows")
+        lookup[key] = tuple(shared)
+    return lookup
+
+
+def _valid_positions(positions: list, n_rows: int) -> bool:
+    return all(type(p) is int for p in positions) and (
+        not positions or 0 <= min(positions) <= max(positions) < n_rows
+    )
+
+
+def _index_file_bytes(index: _HgncIndex) -> bytes:
+    """The index file: the sha256 of the JSON body on the first line, then the body."""
+    columns = [_SEP.join(value or "" for value in column) for column in zip(*index.rows, strict=True)]
+    body = json.dumps(
+        {
+            "format": _INDEX_FORMAT,
+            "columns": columns,
+            "by_hgnc_id": _encode_lookup(index.by_hgnc_id),
+            "by_ensembl": _encode_lookup(index.by_ensembl),
+            "by_entrez": _encode_lookup(index.by_entrez),
+            "symbol_tiers_exact": [_encode_lookup(tier) for tier in index.symbol_tiers_exact],
+            "symbol_tiers_upper": [_encode_lookup(tier) for tier in index.symbol_tiers_upper],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def _read_index_file(path: Path) -> _HgncIndex | None:
+    """The index a cache file holds, or None when it is missing, damaged or of another shape (then rebuild)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\n")
+    if head != hashlib.sha256(body).hexdigest().encode():
+        return None  # truncated, edited or not an index file at all
+    try:
+        raw = json.loads(body)
+        if raw.get("format") != _INDEX_FORMAT:
+            return None
+        columns = [column.split(_SEP) for column in raw["columns"]]
+        if len(columns) != 6 or len({len(column) for column in columns}) != 1:
+            return None
+        rows = [
+            (hgnc_id, symbol, name, ensembl or None, entrez or None, locus_group or None)
+            for hgnc_id, symbol, name, ensembl, entrez, locus_group in zip(*columns, strict=True)
+        ]
+        n = len(rows)
+        index = _HgncIndex(
+            rows=rows,
+            by_hgnc_id=_decode_lookup(raw["by_hgnc_id"], n),  # type: ignore[arg-type]
+            by_ensembl=_decode_lookup(raw["by_ensembl"], n),
+            by_entrez=_decode_lookup(raw["by_entrez"], n),
+            symbol_tiers_exact=tuple(_decode_lookup(tier, n) for tier in raw["symbol_tiers_exact"]),
+            symbol_tiers_upper=tuple(_decode_lookup(tier, n) for tier in raw["symbol_tiers_upper"]),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if len(index.symbol_tiers_exact) != 3 or len(index.symbol_tiers_upper) != 3:
+        return None
     return index
 
 
@@ -314,7 +391,8 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         seen_inputs.add(identifier)
         positions = _lookup(identifier, index)
         if not positions:
-            resolution.unknown.append(identifier)
+            # A 5 MB token or one with NUL bytes is no gene id: reported shortened and escaped, never raw.
+            resolution.unknown.append(identifier if is_plain(identifier) else display_value(identifier))
         elif len(positions) > 1:
             resolution.ambiguous[identifier] = sorted(index.rows[p][1] for p in positions)
         else:

@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 
+class _NewerSchema(sqlite3.DatabaseError):
+    """The file was written by a newer bioprofile whose schema this one does not know."""
+
+
 def text_hash(text: str) -> str:
     """SHA-256 of a text's UTF-8 bytes, as 64 hex digits (the key vectors are stored under)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -111,19 +115,43 @@ class Store:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema()
         except (OSError, sqlite3.Error) as err:
-            raise BioprofileInputError(
-                f"cannot open the cache at {self.path} ({err}); "
-                "use a writable local folder (BIOPROFILE_CACHE_DIR sets the default one)"
-            ) from None
+            raise self._problem(err, "open") from None
         # Some network file systems refuse WAL; the store is still correct then, only readers wait on writers.
         self.journal_mode: str = str(mode).lower()
+
+    def _problem(self, err: BaseException, doing: str) -> BioprofileInputError:
+        """The one-line error for a failure of the SQLite file: damaged, newer, or not writable."""
+        reason = " ".join(str(err).split())
+        if isinstance(err, _NewerSchema):
+            return BioprofileInputError(f"the cache at {self.path} was {reason}")
+        if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
+            # "file is not a database", "database disk image is malformed": the file itself is broken.
+            return BioprofileInputError(
+                f"the cache at {self.path} is damaged ({reason}); it cannot be repaired in place: move it away "
+                "(profiles stored in it are then generated again), or point BIOPROFILE_CACHE_DIR at another folder"
+            )
+        if "locked" in reason or "busy" in reason:
+            return BioprofileInputError(
+                f"the cache at {self.path} is busy ({reason}): another bioprofile run is writing it; wait for it "
+                "to finish and run again"
+            )
+        return BioprofileInputError(
+            f"cannot {doing} the cache at {self.path} ({reason}); "
+            "use a writable local folder (BIOPROFILE_CACHE_DIR sets the default one)"
+        )
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn a failure of the SQLite file during a read or write into one line (a damaged page shows only then)."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise self._problem(err, doing) from None
 
     def _create_schema(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version > _SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"written by a newer bioprofile (schema {version}); upgrade bioprofile"
-            )
+            raise _NewerSchema(f"written by a newer bioprofile (schema {version}); upgrade bioprofile")
         if version == _SCHEMA_VERSION:  # already set up: don't take the write lock just to open
             return
         self._conn.execute("BEGIN IMMEDIATE")
@@ -140,13 +168,14 @@ class Store:
         """Run one statement over many rows as a single transaction."""
         if not rows:
             return
-        with self._lock:
+        with self._lock, self._guard("write to"):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(sql, rows)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
 
     # -- profile texts -------------------------------------------------------------------------------------
@@ -164,7 +193,7 @@ class Store:
         wanted = list(dict.fromkeys(entities))
         key = canonical_params(params)
         found: dict[str, str] = {}
-        with self._lock:
+        with self._lock, self._guard("read"):
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
@@ -204,7 +233,7 @@ class Store:
             by_hash.setdefault(text_hash(text), []).append(text)
         hashes = list(by_hash)
         found: dict[str, np.ndarray] = {}
-        with self._lock:
+        with self._lock, self._guard("read"):
             for chunk in _chunks(hashes):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
@@ -237,7 +266,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Number of stored profile texts and vectors, e.g. for a verbose summary."""
-        with self._lock:
+        with self._lock, self._guard("read"):
             profiles = self._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
             vectors = self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
         return {"profiles": profiles, "vectors": vectors}

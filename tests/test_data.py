@@ -151,3 +151,74 @@ def test_data_commands(tmp_path, http_root, monkeypatch):
     assert refused.exit_code == 2 and "set --trust-unverified to download it anyway" in refused.stderr
     trusted = runner.invoke(app, ["data", "fetch", "raw", "--trust-unverified"])
     assert trusted.exit_code == 0 and hashlib.sha256(payload).hexdigest() in trusted.output
+
+
+@pytest.mark.parametrize("bad_path", ["../../x.csv", "/tmp/x.csv", "a/../../x.csv", "C:/x.csv", ".."])
+def test_manifest_paths_outside_the_data_folder_are_refused(tmp_path, http_root, bad_path):
+    root, base = http_root
+    (root / "labels.csv").write_bytes(b"x\n")
+    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", "", False, path=bad_path)
+    with pytest.raises(BioprofileInputError, match="outside the data folder"):
+        fetch_dataset(load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "c", trust_unverified=True)
+    assert not (tmp_path / "x.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "www"]
+
+
+def test_a_symlink_out_of_the_cache_is_refused(tmp_path, http_root):
+    root, base = http_root
+    (root / "labels.csv").write_bytes(b"x\n")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "c" / "link").symlink_to(tmp_path / "outside")
+    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", "", False, path="link/x.csv")
+    with pytest.raises(BioprofileInputError, match="outside the cache folder"):
+        fetch_dataset(load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "c", trust_unverified=True)
+    assert not list((tmp_path / "outside").iterdir())
+
+
+def test_file_urls_are_refused_in_one_line(tmp_path):
+    (tmp_path / "src.csv").write_bytes(b"x\n")
+    _write_manifest(tmp_path / "m", "toy", (tmp_path / "src.csv").as_uri(), "", False)
+    with pytest.raises(BioprofileInputError, match="is not http") as err:
+        load_manifest("toy", tmp_path / "m")
+    assert "\n" not in str(err.value) and "data_dir" in str(err.value)
+
+
+def test_a_cached_file_with_another_hash_is_kept_without_overwrite(tmp_path, http_root):
+    root, base = http_root
+    payload = b"gene,label\nTP53,1\n"
+    (root / "labels.csv").write_bytes(payload)
+    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", hashlib.sha256(payload).hexdigest(), True)
+    manifest = load_manifest("toy", tmp_path / "m")
+    (tmp_path / "c" / "x").mkdir(parents=True)
+    (tmp_path / "c" / "x" / "labels.csv").write_bytes(b"mine\n")
+    with pytest.raises(BioprofileInputError, match="it was kept") as err:
+        fetch_dataset(manifest, cache_dir=tmp_path / "c")
+    assert err.value.argument == "overwrite"
+    assert (tmp_path / "c" / "x" / "labels.csv").read_bytes() == b"mine\n"
+    (fetched,) = fetch_dataset(manifest, cache_dir=tmp_path / "c", overwrite=True)
+    assert fetched.path.read_bytes() == payload
+
+
+def test_a_missing_data_dir_is_named_not_a_download_error(tmp_path):
+    _write_manifest(tmp_path / "m", "toy", "http://127.0.0.1:9/none", "a" * 64, True)
+    with pytest.raises(BioprofileInputError, match="is not a folder") as err:
+        fetch_dataset(
+            load_manifest("toy", tmp_path / "m"), cache_dir=tmp_path / "c", data_dir=tmp_path / "nope"
+        )
+    assert err.value.argument == "data_dir"
+
+
+def test_data_fetch_traversal_is_one_line_exit_2(tmp_path, http_root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    root, base = http_root
+    (root / "labels.csv").write_bytes(b"x\n")
+    _write_manifest(tmp_path / "m", "toy", f"{base}/labels.csv", "", False, path="../../escaped.csv")
+    monkeypatch.setenv("BIOPROFILE_MANIFEST_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache" / "deep"))
+    result = CliRunner().invoke(app, ["data", "fetch", "toy", "--trust-unverified"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "escaped.csv").exists() and not (tmp_path / "cache").exists()

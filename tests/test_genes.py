@@ -184,3 +184,59 @@ def test_genes_are_entities_keyed_by_hgnc_id():
     assert other.report() == "1 of 2 ids resolved to 1 entity; 1 not found: CD99X (check spelling)"
     with pytest.raises(ValueError, match="non-empty key"):
         Entity(key=" ", symbol="CD45RA")
+
+
+class _Plant:
+    """A pickle whose loading would create a marker file (what a hostile cache file would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _fresh_index(cache, monkeypatch):
+    from bioprofile import genes
+
+    monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(cache))
+    genes._hgnc_index.cache_clear()
+    genes._approved_symbols.cache_clear()
+    return genes._hgnc_index()
+
+
+def test_hostile_or_corrupt_index_file_is_never_run_and_is_rebuilt(tmp_path, monkeypatch):
+    import pickle
+
+    from bioprofile import genes
+
+    cache = tmp_path / "cache"
+    try:
+        built = _fresh_index(cache, monkeypatch)
+        (index_file,) = (cache / "hgnc").glob("index-*.json")
+        marker = tmp_path / "code-ran"
+        hostile = pickle.dumps(_Plant(marker))
+        control = tmp_path / "control"
+        pickle.loads(pickle.dumps(_Plant(control)))  # the payload is real: plain unpickling runs it
+        assert control.exists()
+        # The old pickle name and the index file itself both hold the payload.
+        index_file.with_suffix(".pickle").write_bytes(hostile)
+        index_file.write_bytes(hostile)
+        assert _fresh_index(cache, monkeypatch).rows == built.rows
+        assert not marker.exists()
+        assert genes._read_index_file(index_file) is not None  # rebuilt, not left broken
+        # Truncated, and hash-valid but of the wrong shape: both rebuilt.
+        index_file.write_bytes(index_file.read_bytes()[:1000])
+        assert _fresh_index(cache, monkeypatch).rows == built.rows
+        import hashlib
+
+        body = b'{"format": 3, "columns": 5}'
+        index_file.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        assert _fresh_index(cache, monkeypatch).rows == built.rows
+        assert normalize_genes(["TP53"]).genes[0].symbol == "TP53"
+        assert not marker.exists()
+    finally:
+        genes._hgnc_index.cache_clear()
+        genes._approved_symbols.cache_clear()

@@ -114,8 +114,28 @@ def test_unusable_path_is_an_input_error(tmp_path):
         Store(blocker / "s.sqlite")
     not_sqlite = tmp_path / "garbage.sqlite"
     not_sqlite.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(BioprofileInputError, match="cannot open the cache"):
+    # A broken file is named as such, with what to do: not "point at a writable folder".
+    with pytest.raises(BioprofileInputError, match="is damaged .*move it away") as err:
         Store(not_sqlite)
+    assert "writable" not in str(err.value)
+
+
+def test_a_damaged_page_inside_the_store_is_one_line_at_read_time(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        texts = {f"G{i}": "profile text " * 40 + str(i) for i in range(2000)}
+        store.put_profiles(texts, template="t", generator="g", params={})
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 20 * page
+    data[10 * page : 14 * page] = b"\xff" * (4 * page)  # pages of the profiles table, header intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(BioprofileInputError, match="is damaged") as err:
+        with Store(path) as store:
+            store.get_profiles(list(texts), template="t", generator="g", params={})
+            store.counts()
+    assert "\n" not in str(err.value)
 
 
 _WRITER = textwrap.dedent(

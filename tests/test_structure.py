@@ -21,6 +21,8 @@ LAYERS: dict[str, int] = {
     "fingerprint": 0,
     "safe_pickle": 0,
     "openai_api": 0,
+    "atomic": 0,
+    "display": 0,
     "genes": 1,
     "proteins": 1,
     "entities": 1,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bioprofile.atomic import atomic_path
 from bioprofile.cells._anndata import (
     KEY_ADDED,
     EmbedLimits,
@@ -17,7 +18,8 @@ from bioprofile.cells._anndata import (
 )
 from bioprofile.cells._genept import GeneptWOptions
 from bioprofile.cells._match import GeneTable
-from bioprofile.embeddings import check_output_path
+from bioprofile.display import display_value
+from bioprofile.embeddings import UNREADABLE_FILE_ERRORS, check_output_path
 from bioprofile.errors import BioprofileInputError
 
 __all__ = ["embed_cells_file"]
@@ -78,6 +80,11 @@ def embed_cells_file(
         raise BioprofileInputError(
             f"input file {input_path} does not exist: pass an .h5ad file as input_path", argument="input_path"
         )
+    if output_path.suffix.lower() != ".h5ad":
+        raise BioprofileInputError(
+            f"output_path {display_value(output_path.name)} would hold an h5ad file: name it .h5ad",
+            argument="output_path",
+        )
     check_output_path(output_path, overwrite=overwrite)
     if input_path.resolve() == output_path.resolve():
         raise BioprofileInputError(
@@ -86,11 +93,19 @@ def embed_cells_file(
     method = method_options(method)  # an unknown method fails before the file is opened
     try:
         adata = ad.read_h5ad(input_path, backed="r")
-    except OSError as err:
+    except UNREADABLE_FILE_ERRORS as err:
+        # h5py and anndata raise many types for a truncated or foreign file: name it on one line
+        reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
         raise BioprofileInputError(
-            f"cannot read {input_path} as h5ad ({err}): pass an AnnData .h5ad file as input_path",
+            f"cannot read {input_path} as h5ad ({reason}): pass an AnnData .h5ad file as input_path",
             argument="input_path",
-        ) from err
+        ) from None
+    if use_raw and adata.raw is None:
+        adata.file.close()
+        raise BioprofileInputError(
+            f"use_raw is set but {input_path} has no .raw: leave use_raw off to read X, or choose a layer",
+            argument="use_raw",
+        )
     try:
         embed_cells(
             adata,
@@ -105,16 +120,12 @@ def embed_cells_file(
         cells, provenance = adata.obsm[key_added], dict(adata.uns[key_added])
     finally:
         adata.file.close()
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    try:
-        shutil.copyfile(input_path, tmp)
+    with atomic_path(output_path) as tmp:
+        shutil.copyfile(input_path, tmp)  # copies the bytes only: tmp keeps the umask's mode
         with h5py.File(tmp, "r+") as f:
             for group, value in (("obsm", np.asarray(cells)), ("uns", provenance)):
                 elems = f.require_group(group)
                 if key_added in elems:
                     del elems[key_added]
                 write_elem(elems, key_added, value)
-        tmp.replace(output_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return provenance

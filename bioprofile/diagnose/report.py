@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bioprofile.atomic import atomic_path, atomic_write_text
 from bioprofile.diagnose.confidences import ResponseConfidence, tag_response, token_confidences
 from bioprofile.diagnose.examples import PromptResponse
 from bioprofile.diagnose.tagging import load_ner_pipeline
@@ -24,16 +25,37 @@ from bioprofile.diagnose.windows import GROUPS, WindowRule, classify_windows
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import hgnc_symbols
 
+#: The files ``diagnose windows`` writes into its folder: tables (:func:`write_diagnosis`) and the plot.
+DIAGNOSIS_FILES = (
+    "diagnose_groups.csv",
+    "diagnose_groups.json",
+    "diagnose_windows.csv",
+    "diagnose_groups.png",
+)
+
+
+def weights_files(index: int) -> tuple[str, str]:
+    """The files ``diagnose weights`` writes for record ``index``: the table and its plot."""
+    return (f"weights_{index}.csv", f"weights_{index}.png")
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 # the default window rule (a frozen dataclass, so one shared instance is safe as an argument default)
 DEFAULT_RULE = WindowRule()
 
 __all__ = [
     "DEFAULT_RULE",
+    "DIAGNOSIS_FILES",
     "Diagnosis",
     "check_output_dir",
     "diagnose",
     "rich_table",
     "summarize_windows",
+    "weights_files",
     "window_table",
     "write_diagnosis",
     "write_token_weights",
@@ -65,8 +87,8 @@ class Diagnosis:
     def write(self, prefix: str | Path) -> dict[str, Path]:
         """Write the per-group table (``PREFIX_groups.csv`` and ``.json``) and the window table (``PREFIX_windows.csv``).
 
-        The JSON adds the rule and the response and token counts to the per-group rows. Plots are drawn apart,
-        by :func:`bioprofile.pl.plot_group_summary`.
+        The JSON adds the rule and the response and token counts to the per-group rows. Each file is written
+        atomically. Plots are drawn apart, by :func:`bioprofile.pl.plot_group_summary`.
 
         Returns
         -------
@@ -78,15 +100,15 @@ class Diagnosis:
             "summary_json": prefix.with_name(f"{prefix.name}_groups.json"),
             "windows_csv": prefix.with_name(f"{prefix.name}_windows.csv"),
         }
-        self.summary.to_csv(paths["summary_csv"], index=False)
+        _write_csv(self.summary, paths["summary_csv"])
         payload = {
             "rule": asdict(self.rule),
             "responses": len(self.responses),
             "tokens": int(sum(r.p.size for r in self.responses)),
             "groups": json.loads(self.summary.to_json(orient="records")),
         }
-        paths["summary_json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        self.windows.to_csv(paths["windows_csv"], index=False)
+        atomic_write_text(paths["summary_json"], json.dumps(payload, indent=2) + "\n")
+        _write_csv(self.windows, paths["windows_csv"])
         return paths
 
 
@@ -181,11 +203,11 @@ def diagnose(
     return Diagnosis(responses=responses, windows=windows, summary=summarize_windows(windows), rule=rule)
 
 
-def check_output_dir(output: str | Path) -> Path:
+def check_output_dir(output: str | Path, files: Sequence[str] = (), *, overwrite: bool = False) -> Path:
     """Fail before any work if ``output`` cannot become the folder the tables are written to.
 
-    Nothing is created: ``output`` must be a writable folder, or not exist yet below a writable folder. Files
-    already in it are replaced by the writers.
+    Nothing is created: ``output`` must be a writable folder, or not exist yet below a writable folder. Of the
+    ``files`` a run writes there, one that exists already is refused unless ``overwrite``.
 
     Returns
     -------
@@ -207,33 +229,46 @@ def check_output_dir(output: str | Path) -> Path:
         raise BioprofileInputError(
             f"output {path} cannot be written: {existing} is read-only", argument="output"
         )
+    taken = [name for name in files if (path / name).exists()]
+    if taken and not overwrite:
+        raise BioprofileInputError(
+            f"output {path} already holds {', '.join(taken)} from an earlier run: choose another output folder, "
+            "or set overwrite to replace them",
+            argument="overwrite",
+        )
     return path
 
 
-def write_diagnosis(diagnosis: Diagnosis, output: str | Path) -> dict[str, Path]:
+def write_diagnosis(diagnosis: Diagnosis, output: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
     """Write a diagnosis's tables into the folder ``output`` (created if needed) with :meth:`Diagnosis.write`.
+
+    Tables of an earlier run there are replaced only with ``overwrite``.
 
     Returns
     -------
     Paths written, keyed ``summary_csv`` (``diagnose_groups.csv``), ``summary_json`` (``diagnose_groups.json``)
     and ``windows_csv`` (``diagnose_windows.csv``).
     """
-    output = check_output_dir(output)
+    output = check_output_dir(output, DIAGNOSIS_FILES[:3], overwrite=overwrite)
     output.mkdir(parents=True, exist_ok=True)
     return diagnosis.write(output / "diagnose")
 
 
-def write_token_weights(table: pd.DataFrame, output: str | Path, index: int) -> dict[str, Path]:
+def write_token_weights(
+    table: pd.DataFrame, output: str | Path, index: int, *, overwrite: bool = False
+) -> dict[str, Path]:
     """Write a :func:`bioprofile.diagnose.weights.token_weight_table` as ``weights_INDEX.csv`` in ``output``.
+
+    A table of an earlier run is replaced only with ``overwrite``; the file is written atomically.
 
     Returns
     -------
     The path written, keyed ``csv``.
     """
-    output = check_output_dir(output)
+    output = check_output_dir(output, weights_files(index)[:1], overwrite=overwrite)
     output.mkdir(parents=True, exist_ok=True)
-    path = output / f"weights_{index}.csv"
-    table.to_csv(path, index=False)
+    path = output / weights_files(index)[0]
+    _write_csv(table, path)
     return {"csv": path}
 
 

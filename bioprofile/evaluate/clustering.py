@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.report import TableResult, provenance
 
@@ -27,6 +28,7 @@ __all__ = [
     "CLUSTERING_COLUMNS",
     "ClusteringResult",
     "benchmark_clustering",
+    "check_expression_source",
     "cluster_scores",
     "expression_pca",
     "umap_coordinates",
@@ -136,10 +138,33 @@ def expression_pca(
     import anndata as ad
     import scanpy as sc
 
+    check_expression_source(adata, use_raw=use_raw, layer=layer)
     X = adata.raw.X if use_raw else (adata.layers[layer] if layer else adata.X)
     tmp = ad.AnnData(X=X)
     sc.pp.pca(tmp, n_comps=min(n_comps, min(X.shape) - 1), random_state=seed)
     return np.asarray(tmp.obsm["X_pca"], dtype=np.float32)
+
+
+def check_expression_source(adata: AnnData, *, use_raw: bool = False, layer: str | None = None) -> None:
+    """Fail before any work unless the expression a baseline reads exists: ``.raw``, the layer, or ``X``.
+
+    Raises
+    ------
+    BioprofileInputError
+        ``use_raw`` without a ``.raw``; a ``layer`` that is not in ``adata.layers``; no ``X``.
+    """
+    if use_raw and adata.raw is None:
+        raise BioprofileInputError(
+            "use_raw is set but the data has no .raw: leave use_raw off to use X", argument="use_raw"
+        )
+    if layer is not None and layer not in adata.layers:
+        raise BioprofileInputError(
+            f"layers has no {display_value(layer)} (layers: {', '.join(adata.layers) or 'none'}): pass an "
+            "existing layer",
+            argument="layer",
+        )
+    if not use_raw and layer is None and adata.X is None:
+        raise BioprofileInputError("the data has no X: use_raw or a layer must give the expression")
 
 
 def benchmark_clustering(
@@ -180,6 +205,8 @@ def benchmark_clustering(
     """
     import pandas as pd
 
+    if pca_baseline:
+        check_expression_source(adata, use_raw=use_raw)
     if label_key not in adata.obs.columns:
         raise BioprofileInputError(
             f"obs has no column {label_key!r} (columns: {', '.join(map(str, adata.obs.columns))}): pass the "

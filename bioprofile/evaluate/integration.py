@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.clustering import expression_pca
+from bioprofile.evaluate.clustering import check_expression_source, expression_pca
 from bioprofile.evaluate.report import TableResult, provenance
 
 if TYPE_CHECKING:
@@ -253,6 +253,8 @@ def benchmark_integration(
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise BioprofileInputError(f"unknown baselines {unknown}: choose from {', '.join(BASELINES)}")
+    if baselines and baseline_on == "expression":
+        check_expression_source(adata, use_raw=use_raw)
     methods: dict[str, np.ndarray] = {}
     for key in obsm_keys:
         if key not in adata.obsm:

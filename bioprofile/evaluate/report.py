@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -21,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioprofile._version import __version__
+from bioprofile.atomic import atomic_write_text
 from bioprofile.embeddings import check_output_path
+from bioprofile.errors import BioprofileInputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "REPORT_SUFFIXES",
     "RocCurve",
     "TableResult",
     "WritesItself",
@@ -106,20 +107,8 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` (see :func:`to_jsonable`) as indented JSON, atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(to_jsonable(obj), fh, indent=2)
-            fh.write("\n")
-        umask = os.umask(0)  # mkstemp makes the file private; give it the mode an ordinary open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Write ``obj`` (see :func:`to_jsonable`) as indented JSON, atomically, with the umask's mode."""
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
 def provenance(*distributions: str) -> dict[str, Any]:
@@ -145,33 +134,66 @@ def provenance(*distributions: str) -> dict[str, Any]:
     return {"bioprofile": __version__, "python": platform.python_version(), "libraries": libraries}
 
 
-def check_output_prefix(prefix: str | Path) -> Path:
-    """``prefix`` as a path, after checking that its folder exists (call it before any expensive work).
+#: The files a benchmark writes under its prefix: the report pair and the plot.
+REPORT_SUFFIXES = (".md", ".json", ".png")
 
-    Files under the prefix (``PREFIX.md``, ``PREFIX.json``, ``PREFIX.png``) are replaced when they exist, as a
-    rerun of a benchmark would.
+
+def check_output_prefix(
+    prefix: str | Path,
+    *,
+    overwrite: bool = False,
+    suffixes: Sequence[str] = REPORT_SUFFIXES,
+    folders: Sequence[str | Path] = (),
+) -> Path:
+    """``prefix`` as a path, once nothing a run writes under it is in the way (call it before any expensive work).
+
+    Parameters
+    ----------
+    prefix
+        The output prefix: ``PREFIX.md``, ``PREFIX.json``... are written.
+    overwrite
+        Replace those files when they exist; without it an existing one is refused.
+    suffixes
+        The suffixes the run writes under the prefix.
+    folders
+        Folders the run also fills (e.g. one of plots); refused when they exist, unless ``overwrite``.
+
+    Returns
+    -------
+    Path
+        ``prefix``.
 
     Raises
     ------
     BioprofileInputError
-        The prefix's folder does not exist.
+        The prefix's folder does not exist or cannot be written, or an output exists and ``overwrite`` is false.
     """
     prefix = Path(prefix)
-    check_output_path(prefix.with_suffix(".md"), overwrite=True)
+    for suffix in suffixes:
+        check_output_path(prefix.with_suffix(suffix), overwrite=overwrite)
+    for folder in map(Path, folders):
+        if folder.exists() and not (overwrite and folder.is_dir()):
+            what = "is a file" if not folder.is_dir() else "already exists"
+            raise BioprofileInputError(
+                f"{folder} {what}: choose another output prefix, or set overwrite to replace it",
+                argument="overwrite",
+            )
     return prefix
 
 
-def write_report(prefix: str | Path, markdown: str, payload: Any) -> list[Path]:
+def write_report(prefix: str | Path, markdown: str, payload: Any, *, overwrite: bool = False) -> list[Path]:
     """Write ``PREFIX.md`` (the markdown as given) and ``PREFIX.json`` (``payload``, see :func:`write_json`).
+
+    Both are written atomically; an existing one is replaced only with ``overwrite``.
 
     Returns
     -------
     list of Path
         The two files, markdown first.
     """
-    prefix = check_output_prefix(prefix)
+    prefix = check_output_prefix(prefix, overwrite=overwrite, suffixes=(".md", ".json"))
     md, js = prefix.with_suffix(".md"), prefix.with_suffix(".json")
-    md.write_text(markdown)
+    atomic_write_text(md, markdown)
     write_json(payload, js)
     return [md, js]
 
@@ -187,15 +209,17 @@ class WritesItself:
         """The result as plain JSON values, its settings and provenance included."""
         raise NotImplementedError
 
-    def write(self, prefix: str | Path) -> list[Path]:
-        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`).
+    def write(self, prefix: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Write ``PREFIX.md`` (:meth:`to_markdown`) and ``PREFIX.json`` (:meth:`to_dict`), atomically.
+
+        An existing file is replaced only with ``overwrite``.
 
         Returns
         -------
         list of Path
             The files written.
         """
-        return write_report(prefix, self.to_markdown(), self.to_dict())
+        return write_report(prefix, self.to_markdown(), self.to_dict(), overwrite=overwrite)
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from bioprofile.embeddings import check_output_path
+from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.models import TRAIN_RECORD_FILE, resolve_model
 from bioprofile.train.chunked import causal_lm_loss_from_hidden
@@ -248,13 +248,29 @@ def resolve_training_model(model: str) -> str:
     return resolved
 
 
-def check_output_dir(output_dir: str | Path) -> Path:
-    """Fail before any expensive work unless ``output_dir`` can be written: its parent exists and is writable."""
+def check_output_dir(output_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Fail before any expensive work unless ``output_dir`` can be written: its parent exists and is writable.
+
+    A folder that already holds files (an earlier model, a trained adapter) is written into only with
+    ``overwrite``; an empty one is used as is.
+    """
     out = Path(output_dir).expanduser()
-    check_output_path(out, overwrite=True)
+    if not out.parent.is_dir():
+        raise BioprofileInputError(
+            f"output directory {out.parent} does not exist: create it first", argument="output_dir"
+        )
     target = out if out.exists() else out.parent
     if out.exists() and not out.is_dir():
         raise BioprofileInputError(f"output_dir {out} is a file: give a directory", argument="output_dir")
+    # Under torchrun only rank 0 judges: a later rank could see files rank 0 has begun to write (its failure
+    # stops the others).
+    first_rank = os.environ.get("RANK", "0") == "0"
+    if first_rank and out.is_dir() and not overwrite and any(out.iterdir()):
+        raise BioprofileInputError(
+            f"output_dir {out} already holds files (an earlier run?): choose another output_dir, or set overwrite "
+            "to write over them",
+            argument="overwrite",
+        )
     if not os.access(target, os.W_OK | os.X_OK):
         raise BioprofileInputError(
             f"output_dir {out} is not writable: choose another directory", argument="output_dir"
@@ -416,7 +432,7 @@ def _eval_summary(metrics: dict[str, float]) -> dict[str, float]:
     return {key: found[key] for key in _EVAL_KEYS if key in found}
 
 
-def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
+def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False, **overrides: Any) -> Path:
     """Fine-tune a causal LM as a config says and write the result.
 
     Works the same in one process and under ``torchrun`` / ``accelerate launch`` (DDP, FSDP, DeepSpeed through
@@ -427,6 +443,9 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
     ----------
     config
         A :class:`BFTConfig` or the path of a YAML config.
+    overwrite
+        Write into an ``output_dir`` that already holds files (an earlier model is replaced); without it such a
+        folder is refused before anything loads.
     **overrides
         Config keys that replace the file's values (e.g. ``max_steps=5``).
 
@@ -443,7 +462,7 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
         config = _apply_overrides(config, overrides)
     else:
         config = load_config(config, **overrides)
-    out = check_output_dir(config.output_dir)
+    out = check_output_dir(config.output_dir, overwrite=overwrite)
     model_path = resolve_training_model(config.model)
     data = load_training_data(config)
     trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out)
@@ -495,7 +514,7 @@ def train_from_config(config: BFTConfig | str | Path, **overrides: Any) -> Path:
             },
             "config": config.to_config_dict(),
         }
-        (out / RUN_RECORD).write_text(json.dumps(_finite(record), indent=2) + "\n")
+        atomic_write_text(out / RUN_RECORD, json.dumps(_finite(record), indent=2) + "\n")
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         _remove_if_empty(Path(trainer.args.output_dir))
