@@ -955,6 +955,7 @@ def bench_gene_sets_command(
         bool, typer.Option("--no-baseline", help="Skip the most-frequent-term baseline.")
     ] = False,
     cache_dir: _EmbedCacheDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing PREFIX.md / PREFIX.json.")] = False,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
@@ -963,7 +964,7 @@ def bench_gene_sets_command(
     from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.store import Store
 
-    check_output_prefix(output)  # before any work, so no answer is generated for nothing
+    check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
     sets = read_gene_sets(input, genes_col=genes_col, term_col=term_col, name_col=name_col, limit=limit)
     options = GeneSetOptions(
         template=template, encoder=encoder, use_stemmer=use_stemmer, baseline=not no_baseline
@@ -974,7 +975,7 @@ def bench_gene_sets_command(
         result = run_gene_sets(
             sets, generator=generator, options=options, store=store, name=model or "default"
         )
-    written = result.write(output)
+    written = result.write(output, overwrite=force)
     typer.echo(result.to_markdown().split("\n\n", 1)[0])
     typer.echo("wrote " + ", ".join(map(str, written)))
 

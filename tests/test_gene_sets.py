@@ -249,6 +249,14 @@ def test_bench_gene_sets_command_with_the_tiny_model(tmp_path, tiny_llama_dir, t
     with Store(tmp_path / "cache" / "store.sqlite") as store:
         assert store.counts()["profiles"] >= 1  # non-empty answers are cached like profiles
 
+    # A second run refuses to replace the first's results unless --force (answers then come from the store).
+    first = (tmp_path / "sets.json").read_bytes()
+    again = runner.invoke(app, [*args, "-o", str(tmp_path / "sets")])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert (tmp_path / "sets.json").read_bytes() == first
+    forced = runner.invoke(app, [*args, "-o", str(tmp_path / "sets"), "--force"])
+    assert forced.exit_code == 0, forced.output
+
     # The output folder is checked before the file is read or a model loaded.
     missing = runner.invoke(
         app, ["bench", "gene-sets", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "x" / "o")]
