@@ -289,6 +289,8 @@ CASES = [
     # train
     ("train-missing", ["train", "{d}/nope.yaml"], {}, "does not exist"),
     ("train-syntax", ["train", "{d}/badsyntax.yaml"], {}, "YAML"),
+    ("train-config-latin1", ["train", "{d}/latin1.yaml"], {}, "not UTF-8"),
+    ("diagnose-jsonl-latin1", [*DW, "{d}/latin1.jsonl", "-o", "{d}/diag-latin1"], {}, "not UTF-8"),
     ("train-set", ["train", "{d}/train.yaml", "--set", "oops"], {}, "key=value"),
     ("train-unknown-key", ["train", "{d}/train.yaml", "--set", "max_stepz=1"], {}, "max_stepz"),
     ("train-output-exists", ["train", "{d}/train.yaml"], {}, "--force"),

@@ -406,7 +406,11 @@ def load_config(path: str | Path, **overrides: Any) -> BFTConfig:
     if not path.is_file():
         raise BioprofileInputError(f"config file {str(path)!r} does not exist: give the path of a YAML file")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise BioprofileInputError(
+            f"config file {str(path)!r} is not UTF-8 text (byte {err.start}): save it as UTF-8"
+        ) from None
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""

@@ -94,19 +94,22 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, list[dict[str, str]]]
     path = Path(path)
     if not path.is_file():
         raise BioprofileInputError(f"data file {str(path)!r} does not exist: give a JSONL file of records")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in a JSON string
+    except UnicodeDecodeError as err:
+        raise BioprofileInputError(
+            f"data file {str(path)!r} is not UTF-8 text (byte {err.start}): save it as UTF-8"
+        ) from None
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise BioprofileInputError(
-                    f"{where}: not valid JSON ({err.msg} at column {err.colno})"
-                ) from None
-            records.append(_record_from_json(obj, where))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise BioprofileInputError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+        records.append(_record_from_json(obj, where))
     if not records:
         raise BioprofileInputError(f"data file {str(path)!r} has no records: add one JSON object per line")
     return records
