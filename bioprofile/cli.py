@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from bioprofile.errors import BioprofileInputError
 
@@ -73,7 +74,36 @@ class BoundaryCommand(TyperCommand):
             fail(in_flags(str(err), self.params, err.argument))
 
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
+class OneLineErrorsGroup(TyperGroup):
+    """The top-level group: click's own usage errors (a bad option value, a missing argument) as one line too.
+
+    Typer would draw them as a multi-line panel; every other bad input here is one line, so these are as well.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the CLI; a usage error prints ``error: ...`` on one line and exits with its code (2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as err:  # click's UsageError and friends (typer vendors click)
+            context = getattr(err, "ctx", None)
+            if context is not None and type(err).__name__ == "NoArgsIsHelpError":
+                typer.echo(context.get_help())  # a bare group or command: its help, as before
+                sys.exit(0)
+            where = f" (see '{context.command_path} --help')" if context is not None else ""
+            message = err.format_message() if hasattr(err, "format_message") else str(err)
+            typer.secho(f"error: {' '.join(message.split())}{where}", err=True, fg=typer.colors.RED)
+            sys.exit(getattr(err, "exit_code", 2))
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0]
+)
 bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
 )

@@ -290,6 +290,12 @@ CASES = [
     ("train-missing", ["train", "{d}/nope.yaml"], {}, "does not exist"),
     ("train-syntax", ["train", "{d}/badsyntax.yaml"], {}, "YAML"),
     ("train-config-latin1", ["train", "{d}/latin1.yaml"], {}, "not UTF-8"),
+    # click's own usage errors: one line too, not typer's multi-line panel
+    ("usage-bad-int", [E, "TP53", "--batch-size", "0", "-o", "{d}/new.parquet"], {}, "--batch-size"),
+    ("usage-unknown-option", [E, "TP53", "--nope", "-o", "{d}/new.parquet"], {}, "No such option"),
+    ("usage-missing-argument", ["bench", "clustering"], {}, "Missing argument"),
+    ("usage-unknown-command", ["embed-gene", "TP53"], {}, "No such command"),
+    ("usage-bad-choice-type", [*DW, "{d}/set.jsonl", "--window", "x"], {}, "--window"),
     ("diagnose-jsonl-latin1", [*DW, "{d}/latin1.jsonl", "-o", "{d}/diag-latin1"], {}, "not UTF-8"),
     ("train-set", ["train", "{d}/train.yaml", "--set", "oops"], {}, "key=value"),
     ("train-unknown-key", ["train", "{d}/train.yaml", "--set", "max_stepz=1"], {}, "max_stepz"),
