@@ -95,7 +95,8 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, list[dict[str, str]]]
     if not path.is_file():
         raise BioprofileInputError(f"data file {str(path)!r} does not exist: give a JSONL file of records")
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in a JSON string
+        # split("\n"), not splitlines(): a JSON string may hold U+2028, which splitlines() breaks on
+        lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as err:
         raise BioprofileInputError(
             f"data file {str(path)!r} is not UTF-8 text (byte {err.start}): save it as UTF-8"
