@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from bioprofile._version import __version__
 from bioprofile.errors import BioprofileInputError
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
@@ -119,8 +120,25 @@ app.add_typer(data_app, name="data")
 app.add_typer(diagnose_app, name="diagnose")
 
 
+def _print_version(value: bool) -> None:
+    """Print the installed version and exit 0 when ``--version`` is given."""
+    if value:
+        typer.echo(f"bioprofile {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
     """bioprofile: gene embeddings from LLM-written profiles, and BFT fine-tuning of the writer."""
 
 

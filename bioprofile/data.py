@@ -1,4 +1,4 @@
-"""Datasets named in ``data_manifests/*.toml``: list them, download them with pooch, refuse a wrong hash.
+"""Datasets named in ``bioprofile/data_manifests/*.toml``: list them, download them with pooch, refuse a wrong hash.
 
 Each manifest describes one dataset: what it is, its licence and citation, and one or more files, each with an
 upstream ``url``, the ``sha256`` and ``size`` of the file the benchmarks were run on, the ``path`` it takes under
@@ -17,6 +17,7 @@ import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,8 +37,9 @@ __all__ = [
     "manifest_dir",
 ]
 
-#: Where the manifests live: beside the package in a source checkout; ``$BIOPROFILE_MANIFEST_DIR`` overrides.
-_DEFAULT_MANIFEST_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+#: Where the manifests live: package data of ``bioprofile`` (a checkout and an installed wheel alike);
+#: ``$BIOPROFILE_MANIFEST_DIR`` overrides. ``str()`` because a wheel installed on disk is a plain folder.
+_DEFAULT_MANIFEST_DIR = Path(str(resources.files("bioprofile").joinpath("data_manifests")))
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class DataFile:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A dataset as its ``data_manifests/NAME.toml`` describes it."""
+    """A dataset as its ``bioprofile/data_manifests/NAME.toml`` describes it."""
 
     name: str
     description: str
@@ -106,7 +108,7 @@ class FetchedFile:
 
 
 def manifest_dir() -> Path:
-    """Directory holding the dataset manifests (``$BIOPROFILE_MANIFEST_DIR`` or the project's ``data_manifests``)."""
+    """Directory holding the dataset manifests (``$BIOPROFILE_MANIFEST_DIR``, else the package's ``data_manifests``)."""
     env = os.environ.get("BIOPROFILE_MANIFEST_DIR")
     return Path(env).expanduser() if env else _DEFAULT_MANIFEST_DIR
 
@@ -221,7 +223,8 @@ def list_manifests(directory: str | Path | None = None) -> list[Manifest]:
     directory = Path(directory) if directory is not None else manifest_dir()
     if not directory.is_dir():
         raise BioprofileInputError(
-            f"no data manifests at {directory}: set BIOPROFILE_MANIFEST_DIR to the project's data_manifests folder"
+            f"no data manifests at {directory}: set BIOPROFILE_MANIFEST_DIR to a folder of manifests such as the "
+            "package's bioprofile/data_manifests"
         )
     return sorted((_parse_manifest(p) for p in directory.glob("*.toml")), key=lambda m: m.name)
 

@@ -1,5 +1,5 @@
 """Two CPU processes (torchrun, gloo) fine-tune the tiny llama with FSDP2 full_shard through `train_from_config` and
-configs/train_fsdp_cpu.yaml: the parameters really are sharded, both ranks agree, the saved model loads, and the
+bioprofile/configs/train_fsdp_cpu.yaml: the parameters really are sharded, both ranks agree, the saved model loads, and the
 update equals one process training on the whole global batch (sample-count scaling across accumulation and ranks).
 
 accelerate (1.15) enables its FSDP plugin only for accelerator devices: on CPU it keeps ``MULTI_CPU`` and the Trainer
@@ -25,7 +25,7 @@ from bioprofile.train.config import load_config
 from bioprofile.train.trainer import RUN_RECORD, _warn_if_fsdp_was_dropped
 
 TESTS = Path(__file__).resolve().parent
-CONFIG = TESTS.parent / "configs" / "train_fsdp_cpu.yaml"
+CONFIG = TESTS.parent / "bioprofile" / "configs" / "train_fsdp_cpu.yaml"
 
 # What accelerate's AcceleratorState does for GPU-like device types (state.py: "self.distributed_type =
 # DistributedType.FSDP ... PartialState._shared_state['distributed_type'] = ..."), done for CPU processes too.
@@ -117,7 +117,7 @@ def _write_jsonl(path: Path, records: list[dict]) -> str:
 
 
 def _train(tmp_path: Path, model_dir: Path, nproc: int, **overrides) -> tuple[Path, list[dict]]:
-    """Run ``train_from_config(configs/train_fsdp_cpu.yaml)`` in ``nproc`` fresh processes; one record per rank."""
+    """Run ``train_from_config(bioprofile/configs/train_fsdp_cpu.yaml)`` in ``nproc`` fresh processes; one record per rank."""
     out = tmp_path / f"np{nproc}"
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
