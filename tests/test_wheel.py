@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import SHARED_DATA
+
+from bioprofile.evaluate.gene_tasks.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -120,3 +123,21 @@ def test_embed_genes_with_summaries_runs_from_the_wheel(installed, tmp_path):
     assert table["symbol"].tolist() == ["TP53"]
     assert table["text"].tolist() == ["tumour suppressor that guards the genome."]
     assert len(table["vector"].iloc[0]) == 384  # all-MiniLM-L6-v2, the default encoder
+
+
+def test_gene_tasks_find_their_manifests_in_the_wheel(installed, tmp_path):
+    # bench gene-tasks reads each task's manifest first; with a verified local copy it needs no download.
+    dosage = SHARED_DATA / "genept" / "dosage_sens_tf_labels.csv"
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from bioprofile.data import load_manifest\n"
+        "from bioprofile.evaluate.gene_tasks.tasks import TASKS, load_task\n"
+        "print(len({load_manifest(manifest).name for manifest, _ in TASKS.values()}))\n"
+        "if len(sys.argv) > 1: print(len(load_task('dosage', data_dir=Path(sys.argv[1])).genes))\n"
+    )
+    result = _run(installed, tmp_path, "-c", code, *([str(SHARED_DATA)] if dosage.is_file() else []))
+    assert result.returncode == 0, result.stderr
+    counts = result.stdout.split()
+    assert int(counts[0]) == len({manifest for manifest, _ in TASKS.values()})
+    if dosage.is_file():
+        assert int(counts[1]) > 100
