@@ -26,9 +26,10 @@ from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, GeneptSOptions, em
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
 from bioprofile.cells._io import embed_cells_file
 from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, match_genes
-from bioprofile.cells._multimodal import embed_multimodal
+from bioprofile.cells._multimodal import CELL_ID_KEY, embed_multimodal
 
 __all__ = [
+    "CELL_ID_KEY",
     "KEY_ADDED",
     "MIN_COVERAGE",
     "WARN_COVERAGE",

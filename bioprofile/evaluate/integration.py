@@ -13,6 +13,10 @@ Choices where the sources leave room:
   diffusion map of its graph (``n_diffmap`` components, the trivial first one dropped), so its graph decides
   every neighbourhood the metrics see.
 - kBET and PCR comparison are left out (not in the paper's tables; kBET is slow).
+- *Modality matching* (scMODAL): when the batch is a modality of paired cells (two batches holding the same
+  ``obs["cell_id"]`` values once each, as :func:`bioprofile.cells.embed_multimodal` writes), the table also gets
+  :data:`~bioprofile.evaluate.modality_matching.MATCHING_COLUMNS` per method (matching accuracy, higher is better;
+  FOSCTTM, lower is better), placed before the aggregates, which they do not enter.
 
 :func:`benchmark_integration` returns an :class:`IntegrationResult` that writes itself (``write(prefix)``); the
 table is drawn as a heatmap by :func:`bioprofile.pl.integration_table`.
@@ -26,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bioprofile.cells import CELL_ID_KEY
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.clustering import check_expression_source, expression_pca
+from bioprofile.evaluate.modality_matching import MATCHING_COLUMNS, modality_matching
 from bioprofile.evaluate.report import TableResult, provenance
 
 if TYPE_CHECKING:
@@ -42,12 +48,14 @@ __all__ = [
     "bbknn_embedding",
     "benchmark_integration",
     "harmony_embedding",
+    "paired_rows",
     "scib_scores",
 ]
 
 BIO_COLUMNS = ["Isolated labels", "KMeans NMI", "KMeans ARI", "Silhouette label", "cLISI"]
 BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
-INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + ["Bio conservation", "Batch correction", "Total"]
+AGGREGATE_COLUMNS = ["Bio conservation", "Batch correction", "Total"]
+INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + AGGREGATE_COLUMNS
 BASELINES = ("pca", "harmony", "bbknn")
 
 
@@ -276,6 +284,15 @@ def benchmark_integration(
     table = scib_scores(
         methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs, n_jobs=n_jobs
     )
+    pairs = paired_rows(adata, batch_key)
+    if pairs is not None:
+        first, second = pairs
+        scores = {name: modality_matching(X[first], X[second]) for name, X in methods.items()}
+        for column in MATCHING_COLUMNS:
+            table.insert(len(BIO_COLUMNS) + len(BATCH_COLUMNS), column, 0.0)
+        for name, values in scores.items():
+            table.loc[name, MATCHING_COLUMNS] = [values[c] for c in MATCHING_COLUMNS]
+        table = table[BIO_COLUMNS + BATCH_COLUMNS + MATCHING_COLUMNS + AGGREGATE_COLUMNS]
     settings = {
         "batch_key": batch_key,
         "label_key": label_key,
@@ -286,9 +303,46 @@ def benchmark_integration(
         "use_raw": use_raw,
         "seed": seed,
         "n_cells": int(adata.n_obs),
+        "paired_modalities": None if pairs is None else sorted(map(str, adata.obs[batch_key].unique())),
     }
     libraries = ("numpy", "scikit-learn", "scanpy", "scib-metrics", "harmonypy", "bbknn")
     return IntegrationResult(table=table, settings=settings, provenance=provenance(*libraries))
+
+
+def paired_rows(adata: AnnData, batch_key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row indices of the same cells in the two batches, when ``obs[batch_key]`` is a modality of paired cells.
+
+    Parameters
+    ----------
+    adata
+        Cells with ``obs[batch_key]`` and, for paired modalities, ``obs["cell_id"]`` (:data:`CELL_ID_KEY`).
+    batch_key
+        ``obs`` column of the batch.
+
+    Returns
+    -------
+    tuple of numpy.ndarray, or None
+        ``(rows of the first batch, rows of the second)``, both ordered by cell id, so position ``i`` of each is
+        one cell; ``None`` unless there are exactly two batches, each holding every cell id exactly once.
+    """
+    if CELL_ID_KEY not in adata.obs.columns:
+        return None
+    batch = adata.obs[batch_key].astype(str).to_numpy()
+    ids = adata.obs[CELL_ID_KEY].astype(str).to_numpy()
+    names = list(dict.fromkeys(batch))
+    if len(names) != 2:
+        return None
+    rows = []
+    for name in names:
+        where = np.flatnonzero(batch == name)
+        order = np.argsort(ids[where], kind="stable")
+        rows.append(where[order])
+    first, second = rows
+    if len(first) != len(second) or len(set(ids[first])) != len(first):
+        return None
+    if not np.array_equal(ids[first], ids[second]):
+        return None
+    return first, second
 
 
 def _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed) -> np.ndarray:
