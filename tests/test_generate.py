@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bioprofile.entities import entity_key
+from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
 from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
 from bioprofile.profiles.prompts import get_template
@@ -178,6 +179,66 @@ def test_wrong_number_of_outputs_is_an_error(genes):
 
     with pytest.raises(ValueError, match="returned 2 texts for 3 prompts"):
         generate_profiles(genes[:3], generator=Broken(), template=get_template("concise"), store=None)
+
+
+class GivesUpAfter(DeterministicGenerator):
+    """A backend that hands texts over one by one and gives up after ``answers`` of them, like a failing server."""
+
+    independent_prompts = True
+
+    def __init__(self, answers: int):
+        super().__init__()
+        self.answers = answers
+
+    def generate_iter(self, messages_list):
+        texts = self.generate(messages_list)
+        for index in reversed(range(len(texts))):  # in any order, not the input order
+            if self.answers == 0:
+                raise BioprofileInputError("the server still answered 429 after 3 retries")
+            self.answers -= 1
+            yield index, texts[index]
+
+
+def test_each_text_is_kept_as_it_arrives_and_a_give_up_is_one_line(genes, tmp_path):
+    template = get_template("concise")
+    reported: list[int] = []
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(BioprofileInputError) as err:
+            generate_profiles(
+                genes[:10], generator=GivesUpAfter(6), template=template, store=store, batch_size=4,
+                progress=reported.append,
+            )  # fmt: skip
+        assert str(err.value) == (
+            "6 of 10 profiles done (kept in the store), rerun to resume; last error: the server still answered 429 "
+            "after 3 retries"
+        )
+        assert _rows(tmp_path / "s.sqlite") == (6, 6) and sum(reported) == 6
+
+        rerun = GivesUpAfter(100)
+        texts = generate_profiles(genes[:10], generator=rerun, template=template, store=store, batch_size=4)
+        # Only the 4 missing prompts were sent (an independent backend gets no cached batch-mates).
+        assert sum(len(call) for call in rerun.calls) == 4
+    assert texts == generate_profiles(
+        genes[:10], generator=DeterministicGenerator(), template=template, store=None
+    )
+    assert _rows(tmp_path / "s.sqlite") == (10, 10)
+
+
+def test_texts_from_an_iterating_backend_are_checked(genes):
+    class Repeats(GivesUpAfter):
+        def generate_iter(self, messages_list):
+            yield 0, "a"
+            yield 0, "a"
+
+    class Short(GivesUpAfter):
+        def generate_iter(self, messages_list):
+            yield 0, "a"
+
+    template = get_template("concise")
+    with pytest.raises(ValueError, match="second text for prompt 0"):
+        generate_profiles(genes[:3], generator=Repeats(9), template=template, store=None)
+    with pytest.raises(ValueError, match="returned 1 texts for 3 prompts"):
+        generate_profiles(genes[:3], generator=Short(9), template=template, store=None)
 
 
 _RUN = textwrap.dedent(
