@@ -330,3 +330,59 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
     assert fresh.id == generator_id and fresh.params == params
     assert generate_profiles(genes[:7], generator=fresh, template=template, store=None) == full
     assert _rows(tmp_path / "s.sqlite") == (7, 7)
+
+
+_LOCAL_RUN = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests_dir!r})
+    from test_generate import SYMBOLS
+    from bioprofile.genes import normalize_genes
+    from bioprofile.profiles.generate import GenerationSettings, generate_profiles
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.prompts import get_template
+    from bioprofile.store import Store
+
+    generator = TransformersGenerator(
+        sys.argv[2], settings=GenerationSettings(batch_size=2, max_new_tokens=48), device="cpu"
+    )
+    with Store(sys.argv[1]) as store:
+        generate_profiles(normalize_genes(SYMBOLS).genes[:8], generator=generator, template=get_template("concise"),
+                          store=store)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_first_chunk_of_a_local_run_keeps_finished_batches(
+    genes, varied_llama_dir, tmp_path
+):
+    """The transformers backend commits every generated batch: a kill inside the first chunk keeps them."""
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    path = tmp_path / "killed.sqlite"
+    Store(path).close()
+    script = _LOCAL_RUN.format(tests_dir=str(Path(__file__).parent))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(varied_llama_dir)])
+    try:
+        deadline = time.monotonic() + 120
+        while _rows(path)[0] < 2:  # the first batch of 2 is in; the chunk is 4 batches (8 genes)
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run committed nothing in time"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    committed = _rows(path)[0]
+    assert committed in (2, 4, 6)  # whole batches, before the first chunk of 8 was done
+
+    template = get_template("concise")
+    settings = GenerationSettings(batch_size=2, max_new_tokens=48)
+    generator = TransformersGenerator(varied_llama_dir, settings=settings, device="cpu")
+    with Store(path) as store:
+        resumed = generate_profiles(genes[:8], generator=generator, template=template, store=store)
+    fresh = TransformersGenerator(varied_llama_dir, settings=settings, device="cpu")
+    assert resumed == generate_profiles(genes[:8], generator=fresh, template=template, store=None)
+    assert _rows(path) == (8, 8)
