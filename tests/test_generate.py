@@ -259,24 +259,29 @@ _RUN = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
-    path = tmp_path / "killed.sqlite"
-    Store(path).close()
-    script = _RUN.format(tests_dir=str(Path(__file__).parent))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path)])
+def _sigkill_once_committed(command: list[str], path: Path, *, rows: int, wait_s: float) -> int:
+    """Run ``command``, SIGKILL it as soon as ``path`` holds ``rows`` profiles; the profiles it kept."""
+    proc = subprocess.Popen(command)
     try:
-        # Kill it once two chunks are committed, while the third is being generated.
-        deadline = time.monotonic() + 90
-        while _rows(path)[0] < 8:
+        deadline = time.monotonic() + wait_s
+        while _rows(path)[0] < rows:
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "the run committed nothing in time"
-            time.sleep(0.02)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
             proc.kill()
-    committed = _rows(path)[0]
+    return _rows(path)[0]
+
+
+def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
+    path = tmp_path / "killed.sqlite"
+    Store(path).close()
+    script = _RUN.format(tests_dir=str(Path(__file__).parent))
+    # Kill it once two chunks are committed, while the third is being generated.
+    committed = _sigkill_once_committed([sys.executable, "-c", script, str(path)], path, rows=8, wait_s=90)
     assert committed in (8, 12) and committed < len(genes)
 
     generator = DeterministicGenerator()
@@ -363,19 +368,9 @@ def test_sigkill_during_the_first_chunk_of_a_local_run_keeps_finished_batches(
     path = tmp_path / "killed.sqlite"
     Store(path).close()
     script = _LOCAL_RUN.format(tests_dir=str(Path(__file__).parent))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(varied_llama_dir)])
-    try:
-        deadline = time.monotonic() + 120
-        while _rows(path)[0] < 2:  # the first batch of 2 is in; the chunk is 4 batches (8 genes)
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run committed nothing in time"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    committed = _rows(path)[0]
+    # Killed once the first batch of 2 is in; the first chunk is 4 batches (8 genes).
+    command = [sys.executable, "-c", script, str(path), str(varied_llama_dir)]
+    committed = _sigkill_once_committed(command, path, rows=2, wait_s=120)
     assert committed in (2, 4, 6)  # whole batches, before the first chunk of 8 was done
 
     template = get_template("concise")

@@ -227,7 +227,7 @@ class TransformersGenerator:
         Parameters
         ----------
         messages_list
-            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+            The chats to answer; each is rendered with the tokenizer's chat template.
 
         Yields
         ------
