@@ -203,6 +203,11 @@ def test_each_text_is_kept_as_it_arrives_and_a_give_up_is_one_line(genes, tmp_pa
     template = get_template("concise")
     reported: list[int] = []
     with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(BioprofileInputError, match="^the server still answered 429 after 3 retries$"):
+            # Nothing done: there is nothing to resume from, the backend's line stands alone.
+            generate_profiles(
+                genes[:10], generator=GivesUpAfter(0), template=template, store=store, batch_size=4
+            )
         with pytest.raises(BioprofileInputError) as err:
             generate_profiles(
                 genes[:10], generator=GivesUpAfter(6), template=template, store=store, batch_size=4,

@@ -336,12 +336,15 @@ def test_failing_server_keeps_every_reply_and_reruns_complete(
             match = re.search(
                 r"(\d+) of 12 profiles done \(kept in the store\), rerun to resume; last error: ", lines[0]
             )
-            assert match, lines[0]
-            assert "--base-url" in lines[0] or "http://127.0.0.1" in lines[0], lines[0]
+            assert "http://127.0.0.1" in lines[0], lines[0]
             # Every reply the server sent before the give-up is in the store, and nothing else.
             with sqlite3.connect(tmp_path / "store.sqlite") as conn:
                 stored = conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
-            assert stored == len(srv.answered) == int(match.group(1))
+            assert stored == len(srv.answered)
+            # With nothing done yet, the server's error stands alone.
+            assert (int(match.group(1)) == stored) if match else (stored == 0 and " done" not in lines[0]), (
+                lines[0]
+            )
             assert not out.exists()
         else:
             pytest.fail("40 reruns did not finish")

@@ -197,8 +197,9 @@ def generate_profiles(
     Raises
     ------
     BioprofileInputError
-        The backend gave up (e.g. a server still failing after its retries): one line saying how many profiles
-        are done (kept in the store) of how many, that a rerun resumes, and the backend's last error.
+        The backend gave up (e.g. a server still failing after its retries). When some profiles are done, one
+        line saying how many of how many (kept in the store), that a rerun resumes, and the backend's last error;
+        else the backend's error as it is.
     ValueError
         The generator returned a different number of texts than prompts, or something that is not a string.
     """
@@ -241,6 +242,8 @@ def generate_profiles(
                     progress(1)
     except BioprofileInputError as err:
         done = sum(1 for key in first_of if texts.get(key, "").strip())
+        if not done:  # nothing to resume from (a model that does not load, a server down): the error alone
+            raise
         kept = "kept in the store" if store is not None else "not kept: no store"
         raise BioprofileInputError(
             f"{done} of {len(first_of)} profiles done ({kept}), rerun to resume; last error: {err}",
