@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bioprofile.entities import entity_key
+from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
 from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
 from bioprofile.profiles.prompts import get_template
@@ -180,6 +181,71 @@ def test_wrong_number_of_outputs_is_an_error(genes):
         generate_profiles(genes[:3], generator=Broken(), template=get_template("concise"), store=None)
 
 
+class GivesUpAfter(DeterministicGenerator):
+    """A backend that hands texts over one by one and gives up after ``answers`` of them, like a failing server."""
+
+    independent_prompts = True
+
+    def __init__(self, answers: int):
+        super().__init__()
+        self.answers = answers
+
+    def generate_iter(self, messages_list):
+        texts = self.generate(messages_list)
+        for index in reversed(range(len(texts))):  # in any order, not the input order
+            if self.answers == 0:
+                raise BioprofileInputError("the server still answered 429 after 3 retries")
+            self.answers -= 1
+            yield index, texts[index]
+
+
+def test_each_text_is_kept_as_it_arrives_and_a_give_up_is_one_line(genes, tmp_path):
+    template = get_template("concise")
+    reported: list[int] = []
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(BioprofileInputError, match="^the server still answered 429 after 3 retries$"):
+            # Nothing done: there is nothing to resume from, the backend's line stands alone.
+            generate_profiles(
+                genes[:10], generator=GivesUpAfter(0), template=template, store=store, batch_size=4
+            )
+        with pytest.raises(BioprofileInputError) as err:
+            generate_profiles(
+                genes[:10], generator=GivesUpAfter(6), template=template, store=store, batch_size=4,
+                progress=reported.append,
+            )  # fmt: skip
+        assert str(err.value) == (
+            "6 of 10 profiles done (kept in the store), rerun to resume; last error: the server still answered 429 "
+            "after 3 retries"
+        )
+        assert _rows(tmp_path / "s.sqlite") == (6, 6) and sum(reported) == 6
+
+        rerun = GivesUpAfter(100)
+        texts = generate_profiles(genes[:10], generator=rerun, template=template, store=store, batch_size=4)
+        # Only the 4 missing prompts were sent (an independent backend gets no cached batch-mates).
+        assert sum(len(call) for call in rerun.calls) == 4
+    assert texts == generate_profiles(
+        genes[:10], generator=DeterministicGenerator(), template=template, store=None
+    )
+    assert _rows(tmp_path / "s.sqlite") == (10, 10)
+
+
+def test_texts_from_an_iterating_backend_are_checked(genes):
+    class Repeats(GivesUpAfter):
+        def generate_iter(self, messages_list):
+            yield 0, "a"
+            yield 0, "a"
+
+    class Short(GivesUpAfter):
+        def generate_iter(self, messages_list):
+            yield 0, "a"
+
+    template = get_template("concise")
+    with pytest.raises(ValueError, match="second text for prompt 0"):
+        generate_profiles(genes[:3], generator=Repeats(9), template=template, store=None)
+    with pytest.raises(ValueError, match="returned 1 texts for 3 prompts"):
+        generate_profiles(genes[:3], generator=Short(9), template=template, store=None)
+
+
 _RUN = textwrap.dedent(
     """
     import sys
@@ -198,24 +264,29 @@ _RUN = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
-    path = tmp_path / "killed.sqlite"
-    Store(path).close()
-    script = _RUN.format(tests_dir=str(Path(__file__).parent))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path)])
+def _sigkill_once_committed(command: list[str], path: Path, *, rows: int, wait_s: float) -> int:
+    """Run ``command``, SIGKILL it as soon as ``path`` holds ``rows`` profiles; the profiles it kept."""
+    proc = subprocess.Popen(command)
     try:
-        # Kill it once two chunks are committed, while the third is being generated.
-        deadline = time.monotonic() + 90
-        while _rows(path)[0] < 8:
+        deadline = time.monotonic() + wait_s
+        while _rows(path)[0] < rows:
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "the run committed nothing in time"
-            time.sleep(0.02)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
             proc.kill()
-    committed = _rows(path)[0]
+    return _rows(path)[0]
+
+
+def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
+    path = tmp_path / "killed.sqlite"
+    Store(path).close()
+    script = _RUN.format(tests_dir=str(Path(__file__).parent))
+    # Kill it once two chunks are committed, while the third is being generated.
+    committed = _sigkill_once_committed([sys.executable, "-c", script, str(path)], path, rows=8, wait_s=90)
     assert committed in (8, 12) and committed < len(genes)
 
     generator = DeterministicGenerator()
@@ -269,3 +340,49 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
     assert fresh.id == generator_id and fresh.params == params
     assert generate_profiles(genes[:7], generator=fresh, template=template, store=None) == full
     assert _rows(tmp_path / "s.sqlite") == (7, 7)
+
+
+_LOCAL_RUN = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests_dir!r})
+    from test_generate import SYMBOLS
+    from bioprofile.genes import normalize_genes
+    from bioprofile.profiles.generate import GenerationSettings, generate_profiles
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.profiles.prompts import get_template
+    from bioprofile.store import Store
+
+    generator = TransformersGenerator(
+        sys.argv[2], settings=GenerationSettings(batch_size=2, max_new_tokens=48), device="cpu"
+    )
+    with Store(sys.argv[1]) as store:
+        generate_profiles(normalize_genes(SYMBOLS).genes[:8], generator=generator, template=get_template("concise"),
+                          store=store)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_first_chunk_of_a_local_run_keeps_finished_batches(
+    genes, varied_llama_dir, tmp_path
+):
+    """The transformers backend commits every generated batch: a kill inside the first chunk keeps them."""
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    path = tmp_path / "killed.sqlite"
+    Store(path).close()
+    script = _LOCAL_RUN.format(tests_dir=str(Path(__file__).parent))
+    # Killed once the first batch of 2 is in; the first chunk is 4 batches (8 genes).
+    command = [sys.executable, "-c", script, str(path), str(varied_llama_dir)]
+    committed = _sigkill_once_committed(command, path, rows=2, wait_s=120)
+    assert committed in (2, 4, 6)  # whole batches, before the first chunk of 8 was done
+
+    template = get_template("concise")
+    settings = GenerationSettings(batch_size=2, max_new_tokens=48)
+    generator = TransformersGenerator(varied_llama_dir, settings=settings, device="cpu")
+    with Store(path) as store:
+        resumed = generate_profiles(genes[:8], generator=generator, template=template, store=store)
+    fresh = TransformersGenerator(varied_llama_dir, settings=settings, device="cpu")
+    assert resumed == generate_profiles(genes[:8], generator=fresh, template=template, store=None)
+    assert _rows(path) == (8, 8)

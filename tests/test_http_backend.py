@@ -8,6 +8,7 @@ same protocol; it is measured where vLLM is installed, see docs/benchmarks.md.)
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,12 +32,23 @@ GENES = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC"]
 class ChatServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, model_dir, api_key: str | None):
+    def __init__(self, model_dir, api_key: str | None, fail_tenths: int = 0):
         super().__init__(("127.0.0.1", 0), ChatHandler)
         self.model_dir, self.api_key = model_dir, api_key
         self.generators: dict[int, TransformersGenerator] = {}
         self.lock = threading.Lock()  # one generation at a time on the shared model
         self.requests: list[dict] = []
+        # Faults: of every 10 requests, the first ``fail_tenths`` fail (429 with Retry-After, 500, or a dropped
+        # connection, in turn); deterministic, so each rerun is bound to get some answers.
+        self.fail_tenths = fail_tenths
+        self.answered: list[str] = []  # the user prompt of every 200 sent
+
+    def fault(self) -> str | None:
+        with self.lock:
+            number = len(self.requests) - 1
+        if number % 10 >= self.fail_tenths:
+            return None
+        return ("429", "500", "drop")[number % 3]
 
     @property
     def base_url(self) -> str:
@@ -58,9 +70,11 @@ class ChatHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output quiet
         pass
 
-    def _reply(self, status: int, payload: dict) -> None:
+    def _reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -75,7 +89,18 @@ class ChatHandler(BaseHTTPRequestHandler):
             )
         if self.path != "/v1/chat/completions" or body.get("model") != SERVED_NAME:
             return self._reply(404, {"error": {"message": "model not found", "type": "not_found_error"}})
+        fault = self.server.fault()
+        if fault == "drop":
+            self.close_connection = True  # no reply at all: the client sees the connection dropped
+            return None
+        if fault == "429":
+            return self._reply(
+                429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "0.01"}
+            )
+        if fault == "500":
+            return self._reply(500, {"error": {"message": "worker crashed", "type": "server_error"}})
         text = self.server.complete(body)
+        self.server.answered.append(body["messages"][-1]["content"])
         return self._reply(
             200,
             {
@@ -273,3 +298,67 @@ def test_url_credentials_are_redacted_in_reprs_and_messages(monkeypatch):
         with pytest.raises(BioprofileInputError) as err:
             OpenAIChatGenerator("m", base_url=url)
         assert "PASS" not in str(err.value)
+
+
+FAULT_GENES = [*GENES, "PTEN", "CDKN2A", "APOE", "CFTR", "HBB", "INS", "GAPDH"]
+
+
+@pytest.mark.parametrize("fail_tenths", [6, 9])
+def test_failing_server_keeps_every_reply_and_reruns_complete(
+    tiny_llama_dir, tiny_bert_dir, tmp_path, monkeypatch, fail_tenths
+):
+    """60 % and 90 % of requests fail: each run keeps what came back, ends in one line, and reruns finish."""
+    import openai._base_client
+
+    # The client's back-off after a 500 or a dropped connection (no Retry-After) starts at 0.5 s: keep it short.
+    monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", 0.005)
+    monkeypatch.setattr(openai._base_client, "MAX_RETRY_DELAY", 0.02)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    srv = ChatServer(tiny_llama_dir, api_key=None, fail_tenths=fail_tenths)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # Load the server's model now, so its loading bar is not in the stderr of the first run.
+    srv.complete({"messages": [{"role": "user", "content": "warm up"}], "max_tokens": 4})
+    out = tmp_path / "genes.parquet"
+    args = ["embed-genes", *FAULT_GENES, "-o", str(out), "--backend", "openai", "--model", SERVED_NAME]
+    args += ["--base-url", srv.base_url, "--encoder", f"hf:{tiny_bert_dir}", "--cache-dir", str(tmp_path)]
+    args += ["--max-new-tokens", "4", "--batch-size", "4", "--quiet"]
+    try:
+        failures = 0
+        for _ in range(40):
+            result = CliRunner().invoke(app, args)
+            if result.exit_code == 0:
+                break
+            failures += 1
+            assert result.exit_code == 2, result.output
+            assert "Traceback" not in result.output
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+            match = re.search(
+                r"(\d+) of 12 profiles done \(kept in the store\), rerun to resume; last error: ", lines[0]
+            )
+            assert "http://127.0.0.1" in lines[0], lines[0]
+            # Every reply the server sent before the give-up is in the store, and nothing else.
+            with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+                stored = conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
+            assert stored == len(srv.answered)
+            # With nothing done yet, the server's error stands alone.
+            assert (int(match.group(1)) == stored) if match else (stored == 0 and " done" not in lines[0]), (
+                lines[0]
+            )
+            assert not out.exists()
+        else:
+            pytest.fail("40 reruns did not finish")
+        assert failures >= 1  # the faults did make runs give up
+        # Reruns sent only what was missing: no prompt was answered twice, and none was asked again once answered.
+        assert len(srv.answered) == len(set(srv.answered)) == len(FAULT_GENES)
+        for prompt in srv.answered:
+            asked = [k for k, r in enumerate(srv.requests) if r["body"]["messages"][-1]["content"] == prompt]
+            answered_at = max(asked)
+            assert all(k <= answered_at for k in asked)
+        with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+            rows = conn.execute("SELECT COUNT(*), COUNT(DISTINCT entity) FROM profiles").fetchone()
+        assert rows == (len(FAULT_GENES), len(FAULT_GENES))
+        assert out.exists()
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from helpers import build_tiny_llama, build_tiny_tokenizer
@@ -123,6 +124,49 @@ def test_conversion_killed_midway_leaves_nothing(fake_gguf, monkeypatch, tmp_pat
         models.default_generator_path()
     models_dir = tmp_path / "cache" / "models"
     assert list(models_dir.iterdir()) == []
+
+
+_KILLED_CONVERSION = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from helpers import build_tiny_llama, build_tiny_tokenizer
+from bioprofile.profiles import models
+
+tokenizer = build_tiny_tokenizer()
+models.smollm2_gguf_path = lambda: __import__("pathlib").Path(sys.argv[2])
+models._load_from_gguf = lambda path: (build_tiny_llama(tokenizer), tokenizer)
+# Killed for good after the weights are written, before the tokenizer: no finally, no cleanup can run.
+tokenizer.save_pretrained = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+models.default_generator_path()
+"""
+
+
+def test_sigkilled_conversion_is_cleaned_up_and_the_next_run_converts(fake_gguf, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = str(Path(__file__).parent)
+    gguf = models.smollm2_gguf_path()
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CONVERSION, tests_dir, str(gguf)], timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    models_dir = tmp_path / "cache" / "models"
+    leftovers = list(models_dir.iterdir())
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".smollm2-135m-instruct.")  # half-written
+    assert (leftovers[0] / "model.safetensors").is_file()
+
+    path = models.default_generator_path()
+    assert [p.name for p in models_dir.iterdir()] == [path.name]  # the dead run's temp dir is gone
+    assert (path / models.MARKER_FILE).is_file() and (path / "tokenizer.json").is_file()
+
+
+def test_a_live_conversion_is_left_alone(fake_gguf, tmp_path):
+    models_dir = tmp_path / "cache" / "models"
+    running = models_dir / f".smollm2-135m-instruct.{os.getppid()}.abc"  # a process that exists
+    running.mkdir(parents=True)
+    models.default_generator_path()
+    assert running.is_dir()
 
 
 def test_unmarked_leftover_is_replaced(fake_gguf, tmp_path):

@@ -1,9 +1,9 @@
-"""Write a profile text per entity, resumably: cached texts are reused, new ones are committed chunk by chunk."""
+"""Write a profile text per entity, resumably: cached texts are reused, each new one is committed as it arrives."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +30,16 @@ _BATCHES_PER_CHUNK = 4
 
 
 class ProfileGenerator(Protocol):
-    """What :func:`generate_profiles` needs from a backend (e.g. ``profiles.hf.TransformersGenerator``)."""
+    """What :func:`generate_profiles` needs from a backend (e.g. ``profiles.hf.TransformersGenerator``).
+
+    Notes
+    -----
+    A backend may also have ``generate_iter(messages_list)``, an iterator of ``(index, text)`` pairs in the order
+    the texts finish (``index`` into ``messages_list``): :func:`generate_profiles` then commits each text as it
+    arrives instead of when the whole chunk is done. A backend whose texts do not depend on which prompts share a
+    batch (a served model: one request per prompt) sets ``independent_prompts = True``, and is then sent only the
+    prompts whose texts are missing.
+    """
 
     id: str
     params: Mapping[str, Any]
@@ -158,24 +167,27 @@ def generate_profiles(
     """Profile texts for entities (genes, proteins...), generating only those not in the store.
 
     Missing entities are sorted by prompt length (longest first, so batches pad little and a prompt too long for
-    memory fails at once) and generated in chunks; each chunk is written to the store as soon as it is done, so
-    a killed run loses at most the chunk in flight and a rerun resumes where it stopped.
+    memory fails at once) and generated in chunks. Each text is written to the store as soon as the backend hands
+    it over (per request for a served model, per generated batch for a local one), so a killed or failed run loses
+    only what was in flight and a rerun resumes where it stopped.
 
     Parameters
     ----------
     entities
         Genes or other entities a template accepts (or bare symbols); repeated entries are generated once.
     generator
-        Backend with ``id``, ``params`` and ``generate(messages_list) -> list[str]``; it batches internally.
+        Backend with ``id``, ``params`` and ``generate(messages_list) -> list[str]`` (and optionally
+        ``generate_iter``, see :class:`ProfileGenerator`); it batches internally.
     template
         Prompt template with ``name`` and ``messages(entity) -> list[dict]``.
     store
         Cache keyed by (entity key, template key, generator id, generator params); a gene's key is its HGNC id
         (:func:`bioprofile.entities.entity_key`). ``None`` generates everything and keeps nothing.
     batch_size
-        Entities per committed chunk. Default: four of the generator's own ``batch_size`` if it has one, else 32.
+        Entities per chunk handed to the generator. Default: four of the generator's own ``batch_size`` if it has
+        one, else 32.
     progress
-        Called after each chunk with the number of texts newly generated (cached texts are not reported).
+        Called as texts arrive with the number of texts newly generated (cached texts are not reported).
 
     Returns
     -------
@@ -184,6 +196,10 @@ def generate_profiles(
 
     Raises
     ------
+    BioprofileInputError
+        The backend gave up (e.g. a server still failing after its retries). When some profiles are done, one
+        line saying how many of how many (kept in the store), that a rerun resumes, and the backend's last error;
+        else the backend's error as it is.
     ValueError
         The generator returned a different number of texts than prompts, or something that is not a string.
     """
@@ -203,22 +219,37 @@ def generate_profiles(
     if chunk_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
     chunks = [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
+    # A backend that answers each prompt alone needs no batch-mates: it is sent only what is missing.
+    independent = getattr(generator, "independent_prompts", False) is True
     empty: list[str] = []
-    for chunk in chunks:
-        missing = [key for key in chunk if key not in texts]
-        if not missing:
-            continue
-        outputs = generator.generate([prompts[key] for key in chunk])
-        _check_outputs(outputs, len(chunk), generator)
-        new = {key: text for key, text in zip(chunk, outputs, strict=False) if key in missing}
-        texts.update(new)
-        if store is not None:
-            # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.
-            keep = {key: text for key, text in new.items() if text.strip()}
-            store.put_profiles(keep, **cache_key)
-        empty += [key for key, text in new.items() if not text.strip()]
-        if progress is not None:
-            progress(len(missing))
+    try:
+        for chunk in chunks:
+            missing = {key for key in chunk if key not in texts}
+            if not missing:
+                continue
+            sent = [key for key in chunk if key in missing] if independent else chunk
+            for index, text in _results(generator, [prompts[key] for key in sent]):
+                key = sent[index]
+                if key not in missing:  # a cached text generated again only to fill its batch
+                    continue
+                texts[key] = text
+                if not text.strip():
+                    # An empty text is a failed generation: return it, but don't cache it, so a rerun retries.
+                    empty.append(key)
+                elif store is not None:
+                    store.put_profiles({key: text}, **cache_key)
+                if progress is not None:
+                    progress(1)
+    except BioprofileInputError as err:
+        done = sum(1 for key in first_of if texts.get(key, "").strip())
+        if not done:  # nothing to resume from (a model that does not load, a server down): the error alone
+            raise
+        kept = "kept in the store" if store is not None else "not kept: no store"
+        raise BioprofileInputError(
+            f"{done} of {len(first_of)} profiles done ({kept}), rerun to resume; last error: {err}",
+            argument=err.argument,
+        ) from None
+    finally:
         if empty:
             warnings.warn(
                 f"{generator.id} wrote empty profiles for {len(empty)} genes ({', '.join(empty[:5])}"
@@ -226,6 +257,32 @@ def generate_profiles(
                 stacklevel=2,
             )
     return [texts[key] for key in keys]
+
+
+def _results(generator: ProfileGenerator, messages_list: list[list[dict]]) -> Iterator[tuple[int, str]]:
+    """``(index, text)`` for each prompt, as the generator finishes them; checked like :func:`_check_outputs`."""
+    generate_iter = getattr(generator, "generate_iter", None)
+    if generate_iter is None:
+        outputs = generator.generate(messages_list)
+        _check_outputs(outputs, len(messages_list), generator)
+        yield from enumerate(outputs)
+        return
+    seen: set[int] = set()
+    for index, text in generate_iter(messages_list):
+        if not isinstance(index, int) or not 0 <= index < len(messages_list) or index in seen:
+            raise ValueError(
+                f"generator {generator.id!r} returned a second text for prompt {index!r} or one it was not given"
+            )
+        if not isinstance(text, str):
+            raise ValueError(
+                f"generator {generator.id!r} returned non-string outputs ({type(text).__name__})"
+            )
+        seen.add(index)
+        yield index, text
+    if len(seen) != len(messages_list):
+        raise ValueError(
+            f"generator {generator.id!r} returned {len(seen)} texts for {len(messages_list)} prompts"
+        )
 
 
 def profile_cache_key(template: PromptTemplateLike, generator: ProfileGenerator) -> dict[str, Any]:

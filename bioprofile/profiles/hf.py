@@ -8,7 +8,7 @@ the same model and prompt always give the same text and cached profiles stay val
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,10 +216,28 @@ class TransformersGenerator:
         list of list of int
             The new tokens only (no prompt, no padding, no end-of-turn token).
         """
+        results: list[list[int]] = [[] for _ in messages_list]
+        for index, tokens in self.iter_token_ids(messages_list):
+            results[index] = tokens
+        return results
+
+    def iter_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, list[int]]]:
+        """``(index, token ids)`` for each chat, batch by batch as each is generated (longest prompts first).
+
+        Parameters
+        ----------
+        messages_list
+            The chats to answer; each is rendered with the tokenizer's chat template.
+
+        Yields
+        ------
+        tuple of (int, list of int)
+            The chat's index in ``messages_list`` and its new tokens, cut before the first stop token.
+        """
         import torch
 
         if not messages_list:
-            return []
+            return
         prompts = self.prompt_token_ids(messages_list)
         # Longest first: similar lengths share a batch (little padding) and an out-of-memory shows at once.
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
@@ -239,7 +257,6 @@ class TransformersGenerator:
             # Neutralise sampling defaults a checkpoint's generation_config may carry.
             generation_kwargs.update(temperature=None, top_p=None, top_k=None)
 
-        results: list[list[int] | None] = [None] * len(prompts)
         for start in range(0, len(order), settings.batch_size):
             batch = order[start : start + settings.batch_size]
             encoded = self.tokenizer.pad(
@@ -249,8 +266,23 @@ class TransformersGenerator:
                 output = self.model.generate(**encoded, **generation_kwargs)
             new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
             for index, tokens in zip(batch, new_tokens, strict=False):
-                results[index] = cut_at_stop(tokens, stop_ids)
-        return results  # type: ignore[return-value]
+                yield index, cut_at_stop(tokens, stop_ids)
+
+    def generate_iter(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, str]]:
+        """``(index, text)`` for each chat, batch by batch as each is generated (so a caller can keep them).
+
+        Parameters
+        ----------
+        messages_list
+            One chat per profile.
+
+        Yields
+        ------
+        tuple of (int, str)
+            The chat's index in ``messages_list`` and its reply, decoded as :meth:`generate` decodes it.
+        """
+        for index, tokens in self.iter_token_ids(messages_list):
+            yield index, self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
         """Profile texts for each chat, in input order.
@@ -265,7 +297,7 @@ class TransformersGenerator:
         list of str
             The assistant replies, without prompt or special tokens, stripped of surrounding whitespace.
         """
-        return [
-            self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            for tokens in self.generate_token_ids(messages_list)
-        ]
+        texts = [""] * len(messages_list)
+        for index, text in self.generate_iter(messages_list):
+            texts[index] = text
+        return texts

@@ -8,12 +8,12 @@ logged or put in a cache key or provenance record; the server's URL is shown and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_error
 from bioprofile.profiles.generate import GenerationSettings
 
 __all__ = ["OpenAIChatGenerator"]
@@ -44,7 +44,13 @@ class OpenAIChatGenerator:
     -----
     A served model cannot be fingerprinted from here, so :attr:`id` is the model name and the server's host:
     if a server starts serving other weights under the same name, clear the cache for that id.
+
+    Each reply is handed over as it arrives (:meth:`generate_iter`), so what the server answered is kept even
+    when a later request fails for good.
     """
+
+    #: Each prompt is its own request: its text does not depend on the other prompts sent with it.
+    independent_prompts = True
 
     def __init__(
         self,
@@ -117,9 +123,72 @@ class OpenAIChatGenerator:
         return kwargs
 
     def _complete(self, messages: list[dict]) -> str:
-        with api_errors(self.endpoint, self.model):
-            response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
+        response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
         return (response.choices[0].message.content or "").strip()
+
+    def _give_up(self, err: Exception, answered: int) -> BioprofileInputError | None:
+        """The one line for a request that failed for good, ``answered`` replies into this call."""
+        import openai
+
+        if answered and type(err) is openai.APIConnectionError:
+            # Other requests got answers: the server is up, it dropped this one (a proxy, an overloaded worker).
+            return BioprofileInputError(
+                f"{self.base_url} dropped the connection of one request {self.endpoint.max_retries + 1} times in "
+                f"a row, while it answered {answered} others"
+            )
+        return api_error(err, self.endpoint, self.model)
+
+    def generate_iter(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, str]]:
+        """``(index, text)`` for each chat, in the order the replies arrive (``index`` into ``messages_list``).
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile.
+
+        Yields
+        ------
+        tuple of (int, str)
+            The chat's index and the assistant reply, stripped of surrounding whitespace.
+
+        Raises
+        ------
+        BioprofileInputError
+            A request still failed after its retries. No new request is sent after that; the replies of those
+            already in flight are yielded first.
+        """
+        if not messages_list:
+            return
+        import openai
+
+        error: BioprofileInputError | None = None
+        answered = 0
+        pool = ThreadPoolExecutor(max_workers=min(self.batch_size, len(messages_list)))
+        try:
+            pending = {pool.submit(self._complete, list(m)): i for i, m in enumerate(messages_list)}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    try:
+                        text = future.result()
+                    except openai.OpenAIError as err:
+                        if error is None:
+                            error = self._give_up(err, answered)
+                            if error is None:  # not an API failure: a bug, with its traceback
+                                raise
+                            # Stop sending: the server keeps failing. Requests in flight still finish.
+                            for other in pending:
+                                other.cancel()
+                        continue
+                    answered += 1
+                    yield index, text
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if error is not None:
+            raise error from None
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
         """Profile texts for each chat, in input order.
@@ -133,8 +202,14 @@ class OpenAIChatGenerator:
         -------
         list of str
             The assistant replies, stripped of surrounding whitespace.
+
+        Raises
+        ------
+        BioprofileInputError
+            A request still failed after its retries (every reply is lost: use :meth:`generate_iter`, as
+            :func:`~bioprofile.profiles.generate.generate_profiles` does, to keep them).
         """
-        if not messages_list:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.batch_size, len(messages_list))) as pool:
-            return list(pool.map(self._complete, [list(m) for m in messages_list]))
+        texts = [""] * len(messages_list)
+        for index, text in self.generate_iter(messages_list):
+            texts[index] = text
+        return texts

@@ -104,8 +104,10 @@ def _convert_default(target: Path) -> None:
     dense = _dense_copy(model)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A temp dir beside the target, so the final rename stays on one filesystem (atomic).
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # A temp dir beside the target, so the final rename stays on one filesystem (atomic). Its name carries this
+    # process's id: a run killed (SIGKILL, power loss) before the rename cannot clean up, so the next run removes
+    # the temp dirs of processes that no longer exist (:func:`_remove_abandoned_conversions`).
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
         dense.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -132,6 +134,28 @@ def _convert_default(target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _remove_abandoned_conversions(target: Path) -> None:
+    """Delete the temp dirs beside ``target`` left by conversions whose process is gone (killed mid-write)."""
+    if not target.parent.is_dir():
+        return
+    for leftover in target.parent.glob(f".{target.name}.*.*"):
+        pid = leftover.name[len(target.name) + 2 :].partition(".")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":  # on Windows, signal 0 would be a Ctrl-C sent to it
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists under another user, or the platform cannot tell: keep it
+        return True
+    return True
+
+
 def _sha256_head(path: Path, n_bytes: int = 1 << 20) -> str:
     """sha256 of the first MiB: cheap, and enough to tell two GGUF releases apart."""
     with open(path, "rb") as fh:
@@ -149,6 +173,7 @@ def default_generator_path() -> Path:
         and a marker file written last.
     """
     target = cache_dir() / "models" / DEFAULT_MODEL_DIRNAME
+    _remove_abandoned_conversions(target)
     if (target / MARKER_FILE).is_file():
         return target
     if target.exists():

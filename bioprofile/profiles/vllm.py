@@ -10,7 +10,7 @@ a cached text is always one this backend wrote.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_BATCH_SIZE", "VLLMGenerator", "vllm_available"]
 # KV cache of an engine on CPU unless the user sizes it: vLLM's default reserves 92 % of the machine's RAM there
 # (and refuses to start when less is free); 2 GiB holds hundreds of profile-length sequences of a small model.
 _CPU_KV_CACHE_BYTES = 2 << 30
-#: Prompts handed to the engine per call unless the settings say (generate_profiles commits four calls at a time):
+#: Prompts handed to the engine per call unless the settings say (generate_profiles commits after each call):
 #: the engine schedules them itself, so this only bounds what a killed run loses.
 DEFAULT_BATCH_SIZE = 64
 
@@ -52,7 +52,7 @@ class VLLMGenerator:
     settings
         Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
         number of prompts per call to the engine (64 unless set), which batches continuously within a call.
-        Results are committed to the store after every four calls. The seed seeds every request's sampler.
+        Results are committed to the store after every call (:meth:`generate_iter`). The seed seeds every request's sampler.
     dtype
         ``"auto"`` (the engine's choice for the device), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
     engine_kwargs
@@ -200,6 +200,24 @@ class VLLMGenerator:
             lora_request=lora,
         )
         return [cut_at_stop(output.outputs[0].token_ids, self._stop_ids) for output in outputs]
+
+    def generate_iter(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, str]]:
+        """``(index, text)`` for each chat, one engine call of :attr:`batch_size` chats at a time.
+
+        Parameters
+        ----------
+        messages_list
+            The chats to answer, in the order :func:`~bioprofile.profiles.generate.generate_profiles` hands them.
+
+        Yields
+        ------
+        tuple of (int, str)
+            The chat's index in ``messages_list`` and its reply, decoded as :meth:`generate` decodes it; the
+            texts of one call come out together, when the engine has finished them all.
+        """
+        for start in range(0, len(messages_list), self.batch_size):
+            texts = self.generate(messages_list[start : start + self.batch_size])
+            yield from enumerate(texts, start=start)
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
         """Profile texts for each chat, in input order.
