@@ -109,7 +109,7 @@ bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
 )
 data_app = typer.Typer(
-    no_args_is_help=True, help="Datasets from data_manifests/: list and fetch (sha256-checked)."
+    no_args_is_help=True, help="Datasets from bioprofile/data_manifests/: list and fetch (sha256-checked)."
 )
 diagnose_app = typer.Typer(
     no_args_is_help=True,
@@ -544,7 +544,7 @@ def train_command(
 
 @data_app.command("list", cls=BoundaryCommand)
 def data_list_command() -> None:
-    """List the datasets in data_manifests/: name, size, whether the hash is recorded, description."""
+    """List the datasets in bioprofile/data_manifests/: name, size, whether the hash is recorded, description."""
     from bioprofile.data import list_manifests
 
     manifests = list_manifests()

