@@ -431,6 +431,32 @@ _GENE_COLUMNS = (
 _TOKEN_SPLIT = re.compile(r"[\s,;]+")
 
 
+def read_list_file(path: Path, *, what: str, argument: str | None = None) -> str:
+    """The text of a user's list file (genes, targets), BOM stripped, or one line saying why it cannot be read.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        How the message names it (``"gene file"``, ``"target file"``).
+    argument
+        The argument that gave the path, for the CLI to name its flag.
+
+    Returns
+    -------
+    str
+        The file's text.
+    """
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise BioprofileInputError(
+            f"cannot read {what} {path}: {reason}; give a readable text, .csv or .tsv file", argument=argument
+        ) from None
+
+
 def read_gene_list(path: str | Path) -> list[str]:
     """Read gene identifiers from a file, as written (normalise them with :func:`normalize_genes`).
 
@@ -453,14 +479,7 @@ def read_gene_list(path: str | Path) -> list[str]:
         The file cannot be read, has no gene column, or holds no identifiers.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        raise BioprofileInputError(
-            f"cannot read gene file {path}: {reason}; give a readable text, .csv or .tsv file"
-        ) from None
-
+    text = read_list_file(path, what="gene file")
     identifiers: list[str] | None = None
     if path.suffix.lower() in {".csv", ".tsv"}:
         identifiers = _read_gene_column(text, path)

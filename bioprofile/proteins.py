@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import Gene, normalize_genes
+from bioprofile.genes import Gene, normalize_genes, read_list_file
 
 __all__ = [
     "KEY_PREFIX",
@@ -494,14 +494,7 @@ def read_target_list(path: str | Path) -> list[str]:
         The file cannot be read, its table has no target column, or it holds no names.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        raise BioprofileInputError(
-            f"cannot read target file {path}: {reason}; give a readable text, .csv or .tsv file",
-            argument="targets_file",
-        ) from None
+    text = read_list_file(path, what="target file", argument="targets_file")
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     names: list[str] = []
     if path.suffix.lower() in {".csv", ".tsv"} and lines:
