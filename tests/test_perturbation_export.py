@@ -254,3 +254,18 @@ def test_cli_exports_and_fails_with_flags(table, tmp_path):
 
     bad = runner.invoke(app, export_args(tmp_path, "--pert-col", "perturbation", "--force"))
     assert bad.exit_code == 2 and "--pert-col 'perturbation' is not an obs column" in bad.output
+
+
+def test_written_files_follow_the_umask_and_leave_no_temporary_file(table, tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        result = export_state_features(
+            table, cells(["non-targeting", "TP53"]), pert_col="gene", control="non-targeting"
+        )
+        path, sidecar = result.write(tmp_path / "pert.pt")
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in (path, sidecar)} == {0o640}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pert.pt", "pert.pt.json"]

@@ -28,7 +28,6 @@ from bioprofile.perturbation.export import (
     StateFeatures,
     export_state_features,
     sidecar_path,
-    write_atomically,
 )
 from bioprofile.perturbation.toml import StateSplit, make_state_split, write_cell_load_toml
 
@@ -47,6 +46,5 @@ __all__ = [
     "export_state_features",
     "make_state_split",
     "sidecar_path",
-    "write_atomically",
     "write_cell_load_toml",
 ]

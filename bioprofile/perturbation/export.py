@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from bioprofile._version import __version__
+from bioprofile.atomic import atomic_path, atomic_write_text
 from bioprofile.embeddings import EntityEmbeddings, check_output_path
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
@@ -49,7 +48,6 @@ __all__ = [
     "StateFeatures",
     "export_state_features",
     "sidecar_path",
-    "write_atomically",
 ]
 
 CONTROL_VECTORS = ("zeros", "mean")
@@ -120,11 +118,10 @@ class StateFeatures:
         sidecar = sidecar_path(path)
         check_output_path(path, overwrite=overwrite)
         check_output_path(sidecar, overwrite=overwrite)
-        write_atomically(path, lambda tmp: torch.save(self.features, tmp))
+        with atomic_path(path) as tmp:
+            torch.save(self.features, tmp)
         record = {**self.record, "output": path.name}
-        write_atomically(
-            sidecar, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        )
+        atomic_write_text(sidecar, json.dumps(record, indent=2, default=str) + "\n")
         return path, sidecar
 
 
@@ -132,23 +129,6 @@ def sidecar_path(path: str | Path) -> Path:
     """The sidecar JSON of a features file: ``pert.pt`` -> ``pert.pt.json``."""
     path = Path(path)
     return path.with_name(path.name + ".json")
-
-
-def write_atomically(path: str | Path, write) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place; returns ``path``.
-
-    A reader never sees a half-written file, and a failed write leaves what was there before.
-    """
-    path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _choice(value, options: Sequence[str | None], argument: str) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bioprofile.atomic import atomic_write_text
 from bioprofile.embeddings import check_output_path
 from bioprofile.errors import BioprofileInputError
 from bioprofile.perturbation.checks import check_control_in_cell_types, format_names
-from bioprofile.perturbation.export import write_atomically
 
 __all__ = ["StateSplit", "make_state_split", "write_cell_load_toml"]
 
@@ -203,4 +203,4 @@ def write_cell_load_toml(
     path = Path(path)
     check_output_path(path, overwrite=overwrite)
     text = split.to_toml(data_path, dataset=dataset)
-    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write_text(path, text)
