@@ -24,7 +24,6 @@ Rules
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import numpy as np
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_path, atomic_write_text
+from bioprofile.data import file_sha256
 from bioprofile.embeddings import EntityEmbeddings, check_output_path
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
@@ -137,14 +137,6 @@ def _choice(value, options: Sequence[str | None], argument: str) -> None:
         raise BioprofileInputError(f"{argument} must be one of {shown}, got {value!r}", argument=argument)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_labels(adata, pert_col: str) -> tuple[list[str], dict[str, Any]]:
     """The labels of ``obs[pert_col]`` in order of first appearance, and where they came from."""
     import anndata as ad
@@ -157,7 +149,7 @@ def _read_labels(adata, pert_col: str) -> tuple[list[str], dict[str, Any]]:
         try:
             check_obs_column(backed, pert_col, argument="pert_col")
             labels = list(dict.fromkeys(backed.obs[pert_col].astype(str)))
-            source = {"path": str(path), "n_obs": int(backed.n_obs), "sha256": _file_sha256(path)}
+            source = {"path": str(path), "n_obs": int(backed.n_obs), "sha256": file_sha256(path)}
         finally:
             backed.file.close()
         return labels, source
@@ -170,7 +162,7 @@ def _read_table(embeddings) -> tuple[EntityEmbeddings, dict[str, Any]]:
         return embeddings, {}
     path = Path(embeddings)
     table = EntityEmbeddings.read(path)
-    return table, {"path": str(path), "sha256": _file_sha256(path)}
+    return table, {"path": str(path), "sha256": file_sha256(path)}
 
 
 class _Matcher:
