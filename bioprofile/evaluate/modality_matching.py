@@ -34,9 +34,13 @@ def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _closer_counts(a: np.ndarray, b: np.ndarray, chunk_size: int, *, ties_count: bool) -> np.ndarray:
-    """For each row ``i`` of ``a``: how many rows ``j != i`` of ``b`` are nearer to ``a[i]`` than ``b[i]`` is."""
-    counts = np.empty(a.shape[0], dtype=np.int64)
+def _closer_counts(a: np.ndarray, b: np.ndarray, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row ``i`` of ``a``: how many rows ``j != i`` of ``b`` are nearer to ``a[i]`` than ``b[i]`` is.
+
+    Returns the counts of strictly nearer rows (FOSCTTM) and of rows at most as far (a tie is a miss for matching),
+    from one pass over the distances.
+    """
+    strictly, at_most = np.empty(a.shape[0], dtype=np.int64), np.empty(a.shape[0], dtype=np.int64)
     b_sq = np.einsum("ij,ij->i", b, b)
     for start in range(0, a.shape[0], chunk_size):
         rows = np.arange(start, min(start + chunk_size, a.shape[0]))
@@ -44,10 +48,10 @@ def _closer_counts(a: np.ndarray, b: np.ndarray, chunk_size: int, *, ties_count:
         # squared euclidean distances; the norm of a[i] is the same for every j, so it is left out
         d = b_sq[None, :] - 2.0 * block @ b.T
         true = d[np.arange(len(rows)), rows][:, None]
-        closer = d <= true if ties_count else d < true
-        closer[np.arange(len(rows)), rows] = False
-        counts[rows] = closer.sum(axis=1)
-    return counts
+        d[np.arange(len(rows)), rows] = np.inf  # the true partner is not counted against itself
+        strictly[rows] = (d < true).sum(axis=1)
+        at_most[rows] = (d <= true).sum(axis=1)
+    return strictly, at_most
 
 
 def matching_accuracy(a, b, *, chunk_size: int = 2048) -> float:
@@ -66,7 +70,7 @@ def matching_accuracy(a, b, *, chunk_size: int = 2048) -> float:
         In ``[0, 1]``; a tie with another row counts as a miss.
     """
     a, b = _paired(a, b)
-    return float(np.mean(_closer_counts(a, b, chunk_size, ties_count=True) == 0))
+    return float(np.mean(_closer_counts(a, b, chunk_size)[1] == 0))
 
 
 def foscttm(a, b, *, chunk_size: int = 2048) -> float:
@@ -85,10 +89,13 @@ def foscttm(a, b, *, chunk_size: int = 2048) -> float:
         In ``[0, 1]``: 0 when every cell's partner is its nearest row, about 0.5 for unrelated embeddings.
     """
     a, b = _paired(a, b)
-    n = a.shape[0]
-    forward = _closer_counts(a, b, chunk_size, ties_count=False) / (n - 1)
-    backward = _closer_counts(b, a, chunk_size, ties_count=False) / (n - 1)
-    return float(np.mean((forward + backward) / 2.0))
+    return _foscttm(_closer_counts(a, b, chunk_size)[0], _closer_counts(b, a, chunk_size)[0])
+
+
+def _foscttm(forward: np.ndarray, backward: np.ndarray) -> float:
+    """FOSCTTM from the strictly-nearer counts of both directions."""
+    n = forward.shape[0]
+    return float(np.mean((forward / (n - 1) + backward / (n - 1)) / 2.0))
 
 
 def modality_matching(a, b, *, chunk_size: int = 2048) -> dict[str, float]:
@@ -106,8 +113,11 @@ def modality_matching(a, b, *, chunk_size: int = 2048) -> dict[str, float]:
     dict
         ``{"Matching accuracy": float, "FOSCTTM": float}`` (the columns :data:`MATCHING_COLUMNS` names).
     """
-    forward = matching_accuracy(a, b, chunk_size=chunk_size)
-    backward = matching_accuracy(b, a, chunk_size=chunk_size)
+    a, b = _paired(a, b)
+    # one pass per direction serves both scores (the distances are the expensive part)
+    forward_strict, forward_ties = _closer_counts(a, b, chunk_size)
+    backward_strict, backward_ties = _closer_counts(b, a, chunk_size)
+    accuracy = (np.mean(forward_ties == 0) + np.mean(backward_ties == 0)) / 2.0
     return dict(
-        zip(MATCHING_COLUMNS, ((forward + backward) / 2.0, foscttm(a, b, chunk_size=chunk_size)), strict=True)
+        zip(MATCHING_COLUMNS, (float(accuracy), _foscttm(forward_strict, backward_strict)), strict=True)
     )
