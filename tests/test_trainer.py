@@ -307,6 +307,10 @@ def test_refseq_symbols_that_do_not_resolve_are_skipped_and_counted(tmp_path):
         ("train_file: x.jsonl\nloss_normalization: tokens\n", "'tokens'.*sample_mean, token_mean"),
         ("train_file: x.jsonl\ntemplate: chatty\n", "unknown prompt template 'chatty'"),
         ("refseq_file: s.txt\nsystem_prompt: hi\n", "system_prompt applies to train_file"),
+        (
+            "refseq_file: s.txt\ntemplate: protein-concise\n",
+            "asks about a protein, but refseq_file holds genes",
+        ),
         ("train_file: x.jsonl\nloss_method: bfd\n", "'bfd'"),
         ("train_file: x.jsonl\nloss_window: 8\n", "odd"),
         ("train_file: x.jsonl\nmax_steps: many\n", "'max_steps' must be int"),

@@ -167,7 +167,13 @@ class BFTConfig(TrainingArguments):
                 "system_prompt applies to train_file data only: RefSeq records take their system prompt from "
                 "template (choose another template, or leave system_prompt out)"
             )
-        get_template(self.template)
+        template = get_template(self.template)
+        if self.refseq_file is not None and template.entity != "gene":
+            raise BioprofileInputError(
+                f"template {self.template!r} asks about a {template.entity}, but refseq_file holds genes: "
+                "choose a gene template (concise, genept)",
+                argument="template",
+            )
         if self.eval_size < 0:
             raise BioprofileInputError(
                 f"eval_size must be >= 0 (a count or a fraction), got {self.eval_size!r}"
