@@ -735,6 +735,7 @@ def bench_gene_tasks_command(
 
 @app.command("embed-cells", cls=BoundaryCommand)
 def embed_cells_command(
+    ctx: typer.Context,
     input: Annotated[Path, typer.Argument(help="Cells x genes .h5ad (streamed from disk in row chunks).")],
     embeddings: Annotated[
         Path | None, typer.Option("--embeddings", "-e", help="Gene embeddings from embed-genes (GenePT-w).")
@@ -764,8 +765,23 @@ def embed_cells_command(
     ] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Cells per chunk.")] = 10_000,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            "--min-coverage",
+            help="Fail when fewer than this fraction of the genes have a vector (lower it for a small panel).",
+        ),
+    ] = 0.05,
+    nonfinite: Annotated[
+        str,
+        typer.Option(
+            "--nonfinite", help="NaN/inf expression: raise (refuse) | zero (read as 0, with a count)."
+        ),
+    ] = "raise",
 ) -> None:
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
+    import warnings
+
     from bioprofile.cells import EmbedLimits, GeneptSOptions, GeneptWOptions, embed_cells_file
 
     # each method's options are built only for that method, so flags of the other one are ignored as before
@@ -775,17 +791,23 @@ def embed_cells_command(
         options = GeneptSOptions(top_n=top_n, encoder=encoder)
     else:
         options = method  # the library names the known methods
-    info = embed_cells_file(
-        input,
-        embeddings,
-        output,
-        method=options,
-        gene_key=gene_key,
-        layer=layer,
-        use_raw=use_raw,
-        limits=EmbedLimits(chunk_size=chunk_size),
-        overwrite=force,
-    )
+    limits = EmbedLimits(chunk_size=chunk_size, min_coverage=min_coverage, nonfinite=nonfinite)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        info = embed_cells_file(
+            input,
+            embeddings,
+            output,
+            method=options,
+            gene_key=gene_key,
+            layer=layer,
+            use_raw=use_raw,
+            limits=limits,
+            overwrite=force,
+        )
+    for warning in caught:  # each library warning as one line in flags, not Python's two-line form
+        message = in_flags(" ".join(str(warning.message).split()), ctx.command.params)
+        typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
     cov = info["gene_coverage"]
     typer.echo(
         f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "

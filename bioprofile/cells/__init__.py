@@ -6,6 +6,9 @@ GenePT-s writes each cell's top expressed genes as a sentence and encodes it as 
 
 Modules
 -------
+_checks
+    Expression sanity before compute: :func:`check_expression`, :func:`expression_stats` (negative, non-finite,
+    already-logged data).
 _match
     :class:`GeneMatch` and :func:`match_genes`: which ``var`` columns have a gene vector, coverage thresholds.
 _genept
@@ -23,6 +26,7 @@ _multimodal
 from __future__ import annotations
 
 from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, GeneptSOptions, embed_cells
+from bioprofile.cells._checks import NONFINITE, ExpressionStats, check_expression, expression_stats
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
 from bioprofile.cells._io import embed_cells_file
 from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, match_genes
@@ -31,15 +35,19 @@ from bioprofile.cells._multimodal import CELL_ID_KEY, embed_multimodal
 __all__ = [
     "CELL_ID_KEY",
     "KEY_ADDED",
+    "NONFINITE",
     "MIN_COVERAGE",
     "WARN_COVERAGE",
     "EmbedLimits",
+    "ExpressionStats",
     "GeneMatch",
     "GeneptSOptions",
     "GeneptWOptions",
+    "check_expression",
     "embed_cells",
     "embed_cells_file",
     "embed_multimodal",
+    "expression_stats",
     "genept_s_sentences",
     "genept_w",
     "match_genes",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from bioprofile._version import __version__
+from bioprofile.cells._checks import NONFINITE, NonFinite, check_expression, zero_nonfinite
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
 from bioprofile.cells._match import (
     MIN_COVERAGE,
@@ -72,27 +73,42 @@ class GeneptSOptions:
 
 @dataclass(frozen=True)
 class EmbedLimits:
-    """The bounds a cell embedding works within: rows per chunk and the gene-coverage thresholds.
+    """The bounds a cell embedding works within: rows per chunk, gene-coverage thresholds, non-finite values.
 
     Parameters
     ----------
     chunk_size
         Cells processed (and, for a backed AnnData, read from disk) at a time; bounds temporary memory.
     min_coverage
-        Fail when fewer than this fraction of the genes have a vector (see :func:`match_genes`).
+        Fail when fewer than this fraction of the genes have a vector (see :func:`match_genes`); lower it for a
+        small panel (20 marker genes of 765 are 2.6%).
     warn_coverage
         Warn when fewer than this fraction of the genes have a vector.
+    nonfinite
+        ``"raise"``: refuse ``NaN`` / ``inf`` expression before any compute; ``"zero"``: read those values as
+        zero expression, with a warning that counts them (and their count in provenance).
     """
 
     chunk_size: int = 10_000
     min_coverage: float = MIN_COVERAGE
     warn_coverage: float = WARN_COVERAGE
+    nonfinite: NonFinite = "raise"
 
     def __post_init__(self) -> None:
-        """Reject a ``chunk_size`` below 1 before any work."""
+        """Reject a ``chunk_size`` below 1, a coverage outside [0, 1] or an unknown ``nonfinite``, before any work."""
         if self.chunk_size < 1:
             raise BioprofileInputError(
                 f"chunk_size must be at least 1, got {self.chunk_size}", argument="chunk_size"
+            )
+        for name in ("min_coverage", "warn_coverage"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise BioprofileInputError(
+                    f"{name} is a fraction of the genes, from 0 to 1; got {value}", argument=name
+                )
+        if self.nonfinite not in NONFINITE:
+            raise BioprofileInputError(
+                f"unknown nonfinite={self.nonfinite!r}: choose 'raise' or 'zero'", argument="nonfinite"
             )
 
 
@@ -235,8 +251,10 @@ def embed_cells(
     Raises
     ------
     BioprofileInputError
-        Unknown method, missing layer / column / raw, almost no gene matching the embeddings, or ``copy=True``
-        on a backed AnnData.
+        Unknown method, missing layer / column / raw, almost no gene matching the embeddings, ``copy=True``
+        on a backed AnnData; or, before any compute, expression ``normalize="log1p"`` cannot take (negative
+        values, ``uns["log1p"]`` already recorded) or ``NaN`` / ``inf`` values (unless ``limits.nonfinite`` is
+        ``"zero"``).
     """
     options = method_options(method)
     limits = EmbedLimits() if limits is None else limits
@@ -248,6 +266,18 @@ def embed_cells(
         )
     X = expression_matrix(adata, layer, use_raw)  # first: it says what is wrong when use_raw finds no .raw
     names, what = var_identifiers(adata, gene_key, use_raw)
+    source = "raw" if use_raw else (f"layers[{layer!r}]" if layer else "X")
+    stats = check_expression(
+        X,
+        normalize=options.normalize if isinstance(options, GeneptWOptions) else "none",
+        source=source,
+        # scanpy's log1p records uns["log1p"] for X; .raw and layers are whatever was stored there
+        logged=layer is None and not use_raw and "log1p" in adata.uns,
+        nonfinite=limits.nonfinite,
+        chunk_size=limits.chunk_size,
+    )
+    if stats.n_nonfinite:
+        X = zero_nonfinite(X)
     if isinstance(options, GeneptWOptions):
         if embeddings is None:
             raise BioprofileInputError(
@@ -261,6 +291,8 @@ def embed_cells(
         recorded = options.provenance()
     else:
         cells, match, emb_provenance, recorded = _embed_sentences(X, names, what, embeddings, options, limits)
+    if stats.n_nonfinite:
+        recorded = {**recorded, "nonfinite_values_zeroed": stats.n_nonfinite}
     provenance = _provenance(
         "genept-w" if isinstance(options, GeneptWOptions) else "genept-s",
         key_added,

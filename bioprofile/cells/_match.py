@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import normalize_genes
+from bioprofile.genes import CaseOnlyMatchWarning, normalize_genes
 
 __all__ = ["MIN_COVERAGE", "WARN_COVERAGE", "GeneMatch", "GeneTable", "match_genes", "vector_table"]
 
@@ -137,9 +138,13 @@ def match_genes(
     if not names:
         raise BioprofileInputError(f"{what} is empty: the AnnData has no genes to match")
     try:
-        resolved = normalize_genes(names).inputs
+        with warnings.catch_warnings():
+            # said below for the genes that get a vector, in the words of cells
+            warnings.simplefilter("ignore", CaseOnlyMatchWarning)
+            resolution = normalize_genes(names)
+        resolved, case_only = resolution.inputs, resolution.case_only
     except BioprofileInputError:  # nothing resolved through HGNC; the raw names may still be table keys
-        resolved = {}
+        resolved, case_only = {}, {}
     positions, symbols, rows, unmatched = [], [], [], []
     for i, name in enumerate(names):
         symbol = resolved.get(name.strip())
@@ -159,16 +164,70 @@ def match_genes(
         unmatched=unmatched,
     )
     if match.n_matched == 0 or match.coverage < min_coverage:
-        raise BioprofileInputError(
-            f"only {match.n_matched} of {match.n_vars} genes in {what} have a vector (e.g. {', '.join(names[:3])}): "
-            "pass the var column holding gene symbols or Ensembl ids as gene_key, or embeddings for these genes",
-            argument="gene_key",
-        )
+        raise _coverage_error(match, names, resolved, vectors, min_coverage, what)
+    _warn_case_only(names, match, case_only, vectors, what)
     if match.coverage < warn_coverage:
         warnings.warn(
             f"low gene coverage: {match.n_matched} of {match.n_vars} genes in {what} have a vector "
-            f"({match.coverage:.0%}); cell embeddings use only those",
+            f"({match.coverage:.1%}; {_panel(match, vectors)}); cell embeddings use only those",
             UserWarning,
             stacklevel=2,
         )
     return match
+
+
+def _warn_case_only(
+    names: list[str], match: GeneMatch, case_only: Mapping[str, str], vectors: Mapping[str, Any], what: str
+) -> None:
+    """Warn when matched genes found their vector only by upper-casing (a mouse ``Brca1`` took human BRCA1's)."""
+    pairs = [
+        f"{names[i]} -> {symbol}"
+        for i, symbol in zip(match.var_positions.tolist(), match.symbols, strict=True)
+        if names[i].strip() in case_only and names[i] not in vectors
+    ]
+    if pairs:
+        shown = ", ".join(pairs[:5]) + (f", and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+        warnings.warn(
+            f"{len(pairs)} of {match.n_matched} matched genes in {what} found a vector only when upper-cased "
+            f"({shown}): mouse data? their cells are embedded from the human genes' vectors",
+            CaseOnlyMatchWarning,
+            stacklevel=3,
+        )
+
+
+def _panel(match: GeneMatch, vectors: Mapping[str, np.ndarray]) -> str:
+    """How much of the gene table is in ``var``: ``"all 20 genes of the embeddings are here"``."""
+    present = len(set(match.symbols))
+    return (
+        f"all {present} genes of the embeddings are here"
+        if present == len(vectors)
+        else f"{present} of the {len(vectors)} genes of the embeddings are here"
+    )
+
+
+def _coverage_error(
+    match: GeneMatch,
+    names: list[str],
+    resolved: Mapping[str, str],
+    vectors: Mapping[str, np.ndarray],
+    min_coverage: float,
+    what: str,
+) -> BioprofileInputError:
+    """Why too few genes have a vector, blaming the id column only when the ids are no gene ids."""
+    head = f"only {match.n_matched} of {match.n_vars} genes in {what} have a vector"
+    n_gene_ids = sum(1 for name in names if name.strip() in resolved or name in vectors)
+    if match.n_matched == 0 or n_gene_ids / match.n_vars < max(min_coverage, WARN_COVERAGE):
+        return BioprofileInputError(
+            f"{head} (e.g. {', '.join(names[:3])}; {n_gene_ids} of {match.n_vars} are gene ids HGNC knows): pass "
+            "the var column holding gene symbols or Ensembl ids as gene_key, or embeddings for these genes",
+            argument="gene_key",
+        )
+    # The ids are genes; the table covers few of them: a small panel, which may be what was meant.
+    suggestion = max(math.floor(match.coverage * 1000) / 1000, 0.0)
+    return BioprofileInputError(
+        f"{head} ({match.coverage:.1%}, under min_coverage={min_coverage:g}), though the ids are genes "
+        f"({n_gene_ids} of {match.n_vars} known to HGNC) and {_panel(match, vectors)}: a small panel, which may "
+        f"be fine; to embed the cells from these {match.n_matched} genes alone, pass min_coverage={suggestion:g} "
+        "(or 0), else embed more genes",
+        argument="min_coverage",
+    )

@@ -1,0 +1,220 @@
+"""Expression sanity before any compute: negative, non-finite or already-logged data meets ``normalize="log1p"``.
+
+A scanpy workflow leaves ``X`` in one of several states: counts, ``normalize_total`` + ``log1p`` (scanpy records
+``uns["log1p"]``), or ``sc.pp.scale`` output (negative values, sometimes ``NaN`` for constant genes). GenePT-w with
+``normalize="log1p"`` wants counts; on scaled data it writes ``NaN`` cell vectors, and a second ``log1p`` silently
+compresses logged data. These checks run before the cells are embedded and name the problem and the fix in one
+line. Non-finite values poison every method (``NaN * 0`` is ``NaN``), so they are refused by default; with
+``nonfinite="zero"`` they are read as zero expression instead, with a warning that counts them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from bioprofile.cells._genept import row_chunks
+from bioprofile.errors import BioprofileInputError
+
+__all__ = [
+    "NONFINITE",
+    "ExpressionStats",
+    "NonFinite",
+    "check_expression",
+    "expression_stats",
+    "zero_nonfinite",
+]
+
+#: What to do with ``NaN`` / ``inf`` expression values: refuse (``"raise"``) or read them as zero (``"zero"``).
+NonFinite = Literal["raise", "zero"]
+NONFINITE: tuple[str, ...] = ("raise", "zero")
+
+
+@dataclass(frozen=True)
+class ExpressionStats:
+    """What one pass over an expression matrix found.
+
+    Attributes
+    ----------
+    minimum
+        The smallest finite value (0 for an empty or all-zero sparse matrix).
+    n_nonfinite
+        ``NaN`` and ``inf`` values.
+    n_nonfinite_cells
+        Cells (rows) with at least one of them.
+    n_cells
+        Rows of the matrix.
+    fractional
+        Whether some finite value is not a whole number (then it holds no raw counts).
+    """
+
+    minimum: float
+    n_nonfinite: int
+    n_nonfinite_cells: int
+    n_cells: int
+    fractional: bool = False
+
+
+def expression_stats(X: Any, chunk_size: int = 10_000) -> ExpressionStats:
+    """One read of ``X`` in row chunks: its smallest finite value and where it is not finite.
+
+    Parameters
+    ----------
+    X
+        Cells x genes: numpy, scipy sparse, or a row-sliceable backed dataset.
+    chunk_size
+        Rows read at a time.
+
+    Returns
+    -------
+    ExpressionStats
+        The minimum and the non-finite counts.
+    """
+    minimum, n_bad, bad_cells, fractional = np.inf, 0, 0, False
+    for _, chunk in row_chunks(X, chunk_size):
+        if sp.issparse(chunk):
+            chunk = sp.csr_matrix(chunk)
+            values = chunk.data
+            finite = np.isfinite(values)
+            if not finite.all():
+                rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+                bad_cells += len(np.unique(rows[~finite]))
+            if values.size < np.prod(chunk.shape):  # implicit zeros count towards the minimum
+                minimum = min(minimum, 0.0)
+        else:
+            values = np.asarray(chunk)
+            finite = np.isfinite(values)
+            if not finite.all():
+                bad_cells += int((~finite).any(axis=1).sum()) if values.ndim == 2 else 1
+        n_bad += int(values.size - finite.sum())
+        if finite.any():
+            kept = values[finite]
+            minimum = min(minimum, float(kept.min()))
+            fractional = fractional or bool(np.any(kept != np.round(kept)))
+    return ExpressionStats(
+        minimum=0.0 if minimum == np.inf else float(minimum),
+        n_nonfinite=n_bad,
+        n_nonfinite_cells=bad_cells,
+        n_cells=int(X.shape[0]),
+        fractional=fractional,
+    )
+
+
+def check_expression(
+    X: Any,
+    *,
+    normalize: str,
+    source: str,
+    logged: bool,
+    nonfinite: NonFinite = "raise",
+    chunk_size: int = 10_000,
+) -> ExpressionStats:
+    """Refuse expression the embedding would turn into ``NaN`` or silently distort, before any compute.
+
+    Parameters
+    ----------
+    X
+        Cells x genes, as the embedding will read it.
+    normalize
+        The GenePT-w normalisation (``"none"`` or ``"log1p"``); ``"none"`` for GenePT-s.
+    source
+        How messages name ``X`` (``"X"``, ``"raw"``, ``"layers['counts']"``).
+    logged
+        Whether scanpy recorded a ``log1p`` of this matrix (``uns["log1p"]``).
+    nonfinite
+        ``"raise"``: refuse ``NaN`` / ``inf`` values; ``"zero"``: read them as zero expression, with a
+        warning giving their count.
+    chunk_size
+        Rows read at a time.
+
+    Returns
+    -------
+    ExpressionStats
+        What the pass over ``X`` found.
+
+    Raises
+    ------
+    BioprofileInputError
+        Already-logged or negative data with ``normalize="log1p"``; non-finite values with
+        ``nonfinite="raise"``; an unknown ``nonfinite``.
+
+    Warns
+    -----
+    UserWarning
+        Non-finite values read as zero (``nonfinite="zero"``), with the counts; or ``normalize="log1p"`` on
+        values that are not whole numbers (normalised already, perhaps: no ``uns["log1p"]`` said so).
+    """
+    if nonfinite not in NONFINITE:
+        raise BioprofileInputError(
+            f"unknown nonfinite={nonfinite!r}: choose 'raise' or 'zero'", argument="nonfinite"
+        )
+    if normalize == "log1p" and logged:
+        raise BioprofileInputError(
+            f"{source} is already log-transformed (scanpy's log1p recorded uns['log1p']): use normalize='none' "
+            "to weight genes by it as it is, or pass the raw counts as layer",
+            argument="normalize",
+        )
+    stats = expression_stats(X, chunk_size)
+    if stats.n_nonfinite:
+        counts = f"{stats.n_nonfinite} NaN/inf values in {stats.n_nonfinite_cells} of {stats.n_cells} cells"
+        if nonfinite == "raise":
+            raise BioprofileInputError(
+                f"{source} has {counts}, which would give NaN cell vectors: fix or filter those cells, or pass "
+                "nonfinite='zero' to read them as zero expression",
+                argument="nonfinite",
+            )
+        warnings.warn(f"{counts} of {source} read as zero expression", UserWarning, stacklevel=3)
+    if normalize == "log1p" and stats.minimum < 0:
+        raise BioprofileInputError(
+            f"{source} has negative values (minimum {stats.minimum:.4g}; scaled data, e.g. from scanpy's scale?), "
+            "and normalize='log1p' needs counts: pass the counts as layer (or use_raw), or normalize='none' "
+            "for data already normalised",
+            argument="normalize",
+        )
+    if normalize == "log1p" and stats.fractional:
+        warnings.warn(
+            f"{source} holds values that are not whole numbers, and normalize='log1p' expects counts: if it is "
+            "already normalised, use normalize='none'",
+            UserWarning,
+            stacklevel=3,
+        )
+    return stats
+
+
+class _ZeroNonFinite:
+    """A row-sliceable view of ``X`` whose chunks read ``NaN`` / ``inf`` as zero (the input is not modified)."""
+
+    def __init__(self, X: Any):
+        self.X = X
+        self.shape = X.shape
+
+    def __getitem__(self, rows: slice) -> Any:
+        chunk = self.X[rows]
+        if sp.issparse(chunk):
+            chunk = sp.csr_matrix(chunk, copy=True)
+            chunk.data[~np.isfinite(chunk.data)] = 0
+            chunk.eliminate_zeros()
+            return chunk
+        chunk = np.array(chunk, copy=True)
+        chunk[~np.isfinite(chunk)] = 0
+        return chunk
+
+
+def zero_nonfinite(X: Any) -> Any:
+    """``X`` as the embedding reads it with ``nonfinite="zero"``: row chunks with ``NaN`` / ``inf`` as zero.
+
+    Parameters
+    ----------
+    X
+        Cells x genes, row-sliceable.
+
+    Returns
+    -------
+    object
+        Something with ``shape`` and ``[start:stop]`` row slices, as :func:`~bioprofile.cells.genept_w` reads.
+    """
+    return _ZeroNonFinite(X)
