@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "genept": 3,
     "train": 3,
     "perturbation": 3,
+    "tl": 3,
     "diagnose": 4,
     "evaluate": 5,
     "pl": 6,

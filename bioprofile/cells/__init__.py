@@ -21,6 +21,10 @@ _io
     :func:`embed_cells_file`: an ``.h5ad`` on disk streamed in row chunks, the result written into a copy.
 _multimodal
     :func:`embed_multimodal`: RNA and ADT cells in one space, per-modality provenance.
+_varm
+    :func:`gene_vectors_to_varm`: gene vectors into ``varm`` of a cell AnnData, genes without one recorded.
+
+:mod:`bioprofile.tl` gathers the AnnData functions under scanpy's name.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_
 from bioprofile.cells._io import embed_cells_file
 from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, match_genes
 from bioprofile.cells._multimodal import CELL_ID_KEY, embed_multimodal
+from bioprofile.cells._varm import VARM_KEY, gene_vectors_to_varm
 
 __all__ = [
     "CELL_ID_KEY",
     "KEY_ADDED",
     "NONFINITE",
+    "VARM_KEY",
     "MIN_COVERAGE",
     "WARN_COVERAGE",
     "EmbedLimits",
@@ -49,6 +55,7 @@ __all__ = [
     "embed_multimodal",
     "expression_stats",
     "genept_s_sentences",
+    "gene_vectors_to_varm",
     "genept_w",
     "match_genes",
 ]

@@ -8,6 +8,8 @@ Modules
 -------
 One private module per area, its public functions re-exported here.
 
+- :mod:`._cells` -- cells on AnnData (:mod:`bioprofile.cells`, :mod:`bioprofile.tl`): :func:`cell_embedding` (an
+  ``obsm`` basis coloured by ``obs``, colours from ``uns[f"{key}_colors"]``), :func:`category_colors`
 - :mod:`._diagnose` -- :mod:`bioprofile.diagnose`: :func:`plot_group_summary` (window groups),
   :func:`plot_token_weights` (per-token SFT/DFT/BFT weights of one response)
 - :mod:`._evaluate` -- the benchmarks of :mod:`bioprofile.evaluate`: :func:`roc_panels` (gene tasks),
@@ -16,10 +18,13 @@ One private module per area, its public functions re-exported here.
 
 from __future__ import annotations
 
+from bioprofile.pl._cells import category_colors, cell_embedding
 from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
 from bioprofile.pl._evaluate import clustering_umaps, integration_table, roc_panels
 
 __all__: list[str] = [
+    "category_colors",
+    "cell_embedding",
     "clustering_umaps",
     "integration_table",
     "plot_group_summary",
