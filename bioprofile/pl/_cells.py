@@ -106,7 +106,7 @@ def cell_embedding(
     if ax is None:
         from matplotlib.figure import Figure
 
-        ax = Figure(figsize=(5.5, 4.5), layout="constrained").add_subplot()
+        ax = Figure(figsize=(8.0, 4.5), layout="constrained").add_subplot()
     x, y = coords[:, components[0]], coords[:, components[1]]
     size = min(120_000 / max(adata.n_obs, 1), 20.0) if size is None else size
     if color is None:
@@ -122,7 +122,11 @@ def cell_embedding(
                     x[mask], y[mask], s=size, color=colour, label=str(category), linewidths=0, rasterized=True
                 )
             ax.legend(
-                loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=max(1, 20 / size)
+                loc="center left",
+                bbox_to_anchor=(1.0, 0.5),
+                frameon=False,
+                fontsize="small",
+                markerscale=max(1, 20 / size),
             )
         else:
             points = ax.scatter(x, y, s=size, c=np.asarray(values, dtype=float), cmap="viridis", linewidths=0)
