@@ -18,6 +18,7 @@ from bioprofile.cells._match import (
     WARN_COVERAGE,
     GeneMatch,
     GeneTable,
+    embedding_source,
     match_genes,
     vector_table,
 )
@@ -343,9 +344,7 @@ def _provenance(
     emb_provenance: dict,
     options: dict,
 ) -> dict:
-    source = {
-        k: emb_provenance[k] for k in ("source", "generator", "template", "encoder") if k in emb_provenance
-    }
+    source = embedding_source(emb_provenance)
     prov = {
         "method": method,
         "key_added": key_added,

@@ -15,7 +15,15 @@ from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import CaseOnlyMatchWarning, normalize_genes
 
-__all__ = ["MIN_COVERAGE", "WARN_COVERAGE", "GeneMatch", "GeneTable", "match_genes", "vector_table"]
+__all__ = [
+    "MIN_COVERAGE",
+    "WARN_COVERAGE",
+    "GeneMatch",
+    "GeneTable",
+    "embedding_source",
+    "match_genes",
+    "vector_table",
+]
 
 #: Below this fraction of matched genes embedding fails (almost certainly the wrong id column).
 MIN_COVERAGE = 0.05
@@ -95,6 +103,22 @@ def vector_table(embeddings: GeneTable) -> tuple[dict[str, np.ndarray], dict]:
         return embeddings.to_dict(), dict(embeddings.provenance)
     table = {str(k): np.asarray(v, dtype=np.float32) for k, v in embeddings.items()}
     return table, {}
+
+
+def embedding_source(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a gene table's vectors came from: its ``source``, ``generator``, ``template`` and ``encoder``, if given.
+
+    Parameters
+    ----------
+    provenance
+        The provenance of a gene table (:func:`vector_table`'s second value).
+
+    Returns
+    -------
+    dict
+        Those of the four keys that ``provenance`` holds.
+    """
+    return {k: provenance[k] for k in ("source", "generator", "template", "encoder") if k in provenance}
 
 
 def match_genes(

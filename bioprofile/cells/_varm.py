@@ -9,7 +9,7 @@ import numpy as np
 
 from bioprofile._version import __version__
 from bioprofile.cells._anndata import var_identifiers
-from bioprofile.cells._match import GeneTable, match_genes, vector_table
+from bioprofile.cells._match import GeneTable, embedding_source, match_genes, vector_table
 from bioprofile.errors import BioprofileInputError
 
 if TYPE_CHECKING:
@@ -80,9 +80,7 @@ def gene_vectors_to_varm(
         "n_vars": match.n_vars,
         "n_with_vector": match.n_matched,
         "genes_without_vector": [str(adata.var_names[i]) for i in np.flatnonzero(~has_vector)],
-        "embeddings": {
-            k: provenance[k] for k in ("source", "generator", "template", "encoder") if k in provenance
-        },
+        "embeddings": embedding_source(provenance),
         "bioprofile_version": __version__,
     }
     target = adata.copy() if copy else adata
