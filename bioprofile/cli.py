@@ -286,7 +286,6 @@ def embed_genes_command(
             strict=strict,
             show_progress=not quiet,
         )
-    result.provenance.update(resolution.provenance())  # HGNC release, species and repaired ids
     _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("gene", "genes"))
 
 

@@ -83,7 +83,9 @@ def embed_genes(
     >>> embed_genes(["TP53"], template="genept", settings=GenerationSettings(max_new_tokens=128))  # doctest: +SKIP
     """
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
-    return embed_entities(resolution, strict=strict, **options)
+    result = embed_entities(resolution, strict=strict, **options)
+    result.provenance.update(resolution.provenance())  # HGNC release, species and repaired ids
+    return result
 
 
 def embed_proteins(

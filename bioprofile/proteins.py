@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import re
 import textwrap
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -30,7 +31,7 @@ from typing import ClassVar
 
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import Gene, normalize_genes, read_list_file
+from bioprofile.genes import CaseOnlyMatchWarning, Gene, normalize_genes, read_list_file
 
 __all__ = [
     "KEY_PREFIX",
@@ -425,7 +426,10 @@ def _hgnc_lookup(names: list[str]) -> _HgncHits:
     """HGNC matches of every spelling of every name, from one :func:`normalize_genes` call."""
     spellings = list(dict.fromkeys(s for name in names for s in _candidates(name)))
     try:
-        genes = normalize_genes(spellings)
+        with warnings.catch_warnings():
+            # antibody names are mixed-case by convention (CD8a, FceRIa): a case-only match is the rule here
+            warnings.simplefilter("ignore", CaseOnlyMatchWarning)
+            genes = normalize_genes(spellings)
     except BioprofileInputError:  # raised only when no spelling matched a gene: every target is unmapped
         return _HgncHits({}, {})
     by_symbol = {gene.symbol: gene for gene in genes.genes}
