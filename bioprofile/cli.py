@@ -1141,7 +1141,7 @@ def bench_perturbation_command(
     ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the held-out draw.")] = 0,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list of training seeds.")] = "0",
-    max_steps: Annotated[int, typer.Option("--max-steps", help="STATE training steps per run.")] = 200,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="STATE training steps per run.")] = 300,
     gpu: Annotated[
         bool,
         typer.Option(

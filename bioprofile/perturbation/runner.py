@@ -95,8 +95,8 @@ class StateModelSettings:
     intermediate_size: int | None = 64
     cell_set_len: int | None = 16
     batch_size: int = 4
-    max_steps: int = 200
-    lr: float = 1e-3
+    max_steps: int = 300
+    lr: float = 3e-3
     seed: int = 42
     num_workers: int = 0
 
