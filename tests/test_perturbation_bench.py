@@ -283,7 +283,7 @@ def test_bench_end_to_end_on_cpu(perturbseq, data_file, tmp_path, monkeypatch):
         "--test-perturbations",
         ",".join(perturbseq.test_perturbations),
         "--max-steps",
-        "100",
+        "50",
         "-o",
         str(out),
     )
