@@ -1139,5 +1139,124 @@ def embed_proteins_command(
     _write_embeddings(result, output, fmt=fmt, force=force, quiet=quiet, nouns=("protein", "proteins"))
 
 
+def _named_embeddings(embeddings: list[Path]) -> dict[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named by its stem) for each feature set of the perturbation bench."""
+    named: dict[str, Path] = {}
+    for item in embeddings:
+        name, sep, path = str(item).partition("=")
+        name, path = (name, Path(path)) if sep else (item.stem, item)
+        if name in named:
+            fail(f"two --embeddings are named {name!r}: name them apart with NAME=PATH")
+        named[name] = path
+    return named
+
+
+@bench_app.command("perturbation", cls=BoundaryCommand)
+def bench_perturbation_command(
+    data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (expression in X and obsm[--embed-key]).")],
+    embeddings: Annotated[
+        list[Path],
+        typer.Option(
+            "--embeddings",
+            "-e",
+            help="Feature set: a gene table (.parquet/.npz/.h5ad) or a STATE .pt; NAME=PATH names it (repeatable).",
+        ),
+    ],
+    pert_col: Annotated[str, typer.Option("--pert-col", help="obs column of perturbation labels.")] = "gene",
+    control: Annotated[str, typer.Option("--control", help="Control label, exactly as in the data.")] = (
+        "non-targeting"
+    ),
+    cell_type_key: Annotated[str, typer.Option("--cell-type-key", help="obs column of cell types.")] = (
+        "cell_type"
+    ),
+    batch_col: Annotated[str, typer.Option("--batch-col", help="obs column of batches.")] = "gem_group",
+    embed_key: Annotated[
+        str, typer.Option("--embed-key", help="obsm matrix STATE models ('' for X).")
+    ] = "X_hvg",
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Share of perturbations held out of training.")
+    ] = 0.2,
+    test_perturbations: Annotated[
+        str | None, typer.Option("--test-perturbations", help="Comma list of held-out perturbations instead.")
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the held-out draw.")] = 0,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma list of training seeds.")] = "0",
+    max_steps: Annotated[int, typer.Option("--max-steps", help="STATE training steps per run.")] = 300,
+    gpu: Annotated[
+        bool,
+        typer.Option(
+            "--gpu", help="arc-state's state_sm model and trainer sizes (default: a tiny CPU model)."
+        ),
+    ] = False,
+    profile: Annotated[
+        str, typer.Option("--profile", help="cell-eval metric profile: minimal | vcc | full.")
+    ] = ("minimal"),
+    random: Annotated[bool, typer.Option("--random/--no-random", help="Random-vector baseline.")] = True,
+    one_hot: Annotated[bool, typer.Option("--one-hot/--no-one-hot", help="STATE's one-hot baseline.")] = True,
+    control_vector: Annotated[
+        str, typer.Option("--control-vector", help="Control vector of exported tables: zeros | mean.")
+    ] = "zeros",
+    allow_missing: Annotated[
+        str | None,
+        typer.Option("--allow-missing", help="A label with no vector gets: zeros | mean (default: fail)."),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, .png and the runs in PREFIX_state/."),
+    ] = Path("perturbation"),
+    force: Annotated[bool, typer.Option("--force", help="Replace the outputs and PREFIX_state/.")] = False,
+) -> None:
+    """STATE trained on each feature set, one-hot and random vectors; cell-eval metrics on held-out perturbations."""
+    from bioprofile import pl
+    from bioprofile.evaluate.perturbation import (
+        PerturbationBenchOptions,
+        prepare_perturbation_bench,
+        run_perturbation_bench,
+    )
+    from bioprofile.evaluate.report import check_output_prefix
+    from bioprofile.perturbation import PerturbationColumns, StateModelSettings
+
+    work_dir = output.parent / f"{output.name}_state"
+    check_output_prefix(output, overwrite=force, folders=[work_dir])
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        fail(f"--seeds must be a comma list of integers, got {seeds!r}")
+    if max_steps < 1:
+        fail(f"--max-steps must be at least 1, got {max_steps}")
+    model = StateModelSettings.gpu(max_steps=max_steps) if gpu else StateModelSettings(max_steps=max_steps)
+    held = (
+        None
+        if test_perturbations is None
+        else tuple(p.strip() for p in test_perturbations.split(",") if p.strip())
+    )
+    options = PerturbationBenchOptions(
+        test_fraction=test_fraction,
+        test_perturbations=held,
+        split_seed=split_seed,
+        seeds=seed_list,
+        model=model,
+        profile=profile,
+        random=random,
+        one_hot=one_hot,
+        control_vector=control_vector,
+        allow_missing=allow_missing,
+    )
+    columns = PerturbationColumns(pert_col, control, cell_type_key, batch_col, embed_key or None)
+    plan = prepare_perturbation_bench(
+        data,
+        _named_embeddings(embeddings),
+        columns=columns,
+        work_dir=work_dir,
+        options=options,
+        overwrite=force,
+    )
+    typer.echo(f"training {len(plan.methods) - 1} STATE model(s) x {len(seed_list)} seed(s) in {work_dir}")
+    result = run_perturbation_bench(plan)
+    written = _write_bench_table(result, output, data, force)
+    pl.perturbation_metrics(result, output.with_suffix(".png"))
+    typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
+
+
 if __name__ == "__main__":
     app()

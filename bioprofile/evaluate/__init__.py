@@ -10,6 +10,8 @@ Modules
   embedding cosine against the reference term beside a most-frequent-term baseline, :func:`run_gene_sets`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
+- :mod:`.perturbation` -- STATE trained per perturbation feature set beside one-hot, random and control-mean,
+  scored by cell-eval on held-out perturbations, :func:`benchmark_perturbation`
 - :mod:`.modality_matching` -- matching accuracy and FOSCTTM of paired (RNA + protein) cell embeddings
 - :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`
 """

@@ -14,6 +14,8 @@ One private module per area, its public functions re-exported here.
   :func:`plot_token_weights` (per-token SFT/DFT/BFT weights of one response)
 - :mod:`._evaluate` -- the benchmarks of :mod:`bioprofile.evaluate`: :func:`roc_panels` (gene tasks),
   :func:`clustering_umaps`, :func:`integration_table`
+- :mod:`._perturbation` -- the perturbation bench of :mod:`bioprofile.evaluate.perturbation`:
+  :func:`perturbation_metrics` (one bar panel per cell-eval metric)
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from __future__ import annotations
 from bioprofile.pl._cells import category_colors, cell_embedding
 from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
 from bioprofile.pl._evaluate import clustering_umaps, integration_table, roc_panels
+from bioprofile.pl._perturbation import perturbation_metrics
 
 __all__: list[str] = [
     "category_colors",
     "cell_embedding",
     "clustering_umaps",
     "integration_table",
+    "perturbation_metrics",
     "plot_group_summary",
     "plot_token_weights",
     "roc_panels",
