@@ -48,7 +48,17 @@ MAX_PARAMETERS = 10
 # A command-line flag: two dashes and a lower-case word, not part of a longer dash run or word.
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Flags of other tools that install hints and docs may quote (pip, vllm serve, torchrun).
-FOREIGN_FLAGS = {"--no-deps", "--force-reinstall", "--served-model-name", "--nproc-per-node", "--config-file"}
+FOREIGN_FLAGS = {
+    "--no-deps",
+    "--force-reinstall",
+    "--served-model-name",
+    "--nproc-per-node",
+    "--config-file",
+    # arc-state's `state tx predict` options, passed to its subprocess by perturbation.runner
+    "--output-dir",
+    "--checkpoint",
+    "--predict-only",
+}
 
 
 def _modules() -> list[Path]:

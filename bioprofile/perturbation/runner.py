@@ -288,21 +288,16 @@ def _prepare_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def _arc_flag(name: str) -> str:
-    # arc-state's own argparse option (argv of its subprocess), never one of bioprofile's: spelled from its
-    # name so that the library's rule "only cli.py names flags" keeps meaning bioprofile's flags.
-    return "-" * 2 + name
-
-
 def _predict_args(run: StateRun) -> list[str]:
+    # arc-state's own argparse options (the argv of its subprocess), listed as foreign in the structure test
     return [
         "tx",
         "predict",
-        _arc_flag("output-dir"),
+        "--output-dir",
         str(run.run_dir),
-        _arc_flag("checkpoint"),
+        "--checkpoint",
         run.checkpoint,
-        _arc_flag("predict-only"),
+        "--predict-only",
     ]
 
 
