@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -195,6 +196,43 @@ _EmbedBatchSize = Annotated[
 _EmbedMaxNewTokens = Annotated[
     int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
 ]
+
+
+class DType(StrEnum):
+    """The weights' dtypes a local writer runs in (``auto``: the engine's choice; vLLM picks bf16 even on CPU)."""
+
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+    auto = "auto"
+
+
+_EmbedDtype = Annotated[
+    DType,
+    typer.Option(
+        "--dtype",
+        help="Weights' dtype of a local writer; float32 (the default on every backend) makes transformers and "
+        "vllm write the same tokens.",
+    ),
+]
+_EmbedDevice = Annotated[
+    str | None,
+    typer.Option("--device", help="Where a local writer runs: cpu, cuda, cuda:N (default: a GPU if any)."),
+]
+_EmbedThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="CPU threads of a local writer (default: the CPUs allowed); on a loaded machine 1 can be faster.",
+    ),
+]
+_EmbedMaxRetries = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries", min=0, help="Retries of a failed request with --backend openai (default 3)."
+    ),
+]
 _EmbedCacheDir = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
@@ -235,6 +273,10 @@ def embed_genes_command(
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     cache_dir: _EmbedCacheDir = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: _EmbedForce = False,
@@ -249,6 +291,7 @@ def embed_genes_command(
         genes, genes_file, read_gene_list, "no genes given: pass ids as arguments or --genes-file FILE"
     )
     fmt = _checked_output(output, format, force)
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
     resolution = normalize_genes(ids, strict=strict)
     if not quiet and (resolution.unknown or resolution.ambiguous):
         typer.secho(f"warning: {resolution.report()}", err=True, fg=typer.colors.YELLOW)
@@ -256,7 +299,7 @@ def embed_genes_command(
     encoder = _make_encoder(encoder, backend, base_url, api_key_env)
     generator = None
     if not summaries:
-        generator = _make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env)
+        generator = _make_generator(model, backend, base_url, settings, api_key_env, max_retries)
     with _open_store(cache_dir) as store:
         result = embed_genes(
             resolution,
@@ -297,18 +340,30 @@ def _quiet_model_libraries(quiet: bool) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def _make_generator(model, backend: str, base_url, batch_size, max_new_tokens: int, api_key_env: str):
-    """The profile writer the generation flags of embed-genes and embed-proteins describe."""
-    from bioprofile.profiles.backends import make_generator
+def _generation_settings(batch_size, max_new_tokens: int, dtype: DType, device, threads):
+    """The GenerationSettings the generation flags describe."""
     from bioprofile.profiles.generate import GenerationSettings
 
-    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    return GenerationSettings(
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        dtype=DType(dtype).value,
+        device=device,
+        threads=threads,
+    )
+
+
+def _make_generator(model, backend: str, base_url, settings, api_key_env: str, max_retries=None):
+    """The profile writer the generation flags of embed-genes, embed-proteins and bench gene-sets describe."""
+    from bioprofile.profiles.backends import make_generator
+
     return make_generator(
         model,
         backend=backend,
         base_url=base_url if backend == "openai" else None,
         settings=settings,
         api_key_env=api_key_env,
+        max_retries=max_retries,
     )
 
 
@@ -985,6 +1040,10 @@ def bench_gene_sets_command(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens.")
     ] = 64,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     template: Annotated[
         str, typer.Option("--template", "-t", help="Gene-set prompt template (process).")
     ] = "process",
@@ -1009,7 +1068,6 @@ def bench_gene_sets_command(
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
     from bioprofile.evaluate.report import check_output_prefix
     from bioprofile.profiles.backends import make_generator
-    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.store import Store
 
     check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
@@ -1017,8 +1075,11 @@ def bench_gene_sets_command(
     options = GeneSetOptions(
         template=template, encoder=encoder, use_stemmer=use_stemmer, baseline=not no_baseline
     )
-    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
-    generator = make_generator(model, backend=backend, base_url=base_url, settings=settings)
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
+    # base_url goes as it is: with a local backend nothing else here uses it, and make_generator refuses it.
+    generator = make_generator(
+        model, backend=backend, base_url=base_url, settings=settings, max_retries=max_retries
+    )
     with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
         result = run_gene_sets(
             sets, generator=generator, options=options, store=store, name=model or "default"
@@ -1062,6 +1123,10 @@ def embed_proteins_command(
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     cache_dir: _EmbedCacheDir = None,
     include_isotype_controls: Annotated[
         bool,
@@ -1081,6 +1146,7 @@ def embed_proteins_command(
     message = "no targets given: pass antibody targets as arguments or --targets-file FILE"
     names = _given_ids(targets, targets_file, read_target_list, message)
     fmt = _checked_output(output, format, force)
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
     resolution = normalize_proteins(names, strict=strict, include_isotype_controls=include_isotype_controls)
     if not quiet and (resolution.without_gene or resolution.isotype_controls):
         typer.secho(
@@ -1090,7 +1156,7 @@ def embed_proteins_command(
     with _open_store(cache_dir) as store:
         result = embed_proteins(
             resolution,
-            generator=_make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env),
+            generator=_make_generator(model, backend, base_url, settings, api_key_env, max_retries),
             template=template,
             encoder=encoder,
             store=store,

@@ -122,7 +122,7 @@ def test_vllm_settings_and_cache_key_without_starting_an_engine(tiny_llama_dir, 
     monkeypatch.setattr(vllm_backend, "vllm_available", lambda: True)
     engine = VLLMGenerator(tiny_llama_dir)
     assert engine.batch_size == vllm_backend.DEFAULT_BATCH_SIZE == 64
-    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "auto"}
+    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "float32"}
     assert engine.id == TransformersGenerator(tiny_llama_dir).id
     sampled = VLLMGenerator(
         tiny_llama_dir, settings=GenerationSettings(batch_size=8, do_sample=True, seed=2), dtype="float32"
