@@ -239,6 +239,8 @@ _EmbedCacheDir = Annotated[
 ]
 _EmbedForce = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 _EmbedQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")]
+# Every long command takes it: its progress bars (on stderr) and the model libraries' bars off.
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 @app.command("embed-genes", cls=BoundaryCommand)
@@ -334,10 +336,21 @@ def _checked_output(output: Path, format: str | None, force: bool) -> str:
 
 
 def _quiet_model_libraries(quiet: bool) -> None:
-    """With ``quiet``, also silence the model libraries' own loading bars (read when they are imported, later)."""
+    """The model libraries' own bars off (they would interleave with bioprofile's); with ``quiet``, their warnings.
+
+    The environment variables are read when those libraries are imported, later; one already imported (a second
+    command in the same process) is switched off through its own function.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' loading bars
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if quiet:
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "datasets" in sys.modules:
+        getattr(sys.modules["datasets"], "disable_progress_bars", lambda: None)()
 
 
 def _generation_settings(batch_size, max_new_tokens: int, dtype: DType, device, threads):
@@ -576,8 +589,10 @@ def train_command(
     force: Annotated[
         bool, typer.Option("--force", help="Write into an output folder that already holds files.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
+    _quiet_model_libraries(quiet)
     import yaml
 
     from bioprofile.train.trainer import train_from_config
@@ -593,6 +608,8 @@ def train_command(
             fail(f"--set {item[:80]!r}: the value is not YAML ({' '.join(str(err).split())[:120]})")
     if output_dir is not None:
         changes["output_dir"] = str(output_dir)
+    # The trainer's own bar (on stderr) unless quiet; a --set disable_tqdm=... says otherwise.
+    changes.setdefault("disable_tqdm", quiet)
     out = train_from_config(config, overwrite=force, **changes)
     typer.echo(f"wrote {out}")
 

