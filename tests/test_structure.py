@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "proteins": 1,
     "entities": 1,
     "store": 1,
+    "cache_admin": 1,
     "data": 1,
     "embeddings": 1,
     "profiles": 2,
