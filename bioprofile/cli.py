@@ -19,6 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from bioprofile._version import __version__
 from bioprofile.errors import BioprofileInputError
+from bioprofile.progress import working
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
 ARGUMENT_ALIASES = {
@@ -104,7 +105,7 @@ class OneLineErrorsGroup(TyperGroup):
 
 
 app = typer.Typer(
-    cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0]
+    cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=True, help=__doc__.split("\n")[0]
 )
 bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
@@ -336,16 +337,25 @@ def _checked_output(output: Path, format: str | None, force: bool) -> str:
 
 
 def _quiet_model_libraries(quiet: bool) -> None:
-    """The model libraries' own bars off (they would interleave with bioprofile's); with ``quiet``, their warnings.
+    """Progress on stderr, the model libraries' own bars off (they would interleave); with ``quiet``, their warnings.
 
     The environment variables are read when those libraries are imported, later; one already imported (a second
     command in the same process) is switched off through its own function.
     """
+    import rich
+
+    # Bars drawn without a console of their own (the pipeline's) use rich's global console: stderr, so stdout
+    # holds only results (tables meant for stdout are printed on a Console() of their own).
+    rich.reconfigure(stderr=True)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' loading bars
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if quiet:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    if "huggingface_hub" in sys.modules:
+    if "transformers" in sys.modules:  # it keeps its own switch, set from the hub's when it was imported
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the hub's bars too
+    elif "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
@@ -510,6 +520,7 @@ def diagnose_windows_command(
     ] = 6,
     ner_model: _DiagnoseNerModel = None,
     force: _DiagnoseForce = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Which low-confidence windows of the reference answers hold gene entities and causal links."""
     from rich.console import Console
@@ -523,9 +534,11 @@ def diagnose_windows_command(
                          sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
                          dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
+    _quiet_model_libraries(quiet)
     causal_lm, tokenizer = _diagnose_model(model, ner_model, output, DIAGNOSIS_FILES, force)
-    result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
-                         max_length=max_length, ner_model=ner_model)  # fmt: skip
+    with working(f"scoring {len(examples)} responses", not quiet):
+        result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
+                             max_length=max_length, ner_model=ner_model)  # fmt: skip
     paths = dx.write_diagnosis(result, output, overwrite=force)
     paths["plot"] = output / "diagnose_groups.png"
     plot_group_summary(result.summary, paths["plot"])
@@ -548,6 +561,7 @@ def diagnose_weights_command(
     ] = None,
     ner_model: _DiagnoseNerModel = None,
     force: _DiagnoseForce = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Per-token SFT/DFT/BFT/BFT-v1 loss weights of one reference answer, side by side."""
     from rich.console import Console
@@ -560,8 +574,10 @@ def diagnose_weights_command(
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
     if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
+    _quiet_model_libraries(quiet)
     causal_lm, tokenizer = _diagnose_model(model, ner_model, output, weights_files(index), force)
-    (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
+    with working(f"scoring record {index}", not quiet):
+        (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
     scored.index = index
     table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
     paths = dx.write_token_weights(table, output, index, overwrite=force)
@@ -608,9 +624,7 @@ def train_command(
             fail(f"--set {item[:80]!r}: the value is not YAML ({' '.join(str(err).split())[:120]})")
     if output_dir is not None:
         changes["output_dir"] = str(output_dir)
-    # The trainer's own bar (on stderr) unless quiet; a --set disable_tqdm=... says otherwise.
-    changes.setdefault("disable_tqdm", quiet)
-    out = train_from_config(config, overwrite=force, **changes)
+    out = train_from_config(config, overwrite=force, progress=not quiet, **changes)
     typer.echo(f"wrote {out}")
 
 
@@ -644,11 +658,14 @@ def data_fetch_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a cached file whose sha256 differs from the manifest's.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
     from bioprofile.data import fetch_dataset
 
-    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
+    _quiet_model_libraries(quiet)
+    with working(f"fetching {name}", not quiet):
+        fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
@@ -729,6 +746,7 @@ def bench_gene_tasks_command(
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
     from contextlib import nullcontext
@@ -765,10 +783,12 @@ def bench_gene_tasks_command(
     tables = {}
     for path in embeddings:
         tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
+    _quiet_model_libraries(quiet)
     with (
         Store(cache_dir / "store.sqlite" if cache_dir else None)
         if symbol_baseline
-        else nullcontext() as store
+        else nullcontext() as store,
+        working(f"scoring {len(tables)} tables on {len(task_list)} tasks", not quiet),
     ):
         report = run_gene_tasks(
             tables,
@@ -817,6 +837,7 @@ def embed_cells_command(
     ] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Cells per chunk.")] = 10_000,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
     from bioprofile.cells import EmbedLimits, GeneptSOptions, GeneptWOptions, embed_cells_file
@@ -828,17 +849,19 @@ def embed_cells_command(
         options = GeneptSOptions(top_n=top_n, encoder=encoder)
     else:
         options = method  # the library names the known methods
-    info = embed_cells_file(
-        input,
-        embeddings,
-        output,
-        method=options,
-        gene_key=gene_key,
-        layer=layer,
-        use_raw=use_raw,
-        limits=EmbedLimits(chunk_size=chunk_size),
-        overwrite=force,
-    )
+    _quiet_model_libraries(quiet)
+    with working(f"embedding the cells of {input.name} ({method})", not quiet):
+        info = embed_cells_file(
+            input,
+            embeddings,
+            output,
+            method=options,
+            gene_key=gene_key,
+            layer=layer,
+            use_raw=use_raw,
+            limits=EmbedLimits(chunk_size=chunk_size),
+            overwrite=force,
+        )
     cov = info["gene_coverage"]
     typer.echo(
         f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "
@@ -895,6 +918,7 @@ def bench_clustering_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace PREFIX.md, .json and PREFIX_umap/.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
     from bioprofile import pl
@@ -902,15 +926,17 @@ def bench_clustering_command(
 
     umap_dir = output.parent / f"{output.name}_umap"
     adata = _read_bench_input(input, output, force=force, suffixes=(".md", ".json"), folders=[umap_dir])
-    result = benchmark_clustering(
-        adata,
-        label_key,
-        obsm_keys=obsm_key or ["X_bioprofile"],
-        pca_baseline=not no_pca,
-        n_pcs=n_pcs,
-        use_raw=use_raw,
-        seed=seed,
-    )
+    _quiet_model_libraries(quiet)
+    with working(f"scoring clustering of {adata.n_obs} cells", not quiet):
+        result = benchmark_clustering(
+            adata,
+            label_key,
+            obsm_keys=obsm_key or ["X_bioprofile"],
+            pca_baseline=not no_pca,
+            n_pcs=n_pcs,
+            use_raw=use_raw,
+            seed=seed,
+        )
     written = _write_bench_table(result, output, input, force)
     pl.clustering_umaps(result, umap_dir)
     typer.echo("wrote " + ", ".join(map(str, [*written, umap_dir])))
@@ -938,23 +964,26 @@ def bench_integration_command(
         "integration"
     ),
     force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
     from bioprofile import pl
     from bioprofile.evaluate.integration import benchmark_integration
 
     adata = _read_bench_input(input, output, force=force)
-    result = benchmark_integration(
-        adata,
-        batch_key,
-        label_key,
-        obsm_keys=obsm_key or ["X_bioprofile"],
-        baselines=[b.strip() for b in baselines.split(",") if b.strip()],
-        baseline_on=baseline_on,
-        n_pcs=n_pcs,
-        use_raw=use_raw,
-        seed=seed,
-    )
+    _quiet_model_libraries(quiet)
+    with working(f"scoring integration of {adata.n_obs} cells", not quiet):
+        result = benchmark_integration(
+            adata,
+            batch_key,
+            label_key,
+            obsm_keys=obsm_key or ["X_bioprofile"],
+            baselines=[b.strip() for b in baselines.split(",") if b.strip()],
+            baseline_on=baseline_on,
+            n_pcs=n_pcs,
+            use_raw=use_raw,
+            seed=seed,
+        )
     written = _write_bench_table(result, output, input, force)
     pl.integration_table(result, output.with_suffix(".png"))
     typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
@@ -1080,6 +1109,7 @@ def bench_gene_sets_command(
     ] = False,
     cache_dir: _EmbedCacheDir = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing PREFIX.md / PREFIX.json.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
@@ -1097,7 +1127,11 @@ def bench_gene_sets_command(
     generator = make_generator(
         model, backend=backend, base_url=base_url, settings=settings, max_retries=max_retries
     )
-    with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
+    _quiet_model_libraries(quiet)
+    with (
+        Store(cache_dir / "store.sqlite" if cache_dir else None) as store,
+        working(f"answering {len(sets)} gene sets", not quiet),
+    ):
         result = run_gene_sets(
             sets, generator=generator, options=options, store=store, name=model or "default"
         )

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "openai_api": 0,
     "atomic": 0,
     "display": 0,
+    "progress": 0,
     "genes": 1,
     "proteins": 1,
     "entities": 1,

@@ -26,13 +26,14 @@ import math
 import os
 import time
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import Trainer
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_text
@@ -43,6 +44,7 @@ from bioprofile.profiles.models import (
     TRAIN_RECORD_FILE,
     resolve_model,
 )
+from bioprofile.progress import progress_bars
 from bioprofile.train.chunked import causal_lm_loss_from_hidden
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
 from bioprofile.train.data import (
@@ -195,6 +197,65 @@ class BFTTrainer(Trainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
+
+
+class RichProgressCallback(TrainerCallback):
+    """Training and evaluation steps as bioprofile's progress bars on stderr, in place of transformers' tqdm bars.
+
+    The bar's description carries the last logged loss, so no log line is printed on stdout. Only the main process
+    draws.
+    """
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._progress = None
+        self._train = None
+        self._eval = None
+
+    def _bars(self):
+        if self._progress is None:
+            self._stack = ExitStack()
+            self._progress = self._stack.enter_context(progress_bars())
+        return self._progress
+
+    def _close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = self._progress = self._train = self._eval = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Start the training bar (``max_steps`` steps)."""
+        if state.is_world_process_zero:
+            self._train = self._bars().add_task("training", total=state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Move the training bar to the global step."""
+        if self._train is not None:
+            self._progress.update(self._train, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Show the last training loss in the bar's description."""
+        if self._train is not None and logs and "loss" in logs:
+            self._progress.update(self._train, description=f"training (loss {logs['loss']:.4f})")
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        """Advance the evaluation bar, started on the first evaluation batch."""
+        if not state.is_world_process_zero:
+            return
+        if self._eval is None:
+            total = len(eval_dataloader) if hasattr(eval_dataloader, "__len__") else None
+            self._eval = self._bars().add_task("evaluating", total=total)
+        self._progress.advance(self._eval)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        """End the evaluation bar (and the bars altogether when not training)."""
+        self._eval = None
+        if self._train is None:
+            self._close()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Stop drawing."""
+        self._close()
 
 
 def preprocess_logits_for_metrics(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -352,7 +413,14 @@ def _apply_overrides(config: BFTConfig, overrides: dict[str, Any]) -> BFTConfig:
     return config_from_dict(config.to_config_dict(), **overrides)
 
 
-def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_records: list):
+def build_trainer(
+    config: BFTConfig,
+    model_path: str,
+    train_records: list,
+    eval_records: list,
+    *,
+    progress: bool | None = None,
+):
     """Load the model and tokenizer, tokenise the records and return a ready :class:`BFTTrainer`.
 
     Parameters
@@ -363,6 +431,9 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         Resolved model (see :func:`resolve_training_model`).
     train_records, eval_records
         Chat records (``{"messages": [...]}``).
+    progress
+        ``True``: a progress bar on stderr (:class:`RichProgressCallback`) and no log lines; ``False``: neither;
+        ``None``: as ``config.disable_tqdm`` says (the bar, or transformers' log lines on stdout).
 
     Returns
     -------
@@ -408,6 +479,15 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if eval_set is not None else None,
     )
     _warn_if_fsdp_was_dropped(trainer)
+    if progress is None:
+        progress = None if config.disable_tqdm else True
+    if progress is not None:
+        # One style of progress bar across bioprofile (rich, on stderr) instead of transformers' tqdm bars; the
+        # loss is in the bar, so no log line on stdout either.
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        if progress:
+            trainer.add_callback(RichProgressCallback)
     info = {
         "n_train": len(train_set),
         "n_eval": len(eval_set) if eval_set is not None else 0,
@@ -441,7 +521,13 @@ def _eval_summary(metrics: dict[str, float]) -> dict[str, float]:
     return {key: found[key] for key in _EVAL_KEYS if key in found}
 
 
-def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False, **overrides: Any) -> Path:
+def train_from_config(
+    config: BFTConfig | str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> Path:
     """Fine-tune a causal LM as a config says and write the result.
 
     Works the same in one process and under ``torchrun`` / ``accelerate launch`` (DDP, FSDP, DeepSpeed through
@@ -455,6 +541,9 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
     overwrite
         Write into an ``output_dir`` that already holds files (an earlier model is replaced); without it such a
         folder is refused before anything loads.
+    progress
+        A progress bar on stderr (``True``), silence (``False``), or as ``disable_tqdm`` says (``None``); see
+        :func:`build_trainer`.
     **overrides
         Config keys that replace the file's values (e.g. ``max_steps=5``).
 
@@ -474,7 +563,7 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
     out = check_output_dir(config.output_dir, overwrite=overwrite)
     model_path = resolve_training_model(config.model)
     data = load_training_data(config)
-    trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out)
+    trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out, progress=progress)
 
     before = None
     if config.eval_before_training and trainer.eval_dataset is not None:
@@ -658,6 +747,7 @@ __all__ = [
     "MODEL_CARD",
     "RUN_RECORD",
     "BFTTrainer",
+    "RichProgressCallback",
     "BalancedCausalLMLoss",
     "TrainingData",
     "base_model_hub_id",
