@@ -2,7 +2,8 @@
 
 :func:`progress_bars` gives a :class:`rich.progress.Progress` (or ``None`` when switched off) for tasks that
 count their steps; :func:`working` shows one task that cannot count its steps (a benchmark, a download) with a
-pulsing bar and the time elapsed. Both write to stderr, never to stdout.
+pulsing bar and the time elapsed. Both write to stderr, never to stdout, and vanish when the work fails, so that
+the error is the one line left.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
         TimeRemainingColumn(),
         console=stderr_console(),
     ) as progress:
-        yield progress
+        with _cleared_on_error(progress):
+            yield progress
 
 
 @contextmanager
@@ -84,5 +86,16 @@ def working(description: str, enabled: bool = True) -> Iterator[None]:
         console=stderr_console(),
     ) as progress:
         task = progress.add_task(description, total=None)
-        yield
+        with _cleared_on_error(progress):
+            yield
         progress.update(task, total=1, completed=1)
+
+
+@contextmanager
+def _cleared_on_error(progress: Any) -> Iterator[None]:
+    """Erase the bars when the block fails: the error is then the one line the user sees on stderr."""
+    try:
+        yield
+    except BaseException:
+        progress.live.transient = True
+        raise

@@ -40,6 +40,12 @@ def test_library_bars_write_to_stderr_only(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert "counting" in err and "3/3" in err and "thinking" in err and BAR in err and "silent" not in err
+    # A failed block leaves no bar behind: the error is the one line a user sees.
+    for bars in (working("failing"), progress_bars()):
+        with pytest.raises(ValueError), bars:
+            raise ValueError("boom")
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == ""
 
 
 @pytest.fixture
