@@ -1,17 +1,15 @@
 """Generation settings shared by every backend: dtype, device and threads, and the OpenAI backend's retries.
 
 The same settings must write the same texts on every local backend: float32 is the default on transformers and
-vLLM alike (vLLM would choose bf16 on CPU), and the CLI path is checked where vLLM is installed.
+vLLM alike (vLLM would choose bf16 on CPU); the CLI path is checked in test_vllm_backend.py, where vLLM is installed.
 """
 
 from __future__ import annotations
 
 import threading
 
-import pandas as pd
 import pytest
 import torch
-from helpers import build_tiny_llama
 from test_http_backend import SERVED_NAME, ChatServer
 from typer.testing import CliRunner
 
@@ -20,7 +18,6 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.backends import make_generator
 from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.hf import TransformersGenerator
-from bioprofile.profiles.vllm import vllm_available
 
 
 def test_defaults_are_float32_and_the_engines_placement():
@@ -158,38 +155,3 @@ def test_cli_dtype_choices_are_listed_in_help():
         context = command.make_context(path[-1], [], resilient_parsing=True)
         assert dtype.display_type(context) == "<float32|bfloat16|float16|auto>", path
         assert {"device", "threads", "max_retries"} <= {param.name for param in command.params}, path
-
-
-@pytest.fixture(scope="module")
-def vllm_llama_dir(tmp_path_factory, tiny_tokenizer):
-    """A tiny random Llama with a head size vLLM's CPU attention kernels support (64)."""
-    path = tmp_path_factory.mktemp("vllm-llama-cli")
-    build_tiny_llama(tiny_tokenizer, hidden_size=256).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.mark.skipif(
-    not vllm_available(), reason="vLLM is an optional extra (make install-vllm), not installed here"
-)
-def test_cli_transformers_and_vllm_write_the_same_texts(vllm_llama_dir, tiny_bert_dir, tmp_path):
-    """The README's claim on the CLI path: the same flags (defaults: float32) give the same texts on both."""
-    genes = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CDKN2A"]
-    texts = {}
-    for backend in ("transformers", "vllm"):
-        out = tmp_path / f"{backend}.parquet"
-        args = ["embed-genes", *genes, "-o", str(out), "--model", str(vllm_llama_dir), "--backend", backend]
-        args += [
-            "--encoder",
-            f"hf:{tiny_bert_dir}",
-            "--max-new-tokens",
-            "16",
-            "--cache-dir",
-            str(tmp_path),
-            "-q",
-        ]
-        result = CliRunner().invoke(app, args)
-        assert result.exit_code == 0, result.output
-        texts[backend] = pd.read_parquet(out)["text"].tolist()
-    assert texts["vllm"] == texts["transformers"]
-    assert len(set(texts["vllm"])) > 1
