@@ -1285,8 +1285,11 @@ def cache_info_command(
         f"{info.n_vectors} vectors{mode}"
     )
     if info.generators:
-        headers = ("model (generator id)", "profiles", "templates", "oldest", "newest")
-        table = Table(*(Column(header, no_wrap=True) for header in headers))
+        # Ids are what prune and export take: shown whole, never shortened to fit the terminal.
+        widest = max(len(row["generator"]) for row in info.generators)
+        table = Table(Column("generator (model id)", no_wrap=True, min_width=widest), "texts", "templates")
+        table.add_column("oldest", no_wrap=True)
+        table.add_column("newest", no_wrap=True)
         for row in info.generators:
             table.add_row(
                 row["generator"],
@@ -1297,7 +1300,8 @@ def cache_info_command(
             )
         console.print(table)
     if info.encoders:
-        table = Table(Column("encoder", no_wrap=True), "vectors", "dim", "size")
+        widest = max(len(row["encoder"]) for row in info.encoders)
+        table = Table(Column("encoder", no_wrap=True, min_width=widest), "vectors", "dim", "size")
         for row in info.encoders:
             table.add_row(row["encoder"], str(row["vectors"]), str(row["dim"]), _human_bytes(row["bytes"]))
         console.print(table)

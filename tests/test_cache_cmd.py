@@ -84,6 +84,7 @@ def test_info_counts_per_model_and_encoder(store_dir):
     }
     assert info["size_bytes"] > 0
     shown = _run("info", "--cache-dir", str(store_dir))
+    assert "…" not in shown.stdout  # ids (what prune and export take) and dates are shown whole
     assert (
         shown.exit_code == 0
         and SMOL in shown.stdout
