@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from bioprofile._version import __version__
 from bioprofile.errors import BioprofileInputError
+from bioprofile.progress import working
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
 ARGUMENT_ALIASES = {
@@ -103,7 +105,7 @@ class OneLineErrorsGroup(TyperGroup):
 
 
 app = typer.Typer(
-    cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0]
+    cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=True, help=__doc__.split("\n")[0]
 )
 bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
@@ -195,12 +197,51 @@ _EmbedBatchSize = Annotated[
 _EmbedMaxNewTokens = Annotated[
     int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
 ]
+
+
+class DType(StrEnum):
+    """The weights' dtypes a local writer runs in (``auto``: the engine's choice; vLLM picks bf16 even on CPU)."""
+
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+    auto = "auto"
+
+
+_EmbedDtype = Annotated[
+    DType,
+    typer.Option(
+        "--dtype",
+        help="Weights' dtype of a local writer; float32 (the default on every backend) makes transformers and "
+        "vllm write the same tokens.",
+    ),
+]
+_EmbedDevice = Annotated[
+    str | None,
+    typer.Option("--device", help="Where a local writer runs: cpu, cuda, cuda:N (default: a GPU if any)."),
+]
+_EmbedThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="CPU threads of a local writer (default: the CPUs allowed); on a loaded machine 1 can be faster.",
+    ),
+]
+_EmbedMaxRetries = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries", min=0, help="Retries of a failed request with --backend openai (default 3)."
+    ),
+]
 _EmbedCacheDir = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),
 ]
 _EmbedForce = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 _EmbedQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")]
+# Every long command takes it: its progress bars (on stderr) and the model libraries' bars off.
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 @app.command("embed-genes", cls=BoundaryCommand)
@@ -236,6 +277,10 @@ def embed_genes_command(
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     cache_dir: _EmbedCacheDir = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: _EmbedForce = False,
@@ -260,6 +305,7 @@ def embed_genes_command(
         genes, genes_file, read_gene_list, "no genes given: pass ids as arguments or --genes-file FILE"
     )
     fmt = _checked_output(output, format, force)
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
     with warnings.catch_warnings():
         # the warning line below says the same in flags, once
         warnings.simplefilter("ignore", CaseOnlyMatchWarning)
@@ -274,7 +320,7 @@ def embed_genes_command(
     encoder = _make_encoder(encoder, backend, base_url, api_key_env)
     generator = None
     if not summaries:
-        generator = _make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env)
+        generator = _make_generator(model, backend, base_url, settings, api_key_env, max_retries)
     with _open_store(cache_dir) as store:
         result = embed_genes(
             resolution,
@@ -309,24 +355,56 @@ def _checked_output(output: Path, format: str | None, force: bool) -> str:
 
 
 def _quiet_model_libraries(quiet: bool) -> None:
-    """With ``quiet``, also silence the model libraries' own loading bars (read when they are imported, later)."""
+    """Progress on stderr, the model libraries' own bars off (they would interleave); with ``quiet``, their warnings.
+
+    The environment variables are read when those libraries are imported, later; one already imported (a second
+    command in the same process) is switched off through its own function.
+    """
+    import rich
+
+    # Bars drawn without a console of their own (the pipeline's) use rich's global console: stderr, so stdout
+    # holds only results (tables meant for stdout are printed on a Console() of their own).
+    rich.reconfigure(stderr=True)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' loading bars
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if quiet:
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # it keeps its own switch, set from the hub's when it was imported
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the hub's bars too
+    elif "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "datasets" in sys.modules:
+        getattr(sys.modules["datasets"], "disable_progress_bars", lambda: None)()
 
 
-def _make_generator(model, backend: str, base_url, batch_size, max_new_tokens: int, api_key_env: str):
-    """The profile writer the generation flags of embed-genes and embed-proteins describe."""
-    from bioprofile.profiles.backends import make_generator
+def _generation_settings(batch_size, max_new_tokens: int, dtype: DType, device, threads):
+    """The GenerationSettings the generation flags describe."""
     from bioprofile.profiles.generate import GenerationSettings
 
-    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    return GenerationSettings(
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        dtype=DType(dtype).value,
+        device=device,
+        threads=threads,
+    )
+
+
+def _make_generator(model, backend: str, base_url, settings, api_key_env: str, max_retries=None):
+    """The profile writer the generation flags of embed-genes, embed-proteins and bench gene-sets describe."""
+    from bioprofile.profiles.backends import make_generator
+
     return make_generator(
         model,
         backend=backend,
         base_url=base_url if backend == "openai" else None,
         settings=settings,
         api_key_env=api_key_env,
+        max_retries=max_retries,
     )
 
 
@@ -460,6 +538,7 @@ def diagnose_windows_command(
     ] = 6,
     ner_model: _DiagnoseNerModel = None,
     force: _DiagnoseForce = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Which low-confidence windows of the reference answers hold gene entities and causal links."""
     from rich.console import Console
@@ -473,9 +552,11 @@ def diagnose_windows_command(
                          sparse_max_frac=sparse_max_frac, sparse_max_run=sparse_max_run,
                          dense_min_frac=dense_min_frac, dense_min_run=dense_min_run)  # fmt: skip
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
+    _quiet_model_libraries(quiet)
     causal_lm, tokenizer = _diagnose_model(model, ner_model, output, DIAGNOSIS_FILES, force)
-    result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
-                         max_length=max_length, ner_model=ner_model)  # fmt: skip
+    with working(f"scoring {len(examples)} responses", not quiet):
+        result = dx.diagnose(causal_lm, tokenizer, examples, rule=rule, batch_size=batch_size,
+                             max_length=max_length, ner_model=ner_model)  # fmt: skip
     paths = dx.write_diagnosis(result, output, overwrite=force)
     paths["plot"] = output / "diagnose_groups.png"
     plot_group_summary(result.summary, paths["plot"])
@@ -498,6 +579,7 @@ def diagnose_weights_command(
     ] = None,
     ner_model: _DiagnoseNerModel = None,
     force: _DiagnoseForce = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Per-token SFT/DFT/BFT/BFT-v1 loss weights of one reference answer, side by side."""
     from rich.console import Console
@@ -510,8 +592,10 @@ def diagnose_weights_command(
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
     if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")
+    _quiet_model_libraries(quiet)
     causal_lm, tokenizer = _diagnose_model(model, ner_model, output, weights_files(index), force)
-    (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
+    with working(f"scoring record {index}", not quiet):
+        (scored,) = dx.token_confidences(causal_lm, tokenizer, [examples[index]], max_length=max_length)
     scored.index = index
     table = dx.token_weight_table(dx.tag_response(scored, ner_model=ner_model), window=loss_window)
     paths = dx.write_token_weights(table, output, index, overwrite=force)
@@ -539,8 +623,10 @@ def train_command(
     force: Annotated[
         bool, typer.Option("--force", help="Write into an output folder that already holds files.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
+    _quiet_model_libraries(quiet)
     import yaml
 
     from bioprofile.train.trainer import train_from_config
@@ -556,7 +642,7 @@ def train_command(
             fail(f"--set {item[:80]!r}: the value is not YAML ({' '.join(str(err).split())[:120]})")
     if output_dir is not None:
         changes["output_dir"] = str(output_dir)
-    out = train_from_config(config, overwrite=force, **changes)
+    out = train_from_config(config, overwrite=force, progress=not quiet, **changes)
     typer.echo(f"wrote {out}")
 
 
@@ -590,11 +676,14 @@ def data_fetch_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a cached file whose sha256 differs from the manifest's.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
     from bioprofile.data import fetch_dataset
 
-    fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
+    _quiet_model_libraries(quiet)
+    with working(f"fetching {name}", not quiet):
+        fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
@@ -675,6 +764,7 @@ def bench_gene_tasks_command(
         bool, typer.Option("--trust-unverified", help="Allow downloading task data with no recorded sha256.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Score embedding tables on GenePT's gene tasks: a markdown table, a JSON file and a ROC plot."""
     from contextlib import nullcontext
@@ -711,10 +801,12 @@ def bench_gene_tasks_command(
     tables = {}
     for path in embeddings:
         tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
+    _quiet_model_libraries(quiet)
     with (
         Store(cache_dir / "store.sqlite" if cache_dir else None)
         if symbol_baseline
-        else nullcontext() as store
+        else nullcontext() as store,
+        working(f"scoring {len(tables)} tables on {len(task_list)} tasks", not quiet),
     ):
         report = run_gene_tasks(
             tables,
@@ -777,6 +869,7 @@ def embed_cells_command(
             "--nonfinite", help="NaN/inf expression: raise (refuse) | zero (read as 0, with a count)."
         ),
     ] = "raise",
+    quiet: _Quiet = False,
 ) -> None:
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
     import warnings
@@ -791,7 +884,11 @@ def embed_cells_command(
     else:
         options = method  # the library names the known methods
     limits = EmbedLimits(chunk_size=chunk_size, min_coverage=min_coverage, nonfinite=nonfinite)
-    with warnings.catch_warnings(record=True) as caught:
+    _quiet_model_libraries(quiet)
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        working(f"embedding the cells of {input.name} ({method})", not quiet),
+    ):
         warnings.simplefilter("always", UserWarning)
         info = embed_cells_file(
             input,
@@ -863,6 +960,7 @@ def bench_clustering_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace PREFIX.md, .json and PREFIX_umap/.")
     ] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """k-means / Leiden ARI, AMI and ASW of cell embeddings against a label column, beside PCA of expression."""
     from bioprofile import pl
@@ -870,15 +968,17 @@ def bench_clustering_command(
 
     umap_dir = output.parent / f"{output.name}_umap"
     adata = _read_bench_input(input, output, force=force, suffixes=(".md", ".json"), folders=[umap_dir])
-    result = benchmark_clustering(
-        adata,
-        label_key,
-        obsm_keys=obsm_key or ["X_bioprofile"],
-        pca_baseline=not no_pca,
-        n_pcs=n_pcs,
-        use_raw=use_raw,
-        seed=seed,
-    )
+    _quiet_model_libraries(quiet)
+    with working(f"scoring clustering of {adata.n_obs} cells", not quiet):
+        result = benchmark_clustering(
+            adata,
+            label_key,
+            obsm_keys=obsm_key or ["X_bioprofile"],
+            pca_baseline=not no_pca,
+            n_pcs=n_pcs,
+            use_raw=use_raw,
+            seed=seed,
+        )
     written = _write_bench_table(result, output, input, force)
     pl.clustering_umaps(result, umap_dir)
     typer.echo("wrote " + ", ".join(map(str, [*written, umap_dir])))
@@ -906,23 +1006,26 @@ def bench_integration_command(
         "integration"
     ),
     force: Annotated[bool, typer.Option("--force", help="Replace PREFIX.md, .json and .png.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
     from bioprofile import pl
     from bioprofile.evaluate.integration import benchmark_integration
 
     adata = _read_bench_input(input, output, force=force)
-    result = benchmark_integration(
-        adata,
-        batch_key,
-        label_key,
-        obsm_keys=obsm_key or ["X_bioprofile"],
-        baselines=[b.strip() for b in baselines.split(",") if b.strip()],
-        baseline_on=baseline_on,
-        n_pcs=n_pcs,
-        use_raw=use_raw,
-        seed=seed,
-    )
+    _quiet_model_libraries(quiet)
+    with working(f"scoring integration of {adata.n_obs} cells", not quiet):
+        result = benchmark_integration(
+            adata,
+            batch_key,
+            label_key,
+            obsm_keys=obsm_key or ["X_bioprofile"],
+            baselines=[b.strip() for b in baselines.split(",") if b.strip()],
+            baseline_on=baseline_on,
+            n_pcs=n_pcs,
+            use_raw=use_raw,
+            seed=seed,
+        )
     written = _write_bench_table(result, output, input, force)
     pl.integration_table(result, output.with_suffix(".png"))
     typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
@@ -1025,6 +1128,10 @@ def bench_gene_sets_command(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens.")
     ] = 64,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     template: Annotated[
         str, typer.Option("--template", "-t", help="Gene-set prompt template (process).")
     ] = "process",
@@ -1044,12 +1151,12 @@ def bench_gene_sets_command(
     ] = False,
     cache_dir: _EmbedCacheDir = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing PREFIX.md / PREFIX.json.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
     from bioprofile.evaluate.report import check_output_prefix
     from bioprofile.profiles.backends import make_generator
-    from bioprofile.profiles.generate import GenerationSettings
     from bioprofile.store import Store
 
     check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
@@ -1057,9 +1164,16 @@ def bench_gene_sets_command(
     options = GeneSetOptions(
         template=template, encoder=encoder, use_stemmer=use_stemmer, baseline=not no_baseline
     )
-    settings = GenerationSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
-    generator = make_generator(model, backend=backend, base_url=base_url, settings=settings)
-    with Store(cache_dir / "store.sqlite" if cache_dir else None) as store:
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
+    # base_url goes as it is: with a local backend nothing else here uses it, and make_generator refuses it.
+    generator = make_generator(
+        model, backend=backend, base_url=base_url, settings=settings, max_retries=max_retries
+    )
+    _quiet_model_libraries(quiet)
+    with (
+        Store(cache_dir / "store.sqlite" if cache_dir else None) as store,
+        working(f"answering {len(sets)} gene sets", not quiet),
+    ):
         result = run_gene_sets(
             sets, generator=generator, options=options, store=store, name=model or "default"
         )
@@ -1102,6 +1216,10 @@ def embed_proteins_command(
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
+    dtype: _EmbedDtype = DType.float32,
+    device: _EmbedDevice = None,
+    threads: _EmbedThreads = None,
+    max_retries: _EmbedMaxRetries = None,
     cache_dir: _EmbedCacheDir = None,
     include_isotype_controls: Annotated[
         bool,
@@ -1121,6 +1239,7 @@ def embed_proteins_command(
     message = "no targets given: pass antibody targets as arguments or --targets-file FILE"
     names = _given_ids(targets, targets_file, read_target_list, message)
     fmt = _checked_output(output, format, force)
+    settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
     resolution = normalize_proteins(names, strict=strict, include_isotype_controls=include_isotype_controls)
     if not quiet and (resolution.without_gene or resolution.isotype_controls):
         typer.secho(
@@ -1130,7 +1249,7 @@ def embed_proteins_command(
     with _open_store(cache_dir) as store:
         result = embed_proteins(
             resolution,
-            generator=_make_generator(model, backend, base_url, batch_size, max_new_tokens, api_key_env),
+            generator=_make_generator(model, backend, base_url, settings, api_key_env, max_retries),
             template=template,
             encoder=encoder,
             store=store,
@@ -1205,6 +1324,7 @@ def bench_perturbation_command(
         typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, .png and the runs in PREFIX_state/."),
     ] = Path("perturbation"),
     force: Annotated[bool, typer.Option("--force", help="Replace the outputs and PREFIX_state/.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """STATE trained on each feature set, one-hot and random vectors; cell-eval metrics on held-out perturbations."""
     from bioprofile import pl
@@ -1252,10 +1372,185 @@ def bench_perturbation_command(
         overwrite=force,
     )
     typer.echo(f"training {len(plan.methods) - 1} STATE model(s) x {len(seed_list)} seed(s) in {work_dir}")
-    result = run_perturbation_bench(plan)
+    with working(f"training and scoring in {work_dir}", not quiet):
+        result = run_perturbation_bench(plan)
     written = _write_bench_table(result, output, data, force)
     pl.perturbation_metrics(result, output.with_suffix(".png"))
     typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
+
+
+cache_app = typer.Typer(
+    no_args_is_help=True,
+    help="The store of profile texts and vectors: info, prune, export, import (keep it on a local disk).",
+)
+app.add_typer(cache_app, name="cache")
+
+_CacheModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Generator id, its name before '@', or a glob (see 'cache info' for the ids)."
+    ),
+]
+_CacheEncoder = Annotated[
+    str | None, typer.Option("--encoder", "-e", help="Encoder id, its name before '@', or a glob.")
+]
+
+
+def _store_file(cache_dir: Path | None) -> Path:
+    """The store file under --cache-dir, else the default one."""
+    from bioprofile.store import default_store_path
+
+    return cache_dir / "store.sqlite" if cache_dir else default_store_path()
+
+
+def _existing_store(cache_dir: Path | None):
+    """The store under --cache-dir (or the default one), which must exist: a maintenance command creates none."""
+    path = _store_file(cache_dir)
+    if not path.is_file():
+        fail(f"no store at {path}: nothing to do (--cache-dir names the folder that holds store.sqlite)")
+    return _open_store(cache_dir)
+
+
+def _human_bytes(n: int) -> str:
+    """A byte count as KiB/MiB/GiB."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@cache_app.command("info", cls=BoundaryCommand)
+def cache_info_command(
+    cache_dir: _EmbedCacheDir = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Show where the store is, its size, and how many texts and vectors each model and encoder has there."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    from bioprofile.cache_admin import cache_info
+
+    info = cache_info(_store_file(cache_dir))
+    if json_output:
+        typer.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    console = Console()
+    if not info.exists:
+        typer.echo(f"no store at {info.path} yet (it is created by the first embed run)")
+        return
+    mode = "" if info.journal_mode == "wal" else f", journal {info.journal_mode}: a network file system?"
+    typer.echo(
+        f"store {info.path}: {_human_bytes(info.size_bytes)}, {info.n_profiles} profiles, "
+        f"{info.n_vectors} vectors{mode}"
+    )
+    if info.generators:
+        # Ids are what prune and export take: shown whole, never shortened to fit the terminal.
+        widest = max(len(row["generator"]) for row in info.generators)
+        table = Table(Column("generator (model id)", no_wrap=True, min_width=widest), "texts", "templates")
+        table.add_column("oldest", no_wrap=True)
+        table.add_column("newest", no_wrap=True)
+        for row in info.generators:
+            table.add_row(
+                row["generator"],
+                str(row["profiles"]),
+                str(row["templates"]),
+                row["oldest"][:10],
+                row["newest"][:10],
+            )
+        console.print(table)
+    if info.encoders:
+        widest = max(len(row["encoder"]) for row in info.encoders)
+        table = Table(Column("encoder", no_wrap=True, min_width=widest), "vectors", "dim", "size")
+        for row in info.encoders:
+            table.add_row(row["encoder"], str(row["vectors"]), str(row["dim"]), _human_bytes(row["bytes"]))
+        console.print(table)
+    for name, size in info.folders.items():
+        typer.echo(f"{name}/: {_human_bytes(size)}")
+
+
+@cache_app.command("prune", cls=BoundaryCommand)
+def cache_prune_command(
+    model: _CacheModel = None,
+    encoder: _CacheEncoder = None,
+    older_than_days: Annotated[
+        float | None,
+        typer.Option("--older-than-days", min=0, help="Profiles stored more than this many days ago."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove them (without it nothing is removed).")
+    ] = False,
+    cache_dir: _EmbedCacheDir = None,
+) -> None:
+    """Remove the profiles of a model or older than some days (and vectors only they used), or an encoder's vectors."""
+    from bioprofile.cache_admin import PruneRule, prune_cache
+
+    rule = PruneRule(model=model, encoder=encoder, older_than_days=older_than_days)
+    with _existing_store(cache_dir) as store:
+        plan = prune_cache(store, rule, dry_run=True)
+        if not plan.n_profiles and not plan.n_vectors:
+            typer.echo(f"nothing to prune in {store.path}")
+            return
+        what = f"{plan.n_profiles} profiles and {plan.n_vectors} vectors"
+        if dry_run:
+            typer.echo(f"would remove {what} from {store.path}:")
+            for name, count in {**plan.profiles}.items():
+                typer.echo(f"  {count} profiles of {name}")
+            for name, count in plan.vectors.items():
+                typer.echo(f"  {count} vectors of {name}")
+            return
+        if not force:
+            fail(f"this removes {what} from {store.path}: add --force to remove them (--dry-run lists them)")
+        done = prune_cache(store, rule)
+    typer.echo(f"removed {what} from {store.path} ({_human_bytes(done.freed_bytes)} freed)")
+
+
+@cache_app.command("export", cls=BoundaryCommand)
+def cache_export_command(
+    output: Annotated[Path, typer.Argument(help="The .parquet file to write.")],
+    model: _CacheModel = None,
+    encoder: _CacheEncoder = None,
+    force: _EmbedForce = False,
+    cache_dir: _EmbedCacheDir = None,
+) -> None:
+    """Write the store's texts and vectors (or one model's, one encoder's) to a parquet file for another machine."""
+    from bioprofile.cache_admin import export_cache
+    from bioprofile.embeddings import check_output_path
+
+    check_output_path(output, overwrite=force)
+    with _existing_store(cache_dir) as store:
+        result = export_cache(store, output, model=model, encoder=encoder, overwrite=force)
+    typer.echo(f"wrote {result.profiles} profiles and {result.vectors} vectors to {output}")
+
+
+@cache_app.command("import", cls=BoundaryCommand)
+def cache_import_command(
+    input: Annotated[Path, typer.Argument(help="A file 'bioprofile cache export' wrote.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace stored entries that differ from the file's.")
+    ] = False,
+    cache_dir: _EmbedCacheDir = None,
+) -> None:
+    """Add the texts and vectors of an export to this store; entries that differ stop it unless --force."""
+    from bioprofile.cache_admin import import_cache
+
+    if not input.is_file():  # before the store is opened (and, when there is none yet, created)
+        fail(
+            f"{input} {'is a folder' if input.is_dir() else 'does not exist'}: give a file 'cache export' wrote"
+        )
+    with _open_store(cache_dir) as store:
+        result = import_cache(store, input, overwrite=force)
+    replaced = f", replaced {result.replaced}" if result.replaced else ""
+    typer.echo(
+        f"added {result.profiles} profiles and {result.vectors} vectors to {store.path} "
+        f"({result.identical} already there{replaced})"
+    )
 
 
 if __name__ == "__main__":

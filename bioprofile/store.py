@@ -7,7 +7,9 @@ Writes never duplicate rows (primary keys with ``INSERT OR IGNORE`` / upsert). O
 readers may share the file across processes; a writer waits up to ``busy_timeout`` for another.
 
 The default location is ``$BIOPROFILE_CACHE_DIR/store.sqlite`` when that variable is set, else
-``platformdirs.user_cache_dir("bioprofile")/store.sqlite``.
+``platformdirs.user_cache_dir("bioprofile")/store.sqlite``. Keep it on a local disk: SQLite's locking (and WAL
+mode) is unreliable on network file systems (NFS, SMB); move texts and vectors between machines with
+``bioprofile.cache_admin.export_cache`` / ``import_cache`` instead of sharing the file.
 """
 
 from __future__ import annotations
@@ -263,6 +265,38 @@ class Store:
         )
 
     # -- housekeeping ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The SQLite connection for reads of the cache's tables (``bioprofile.cache_admin``), under the lock.
+
+        A failure of the file becomes the store's one-line :class:`BioprofileInputError`.
+        """
+        with self._lock, self._guard("read"):
+            yield self._conn
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The SQLite connection inside one write transaction: committed when the block ends, else rolled back.
+
+        For maintenance that changes many rows at once (``bioprofile.cache_admin``: prune, import).
+        """
+        with self._lock, self._guard("write to"):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system (rewrites the file; outside any transaction)."""
+        with self._lock, self._guard("write to"):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def counts(self) -> dict[str, int]:
         """Number of stored profile texts and vectors, e.g. for a verbose summary."""

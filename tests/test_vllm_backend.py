@@ -3,6 +3,7 @@ a real engine on a tiny Llama that writes the transformers backend's greedy text
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from helpers import build_tiny_llama
 from typer.testing import CliRunner
@@ -122,9 +123,26 @@ def test_vllm_settings_and_cache_key_without_starting_an_engine(tiny_llama_dir, 
     monkeypatch.setattr(vllm_backend, "vllm_available", lambda: True)
     engine = VLLMGenerator(tiny_llama_dir)
     assert engine.batch_size == vllm_backend.DEFAULT_BATCH_SIZE == 64
-    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "auto"}
+    assert engine.params == {"backend": "vllm", "max_new_tokens": 256, "do_sample": False, "dtype": "float32"}
     assert engine.id == TransformersGenerator(tiny_llama_dir).id
     sampled = VLLMGenerator(
         tiny_llama_dir, settings=GenerationSettings(batch_size=8, do_sample=True, seed=2), dtype="float32"
     )
     assert sampled.batch_size == 8 and sampled.params["seed"] == 2 and sampled.params["dtype"] == "float32"
+
+
+@needs_vllm
+def test_cli_transformers_and_vllm_write_the_same_texts(vllm_llama_dir, tiny_bert_dir, tmp_path):
+    """The README's claim on the CLI path: the same flags (defaults: float32) give the same texts on both."""
+    genes = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CDKN2A"]
+    texts = {}
+    for backend in ("transformers", "vllm"):
+        out = tmp_path / f"{backend}.parquet"
+        args = ["embed-genes", *genes, "-o", str(out), "--model", str(vllm_llama_dir), "--backend", backend]
+        args += ["--encoder", f"hf:{tiny_bert_dir}", "--max-new-tokens", "16", "--cache-dir", str(tmp_path)]
+        args.append("-q")
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        texts[backend] = pd.read_parquet(out)["text"].tolist()
+    assert texts["vllm"] == texts["transformers"]
+    assert len(set(texts["vllm"])) > 1

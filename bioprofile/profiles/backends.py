@@ -24,6 +24,7 @@ def make_generator(
     base_url: str | None = None,
     settings: GenerationSettings | None = None,
     api_key_env: str = DEFAULT_API_KEY_ENV,
+    max_retries: int | None = None,
 ) -> ProfileGenerator:
     """A profile writer for ``model`` on ``backend``.
 
@@ -41,9 +42,13 @@ def make_generator(
         API root of the ``"openai"`` backend (default ``$OPENAI_BASE_URL``, else OpenAI's); only that backend
         takes one.
     settings
-        Decoding settings; ``None`` for the defaults (greedy, 256 new tokens, the backend's batch size).
+        Decoding and placement settings; ``None`` for the defaults (greedy, 256 new tokens, float32, the
+        backend's batch size), which write the same tokens on the transformers and vLLM backends.
     api_key_env
         The environment variable the ``"openai"`` backend reads its key from (the key itself is never passed).
+    max_retries
+        Retries of a failed request of the ``"openai"`` backend (by the ``openai`` client, with back-off);
+        ``None``: 3. Only that backend takes one.
 
     Returns
     -------
@@ -59,11 +64,13 @@ def make_generator(
         # No argument= here: the CLI would turn the word "backend" of this message into its flag.
         raise BioprofileInputError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
     if backend == "openai":
-        return OpenAIChatGenerator(model, base_url=base_url, api_key_env=api_key_env, settings=settings)
-    if base_url is not None:
-        raise BioprofileInputError(
-            f"base_url is for backend 'openai' only, not {backend!r}", argument="base_url"
+        retries = {} if max_retries is None else {"max_retries": max_retries}
+        return OpenAIChatGenerator(
+            model, base_url=base_url, api_key_env=api_key_env, settings=settings, **retries
         )
+    for name, value in (("base_url", base_url), ("max_retries", max_retries)):
+        if value is not None:
+            raise BioprofileInputError(f"{name} is for backend 'openai' only, not {backend!r}", argument=name)
     if backend == "vllm":
         return VLLMGenerator(model, settings=settings)
     return TransformersGenerator(model, settings=settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bioprofile.entities import EntityLike, entity_key
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.models import dtype_name
 
 if TYPE_CHECKING:
     from bioprofile.store import Store
@@ -25,6 +27,8 @@ __all__ = [
 
 # Chunk size when neither the caller nor the generator says: small enough that a kill loses little work on CPU.
 _DEFAULT_CHUNK = 32
+# Devices a local backend can be placed on (a typo fails here, before any model loads).
+_DEVICE = re.compile(r"cpu|mps|(cuda|xpu)(:[0-9]+)?")
 # With a generator that batches itself, hand it a few of its batches per chunk so it can pack them.
 _BATCHES_PER_CHUNK = 4
 
@@ -76,6 +80,15 @@ class GenerationSettings:
         Sampling settings; ignored (and left out of :meth:`text_params`) when ``do_sample`` is false.
     seed
         Seed of the sampler; ignored when ``do_sample`` is false.
+    dtype
+        Weights' dtype on the local backends: ``"float32"`` (the default on every backend and device, so
+        transformers and vLLM write the same tokens), ``"bfloat16"``, ``"float16"``, or ``"auto"`` for the
+        engine's own choice (bf16 on a GPU; vLLM also picks bf16 on CPU). A ``torch.dtype`` is accepted too.
+    device
+        Where a local model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...); ``None``: a GPU if there is one.
+    threads
+        CPU threads of a local model (``torch.set_num_threads`` for transformers, the engine's OpenMP threads
+        for vLLM on CPU); ``None``: the CPUs this process may use. On a loaded machine fewer can be faster.
 
     Raises
     ------
@@ -84,7 +97,8 @@ class GenerationSettings:
 
     Notes
     -----
-    The model's dtype and device are arguments of the local backends instead: a served model has neither.
+    ``dtype`` changes the texts (it is part of the cache key); ``device`` and ``threads`` change only speed.
+    A served model (backend ``"openai"``) has its own dtype, device and threads: it refuses other values.
     """
 
     batch_size: int | None = None
@@ -93,6 +107,9 @@ class GenerationSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int = 0
+    dtype: Any = "float32"
+    device: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -109,6 +126,13 @@ class GenerationSettings:
             )
         if self.do_sample and not 0 < self.top_p <= 1:
             raise BioprofileInputError(f"top_p must be in (0, 1], got {self.top_p}", argument="top_p")
+        if self.threads is not None and int(self.threads) < 1:
+            raise BioprofileInputError(f"threads must be at least 1, got {self.threads}", argument="threads")
+        device = None if self.device is None else str(self.device).strip()
+        if device is not None and not _DEVICE.fullmatch(device):
+            raise BioprofileInputError(
+                f"unknown device {device!r}: use cpu, cuda, cuda:N, mps or xpu", argument="device"
+            )
         # Plain Python numbers (not numpy scalars or strings of digits): they go into JSON cache keys.
         coerced = {
             "batch_size": None if self.batch_size is None else int(self.batch_size),
@@ -117,9 +141,23 @@ class GenerationSettings:
             "temperature": float(self.temperature),
             "top_p": float(self.top_p),
             "seed": int(self.seed),
+            # None is the engine's choice, as "auto"; names are checked without importing torch.
+            "dtype": dtype_name(self.dtype),
+            "device": device,
+            "threads": None if self.threads is None else int(self.threads),
         }
         for name, value in coerced.items():
             object.__setattr__(self, name, value)
+
+    @property
+    def local_only(self) -> dict[str, Any]:
+        """The settings only a local model has, where they differ from the defaults (a served model refuses them)."""
+        defaults = GenerationSettings()
+        return {
+            name: getattr(self, name)
+            for name in ("dtype", "device", "threads")
+            if getattr(self, name) != getattr(defaults, name)
+        }
 
     def with_default_batch_size(self, batch_size: int) -> GenerationSettings:
         """These settings with ``batch_size`` filled in where it was left to the backend."""

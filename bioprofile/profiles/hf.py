@@ -24,14 +24,18 @@ DEFAULT_BATCH_SIZE = 16
 _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _limit_cpu_threads() -> None:
-    """Keep torch's intra-op threads within the CPUs this process may use, unless the user chose a number.
+def _limit_cpu_threads(threads: int | None = None) -> None:
+    """Set torch's intra-op threads to ``threads``, else keep them within the CPUs this process may use.
 
     torch counts the machine's physical cores, which in a container can be many more than the CPUs the
-    process is allowed; oversubscribed threads then spin against each other and slow generation down.
+    process is allowed; oversubscribed threads then spin against each other and slow generation down. Without
+    ``threads``, a number the user chose through the OpenMP/MKL environment variables is left alone.
     """
     import torch
 
+    if threads is not None:
+        torch.set_num_threads(threads)
+        return
     if any(os.environ.get(var) for var in _THREAD_ENV_VARS):
         return
     try:
@@ -70,11 +74,14 @@ class TransformersGenerator:
         SmolLM2-135M-Instruct, a model or adapter directory, or a cached hub id.
     settings
         Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
-        number of prompts generated together in one ``generate`` call, 16 unless set.
+        number of prompts generated together in one ``generate`` call, 16 unless set. Its ``dtype`` (float32
+        unless set), ``device`` and ``threads`` place the model.
     device
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: CUDA if available, else CPU.
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...: replaces the settings' device; default: the settings', else
+        CUDA if available, else CPU.
     dtype
-        Weights' dtype (a ``torch.dtype`` or its name); default fp32 on CPU, bf16 on GPU.
+        Weights' dtype (a ``torch.dtype`` or its name): replaces the settings' dtype (float32 unless set);
+        ``"auto"`` is fp32 on CPU and bf16 (or fp16) on a GPU.
 
     Notes
     -----
@@ -94,8 +101,8 @@ class TransformersGenerator:
         self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model_path = resolve_model(model if model is None else str(model))
         # Device and dtype are resolved on first use: importing torch costs seconds a fully cached run need not pay.
-        self._device_request = str(device) if device else None
-        self._dtype_request = dtype_name(dtype)
+        self._device_request = str(device) if device else self.settings.device
+        self._dtype_request = dtype_name(dtype) if dtype is not None else self.settings.dtype
         adapter = read_adapter_config(self.model_path)
         self._adapter_base = adapter.base if adapter else None
         self._model = None
@@ -119,8 +126,10 @@ class TransformersGenerator:
     @property
     def params(self) -> dict[str, Any]:
         """Generation settings that change the output (cache key part); sampling settings only when sampling."""
-        # dtype as requested: "auto" is fp32 on CPU, bf16/fp16 on GPU (texts from either serve both from the cache)
-        return {**self.settings.text_params(), "dtype": self._dtype_request}
+        # float32 keeps the key "auto" of earlier versions, whose default it was on CPU: texts cached by a default
+        # run stay valid. (On a GPU "auto" was bf16; texts from either serve both from the cache, as before.)
+        dtype = "auto" if self._dtype_request == "float32" else self._dtype_request
+        return {**self.settings.text_params(), "dtype": dtype}
 
     @property
     def device(self) -> str:
@@ -147,8 +156,8 @@ class TransformersGenerator:
             return self
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if self.device == "cpu":
-            _limit_cpu_threads()
+        if self.device == "cpu" or self.settings.threads is not None:
+            _limit_cpu_threads(self.settings.threads)
         base_path = self._adapter_base or self.model_path
         tokenizer_path = self.model_path if self._has_tokenizer(self.model_path) else base_path
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)

