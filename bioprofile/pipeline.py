@@ -11,7 +11,6 @@ import inspect
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from bioprofile.profiles.generate import GenerationSettings, generate_profiles, 
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
 from bioprofile.profiles.summaries import read_summaries
+from bioprofile.progress import progress_bars
 from bioprofile.proteins import ProteinResolution, normalize_proteins
 from bioprofile.store import Store, open_store
 
@@ -221,7 +221,7 @@ def embed_entities(
     kind = _one_kind(resolution.entities)
     if template is not None:
         _check_template_kind(get_template(template), kind)
-    with open_store(store) as cache, _progress(show_progress) as progress:
+    with open_store(store) as cache, progress_bars(show_progress) as progress:
         if summaries is not None:
             kept, texts, source = _texts_from_summaries(resolution.entities, summaries, strict=strict)
             text_provenance: dict[str, Any] = {"source": source}
@@ -380,20 +380,6 @@ def _texts_from_summaries(
             argument="strict",
         )
     return kept, [summaries[e.symbol] for e in kept], source
-
-
-def _progress(show: bool):
-    if not show:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-    )
 
 
 def _signature_of_embed_entities_for(name: str, annotation: str) -> inspect.Signature:

