@@ -44,6 +44,7 @@ __all__ = [
     "BATCH_COLUMNS",
     "BIO_COLUMNS",
     "INTEGRATION_COLUMNS",
+    "LOWER_IS_BETTER",
     "IntegrationResult",
     "bbknn_embedding",
     "benchmark_integration",
@@ -57,6 +58,8 @@ BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
 AGGREGATE_COLUMNS = ["Bio conservation", "Batch correction", "Total"]
 INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + AGGREGATE_COLUMNS
 BASELINES = ("pca", "harmony", "bbknn")
+#: Columns where a lower score is better (all others: higher is better); plots draw them on an inverted scale.
+LOWER_IS_BETTER = frozenset({"FOSCTTM"})
 
 
 @dataclass(frozen=True, eq=False)
