@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -161,3 +162,19 @@ def test_foscttm_is_drawn_on_its_own_inverted_scale():
     assert not np.allclose(rgba[good, 1], rgba[bad, 1])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["KMeans NMI", "FOSCTTM (↓)", "Total"]
     np.testing.assert_allclose(rgba[rows.index("mid"), 2], (0.9, 0.9, 0.9, 1.0))  # a missing score is grey
+
+
+def test_harmony_on_batches_that_share_no_neighbourhood_says_it_changed_nothing():
+    """Why Harmony's row can equal PCA's: every Harmony cluster holds one batch, so it has nothing to regress."""
+    from bioprofile.evaluate.integration import harmony_embedding
+
+    clean, shifted, labels, batch = batchy_cells()
+    # the batches far apart, as RNA and ADT cells of a joint text space are
+    apart = (clean + np.where(batch == "b1", 1.0, -1.0)[:, None] * 20.0).astype(np.float32)
+    with pytest.warns(UserWarning, match="Harmony left the embedding unchanged"):
+        unchanged = harmony_embedding(apart, batch)
+    np.testing.assert_array_equal(unchanged, apart)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a batch shift Harmony can see is corrected, without the warning
+        corrected = harmony_embedding(shifted, batch)
+    assert not np.allclose(corrected, shifted)

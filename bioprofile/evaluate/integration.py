@@ -24,6 +24,7 @@ table is drawn as a heatmap by :func:`bioprofile.pl.integration_table`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,16 +77,36 @@ class IntegrationResult(TableResult):
 
 
 def harmony_embedding(X: np.ndarray, batch: Sequence[Any], *, seed: int = 0) -> np.ndarray:
-    """Harmony-corrected copy of ``X`` (cells × PCs) for the batches in ``batch`` (harmonypy)."""
+    """Harmony-corrected copy of ``X`` (cells × PCs) for the batches in ``batch`` (harmonypy).
+
+    Harmony corrects each batch inside soft clusters that hold cells of several batches. Where the batches share
+    no neighbourhood at all (every cluster holds one batch, as RNA and ADT cells of a joint text space can), it has
+    nothing to regress and returns ``X`` unchanged: then a warning says so, since its scores equal unintegrated
+    PCA's.
+    """
     import harmonypy
     import pandas as pd
 
     X = np.asarray(X, dtype=np.float64)
-    meta = pd.DataFrame({"batch": [str(b) for b in batch]})
-    result = harmonypy.run_harmony(X, meta, "batch", random_state=seed, verbose=False)
+    labels = np.asarray([str(b) for b in batch])
+    result = harmonypy.run_harmony(
+        X, pd.DataFrame({"batch": labels}), "batch", random_state=seed, verbose=False
+    )
     Z = np.asarray(result.Z_corr)
     # harmonypy < 2 returns PCs × cells
-    return (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
+    Z = (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
+    if np.array_equal(Z, X.astype(np.float32)):  # unchanged to float32, the precision returned
+        R = np.asarray(result.R)
+        R = R if R.shape[0] == X.shape[0] else R.T
+        hard = R.argmax(axis=1)
+        pure = sum(len(set(labels[hard == k])) <= 1 for k in np.unique(hard))
+        warnings.warn(
+            f"Harmony left the embedding unchanged: {pure} of {len(np.unique(hard))} of its clusters hold cells of "
+            "one batch only, so there is no batch effect it can estimate (the batches share no neighbourhood); "
+            "its scores equal unintegrated PCA's",
+            stacklevel=2,
+        )
+    return Z
 
 
 def bbknn_embedding(
