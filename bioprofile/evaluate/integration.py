@@ -49,6 +49,7 @@ __all__ = [
     "IntegrationResult",
     "bbknn_embedding",
     "benchmark_integration",
+    "exact_neighbors",
     "harmony_embedding",
     "paired_rows",
     "scib_scores",
@@ -219,7 +220,7 @@ def scib_scores(
         n_jobs=n_jobs,
         progress_bar=False,
     )
-    bench.prepare(neighbor_computer=_exact_neighbors)
+    bench.prepare(neighbor_computer=exact_neighbors)
     bench.benchmark()
     raw = bench.get_results(min_max_scale=False).drop("Metric Type", errors="ignore")
     raw = raw.rename(columns={"BRAS": "Silhouette batch"})
@@ -228,8 +229,11 @@ def scib_scores(
     return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
 
 
-def _exact_neighbors(X: np.ndarray, k: int):
-    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data."""
+def exact_neighbors(X: np.ndarray, k: int):
+    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data.
+
+    The ``neighbor_computer`` :func:`scib_scores` gives ``Benchmarker.prepare``: ``(X, k) -> NeighborsResults``.
+    """
     from scib_metrics.nearest_neighbors import NeighborsResults
     from sklearn.neighbors import NearestNeighbors
 
