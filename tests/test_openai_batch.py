@@ -30,7 +30,7 @@ from bioprofile.store import Store
 SECRET = "sk-test-batch-77aa-never-in-files"
 MODEL = "text-embedding-3-small"
 SMALL = {"max_inputs": 8, "max_request_tokens": 400, "max_input_tokens": 100}
-FAST = BatchSettings(poll_interval=0.02, wait=20)
+FAST = BatchSettings(poll_interval=0.02, wait=120)  # generous: the machine may be loaded
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,7 +62,7 @@ def _posts(server: EmbeddingServer, path: str) -> int:
 
 def test_every_vector_arrives_once_through_batches_with_failed_lines_retried(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    faults = ["429", "500", "drop", None, "429", None, "500", "drop"]
+    faults = ["429", "500", "drop", "slow", None, "429", None, "500", "drop", "slow"]
     texts = _texts(60)
     said: list[str] = []
     server = EmbeddingServer(api_key=SECRET, faults=faults, batch_failures=[2, 1], batch_expire={1}, **SMALL)
@@ -126,7 +126,7 @@ def test_lines_that_keep_failing_end_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with EmbeddingServer(api_key=SECRET, batch_failures=[1, 1, 1], **SMALL) as server:
         with Store(tmp_path / "s.sqlite") as store:
-            settings = BatchSettings(poll_interval=0.01, wait=20, max_resubmits=1)
+            settings = BatchSettings(poll_interval=0.01, wait=120, max_resubmits=1)
             batch = OpenAIBatchEncoder(_encoder(server), store, settings=settings)
             texts = [f"TP53 text {i}" for i in range(20)]
             with pytest.raises(
@@ -141,7 +141,7 @@ def test_lines_that_keep_failing_end_in_one_line(tmp_path, monkeypatch):
 def test_batches_respect_the_request_and_batch_limits(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with EmbeddingServer(api_key=SECRET, **SMALL) as server, Store(tmp_path / "s.sqlite") as store:
-        settings = BatchSettings(poll_interval=0.01, wait=20, max_batch_inputs=20, max_batch_requests=3)
+        settings = BatchSettings(poll_interval=0.01, wait=120, max_batch_inputs=20, max_batch_requests=3)
         batch = OpenAIBatchEncoder(_encoder(server), store, settings=settings)
         texts = _texts(50)
         plan, batches, sent = batch.plan(list(dict.fromkeys(texts)))
