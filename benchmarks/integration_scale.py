@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bioprofile._version import __version__
-from bioprofile.evaluate.integration import benchmark_integration, exact_neighbors
+from bioprofile.evaluate.integration import benchmark_integration, exact_neighbors, scib_metrics_config
 
 
 def synthetic_pairs(n_cells: int, n_types: int, dim: int, seed: int = 0) -> ad.AnnData:
@@ -65,20 +65,17 @@ def run_bioprofile(adata: ad.AnnData) -> float:
 
 def run_scib(adata: ad.AnnData, *, exact: bool) -> float:
     """Seconds of scib-metrics' ``Benchmarker`` on the same embeddings and metrics, used directly."""
-    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
+    from scib_metrics.benchmark import Benchmarker
 
     start = time.perf_counter()
+    bio, batch = scib_metrics_config()
     bench = Benchmarker(
         adata,
         batch_key="modality",
         label_key="cell_type",
         embedding_obsm_keys=["X_bioprofile", "X_pca"],
-        bio_conservation_metrics=BioConservation(),
-        batch_correction_metrics=BatchCorrection(
-            bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
-            kbet_per_label=False,
-            pcr_comparison=False,
-        ),
+        bio_conservation_metrics=bio,
+        batch_correction_metrics=batch,
         pre_integrated_embedding_obsm_key="X_bioprofile",
         n_jobs=1,
         progress_bar=False,

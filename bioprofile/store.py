@@ -263,17 +263,8 @@ class Store:
 
     def put_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:
         """Store text → vector (as little-endian float32, shape kept) in one transaction, replacing any old one."""
-        rows = []
-        for text, vector in vectors.items():
-            array = np.asarray(vector, dtype="<f4")
-            shape = ",".join(str(n) for n in array.shape)
-            dim = array.shape[-1] if array.ndim else 1
-            rows.append((text_hash(text), encoder, shape, dim, np.ascontiguousarray(array).tobytes()))
-        self._write(
-            "INSERT INTO vectors (text_sha256, encoder, shape, dim, vector) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (text_sha256, encoder) DO UPDATE SET shape = excluded.shape, dim = excluded.dim, "
-            "vector = excluded.vector",
-            rows,
+        self.put_hashed_vectors(
+            {text_hash(text): vector for text, vector in vectors.items()}, encoder=encoder
         )
 
     def put_hashed_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:

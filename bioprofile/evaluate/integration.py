@@ -50,6 +50,7 @@ __all__ = [
     "bbknn_embedding",
     "benchmark_integration",
     "exact_neighbors",
+    "scib_metrics_config",
     "harmony_embedding",
     "paired_rows",
     "scib_scores",
@@ -186,7 +187,7 @@ def scib_scores(
     """
     import anndata as ad
     import pandas as pd
-    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
+    from scib_metrics.benchmark import Benchmarker
 
     if not embeddings:
         raise BioprofileInputError("nothing to score: pass at least one embedding")
@@ -204,18 +205,14 @@ def scib_scores(
         obs=pd.DataFrame({"batch": batch, "label": labels}, index=[str(i) for i in range(len(batch))]),
         obsm=obsm,
     )
+    bio, batch_metrics = scib_metrics_config()
     bench = Benchmarker(
         data,
         batch_key="batch",
         label_key="label",
         embedding_obsm_keys=list(keys.values()),
-        bio_conservation_metrics=BioConservation(),
-        # euclidean + nearest cluster: the classic scIB silhouette batch (BRAS defaults differ)
-        batch_correction_metrics=BatchCorrection(
-            bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
-            kbet_per_label=False,
-            pcr_comparison=False,
-        ),
+        bio_conservation_metrics=bio,
+        batch_correction_metrics=batch_metrics,
         pre_integrated_embedding_obsm_key="X_pre",
         n_jobs=n_jobs,
         progress_bar=False,
@@ -227,6 +224,22 @@ def scib_scores(
     table = raw.rename(index={v: k for k, v in keys.items()}).astype(float)
     table.index.name = "method"
     return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
+
+
+def scib_metrics_config():
+    """The scib-metrics ``(BioConservation, BatchCorrection)`` :func:`scib_scores` runs: the paper's columns.
+
+    Silhouette batch is BRAS with euclidean distances and the nearest cluster (the classic scIB silhouette batch;
+    BRAS's defaults differ); kBET and PCR comparison are off.
+    """
+    from scib_metrics.benchmark import BatchCorrection, BioConservation
+
+    batch = BatchCorrection(
+        bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
+        kbet_per_label=False,
+        pcr_comparison=False,
+    )
+    return BioConservation(), batch
 
 
 def exact_neighbors(X: np.ndarray, k: int):
