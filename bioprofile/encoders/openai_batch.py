@@ -20,6 +20,10 @@ A rerun of the same command (after a kill, or after ``wait`` ran out) finds the 
 collects them instead of submitting again. The one unguarded moment is between the server creating a batch and
 the store recording it (one request's time): a kill exactly then leaves a batch the store does not know, and the
 rerun submits its texts again.
+
+:meth:`OpenAIBatchEncoder.fill_store` takes the whole list at once; :func:`~bioprofile.encoders.cached.encode_texts`
+calls :meth:`~OpenAIBatchEncoder.encode` per chunk of ``ENCODE_CHUNK`` texts, so through it each chunk is its own
+batch, waited for in turn, until ``encode_texts`` calls ``fill_store`` with every uncached text first.
 """
 
 from __future__ import annotations
