@@ -186,6 +186,15 @@ _EmbedApiKeyEnv = Annotated[
         help="Environment variable that holds the API key of --backend openai and of openai: encoders.",
     ),
 ]
+_EmbedOpenAIBatch = Annotated[
+    bool,
+    typer.Option(
+        "--openai-batch",
+        help="Encode through the OpenAI Batch API (half the price, up to 24 h): says inputs, tokens and price "
+        "before sending, records the batches in the store; rerun the same command to collect them. Polls every "
+        "$BIOPROFILE_BATCH_POLL_INTERVAL seconds (default 30).",
+    ),
+]
 _EmbedBatchSize = Annotated[
     int | None,
     typer.Option(
@@ -275,6 +284,7 @@ def embed_genes_command(
     backend: _EmbedBackend = "transformers",
     base_url: _EmbedBaseUrl = None,
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
+    openai_batch: _EmbedOpenAIBatch = False,
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
     dtype: _EmbedDtype = DType.float32,
@@ -318,6 +328,7 @@ def embed_genes_command(
         )
     # Summaries replace generation: then no model is resolved (nor the default one converted).
     encoder = _make_encoder(encoder, backend, base_url, api_key_env)
+    _check_openai_batch(openai_batch, encoder)
     generator = None
     if not summaries:
         generator = _make_generator(model, backend, base_url, settings, api_key_env, max_retries)
@@ -326,7 +337,7 @@ def embed_genes_command(
             resolution,
             generator=generator,
             template=template,
-            encoder=encoder,
+            encoder=_batch_encoder(encoder, store, openai_batch, quiet),
             store=store,
             summaries=summaries,
             strict=strict,
@@ -418,6 +429,27 @@ def _make_encoder(encoder: str | None, backend: str, base_url: str | None, api_k
     from bioprofile.encoders import get_encoder
 
     return get_encoder(encoder, base_url=base_url, api_key_env=api_key_env)
+
+
+def _check_openai_batch(openai_batch: bool, encoder) -> None:
+    """--openai-batch needs an openai: encoder (checked before any work)."""
+    if openai_batch and not str(getattr(encoder, "id", "")).startswith("openai:"):
+        fail("--openai-batch is for an openai: --encoder (e.g. --encoder openai:text-embedding-3-small)")
+
+
+def _batch_encoder(encoder, store, openai_batch: bool, quiet: bool):
+    """The encoder, or with --openai-batch the Batch API encoder on it, announcing on stderr unless --quiet."""
+    if not openai_batch:
+        return encoder
+    from bioprofile.encoders.openai_batch import BatchSettings, OpenAIBatchEncoder
+
+    poll = os.environ.get("BIOPROFILE_BATCH_POLL_INTERVAL", "").strip()
+    try:
+        settings = BatchSettings(poll_interval=float(poll)) if poll else BatchSettings()
+    except ValueError:
+        fail(f"BIOPROFILE_BATCH_POLL_INTERVAL must be a number of seconds, got {poll!r}")
+    say = None if quiet else (lambda line: typer.echo(line, err=True))
+    return OpenAIBatchEncoder(encoder, store, settings=settings, say=say)
 
 
 def _open_store(cache_dir: Path | None):
@@ -1214,6 +1246,7 @@ def embed_proteins_command(
     backend: _EmbedBackend = "transformers",
     base_url: _EmbedBaseUrl = None,
     api_key_env: _EmbedApiKeyEnv = "OPENAI_API_KEY",
+    openai_batch: _EmbedOpenAIBatch = False,
     batch_size: _EmbedBatchSize = None,
     max_new_tokens: _EmbedMaxNewTokens = 256,
     dtype: _EmbedDtype = DType.float32,
@@ -1246,12 +1279,13 @@ def embed_proteins_command(
             f"warning: {in_flags(resolution.report(), ctx.command.params)}", err=True, fg=typer.colors.YELLOW
         )
     encoder = _make_encoder(encoder, backend, base_url, api_key_env)
+    _check_openai_batch(openai_batch, encoder)
     with _open_store(cache_dir) as store:
         result = embed_proteins(
             resolution,
             generator=_make_generator(model, backend, base_url, settings, api_key_env, max_retries),
             template=template,
-            encoder=encoder,
+            encoder=_batch_encoder(encoder, store, openai_batch, quiet),
             store=store,
             show_progress=not quiet,
         )

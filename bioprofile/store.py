@@ -55,6 +55,20 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 
+# Created on first use by the OpenAI batch path (encoders.openai_batch), so stores without it stay schema 1.
+_BATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS openai_batches (
+    batch_id      TEXT PRIMARY KEY,
+    encoder       TEXT NOT NULL,
+    input_file_id TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    requests      TEXT NOT NULL,
+    created       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+
 class _NewerSchema(sqlite3.DatabaseError):
     """The file was written by a newer bioprofile whose schema this one does not know."""
 
@@ -251,18 +265,76 @@ class Store:
 
     def put_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:
         """Store text → vector (as little-endian float32, shape kept) in one transaction, replacing any old one."""
+        self.put_hashed_vectors(
+            {text_hash(text): vector for text, vector in vectors.items()}, encoder=encoder
+        )
+
+    def put_hashed_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:
+        """Store ``text_sha256 -> vector`` like :meth:`put_vectors`, for vectors that arrive keyed by text hash.
+
+        An OpenAI batch's output names its texts by the hashes recorded when it was sent (:meth:`put_batch_job`),
+        so it is collected without the texts themselves.
+        """
         rows = []
-        for text, vector in vectors.items():
+        for digest, vector in vectors.items():
             array = np.asarray(vector, dtype="<f4")
             shape = ",".join(str(n) for n in array.shape)
             dim = array.shape[-1] if array.ndim else 1
-            rows.append((text_hash(text), encoder, shape, dim, np.ascontiguousarray(array).tobytes()))
+            rows.append((str(digest), encoder, shape, dim, np.ascontiguousarray(array).tobytes()))
         self._write(
             "INSERT INTO vectors (text_sha256, encoder, shape, dim, vector) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (text_sha256, encoder) DO UPDATE SET shape = excluded.shape, dim = excluded.dim, "
             "vector = excluded.vector",
             rows,
         )
+
+    # -- OpenAI batch jobs -----------------------------------------------------------------------------------
+
+    def _ensure_batch_table(self) -> None:
+        """Create the batch-job table on first use (an addition older stores lack; no schema version change)."""
+        with self._lock, self._guard("write to"):
+            self._conn.execute(_BATCH_SCHEMA)
+
+    def put_batch_job(self, job: Mapping[str, Any]) -> None:
+        """Record (or update) one OpenAI batch job in one transaction, before anything waits on it.
+
+        Parameters
+        ----------
+        job
+            ``batch_id``, ``encoder`` (the encoder id whose vectors it makes), ``input_file_id``, ``status``
+            (``"open"`` while it may still deliver, ``"collected"`` once its results are stored) and ``requests``
+            (``custom_id -> [text_sha256, ...]``, the texts of each request line in order).
+        """
+        self._ensure_batch_table()
+        row = (
+            str(job["batch_id"]),
+            str(job["encoder"]),
+            str(job["input_file_id"]),
+            str(job["status"]),
+            json.dumps(job["requests"], separators=(",", ":")),
+        )
+        self._write(
+            "INSERT INTO openai_batches (batch_id, encoder, input_file_id, status, requests) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (batch_id) DO UPDATE SET status = excluded.status, "
+            "updated = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            [row],
+        )
+
+    def get_batch_jobs(self, *, encoder: str, status: str | None = "open") -> list[dict[str, Any]]:
+        """The recorded batch jobs of ``encoder`` (only those with ``status``; ``None``: all), oldest first."""
+        self._ensure_batch_table()
+        sql = "SELECT batch_id, encoder, input_file_id, status, requests, created FROM openai_batches WHERE encoder = ?"
+        args: tuple = (encoder,)
+        if status is not None:
+            sql += " AND status = ?"
+            args += (status,)
+        with self._lock, self._guard("read"):
+            rows = self._conn.execute(sql + " ORDER BY created, batch_id", args).fetchall()
+        keys = ("batch_id", "encoder", "input_file_id", "status", "requests", "created")
+        jobs = [dict(zip(keys, row, strict=True)) for row in rows]
+        for job in jobs:
+            job["requests"] = json.loads(job["requests"])
+        return jobs
 
     # -- housekeeping ----------------------------------------------------------------------------------------
 

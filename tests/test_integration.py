@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -143,3 +144,37 @@ def test_semi_synthetic_citeseq_table_with_modality_matching(tmp_path):
         f"{m}{i}" for m, i in zip(joint.obs["modality"], joint.obs["cell_id"], strict=True)
     ]
     assert paired_rows(joint, "modality") is None
+
+
+def test_foscttm_is_drawn_on_its_own_inverted_scale():
+    """Green is good in every column: FOSCTTM 0 (perfect) gets the colour of a 1 elsewhere, FOSCTTM 1 that of a 0."""
+    table = pd.DataFrame(
+        {"KMeans NMI": [1.0, 0.0, 0.5], "FOSCTTM": [0.0, 1.0, 0.5], "Total": [0.9, 0.1, np.nan]},
+        index=pd.Index(["good", "bad", "mid"], name="method"),
+    )
+    fig = pl.integration_table(table)
+    ax = fig.axes[0]
+    rgba = np.asarray(ax.images[0].get_array())
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    good, bad = rows.index("good"), rows.index("bad")
+    np.testing.assert_allclose(rgba[good, 1], rgba[good, 0])  # FOSCTTM 0 looks like NMI 1
+    np.testing.assert_allclose(rgba[bad, 1], rgba[bad, 0])  # FOSCTTM 1 looks like NMI 0
+    assert not np.allclose(rgba[good, 1], rgba[bad, 1])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["KMeans NMI", "FOSCTTM (↓)", "Total"]
+    np.testing.assert_allclose(rgba[rows.index("mid"), 2], (0.9, 0.9, 0.9, 1.0))  # a missing score is grey
+
+
+def test_harmony_on_batches_that_share_no_neighbourhood_says_it_changed_nothing():
+    """Why Harmony's row can equal PCA's: every Harmony cluster holds one batch, so it has nothing to regress."""
+    from bioprofile.evaluate.integration import harmony_embedding
+
+    clean, shifted, labels, batch = batchy_cells()
+    # the batches far apart, as RNA and ADT cells of a joint text space are
+    apart = (clean + np.where(batch == "b1", 1.0, -1.0)[:, None] * 20.0).astype(np.float32)
+    with pytest.warns(UserWarning, match="Harmony left the embedding unchanged"):
+        unchanged = harmony_embedding(apart, batch)
+    np.testing.assert_array_equal(unchanged, apart)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a batch shift Harmony can see is corrected, without the warning
+        corrected = harmony_embedding(shifted, batch)
+    assert not np.allclose(corrected, shifted)

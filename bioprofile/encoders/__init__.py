@@ -11,6 +11,9 @@ hf
 openai
     :class:`~bioprofile.encoders.openai.OpenAIEncoder`: OpenAI's embedding models (ada-002, the 3-series) or any
     OpenAI-compatible ``/v1/embeddings`` server, within the API's limits.
+openai_batch
+    :class:`~bioprofile.encoders.openai_batch.OpenAIBatchEncoder`: the same vectors through the OpenAI Batch API
+    (half the price): submitted batches are recorded in the store, and a rerun collects them.
 cached
     :func:`~bioprofile.encoders.cached.encode_texts`: encoding through the store, resumably.
 """

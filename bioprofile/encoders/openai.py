@@ -280,7 +280,7 @@ class OpenAIEncoder:
         texts = [str(text) for text in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        sent = self._prepared(texts)
+        sent = self.prepare(texts)
         groups = self.batches(sent)
         rows: list[np.ndarray | None] = [None] * len(groups)
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
@@ -308,7 +308,7 @@ class OpenAIEncoder:
             vectors[group] = block
         return vectors
 
-    def _prepared(self, texts: list[str]) -> list[str]:
+    def prepare(self, texts: Sequence[str]) -> list[str]:
         """The texts as sent: truncated to the per-input limit (and recorded), empty ones as one space."""
         limit, counter, cut = self.limits.max_input_tokens, self.token_counter, []
         sent = []
@@ -327,20 +327,32 @@ class OpenAIEncoder:
             )
         return sent
 
-    def _request(self, batch: list[str]) -> np.ndarray:
-        """The vectors of one request's texts, in their order."""
-        kwargs = {"model": self.model, "input": batch, "encoding_format": "float"}
+    def request_body(self, batch: Sequence[str]) -> dict:
+        """The JSON body of one ``/v1/embeddings`` request for texts already :meth:`prepare`-d."""
+        body = {"model": self.model, "input": list(batch), "encoding_format": "float"}
         if self.dimensions is not None:
-            kwargs["dimensions"] = self.dimensions
-        with api_errors(self.endpoint, self.model):
-            response = self.client.embeddings.create(**kwargs)
-        data = sorted(response.data, key=lambda item: item.index)
-        if [item.index for item in data] != list(range(len(batch))):
+            body["dimensions"] = self.dimensions
+        return body
+
+    def vectors_from(self, data: Sequence, n_texts: int) -> np.ndarray:
+        """The ``(n_texts, dim)`` block of an embeddings answer's ``data`` items (objects or dicts), checked.
+
+        Raises
+        ------
+        BioprofileInputError
+            Not one embedding per text, or vectors of a width other than the expected one.
+        """
+        items = [
+            item if isinstance(item, dict) else {"index": item.index, "embedding": item.embedding}
+            for item in data
+        ]
+        items.sort(key=lambda item: item["index"])
+        if [item["index"] for item in items] != list(range(n_texts)):
             raise BioprofileInputError(
-                f"{self.endpoint.shown_url} returned {len(data)} embeddings for {len(batch)} texts: is it an "
+                f"{self.endpoint.shown_url} returned {len(items)} embeddings for {n_texts} texts: is it an "
                 "OpenAI-compatible embeddings server?"
             )
-        block = np.asarray([item.embedding for item in data], dtype=np.float32)
+        block = np.asarray([item["embedding"] for item in items], dtype=np.float32)
         expected = self._dim
         if block.ndim != 2 or (expected is not None and block.shape[1] != expected):
             width = block.shape[1] if block.ndim == 2 else "ragged"
@@ -350,3 +362,9 @@ class OpenAIEncoder:
                 argument="dimensions",
             )
         return block
+
+    def _request(self, batch: list[str]) -> np.ndarray:
+        """The vectors of one request's texts, in their order."""
+        with api_errors(self.endpoint, self.model):
+            response = self.client.embeddings.create(**self.request_body(batch))
+        return self.vectors_from(response.data, len(batch))

@@ -24,6 +24,7 @@ table is drawn as a heatmap by :func:`bioprofile.pl.integration_table`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,9 +45,12 @@ __all__ = [
     "BATCH_COLUMNS",
     "BIO_COLUMNS",
     "INTEGRATION_COLUMNS",
+    "LOWER_IS_BETTER",
     "IntegrationResult",
     "bbknn_embedding",
     "benchmark_integration",
+    "exact_neighbors",
+    "scib_metrics_config",
     "harmony_embedding",
     "paired_rows",
     "scib_scores",
@@ -57,6 +61,8 @@ BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
 AGGREGATE_COLUMNS = ["Bio conservation", "Batch correction", "Total"]
 INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + AGGREGATE_COLUMNS
 BASELINES = ("pca", "harmony", "bbknn")
+#: Columns where a lower score is better (all others: higher is better); plots draw them on an inverted scale.
+LOWER_IS_BETTER = frozenset({"FOSCTTM"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,16 +79,36 @@ class IntegrationResult(TableResult):
 
 
 def harmony_embedding(X: np.ndarray, batch: Sequence[Any], *, seed: int = 0) -> np.ndarray:
-    """Harmony-corrected copy of ``X`` (cells × PCs) for the batches in ``batch`` (harmonypy)."""
+    """Harmony-corrected copy of ``X`` (cells × PCs) for the batches in ``batch`` (harmonypy).
+
+    Harmony corrects each batch inside soft clusters that hold cells of several batches. Where the batches share
+    no neighbourhood at all (every cluster holds one batch, as RNA and ADT cells of a joint text space can), it has
+    nothing to regress and returns ``X`` unchanged: then a warning says so, since its scores equal unintegrated
+    PCA's.
+    """
     import harmonypy
     import pandas as pd
 
     X = np.asarray(X, dtype=np.float64)
-    meta = pd.DataFrame({"batch": [str(b) for b in batch]})
-    result = harmonypy.run_harmony(X, meta, "batch", random_state=seed, verbose=False)
+    labels = np.asarray([str(b) for b in batch])
+    result = harmonypy.run_harmony(
+        X, pd.DataFrame({"batch": labels}), "batch", random_state=seed, verbose=False
+    )
     Z = np.asarray(result.Z_corr)
     # harmonypy < 2 returns PCs × cells
-    return (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
+    Z = (Z if Z.shape[0] == X.shape[0] else Z.T).astype(np.float32)
+    if np.array_equal(Z, X.astype(np.float32)):  # unchanged to float32, the precision returned
+        R = np.asarray(result.R)
+        R = R if R.shape[0] == X.shape[0] else R.T
+        hard = R.argmax(axis=1)
+        pure = sum(len(set(labels[hard == k])) <= 1 for k in np.unique(hard))
+        warnings.warn(
+            f"Harmony left the embedding unchanged: {pure} of {len(np.unique(hard))} of its clusters hold cells of "
+            "one batch only, so there is no batch effect it can estimate (the batches share no neighbourhood); "
+            "its scores equal unintegrated PCA's",
+            stacklevel=2,
+        )
+    return Z
 
 
 def bbknn_embedding(
@@ -161,7 +187,7 @@ def scib_scores(
     """
     import anndata as ad
     import pandas as pd
-    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
+    from scib_metrics.benchmark import Benchmarker
 
     if not embeddings:
         raise BioprofileInputError("nothing to score: pass at least one embedding")
@@ -179,23 +205,19 @@ def scib_scores(
         obs=pd.DataFrame({"batch": batch, "label": labels}, index=[str(i) for i in range(len(batch))]),
         obsm=obsm,
     )
+    bio, batch_metrics = scib_metrics_config()
     bench = Benchmarker(
         data,
         batch_key="batch",
         label_key="label",
         embedding_obsm_keys=list(keys.values()),
-        bio_conservation_metrics=BioConservation(),
-        # euclidean + nearest cluster: the classic scIB silhouette batch (BRAS defaults differ)
-        batch_correction_metrics=BatchCorrection(
-            bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
-            kbet_per_label=False,
-            pcr_comparison=False,
-        ),
+        bio_conservation_metrics=bio,
+        batch_correction_metrics=batch_metrics,
         pre_integrated_embedding_obsm_key="X_pre",
         n_jobs=n_jobs,
         progress_bar=False,
     )
-    bench.prepare(neighbor_computer=_exact_neighbors)
+    bench.prepare(neighbor_computer=exact_neighbors)
     bench.benchmark()
     raw = bench.get_results(min_max_scale=False).drop("Metric Type", errors="ignore")
     raw = raw.rename(columns={"BRAS": "Silhouette batch"})
@@ -204,8 +226,27 @@ def scib_scores(
     return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
 
 
-def _exact_neighbors(X: np.ndarray, k: int):
-    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data."""
+def scib_metrics_config():
+    """The scib-metrics ``(BioConservation, BatchCorrection)`` :func:`scib_scores` runs: the paper's columns.
+
+    Silhouette batch is BRAS with euclidean distances and the nearest cluster (the classic scIB silhouette batch;
+    BRAS's defaults differ); kBET and PCR comparison are off.
+    """
+    from scib_metrics.benchmark import BatchCorrection, BioConservation
+
+    batch = BatchCorrection(
+        bras={"metric": "euclidean", "between_cluster_distances": "nearest"},
+        kbet_per_label=False,
+        pcr_comparison=False,
+    )
+    return BioConservation(), batch
+
+
+def exact_neighbors(X: np.ndarray, k: int):
+    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data.
+
+    The ``neighbor_computer`` :func:`scib_scores` gives ``Benchmarker.prepare``: ``(X, k) -> NeighborsResults``.
+    """
     from scib_metrics.nearest_neighbors import NeighborsResults
     from sklearn.neighbors import NearestNeighbors
 

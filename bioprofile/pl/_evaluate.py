@@ -16,7 +16,7 @@ import numpy as np
 
 from bioprofile.evaluate.clustering import ClusteringResult
 from bioprofile.evaluate.gene_tasks import GeneTaskReport
-from bioprofile.evaluate.integration import BIO_COLUMNS, IntegrationResult
+from bioprofile.evaluate.integration import BIO_COLUMNS, LOWER_IS_BETTER, IntegrationResult
 from bioprofile.evaluate.report import RocCurve
 
 if TYPE_CHECKING:
@@ -145,6 +145,9 @@ def clustering_umaps(result: ClusteringResult, out_dir: str | Path | None = None
 def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path | None = None) -> Figure:
     """Heatmap of an integration table (methods × metrics, values printed), sorted by Total.
 
+    Every column is coloured on 0-1 with green for good: columns where lower is better
+    (:data:`~bioprofile.evaluate.integration.LOWER_IS_BETTER`, FOSCTTM) on the inverted scale, and marked ``(↓)``.
+
     Parameters
     ----------
     result
@@ -163,8 +166,9 @@ def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path
     values = table.to_numpy(dtype=float)
     fig = Figure(figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
     ax = fig.subplots()
-    ax.imshow(values, cmap="PRGn", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(values.shape[1]), table.columns, rotation=40, ha="right", fontsize=8)
+    ax.imshow(_integration_colors(table), aspect="auto")
+    names = [f"{c} (↓)" if c in LOWER_IS_BETTER else c for c in table.columns]
+    ax.set_xticks(range(values.shape[1]), names, rotation=40, ha="right", fontsize=8)
     ax.set_yticks(range(values.shape[0]), table.index, fontsize=8)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
@@ -177,3 +181,29 @@ def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path
     if path is not None:
         fig.savefig(path, dpi=130)
     return fig
+
+
+def _integration_colors(table: pd.DataFrame, cmap: str = "PRGn") -> np.ndarray:
+    """The RGBA colour of each cell of an integration table: ``cmap`` on 0-1, inverted where lower is better.
+
+    Parameters
+    ----------
+    table
+        Methods × metrics (an :class:`~bioprofile.evaluate.integration.IntegrationResult`'s ``.table``).
+    cmap
+        A diverging matplotlib colormap whose high end means good (default purple-green).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_methods, n_metrics, 4)`` floats; a missing score is light grey.
+    """
+    import matplotlib
+
+    colormap = matplotlib.colormaps[cmap]
+    values = np.clip(table.to_numpy(dtype=float), 0.0, 1.0)
+    lower = np.asarray([c in LOWER_IS_BETTER for c in table.columns])
+    goodness = np.where(lower[None, :], 1.0 - values, values)
+    colors = colormap(np.nan_to_num(goodness, nan=0.5))
+    colors[np.isnan(values)] = (0.9, 0.9, 0.9, 1.0)
+    return colors

@@ -1,0 +1,136 @@
+"""Time ``bench integration`` (``benchmark_integration``) beside scib-metrics' own ``Benchmarker`` on the same cells.
+
+The cells are synthetic paired RNA + ADT embeddings (``--cells`` per modality, ``--types`` cell types, ``--dim``
+wide like MiniLM's vectors, a modality offset), as ``embed_multimodal`` lays them out (``obs["modality"]``,
+``obs["cell_id"]``). Both sides score the same embeddings (the joint one and its unintegrated PCA, computed once
+beforehand) with the same metrics (the scIB columns of the paper's Table 2, silhouette batch as BRAS with euclidean
+distances and the nearest cluster) and the same neighbour search
+(:func:`bioprofile.evaluate.integration.exact_neighbors`), in one process, one after the other, ``--repeats`` times
+each (the first scib call also pays JAX compilation, so the order alternates). What bioprofile adds is its own
+work around the Benchmarker: building the AnnData, the modality matching columns (matching accuracy, FOSCTTM) and
+the table. A third timing runs the Benchmarker with its default neighbour search (pynndescent), for reference.
+
+Usage::
+
+    nice python benchmarks/integration_scale.py --cells 50000 -o benchmarks/results/integration_scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from bioprofile._version import __version__
+from bioprofile.evaluate.integration import benchmark_integration, exact_neighbors, scib_metrics_config
+
+
+def synthetic_pairs(n_cells: int, n_types: int, dim: int, seed: int = 0) -> ad.AnnData:
+    """Paired RNA and ADT embeddings of ``n_cells`` cells (``2 * n_cells`` rows), laid out as embed_multimodal does."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_types, dim))
+    types = rng.integers(0, n_types, size=n_cells)
+    offset = rng.normal(size=dim) * 0.5
+    rna = centres[types] + rng.normal(scale=0.8, size=(n_cells, dim))
+    adt = centres[types] + offset + rng.normal(scale=0.8, size=(n_cells, dim))
+    X = np.vstack([rna, adt]).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ids = [f"cell{i}" for i in range(n_cells)]
+    obs = pd.DataFrame(
+        {
+            "modality": ["RNA"] * n_cells + ["ADT"] * n_cells,
+            "cell_type": [f"type{t}" for t in types] * 2,
+            "cell_id": ids * 2,
+        },
+        index=[f"RNA:{i}" for i in ids] + [f"ADT:{i}" for i in ids],
+    )
+    adata = ad.AnnData(obs=obs, obsm={"X_bioprofile": X})
+    from sklearn.decomposition import PCA
+
+    adata.obsm["X_pca"] = PCA(n_components=50, random_state=0).fit_transform(X).astype(np.float32)
+    return adata
+
+
+def run_bioprofile(adata: ad.AnnData) -> float:
+    """Seconds of ``benchmark_integration`` scoring both embeddings (modality matching included)."""
+    start = time.perf_counter()
+    benchmark_integration(adata, "modality", "cell_type", obsm_keys=["X_bioprofile", "X_pca"], baselines=[])
+    return time.perf_counter() - start
+
+
+def run_scib(adata: ad.AnnData, *, exact: bool) -> float:
+    """Seconds of scib-metrics' ``Benchmarker`` on the same embeddings and metrics, used directly."""
+    from scib_metrics.benchmark import Benchmarker
+
+    start = time.perf_counter()
+    bio, batch = scib_metrics_config()
+    bench = Benchmarker(
+        adata,
+        batch_key="modality",
+        label_key="cell_type",
+        embedding_obsm_keys=["X_bioprofile", "X_pca"],
+        bio_conservation_metrics=bio,
+        batch_correction_metrics=batch,
+        pre_integrated_embedding_obsm_key="X_bioprofile",
+        n_jobs=1,
+        progress_bar=False,
+    )
+    if exact:
+        bench.prepare(neighbor_computer=exact_neighbors)
+    else:
+        bench.prepare()
+    bench.benchmark()
+    bench.get_results(min_max_scale=False)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the timings and write them as JSON (and print a Markdown line)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", type=int, default=50_000, help="cells per modality")
+    parser.add_argument("--types", type=int, default=10)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-pynndescent", action="store_true")
+    parser.add_argument("-o", "--output", type=Path)
+    args = parser.parse_args(argv)
+    adata = synthetic_pairs(args.cells, args.types, args.dim)
+    timings: dict[str, list[float]] = {"bioprofile": [], "scib_benchmarker": []}
+    for repeat in range(args.repeats):
+        order = ("scib_benchmarker", "bioprofile") if repeat % 2 == 0 else ("bioprofile", "scib_benchmarker")
+        for name in order:
+            seconds = run_bioprofile(adata) if name == "bioprofile" else run_scib(adata, exact=True)
+            timings[name].append(seconds)
+            print(f"repeat {repeat}: {name} {seconds:.1f} s", flush=True)
+    if not args.skip_pynndescent:
+        timings["scib_benchmarker_pynndescent"] = [run_scib(adata, exact=False)]
+    best = {name: min(values) for name, values in timings.items()}
+    ratio = best["bioprofile"] / best["scib_benchmarker"]
+    result = {
+        "cells_per_modality": args.cells,
+        "rows": 2 * args.cells,
+        "dim": args.dim,
+        "cell_types": args.types,
+        "embeddings_scored": 2,
+        "seconds": timings,
+        "best_seconds": best,
+        "ratio_bioprofile_to_scib": ratio,
+        "bioprofile_adds_percent": 100 * (ratio - 1),
+        "bioprofile_version": __version__,
+    }
+    print(
+        f"{2 * args.cells} rows: bioprofile {best['bioprofile']:.1f} s, scib Benchmarker "
+        f"{best['scib_benchmarker']:.1f} s: ratio {ratio:.3f} ({100 * (ratio - 1):+.1f}%)"
+    )
+    if args.output is not None:
+        args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
