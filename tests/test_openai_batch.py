@@ -21,7 +21,7 @@ from openai_server import EmbeddingServer, expected_vector
 from typer.testing import CliRunner
 
 from bioprofile.cli import app
-from bioprofile.encoders.cached import encode_texts
+from bioprofile.encoders.cached import ENCODE_CHUNK, encode_texts
 from bioprofile.encoders.openai import EmbeddingLimits, OpenAIEncoder, Utf8ByteBound
 from bioprofile.encoders.openai_batch import BatchPlan, BatchSettings, OpenAIBatchEncoder
 from bioprofile.errors import BioprofileInputError
@@ -120,6 +120,16 @@ def test_a_stopped_run_collects_on_rerun_instead_of_resubmitting(tmp_path, monke
         assert rerun.submitted == [] and len(server.batches) == 1 and _posts(server, "/v1/files") == 1
         sent = [Utf8ByteBound().truncate(t, 100) for t in texts]
         np.testing.assert_array_equal(vectors, np.stack([expected_vector(s, 16) for s in sent]))
+
+
+def test_encode_texts_sends_every_uncached_text_in_one_batch_not_one_per_chunk(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    texts = [f"gene {i}" for i in range(ENCODE_CHUNK + 40)]  # two of encode_texts' chunks
+    with EmbeddingServer(api_key=SECRET, **SMALL) as server, Store(tmp_path / "s.sqlite") as store:
+        batch = OpenAIBatchEncoder(_encoder(server), store, settings=FAST)
+        vectors = encode_texts(texts, batch, store)
+        assert len(server.batches) == 1 and _posts(server, "/v1/files") == 1
+        np.testing.assert_array_equal(vectors, np.stack([expected_vector(t, 16) for t in texts]))
 
 
 def test_lines_that_keep_failing_end_in_one_line(tmp_path, monkeypatch):

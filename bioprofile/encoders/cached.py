@@ -25,6 +25,13 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progr
     """
     unique = list(dict.fromkeys(texts))
     cached = store.get_vectors(unique, encoder=encoder.id)
+    fill_store = getattr(encoder, "fill_store", None)
+    missing = [t for t in unique if t not in cached]
+    if fill_store is not None and missing:
+        # An encoder that fills the store itself (the OpenAI Batch API) gets every missing text in one call:
+        # chunk by chunk it would submit one batch per chunk and wait for each before sending the next.
+        fill_store(missing)
+        cached = store.get_vectors(unique, encoder=encoder.id)
     chunks = [unique[i : i + ENCODE_CHUNK] for i in range(0, len(unique), ENCODE_CHUNK)]
     todo = [chunk for chunk in chunks if any(t not in cached for t in chunk)]
     task = progress.add_task("encoding", total=sum(map(len, todo))) if progress and todo else None

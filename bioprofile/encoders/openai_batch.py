@@ -22,8 +22,7 @@ the store recording it (one request's time): a kill exactly then leaves a batch 
 rerun submits its texts again.
 
 :meth:`OpenAIBatchEncoder.fill_store` takes the whole list at once; :func:`~bioprofile.encoders.cached.encode_texts`
-calls :meth:`~OpenAIBatchEncoder.encode` per chunk of ``ENCODE_CHUNK`` texts, so through it each chunk is its own
-batch, waited for in turn, until ``encode_texts`` calls ``fill_store`` with every uncached text first.
+hands it every uncached text in one call (not chunk by chunk), so a command sends as few batches as the limits allow.
 """
 
 from __future__ import annotations
