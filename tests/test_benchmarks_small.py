@@ -52,7 +52,7 @@ SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {
     ),
     "finetune_refseq.py": (
         ["--methods", "sft", "bft", "--steps", "1", "--batch-size", "1", "--eval-batch-size", "2",
-         "--train-genes", "2", "--eval-genes", "2", "--max-length", "64", "--work-dir", "work",
+         "--train-genes", "2", "--eval-genes", "2", "--max-length", "256", "--work-dir", "work",
          "--out", "out/finetune_refseq.json"],
         ["out/finetune_refseq.json"], True, "bft",
     ),
