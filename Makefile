@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-vllm demo lint test test-fast docs clean
+.PHONY: install install-vllm demo lint test test-fast wheel-check docs clean
 
 install: $(VENV)/.installed
 
@@ -50,9 +50,16 @@ test: install lint
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# The CLI reference is generated from the typer app; tests/test_cli_docs.py fails when it is stale.
+# What a plain `pip install` gives: the wheel in a fresh virtualenv outside the checkout runs --version, data list
+# and embed-genes --summaries (.ci/wheel-check; it needs no .venv, only $(PYTHON) and the package index).
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
+
+# The CLI reference is generated from the typer app, the API reference from the docstrings (griffe);
+# tests/test_cli_docs.py and tests/test_api_docs.py fail when they are stale.
 docs: install
 	$(VENV)/bin/typer bioprofile.cli utils docs --name bioprofile --output docs/cli.md
+	$(PY) docs/make_api.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) demo

@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--no-buckets", action="store_true", help="skip NLL by base-model confidence")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # train_from_config writes each method's model into WORK_DIR/METHOD and wants the parent to exist
+    args.work_dir.mkdir(parents=True, exist_ok=True)
 
     results, before = [], None
     examples = base_p = None
