@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-vllm demo lint test test-fast wheel-check docs clean
+.PHONY: install install-vllm demo lint test test-fast bench-smoke wheel-check docs clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,10 @@ test-fast: install
 
 # What a plain `pip install` gives: the wheel in a fresh virtualenv outside the checkout runs --version, data list
 # and embed-genes --summaries (.ci/wheel-check; it needs no .venv, only $(PYTHON) and the package index).
+# Every benchmarks/ script at its smallest size (tests/test_benchmarks_small.py), outside the suite's 15 minutes.
+bench-smoke: install
+	$(PY) -m pytest -q -m bench_smoke tests/test_benchmarks_small.py
+
 wheel-check:
 	PYTHON=$(PYTHON) .ci/wheel-check
 
