@@ -26,7 +26,12 @@ from bioprofile.train.data import (
     tokenize_chat,
 )
 from bioprofile.train.losses import METHODS
-from bioprofile.train.trainer import RUN_RECORD, BFTTrainer, train_from_config
+from bioprofile.train.trainer import (
+    RUN_RECORD,
+    BFTTrainer,
+    check_processes_train_together,
+    train_from_config,
+)
 
 # Responses of very different lengths, so a token-count normalisation would not match a per-sample mean.
 RECORDS = [
@@ -589,3 +594,14 @@ def test_example_configs_are_valid(name):
     config = load_config(Path(__file__).resolve().parents[1] / "bioprofile" / "configs" / name, **on_cpu)
     # load_config checked every key and value against BFTConfig (TrainingArguments) and the lora section
     assert config.loss_method in METHODS
+
+
+def test_processes_that_would_each_train_alone_are_refused(monkeypatch, tmp_path):
+    # a launcher said 4 processes, but without use_cpu on a CPU machine the Trainer does not join them
+    config = config_from_dict({"train_file": "x.jsonl", "output_dir": str(tmp_path / "out")})
+    check_processes_train_together(config)  # one process: fine
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    config = config_from_dict({"train_file": "x.jsonl", "output_dir": str(tmp_path / "out")})
+    with pytest.raises(BioprofileInputError, match="launched as 4 processes.*use_cpu: true") as err:
+        check_processes_train_together(config)
+    assert err.value.argument == "config" and "\n" not in str(err.value)

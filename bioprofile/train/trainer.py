@@ -441,6 +441,7 @@ def build_trainer(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_processes_train_together(config)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -494,6 +495,27 @@ def build_trainer(
         + (eval_set.n_dropped if eval_set is not None else 0),
     }
     return trainer, tokenizer, info
+
+
+def check_processes_train_together(config: BFTConfig) -> None:
+    """Refuse a launch of several processes in which each would train alone into the same ``output_dir``.
+
+    A launcher (torchrun, accelerate) sets ``WORLD_SIZE``, but on a machine without GPUs the Trainer joins the
+    processes only when ``use_cpu`` is set; otherwise every one of them trains the whole data set and writes the
+    same folder (four trainings, one result).
+
+    Parameters
+    ----------
+    config
+        The run's settings; its ``world_size`` is the number of processes the Trainer joined.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if launched > 1 and config.world_size == 1:
+        raise BioprofileInputError(
+            f"launched as {launched} processes, but each would train alone into the same output_dir: on CPU set "
+            "use_cpu: true and ddp_backend: gloo in the config so that they train together",
+            argument="config",
+        )
 
 
 def _warn_if_fsdp_was_dropped(trainer) -> None:
@@ -743,6 +765,7 @@ def _finite(value: Any) -> Any:
 
 __all__ = [
     "DEFAULT_MODEL_HUB_ID",
+    "check_processes_train_together",
     "MODEL_CARD",
     "RUN_RECORD",
     "BFTTrainer",
