@@ -34,7 +34,7 @@ from bioprofile.evaluate.gene_tasks import (
     symbol_embeddings,
     text_length_embeddings,
 )
-from bioprofile.evaluate.report import markdown_table
+from bioprofile.evaluate.report import RocCurve, markdown_table
 from bioprofile.genes import hgnc_symbols, normalize_genes
 
 
@@ -533,6 +533,23 @@ def test_report_writes_itself_with_settings_and_provenance(tmp_path, genes):
     assert len([ax for ax in figure.axes if ax.lines]) == 1
     with pytest.raises(BioprofileInputError, match="output directory .* does not exist"):
         report.write(tmp_path / "missing" / "run")
+
+
+def test_roc_panels_stay_readable_with_many_curves():
+    grid = np.linspace(0, 1, 11)
+    curves = {f"table {i}": RocCurve(grid, grid ** (1 / (1 + i / 4)), 0.5 + i / 30) for i in range(14)}
+    figure = pl.roc_panels({"dosage": curves})
+    (ax,) = [ax for ax in figure.axes if ax.lines]
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[0].startswith("table 13") and labels[-2].startswith("table 0")  # best first, chance last
+    assert (
+        legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
+    )  # beside the panel, not over the curves
+    drawn = [(line.get_color(), line.get_linestyle()) for line in ax.lines[:14]]
+    assert len(set(drawn)) == 14  # no two curves look alike
+    few = pl.roc_panels({"dosage": dict(list(curves.items())[:3])})
+    assert [ax for ax in few.axes if ax.lines][0].get_legend()._loc == 4  # lower right, inside
 
 
 def test_options_are_checked_when_made():

@@ -34,6 +34,9 @@ def roc_panels(
 ) -> Figure:
     """One ROC panel per task, one line per curve (an embedding and model), the AUC in each label.
 
+    Drawn with scikit-learn's :class:`~sklearn.metrics.RocCurveDisplay`; legends list the curves best first and move
+    beside the panel when it holds more than :data:`LEGEND_INSIDE_MAX` curves.
+
     Parameters
     ----------
     panels
@@ -54,6 +57,7 @@ def roc_panels(
         No panel has a curve (a report of multi-class tasks only has none).
     """
     from matplotlib.figure import Figure
+    from sklearn.metrics import RocCurveDisplay
 
     if isinstance(panels, GeneTaskReport):
         panels = panels.roc_panels()
@@ -62,22 +66,40 @@ def roc_panels(
         raise ValueError("roc_panels needs at least one curve")
     ncols = min(ncols, len(titles))
     nrows = math.ceil(len(titles) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 4.0 * nrows))
+    most = max(len(panels[t]) for t in titles)
+    # Past a handful of curves the legend goes beside each panel (it would hide the curves inside it), and lines
+    # cycle line styles as well as colours so that the 11th curve is not a twin of the 1st.
+    outside = most > LEGEND_INSIDE_MAX
+    fig = Figure(figsize=((4.2 + (3.0 if outside else 0.0)) * ncols, 4.0 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    styles = ["-", "--", ":", "-."]
     for ax, title in zip(axes.flat, titles, strict=False):
-        for label, curve in panels[title].items():
-            ax.plot(curve.fpr, curve.tpr, lw=1.3, label=f"{label} ({curve.auc:.3f})")
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ranked = sorted(panels[title].items(), key=lambda item: -item[1].auc)  # best first in the legend
+        for i, (label, curve) in enumerate(ranked):
+            display = RocCurveDisplay(fpr=curve.fpr, tpr=curve.tpr, roc_auc=curve.auc, name=label)
+            display.plot(
+                ax=ax,
+                curve_kwargs={"lw": 1.3, "color": f"C{i % 10}", "ls": styles[(i // 10) % len(styles)]},
+                plot_chance_level=i == len(ranked) - 1,
+                chance_level_kw={"color": "grey", "lw": 0.8, "ls": "--"},
+            )
         ax.set(
             title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1)
         )
-        ax.legend(fontsize=7, loc="lower right")
+        if outside:
+            ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        else:
+            ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(titles) :]:
         ax.axis("off")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+#: Curves per panel up to which the legend sits inside the axes (lower right).
+LEGEND_INSIDE_MAX = 6
 
 
 def _slug(name: str) -> str:
