@@ -31,7 +31,7 @@ import scanpy as sc
 
 import bioprofile
 from bioprofile import GenerationSettings, pl
-from bioprofile.cells import EmbedLimits, GeneptSOptions, embed_cells
+from bioprofile.cells import EmbedLimits, GeneptSOptions
 from bioprofile.evaluate.clustering import benchmark_clustering
 from bioprofile.evaluate.gene_tasks import GeneLabels, GeneTaskOptions, run_gene_tasks
 
@@ -82,12 +82,13 @@ emb.write(args.out / "genes.parquet", overwrite=True)
 # %%
 adata = sc.datasets.pbmc68k_reduced()
 adata = adata.raw.to_adata()  # .raw holds the log-normalised expression of all 765 genes (obs comes along)
-embed_cells(adata, emb, key_added="X_bioprofile", limits=EmbedLimits(min_coverage=0.01, warn_coverage=0.0))
+panel = EmbedLimits(min_coverage=0.01, warn_coverage=0.0)  # a 20-marker panel: under the 5 % floor
+bioprofile.tl.embed_cells(adata, emb, key_added="X_bioprofile", limits=panel)
 coverage = adata.uns["X_bioprofile"]["gene_coverage"]
 print(
     f"GenePT-w: {adata.obsm['X_bioprofile'].shape}, {coverage['n_matched']} of {coverage['n_vars']} genes matched"
 )
-embed_cells(adata, method=GeneptSOptions(top_n=50), key_added="X_genept_s")
+bioprofile.tl.embed_cells(adata, method=GeneptSOptions(top_n=50), key_added="X_genept_s")
 print(f"GenePT-s: {adata.obsm['X_genept_s'].shape}")
 
 # %% [markdown]
