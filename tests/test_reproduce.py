@@ -1,0 +1,76 @@
+"""benchmarks/reproduce.py: the split has no leak, the chain runs end to end, resumes, and writes its table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from _reproduce_split import LeakError, SplitSizes, check_no_leak, make_split  # noqa: E402
+from reproduce import chain_from_args, parse_args, run_chain  # noqa: E402
+
+
+def test_split_keeps_every_evaluation_gene_out_of_training(shared_data):
+    sizes = SplitSizes(train_genes=0, held_out_genes=30, dosage_tfs=60, go_sets=20, cluster_genes=60)
+    split = make_split(shared_data / "geneagent" / "gene_narrative_synopsis.txt", shared_data, sizes)
+    trained = {r["approved"] for r in split.train}
+    assert len(split.held_out) == 30 and len(split.dosage_tfs) == 60 and len(split.go_sets) == 20
+    assert not trained & set(split.held_out_genes)
+    assert not trained & set(split.cluster_genes)
+    assert not trained & {g.upper() for s in split.go_sets for g in s.genes}
+    # every dosage TF, not only the sampled ones, is out of training
+    dosage = (shared_data / "genept" / "dosage_sens_tf_labels.csv").read_text().splitlines()[1:]
+    assert not trained & {line.split(",")[1].upper() for line in dosage}
+    assert len(trained) > 3000  # the rest of the RefSeq genes that resolve
+    # a leak is refused
+    split.train.append(split.held_out[0])
+    with pytest.raises(LeakError, match=split.held_out_genes[0]):
+        check_no_leak(split)
+
+
+def _chain(tmp_path, model, encoder, seeds):
+    argv = [
+        "--model", str(model), "--encoder", f"hf:{encoder}", "--methods", "sft", "bft",
+        "--seeds", str(seeds), "--steps", "2", "--batch-size", "2", "--max-length", "1024",
+        "--train-genes", "6", "--held-out-genes", "4", "--dosage-tfs", "8", "--go-sets", "2",
+        "--cluster-genes", "20", "--max-new-tokens", "6", "--n-splits", "2",
+        "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out" / "reproduce"),
+    ]  # fmt: skip
+    return chain_from_args(parse_args(argv), "test")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_chain_runs_resumes_and_writes_the_table(tmp_path, tiny_llama_dir, tiny_bert_dir, shared_data):
+    first = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=1), log=lambda _: None)
+    assert sorted(first["trained"]) == [("bft", 0), ("sft", 0)]
+    # a rerun with more seeds trains only the new seed; a rerun of the same chain trains nothing
+    second = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=2), log=lambda _: None)
+    assert sorted(second["trained"]) == [("bft", 1), ("sft", 1)]
+    third = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=2), log=lambda _: None)
+    assert third["trained"] == []
+    adapters = sorted(p.name.split("-seed")[0] for p in (tmp_path / "run" / "adapters").iterdir())
+    assert adapters == ["bft", "bft", "sft", "sft"]
+
+    paths = third["paths"]
+    for key in ("md", "json", "metrics_png", "nll_png"):
+        assert paths[key].is_file(), key
+    table = json.loads(paths["json"].read_text())
+    rows = table["rows"]
+    assert list(rows)[:3] == ["base", "sft", "bft"]
+    assert {"symbol-only", "random", "PCA of expression", "most-frequent term"} <= set(rows)
+    for name in ("base", "sft", "bft"):
+        for metric in ("heldout_rougeL", "heldout_cosine", "geneset_rougeL", "leiden_ari", "dosage_auc"):
+            assert rows[name][metric]["mean"] is not None, (name, metric)
+        assert rows[name]["dosage_auc"]["n"] == 2  # two fold seeds for the base model, two trained seeds else
+    assert rows["sft"]["heldout_token_acc"]["n"] == 2
+    assert table["vs_sft"]["bft"]["heldout_rougeL"] in {"tie", "better", "worse"}
+    assert set(table["nll_by_base_confidence"]) == {"sft", "bft"}
+    markdown = paths["md"].read_text()
+    for name in rows:
+        assert name in markdown
+    assert "Against SFT" in markdown
+    assert table["split"]["n_train"] == 6 and table["split"]["n_held_out"] == 4
