@@ -226,6 +226,51 @@ def check_no_leak(split: GeneSplit) -> None:
         raise LeakError(f"{len(leaked)} training genes are evaluation genes: {', '.join(leaked[:10])}")
 
 
+def _inputs_key(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> str:
+    """What the split depends on: the sizes and the size and mtime of every input file."""
+    files = [
+        synopsis,
+        data_dir / "genept" / "dosage_sens_tf_labels.csv",
+        data_dir / "geneagent" / "GO_terms.csv",
+    ]
+    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(json.dumps([asdict(sizes), stats]).encode()).hexdigest()[:12]
+
+
+def cached_split(synopsis: Path, data_dir: Path, sizes: SplitSizes, run_dir: Path) -> GeneSplit:
+    """:func:`make_split`, kept in ``run_dir`` so a resumed run reads it instead of resolving every gene again.
+
+    The cached split is checked for leaks again when it is read.
+    """
+    path = run_dir / f"split-{_inputs_key(synopsis, data_dir, sizes)}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        split = GeneSplit(
+            train=data["train"],
+            held_out=data["held_out"],
+            dosage_tfs=data["dosage_tfs"],
+            go_sets=[GeneSet(s["name"], tuple(s["genes"]), s["term"]) for s in data["go_sets"]],
+            cluster_genes=data["cluster_genes"],
+            excluded=set(data["excluded"]),
+        )
+        check_no_leak(split)
+        return split
+    split = make_split(synopsis, data_dir, sizes)
+    payload = {
+        "train": split.train,
+        "held_out": split.held_out,
+        "dosage_tfs": split.dosage_tfs,
+        "go_sets": [asdict(s) for s in split.go_sets],
+        "cluster_genes": split.cluster_genes,
+        "excluded": sorted(split.excluded),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload) + "\n")
+    tmp.replace(path)
+    return split
+
+
 def write_split(split: GeneSplit, path: Path, sizes: SplitSizes) -> None:
     """Record the split (symbols of every part, sizes, key) as JSON."""
     payload = {
