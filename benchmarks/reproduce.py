@@ -277,6 +277,7 @@ def model_scores(
     if cached is not None and p_path.is_file():
         return cached
     started = time.perf_counter()
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: profiles of {len(split.profile_genes)} genes", flush=True)
     generator = _generator(chain, model_path)
     emb = embed_genes(
         split.profile_genes, generator=generator, template=TEMPLATE, encoder=encoder, store=store
@@ -288,6 +289,7 @@ def model_scores(
         "p_file": p_path.name,
     }
     scores.update(_profile_metrics(split, emb, encoder, store))
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {len(split.go_sets)} gene sets", flush=True)
     gene_sets = run_gene_sets(
         split.go_sets, generator=generator, options=GeneSetOptions(encoder=encoder), store=store, name=name
     )
@@ -296,6 +298,7 @@ def model_scores(
     scores["geneset_cosine"] = summary[name]["cosine"]["mean"]
     scores["geneset_baseline_rougeL"] = summary["baseline"]["rougeL"]["mean"]
     scores["geneset_baseline_cosine"] = summary["baseline"]["cosine"]["mean"]
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: teacher-forced diagnosis", flush=True)
     confidence = _confidence(chain, model_path, split)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(p_path, confidence.pop("p"))
@@ -384,6 +387,7 @@ def run_chain(chain: Chain, *, log=print) -> dict[str, Any]:
         ``trained``: the (method, seed) pairs trained in this call; ``table``: the table rows; ``paths``.
     """
     chain.run_dir.mkdir(parents=True, exist_ok=True)
+    _finish_timing(chain)  # a call that was killed left its time as this_call_s: count it
     try:
         return _run_chain(chain, log)
     finally:
@@ -503,7 +507,7 @@ def _finish_timing(chain: Chain) -> None:
 SMALL = {
     "steps": 30,
     "batch_size": 4,
-    "max_length": 160,
+    "max_length": 256,
     "train_genes": 120,
     "held_out_genes": 24,
     "dosage_tfs": 40,

@@ -75,3 +75,48 @@ def test_chain_runs_resumes_and_writes_the_table(tmp_path, tiny_llama_dir, tiny_
         assert name in markdown
     assert "Against SFT" in markdown
     assert table["split"]["n_train"] == 6 and table["split"]["n_held_out"] == 4
+
+
+def _fake_results(values: dict[str, list[float]]) -> dict:
+    """Results of a chain whose held-out ROUGE-L per (method, seed) is given; other metrics fixed."""
+    results = {"models": {}, "seeds": {}, "train": {}}
+    clustering = {
+        "model": {"leiden_ari": 0.1, "kmeans_ari": 0.2},
+        "pca": {"leiden_ari": 0.5, "kmeans_ari": 0.4},
+    }
+    tasks = {"dosage": {"model": {"auc": 0.6}, "symbol": {"auc": 0.55}, "random": {"auc": 0.5}}}
+    for method, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            name = method if method == "base" else f"{method}/{seed}"
+            results["models"][name] = {"heldout_rougeL": value, "geneset_baseline_rougeL": 0.3}
+            results["seeds"][f"{name}/{seed}"] = {"gene_tasks": tasks, "clustering": clustering}
+            if method != "base":
+                results["train"][f"{method}/{seed}"] = {"eval": {"token_accuracy": 0.5}}
+    return results
+
+
+def test_table_calls_ties_within_the_seed_spread():
+    from _reproduce_table import build_table, to_markdown
+
+    results = _fake_results(
+        {"base": [0.10], "sft": [0.20, 0.22, 0.24], "bft": [0.21, 0.25, 0.23], "dft": [0.10, 0.11, 0.12]}
+    )
+    table = build_table(results, {}, methods=("sft", "dft", "bft"), base="base")
+    rows = table["rows"]
+    assert list(rows) == [
+        "base",
+        "sft",
+        "dft",
+        "bft",
+        "symbol-only",
+        "random",
+        "PCA of expression",
+        "most-frequent term",
+    ]
+    assert rows["sft"]["heldout_rougeL"]["mean"] == pytest.approx(0.22)
+    assert rows["sft"]["heldout_rougeL"]["std"] == pytest.approx(0.02)  # sample std over the 3 seeds
+    assert table["vs_sft"]["bft"]["heldout_rougeL"] == "tie"  # +0.01, within the std of 0.02
+    assert table["vs_sft"]["dft"]["heldout_rougeL"] == "worse"  # -0.11, outside it
+    assert rows["symbol-only"]["dosage_auc"]["mean"] == pytest.approx(0.55)
+    markdown = to_markdown(table, {"run_seconds_total": 60.0, "command": "x"})
+    assert "| held-out profile ROUGE-L vs RefSeq | 0.100 | 0.220 ± 0.020 |" in markdown
