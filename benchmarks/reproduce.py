@@ -39,12 +39,11 @@ import numpy as np
 from _paths import ROOT, SHARED
 from _reproduce_split import TEMPLATE, GeneSplit, SplitSizes, cached_split, check_no_leak, write_split
 from _reproduce_table import build_table, write_table
+from finetune_refseq import nll_by_base_confidence
 
 from bioprofile.train.losses import METHODS
 
 SYNOPSIS = SHARED / "geneagent" / "gene_narrative_synopsis.txt"
-#: Bucket edges on the base model's probability of each held-out response token.
-P_EDGES = (0.0, 0.01, 0.1, 0.5, 0.9, 1.0)
 BASE = "base"
 
 
@@ -236,23 +235,6 @@ def _confidence(chain: Chain, model_path: str, split: GeneSplit) -> dict[str, An
         else 0.0,
         "p": p,
     }
-
-
-def nll_by_base_confidence(base_p: np.ndarray, p: np.ndarray) -> list[dict]:
-    """Mean NLL per bucket of base-model probability of each held-out token, before (base) and after (tuned)."""
-    nll_base, nll = -np.log(np.maximum(base_p, 1e-12)), -np.log(np.maximum(p, 1e-12))
-    rows = []
-    for lo, hi in zip(P_EDGES[:-1], P_EDGES[1:], strict=True):
-        sel = (base_p >= lo) & ((base_p < hi) if hi < 1.0 else (base_p <= hi))
-        rows.append(
-            {
-                "base_p": f"[{lo}, {hi}{']' if hi == 1.0 else ')'}",
-                "n_tokens": int(sel.sum()),
-                "nll_before": float(nll_base[sel].mean()) if sel.any() else None,
-                "nll_after": float(nll[sel].mean()) if sel.any() else None,
-            }
-        )
-    return rows
 
 
 def model_scores(
