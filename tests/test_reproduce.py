@@ -1,0 +1,122 @@
+"""benchmarks/reproduce.py: the split has no leak, the chain runs end to end, resumes, and writes its table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from _reproduce_split import LeakError, SplitSizes, check_no_leak, make_split  # noqa: E402
+from reproduce import chain_from_args, parse_args, run_chain  # noqa: E402
+
+
+def test_split_keeps_every_evaluation_gene_out_of_training(shared_data):
+    sizes = SplitSizes(train_genes=0, held_out_genes=30, dosage_tfs=60, go_sets=20, cluster_genes=60)
+    split = make_split(shared_data / "geneagent" / "gene_narrative_synopsis.txt", shared_data, sizes)
+    trained = {r["approved"] for r in split.train}
+    assert len(split.held_out) == 30 and len(split.dosage_tfs) == 60 and len(split.go_sets) == 20
+    assert not trained & set(split.held_out_genes)
+    assert not trained & set(split.cluster_genes)
+    assert not trained & {g.upper() for s in split.go_sets for g in s.genes}
+    # every dosage TF, not only the sampled ones, is out of training
+    dosage = (shared_data / "genept" / "dosage_sens_tf_labels.csv").read_text().splitlines()[1:]
+    assert not trained & {line.split(",")[1].upper() for line in dosage}
+    assert len(trained) > 3000  # the rest of the RefSeq genes that resolve
+    # a leak is refused
+    split.train.append(split.held_out[0])
+    with pytest.raises(LeakError, match=split.held_out_genes[0]):
+        check_no_leak(split)
+
+
+def _chain(tmp_path, model, encoder, seeds):
+    argv = [
+        "--model", str(model), "--encoder", f"hf:{encoder}", "--methods", "sft", "bft",
+        "--seeds", str(seeds), "--steps", "2", "--batch-size", "2", "--max-length", "1024",
+        "--train-genes", "6", "--held-out-genes", "4", "--dosage-tfs", "8", "--go-sets", "2",
+        "--cluster-genes", "20", "--max-new-tokens", "6", "--n-splits", "2",
+        "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out" / "reproduce"),
+    ]  # fmt: skip
+    return chain_from_args(parse_args(argv), "test")
+
+
+@pytest.mark.slow  # about 2 min on an idle 2-core machine: a tiny model, but 4 trainings and 9 model scorings
+@pytest.mark.filterwarnings("ignore")
+def test_chain_runs_resumes_and_writes_the_table(tmp_path, tiny_llama_dir, tiny_bert_dir, shared_data):
+    first = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=1), log=lambda _: None)
+    assert sorted(first["trained"]) == [("bft", 0), ("sft", 0)]
+    # a rerun with more seeds trains only the new seed; a rerun of the same chain trains nothing
+    second = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=2), log=lambda _: None)
+    assert sorted(second["trained"]) == [("bft", 1), ("sft", 1)]
+    third = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=2), log=lambda _: None)
+    assert third["trained"] == []
+    adapters = sorted(p.name.split("-seed")[0] for p in (tmp_path / "run" / "adapters").iterdir())
+    assert adapters == ["bft", "bft", "sft", "sft"]
+
+    paths = third["paths"]
+    for key in ("md", "json", "metrics_png", "nll_png"):
+        assert paths[key].is_file(), key
+    table = json.loads(paths["json"].read_text())
+    rows = table["rows"]
+    assert list(rows)[:3] == ["base", "sft", "bft"]
+    assert {"symbol-only", "random", "PCA of expression", "most-frequent term"} <= set(rows)
+    for name in ("base", "sft", "bft"):
+        for metric in ("heldout_rougeL", "heldout_cosine", "geneset_rougeL", "leiden_ari", "dosage_auc"):
+            assert rows[name][metric]["mean"] is not None, (name, metric)
+        assert rows[name]["dosage_auc"]["n"] == 2  # two fold seeds for the base model, two trained seeds else
+    assert rows["sft"]["heldout_token_acc"]["n"] == 2
+    assert table["vs_sft"]["bft"]["heldout_rougeL"] in {"tie", "better", "worse"}
+    assert set(table["nll_by_base_confidence"]) == {"sft", "bft"}
+    markdown = paths["md"].read_text()
+    for name in rows:
+        assert name in markdown
+    assert "Against SFT" in markdown
+    assert table["split"]["n_train"] == 6 and table["split"]["n_held_out"] == 4
+
+
+def _fake_results(values: dict[str, list[float]]) -> dict:
+    """Results of a chain whose held-out ROUGE-L per (method, seed) is given; other metrics fixed."""
+    results = {"models": {}, "seeds": {}, "train": {}}
+    clustering = {
+        "model": {"leiden_ari": 0.1, "kmeans_ari": 0.2},
+        "pca": {"leiden_ari": 0.5, "kmeans_ari": 0.4},
+    }
+    tasks = {"dosage": {"model": {"auc": 0.6}, "symbol": {"auc": 0.55}, "random": {"auc": 0.5}}}
+    for method, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            name = method if method == "base" else f"{method}/{seed}"
+            results["models"][name] = {"heldout_rougeL": value, "geneset_baseline_rougeL": 0.3}
+            results["seeds"][f"{name}/{seed}"] = {"gene_tasks": tasks, "clustering": clustering}
+            if method != "base":
+                results["train"][f"{method}/{seed}"] = {"eval": {"token_accuracy": 0.5}}
+    return results
+
+
+def test_table_calls_ties_within_the_seed_spread():
+    from _reproduce_table import build_table, to_markdown
+
+    results = _fake_results(
+        {"base": [0.10], "sft": [0.20, 0.22, 0.24], "bft": [0.21, 0.25, 0.23], "dft": [0.10, 0.11, 0.12]}
+    )
+    table = build_table(results, {}, methods=("sft", "dft", "bft"), base="base")
+    rows = table["rows"]
+    assert list(rows) == [
+        "base",
+        "sft",
+        "dft",
+        "bft",
+        "symbol-only",
+        "random",
+        "PCA of expression",
+        "most-frequent term",
+    ]
+    assert rows["sft"]["heldout_rougeL"]["mean"] == pytest.approx(0.22)
+    assert rows["sft"]["heldout_rougeL"]["std"] == pytest.approx(0.02)  # sample std over the 3 seeds
+    assert table["vs_sft"]["bft"]["heldout_rougeL"] == "tie"  # +0.01, within the std of 0.02
+    assert table["vs_sft"]["dft"]["heldout_rougeL"] == "worse"  # -0.11, outside it
+    assert rows["symbol-only"]["dosage_auc"]["mean"] == pytest.approx(0.55)
+    markdown = to_markdown(table, {"run_seconds_total": 60.0, "command": "x"})
+    assert "| held-out profile ROUGE-L vs RefSeq | 0.100 | 0.220 ± 0.020 |" in markdown
