@@ -52,7 +52,8 @@ def synthetic_pairs(n_cells: int, n_types: int, dim: int, seed: int = 0) -> ad.A
     adata = ad.AnnData(obs=obs, obsm={"X_bioprofile": X})
     from sklearn.decomposition import PCA
 
-    adata.obsm["X_pca"] = PCA(n_components=50, random_state=0).fit_transform(X).astype(np.float32)
+    n_components = min(50, *X.shape)  # 50 as scanpy, fewer when the embedding is narrower (a smoke run)
+    adata.obsm["X_pca"] = PCA(n_components=n_components, random_state=0).fit_transform(X).astype(np.float32)
     return adata
 
 

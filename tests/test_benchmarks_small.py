@@ -25,11 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 RESULTS = BENCHMARKS / "results"
 
-# Scripts other work adds in parallel; they bring their own tests.
-NOT_HERE = {"reproduce.py", "perturbation_state.py", "integration_scale.py"}
+# reproduce.py runs its whole chain at a tiny size in tests/test_reproduce.py (tiny in-process models, resume checked).
+NOT_HERE = {"reproduce.py"}
 
 # name -> (arguments, JSON files it writes relative to tmp_path, needs shared data, printed marker)
 SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {
+    "citeseq_fixture.py": (
+        ["--cells", "50", "--rna", "out/rna.h5ad", "--adt", "out/adt.h5ad"], [], False, "wrote out/adt.h5ad",
+    ),
+    "integration_scale.py": (
+        ["--cells", "100", "--types", "3", "--dim", "8", "--repeats", "1", "--skip-pynndescent",
+         "-o", "out/integration_scale.json"],
+        ["out/integration_scale.json"], False, "repeat",
+    ),
+    "perturbation_state.py": (
+        ["--seeds", "0", "--max-steps", "2", "--groups", "3", "--genes-per-group", "4", "--test-per-group", "1",
+         "--cells", "4", "--output", "out/perturbation_state"],
+        ["out/perturbation_state.json"], True, "control-mean",
+    ),
     "train_step.py": (
         ["--batch", "1", "--seq", "32", "--prompt", "4", "--vocab", "256", "--hidden", "16", "--layers", "1",
          "--chunk-size", "16", "--warmup", "0", "--steps", "1", "--threads", "1", "--output", "out/train_step.json"],
