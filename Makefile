@@ -50,12 +50,13 @@ test: install lint
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# Every benchmarks/ script at its smallest size (tests/test_benchmarks_small.py, and reproduce.py's chain in
+# tests/test_reproduce.py), outside the suite's 15 minutes.
+bench-smoke: install
+	$(PY) -m pytest -q -m bench_smoke tests/test_benchmarks_small.py tests/test_reproduce.py
+
 # What a plain `pip install` gives: the wheel in a fresh virtualenv outside the checkout runs --version, data list
 # and embed-genes --summaries (.ci/wheel-check; it needs no .venv, only $(PYTHON) and the package index).
-# Every benchmarks/ script at its smallest size (tests/test_benchmarks_small.py), outside the suite's 15 minutes.
-bench-smoke: install
-	$(PY) -m pytest -q -m bench_smoke tests/test_benchmarks_small.py
-
 wheel-check:
 	PYTHON=$(PYTHON) .ci/wheel-check
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 RESULTS = BENCHMARKS / "results"
 
-# reproduce.py runs its whole chain at a tiny size in tests/test_reproduce.py (tiny in-process models, resume checked).
+# reproduce.py runs its whole chain at a tiny size in tests/test_reproduce.py (tiny in-process models, resume
+# checked), also under the bench_smoke marker.
 NOT_HERE = {"reproduce.py"}
 
 # name -> (arguments, JSON files it writes relative to tmp_path, needs shared data, printed marker)

@@ -283,7 +283,7 @@ def test_bench_end_to_end_on_cpu(perturbseq, data_file, tmp_path, monkeypatch):
         "--test-perturbations",
         ",".join(perturbseq.test_perturbations),
         "--max-steps",
-        "50",
+        "10",  # a few steps: this checks the chain, benchmarks/perturbation_state.py measures the quality
         "-o",
         str(out),
     )

@@ -43,7 +43,10 @@ def _chain(tmp_path, model, encoder, seeds):
     return chain_from_args(parse_args(argv), "test")
 
 
-@pytest.mark.slow  # about 2 min on an idle 2-core machine: a tiny model, but 4 trainings and 9 model scorings
+# about 2 min on an idle 2-core machine (4 trainings, 9 model scorings): a benchmark script's smallest run, so it
+# runs with the others in `make bench-smoke` (CI), outside the suite's 15 minutes
+@pytest.mark.slow
+@pytest.mark.bench_smoke
 @pytest.mark.filterwarnings("ignore")
 def test_chain_runs_resumes_and_writes_the_table(tmp_path, tiny_llama_dir, tiny_bert_dir, shared_data):
     first = run_chain(_chain(tmp_path, tiny_llama_dir, tiny_bert_dir, seeds=1), log=lambda _: None)
