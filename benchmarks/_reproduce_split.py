@@ -244,17 +244,7 @@ def cached_split(synopsis: Path, data_dir: Path, sizes: SplitSizes, run_dir: Pat
     """
     path = run_dir / f"split-{_inputs_key(synopsis, data_dir, sizes)}.json"
     if path.is_file():
-        data = json.loads(path.read_text())
-        split = GeneSplit(
-            train=data["train"],
-            held_out=data["held_out"],
-            dosage_tfs=data["dosage_tfs"],
-            go_sets=[GeneSet(s["name"], tuple(s["genes"]), s["term"]) for s in data["go_sets"]],
-            cluster_genes=data["cluster_genes"],
-            excluded=set(data["excluded"]),
-        )
-        check_no_leak(split)
-        return split
+        return read_split(path)
     split = make_split(synopsis, data_dir, sizes)
     payload = {
         "train": split.train,
@@ -269,6 +259,52 @@ def cached_split(synopsis: Path, data_dir: Path, sizes: SplitSizes, run_dir: Pat
     tmp.write_text(json.dumps(payload) + "\n")
     tmp.replace(path)
     return split
+
+
+def read_split(path: Path) -> GeneSplit:
+    """A split :func:`cached_split` kept (``run_dir/split-KEY.json``), checked for leaks again."""
+    data = json.loads(path.read_text())
+    split = GeneSplit(
+        train=data["train"],
+        held_out=data["held_out"],
+        dosage_tfs=data["dosage_tfs"],
+        go_sets=[GeneSet(s["name"], tuple(s["genes"]), s["term"]) for s in data["go_sets"]],
+        cluster_genes=data["cluster_genes"],
+        excluded=set(data["excluded"]),
+    )
+    check_no_leak(split)
+    return split
+
+
+def held_out_gene_sets(
+    split: GeneSplit, all_sets: list[GeneSet], n_sets: int, seed: int = 0
+) -> list[GeneSet]:
+    """``n_sets`` gene sets none of whose genes a model trained on ``split`` has seen.
+
+    The split's own held-out GO sets come first; the rest are drawn (seeded) from ``all_sets`` among the sets with
+    no training gene, compared by approved symbol and by the symbol as the file writes it, as the split itself is.
+
+    Raises
+    ------
+    LeakError
+        If a chosen set holds a training gene (checked again after the choice), or too few clean sets exist.
+    """
+    trained = {r["approved"] for r in split.train} | {r["gene"].upper() for r in split.train}
+    chosen = list(split.go_sets[:n_sets])
+    taken = {s.name for s in chosen}
+    others = [s for s in all_sets if s.name not in taken]
+    approved = _approved([g for s in [*chosen, *others] for g in s.genes])
+    clean = [s for s in others if not any(g.upper() in trained or approved[g] in trained for g in s.genes)]
+    random.Random(seed).shuffle(clean)
+    chosen += clean[: n_sets - len(chosen)]
+    if len(chosen) < n_sets:
+        raise LeakError(f"only {len(chosen)} gene sets hold no training gene; {n_sets} were asked for")
+    leaked = sorted({g for s in chosen for g in s.genes if g.upper() in trained or approved[g] in trained})
+    if leaked:
+        raise LeakError(
+            f"{len(leaked)} genes of the chosen sets are training genes: {', '.join(leaked[:10])}"
+        )
+    return chosen
 
 
 def write_split(split: GeneSplit, path: Path, sizes: SplitSizes) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _reproduce_split import LeakError, SplitSizes, check_no_leak, make_split  # noqa: E402
+from _reproduce_split import (  # noqa: E402
+    LeakError,
+    SplitSizes,
+    check_no_leak,
+    held_out_gene_sets,
+    make_split,
+)
 from reproduce import chain_from_args, parse_args, run_chain  # noqa: E402
 
 
@@ -30,6 +36,30 @@ def test_split_keeps_every_evaluation_gene_out_of_training(shared_data):
     split.train.append(split.held_out[0])
     with pytest.raises(LeakError, match=split.held_out_genes[0]):
         check_no_leak(split)
+
+
+def test_held_out_gene_sets_hold_no_training_gene(shared_data):
+    from bioprofile.evaluate.gene_sets import GeneSet, read_gene_sets
+
+    sizes = SplitSizes(train_genes=400, held_out_genes=10, dosage_tfs=10, go_sets=5, cluster_genes=0)
+    split = make_split(shared_data / "geneagent" / "gene_narrative_synopsis.txt", shared_data, sizes)
+    all_sets = read_gene_sets(shared_data / "geneagent" / "GO_terms.csv")
+    chosen = held_out_gene_sets(split, all_sets, 60, seed=1)
+    assert len(chosen) == len({s.name for s in chosen}) == 60
+    assert chosen[:5] == split.go_sets  # the split's own held-out sets first
+    trained = {r["approved"] for r in split.train} | {r["gene"].upper() for r in split.train}
+    assert not trained & {g.upper() for s in chosen for g in s.genes}
+    # the file does have sets with training genes: the choice left them out, it did not just get lucky
+    touched = [s for s in all_sets if trained & {g.upper() for g in s.genes}]
+    assert len(touched) > 100
+    assert held_out_gene_sets(split, all_sets, 60, seed=1) == chosen  # seeded
+    # a training gene inside one of the split's own sets is refused, not passed on
+    bad = GeneSet("bad", (split.train[0]["approved"],), "leak")
+    split.go_sets = [bad]
+    with pytest.raises(LeakError):
+        held_out_gene_sets(split, all_sets, 10)
+    with pytest.raises(LeakError, match="only"):
+        held_out_gene_sets(split, touched, 5)
 
 
 def _chain(tmp_path, model, encoder, seeds):
