@@ -23,8 +23,8 @@ from typing import Any
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_path
-from bioprofile.embeddings import check_output_path
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_path
 from bioprofile.store import Store, text_hash
 
 __all__ = [

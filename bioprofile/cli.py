@@ -358,7 +358,8 @@ def _given_ids(ids: list[str] | None, file: Path | None, read, message: str) -> 
 
 def _checked_output(output: Path, format: str | None, force: bool) -> str:
     """The table format of OUTPUT, once it is known to be writable (before any work, so nothing is thrown away)."""
-    from bioprofile.embeddings import check_output_path, resolve_format
+    from bioprofile.embeddings import resolve_format
+    from bioprofile.outputs import check_output_path
 
     fmt = resolve_format(output, format)
     check_output_path(output, overwrite=force)
@@ -1094,7 +1095,7 @@ def export_state_command(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output and sidecar.")] = False,
 ) -> None:
     """Write STATE perturbation features: each label of obs[PERT_COL] -> a 1-D float32 tensor (torch.save)."""
-    from bioprofile.embeddings import check_output_path
+    from bioprofile.outputs import check_output_path
     from bioprofile.perturbation import export_state_features, sidecar_path
 
     check_output_path(output, overwrite=force)
@@ -1207,11 +1208,19 @@ def bench_gene_sets_command(
         working(f"answering {len(sets)} gene sets", not quiet),
     ):
         result = run_gene_sets(
-            sets, generator=generator, options=options, store=store, name=model or "default"
+            sets, generator=generator, options=options, store=store, name=_model_label(model)
         )
     written = result.write(output, overwrite=force)
     typer.echo(result.to_markdown().split("\n\n", 1)[0])
     typer.echo("wrote " + ", ".join(map(str, written)))
+
+
+def _model_label(model: str | None) -> str:
+    """A model's name in a table: a local folder by its own name (not its whole path), a hub id as it is."""
+    if model is None:
+        return "default"
+    path = Path(model).expanduser()
+    return path.name if path.is_dir() else model
 
 
 @app.command("embed-proteins", cls=BoundaryCommand)
@@ -1555,7 +1564,7 @@ def cache_export_command(
 ) -> None:
     """Write the store's texts and vectors (or one model's, one encoder's) to a parquet file for another machine."""
     from bioprofile.cache_admin import export_cache
-    from bioprofile.embeddings import check_output_path
+    from bioprofile.outputs import check_output_path
 
     check_output_path(output, overwrite=force)
     with _existing_store(cache_dir) as store:

@@ -7,7 +7,6 @@ Read and written as parquet, npz, h5ad and pt. The table is the same for every e
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import zipfile
 from collections.abc import Sequence
@@ -21,13 +20,13 @@ from bioprofile.atomic import atomic_path
 from bioprofile.display import display_value
 from bioprofile.entities import DEFAULT_KIND
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_path
 
 __all__ = [
     "FORMATS",
     "UNREADABLE_FILE_ERRORS",
     "EntityEmbeddings",
     "GeneEmbeddings",
-    "check_output_path",
     "resolve_format",
 ]
 
@@ -211,35 +210,6 @@ def resolve_format(path: Path, format: str | None, *, reading: bool = False) -> 
 def _numeric_suffix(suffix: str) -> bool:
     # "genes.v2" or "run.2024": a version in the name, not a file type.
     return suffix[1:2].isdigit() or suffix[1:2] == "v" and suffix[2:].isdigit()
-
-
-def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Fail before any work if the output cannot be written or would replace a file without permission.
-
-    Raises
-    ------
-    BioprofileInputError
-        The folder is missing or read-only; ``path`` is a folder; or ``path`` exists and ``overwrite`` is false.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
-        raise BioprofileInputError(f"output directory {path.parent} {what}: create it first")
-    if path.is_dir():
-        raise BioprofileInputError(
-            f"output {path} is a folder: give the path of a file inside it",
-            argument="output",
-        )
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise BioprofileInputError(
-            f"output directory {path.parent} is not writable: choose a folder you can write to",
-            argument="output",
-        )
-    if path.exists() and not overwrite:
-        raise BioprofileInputError(
-            f"{path} already exists: choose another path, or set overwrite to replace it",
-            argument="overwrite",
-        )
 
 
 def _jsonable(provenance: dict[str, Any]) -> dict[str, Any]:

@@ -153,3 +153,31 @@ def test_table_calls_ties_within_the_seed_spread():
     assert rows["symbol-only"]["dosage_auc"]["mean"] == pytest.approx(0.55)
     markdown = to_markdown(table, {"run_seconds_total": 60.0, "command": "x"})
     assert "| held-out profile ROUGE-L vs RefSeq | 0.100 | 0.220 ± 0.020 |" in markdown
+
+
+def test_gene_set_comparison_is_paired_and_calls_ties():
+    from gene_sets_compare import compare
+
+    def payload(name, values, answer="cell cycle arrest in the nucleus of the cell"):
+        sets = [
+            {"key": f"s{i}", "term": "cell cycle", "answers": {name: answer},
+             "scores": {name: dict.fromkeys(("rouge1", "rouge2", "rougeL", "cosine"), v),
+                        "baseline": dict.fromkeys(("rouge1", "rouge2", "rougeL", "cosine"), 0.5)}}
+            for i, v in enumerate(values)
+        ]  # fmt: skip
+        return {"summary": [{"method": name}, {"method": "baseline"}], "sets": sets}
+
+    base = [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.6, 0.4]
+    # every set a little higher: the paired interval excludes 0, though the two spreads overlap widely
+    higher = compare(payload("base", base), payload("tuned", [v + 0.02 for v in base]))["metrics"]["rougeL"]
+    assert higher["reading"] == "tuned higher" and higher["tuned_higher"] == 8
+    assert abs(higher["difference"] - 0.02) < 1e-12 and higher["baseline"] == 0.5
+    # up on half the sets, down on the other half: a tie
+    mixed = [v + (0.1 if i % 2 else -0.1) for i, v in enumerate(base)]
+    tie = compare(payload("base", base), payload("tuned", mixed))["metrics"]["rougeL"]
+    assert tie["reading"] == "tie" and tie["tuned_higher"] == tie["tuned_lower"] == 4
+    # the length control: the base answer cut to the tuned one's 2 words is "cell cycle", the term itself
+    short = compare(payload("base", base), payload("tuned", base, answer="cell division"))["metrics"]
+    assert short["rougeL"]["base_at_tuned_length"] == 1.0 and short["cosine"]["base_at_tuned_length"] is None
+    with pytest.raises(SystemExit, match="different gene sets"):
+        compare(payload("base", base), payload("tuned", base[:-1]))

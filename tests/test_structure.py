@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "safe_pickle": 0,
     "openai_api": 0,
     "atomic": 0,
+    "outputs": 0,
     "display": 0,
     "progress": 0,
     "genes": 1,

@@ -443,8 +443,9 @@ def test_cli_train_and_its_errors(tiny_llama_dir, tmp_path):
     assert result.exit_code == 2 and "unknown config key 'max_stepz'" in result.output
     result = runner.invoke(app, ["train", str(config), "--set", "oops"])
     assert result.exit_code == 2 and "key=value" in result.output
-    result = runner.invoke(app, ["train", str(config), "-o", str(tmp_path / "missing" / "out")])
-    assert result.exit_code == 2 and "does not exist" in result.output
+    (tmp_path / "a-file").write_text("in the way of the output folder")
+    result = runner.invoke(app, ["train", str(config), "-o", str(tmp_path / "a-file" / "out")])
+    assert result.exit_code == 2 and "cannot be created" in result.output and "is a file" in result.output
 
 
 def test_trl_prompt_completion_rows_mask_the_prompt_and_accumulate_exactly(tiny_tokenizer, tmp_path):
@@ -532,10 +533,15 @@ def test_refseq_run_records_its_template(tiny_llama_dir, tmp_path):
 def test_output_dir_is_checked_before_the_model_loads(tmp_path):
     data = _write_jsonl(tmp_path / "train.jsonl", RECORDS)
     # The model does not exist either: the output directory is what is checked first.
+    (tmp_path / "a").write_text("a file where the output's parent folder would go")
     config = BFTConfig(
         model=str(tmp_path / "no-model"), train_file=str(data), output_dir=str(tmp_path / "a" / "b")
     )
-    with pytest.raises(BioprofileInputError, match="output directory .* does not exist"):
+    with pytest.raises(BioprofileInputError, match="output_dir .* cannot be created: .* is a file"):
+        train_from_config(config)
+    # a folder that does not exist yet is made by the trainer, as Hugging Face's is: not refused
+    config.output_dir = str(tmp_path / "new" / "run")
+    with pytest.raises(BioprofileInputError, match="no-model"):
         train_from_config(config)
     with pytest.raises(BioprofileInputError, match="does not exist"):
         train_from_config(config, output_dir=str(tmp_path / "out"))  # now the model

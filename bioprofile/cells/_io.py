@@ -19,8 +19,9 @@ from bioprofile.cells._anndata import (
 from bioprofile.cells._genept import GeneptWOptions
 from bioprofile.cells._match import GeneTable
 from bioprofile.display import display_value
-from bioprofile.embeddings import UNREADABLE_FILE_ERRORS, check_output_path
+from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_path
 
 __all__ = ["embed_cells_file"]
 

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +21,8 @@ from bioprofile.diagnose.confidences import ResponseConfidence, tag_response, to
 from bioprofile.diagnose.examples import PromptResponse
 from bioprofile.diagnose.tagging import load_ner_pipeline
 from bioprofile.diagnose.windows import GROUPS, WindowRule, classify_windows
-from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import hgnc_symbols
+from bioprofile.outputs import check_output_folder
 
 #: The files ``diagnose windows`` writes into its folder: tables (:func:`write_diagnosis`) and the plot.
 DIAGNOSIS_FILES = (
@@ -207,36 +206,14 @@ def check_output_dir(output: str | Path, files: Sequence[str] = (), *, overwrite
     """Fail before any work if ``output`` cannot become the folder the tables are written to.
 
     Nothing is created: ``output`` must be a writable folder, or not exist yet below a writable folder. Of the
-    ``files`` a run writes there, one that exists already is refused unless ``overwrite``.
+    ``files`` a run writes there, one that exists already is refused unless ``overwrite``
+    (:func:`~bioprofile.outputs.check_output_folder`).
 
     Returns
     -------
     ``output`` as a :class:`~pathlib.Path`.
     """
-    path = Path(output)
-    if path.exists() and not path.is_dir():
-        raise BioprofileInputError(
-            f"output {path} is a file, not a folder: choose a folder", argument="output"
-        )
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise BioprofileInputError(
-            f"output {path} cannot be created: {existing} is a file, not a folder", argument="output"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BioprofileInputError(
-            f"output {path} cannot be written: {existing} is read-only", argument="output"
-        )
-    taken = [name for name in files if (path / name).exists()]
-    if taken and not overwrite:
-        raise BioprofileInputError(
-            f"output {path} already holds {', '.join(taken)} from an earlier run: choose another output folder, "
-            "or set overwrite to replace them",
-            argument="overwrite",
-        )
-    return path
+    return check_output_folder(output, list(files), overwrite=overwrite)
 
 
 def write_diagnosis(diagnosis: Diagnosis, output: str | Path, *, overwrite: bool = False) -> dict[str, Path]:

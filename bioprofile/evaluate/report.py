@@ -20,8 +20,8 @@ import numpy as np
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_text
-from bioprofile.embeddings import check_output_path
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_path
 
 if TYPE_CHECKING:
     import pandas as pd

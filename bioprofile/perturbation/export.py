@@ -35,9 +35,10 @@ import numpy as np
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_path, atomic_write_text
 from bioprofile.data import file_sha256
-from bioprofile.embeddings import EntityEmbeddings, check_output_path
+from bioprofile.embeddings import EntityEmbeddings
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
+from bioprofile.outputs import check_output_path
 from bioprofile.perturbation.checks import check_control_label, check_obs_column, format_names
 
 __all__ = [

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.atomic import atomic_write_text
-from bioprofile.embeddings import check_output_path
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_path
 from bioprofile.perturbation.checks import check_control_in_cell_types, format_names
 
 __all__ = ["StateSplit", "make_state_split", "write_cell_load_toml"]

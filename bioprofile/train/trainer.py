@@ -38,6 +38,7 @@ from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCall
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
+from bioprofile.outputs import check_output_folder
 from bioprofile.profiles.models import (
     DEFAULT_MODEL_ALIASES,
     DEFAULT_MODEL_DIRNAME,
@@ -318,33 +319,15 @@ def resolve_training_model(model: str) -> str:
 
 
 def check_output_dir(output_dir: str | Path, *, overwrite: bool = False) -> Path:
-    """Fail before any expensive work unless ``output_dir`` can be written: its parent exists and is writable.
+    """Fail before any expensive work unless ``output_dir`` can be written (see :func:`.check_output_folder`).
 
     A folder that already holds files (an earlier model, a trained adapter) is written into only with
     ``overwrite``; an empty one is used as is.
     """
-    out = Path(output_dir).expanduser()
-    if not out.parent.is_dir():
-        raise BioprofileInputError(
-            f"output directory {out.parent} does not exist: create it first", argument="output_dir"
-        )
-    target = out if out.exists() else out.parent
-    if out.exists() and not out.is_dir():
-        raise BioprofileInputError(f"output_dir {out} is a file: give a directory", argument="output_dir")
-    # Under torchrun only rank 0 judges: a later rank could see files rank 0 has begun to write (its failure
-    # stops the others).
+    # Under torchrun only rank 0 judges what is there: a later rank could see files rank 0 has begun to write
+    # (its failure stops the others).
     first_rank = os.environ.get("RANK", "0") == "0"
-    if first_rank and out.is_dir() and not overwrite and any(out.iterdir()):
-        raise BioprofileInputError(
-            f"output_dir {out} already holds files (an earlier run?): choose another output_dir, or set overwrite "
-            "to write over them",
-            argument="overwrite",
-        )
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise BioprofileInputError(
-            f"output_dir {out} is not writable: choose another directory", argument="output_dir"
-        )
-    return out
+    return check_output_folder(output_dir, overwrite=overwrite or not first_rank, argument="output_dir")
 
 
 @dataclass
