@@ -222,7 +222,9 @@ def to_markdown(table: dict, meta: dict) -> str:
                 f"| {bucket['base_p']} | {bucket['n_tokens']} | {before_text} | " + " | ".join(cells) + " |"
             )
         out.append("")
-    out.append(f"Run time so far: {meta['run_seconds_total'] / 60:.1f} min; command: `{meta['command']}`")
+    out.append(
+        f"Run time (every call of this run folder together): {meta['run_seconds_total'] / 60:.1f} min; command: `{meta['command']}`"
+    )
     return "\n".join(out) + "\n"
 
 
