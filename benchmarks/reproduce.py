@@ -517,7 +517,9 @@ FULL = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (``--small`` fills every size flag not given)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="sizes for a 2-core CPU (2 seeds; 150.7 min measured here)")
+    parser.add_argument(
+        "--small", action="store_true", help="sizes for a 2-core CPU (2 seeds; 150.7 min measured here)"
+    )
     parser.add_argument(
         "--model", default="default", help="writer to fine-tune (default: bundled SmolLM2-135M)"
     )
