@@ -26,8 +26,9 @@ BENCHMARKS = ROOT / "benchmarks"
 RESULTS = BENCHMARKS / "results"
 
 # reproduce.py runs its whole chain at a tiny size in tests/test_reproduce.py (tiny in-process models, resume
-# checked), also under the bench_smoke marker.
-NOT_HERE = {"reproduce.py"}
+# checked), also under the bench_smoke marker; its two helpers (held_out_gene_sets.py reads a reproduce run folder,
+# gene_sets_compare.py two bench gene-sets results) are run through their main() there too.
+NOT_HERE = {"reproduce.py", "held_out_gene_sets.py", "gene_sets_compare.py"}
 
 # name -> (arguments, JSON files it writes relative to tmp_path, needs shared data, printed marker)
 SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {

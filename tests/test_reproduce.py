@@ -181,3 +181,45 @@ def test_gene_set_comparison_is_paired_and_calls_ties():
     assert short["rougeL"]["base_at_tuned_length"] == 1.0 and short["cosine"]["base_at_tuned_length"] is None
     with pytest.raises(SystemExit, match="different gene sets"):
         compare(payload("base", base), payload("tuned", base[:-1]))
+
+
+def test_the_gene_set_scripts_run_as_a_user_runs_them(shared_data, tmp_path, capsys, monkeypatch):
+    import gene_sets_compare
+    import held_out_gene_sets
+    from _reproduce_split import cached_split
+
+    from bioprofile.evaluate.gene_sets import read_gene_sets, rouge
+
+    synopsis = shared_data / "geneagent" / "gene_narrative_synopsis.txt"
+    sizes = SplitSizes(train_genes=50, held_out_genes=5, dosage_tfs=4, go_sets=3, cluster_genes=0)
+    split = cached_split(synopsis, shared_data, sizes, tmp_path / "run")
+    monkeypatch.setattr(held_out_gene_sets, "SHARED", shared_data)
+    out = tmp_path / "sets.csv"
+    argv = ["--run-dir", str(tmp_path / "run"), "--sets", "12", "-o", str(out)]
+    assert held_out_gene_sets.main(argv) == 0
+    sets = read_gene_sets(out)
+    assert len(sets) == 12 and [s.name for s in sets[:3]] == [s.name for s in split.go_sets]
+    assert "12 gene sets (3 from the split)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # an existing output is kept without --force
+        held_out_gene_sets.main(argv)
+
+    def result(name, answers):
+        return {
+            "summary": [{"method": name}, {"method": "baseline"}],
+            "sets": [
+                {"key": s.name, "term": s.term, "answers": {name: answers(s)},
+                 "scores": {name: {**rouge(answers(s), s.term), "cosine": 0.5},
+                            "baseline": {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0, "cosine": 0.1}}}
+                for s in sets
+            ],
+        }  # fmt: skip
+
+    (tmp_path / "a.json").write_text(json.dumps(result("base", lambda s: "a process of the cell " + s.term)))
+    (tmp_path / "b.json").write_text(json.dumps(result("tuned", lambda s: s.term)))
+    args = [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(tmp_path / "cmp")]
+    assert gene_sets_compare.main(args) == 0
+    compared = json.loads((tmp_path / "cmp.json").read_text())
+    assert compared["n_sets"] == 12 and compared["metrics"]["rougeL"]["tuned"] == 1.0
+    assert "| rougeL |" in (tmp_path / "cmp.md").read_text()
+    with pytest.raises(SystemExit):
+        gene_sets_compare.main(args)
