@@ -45,6 +45,15 @@ class SplitSizes:
         Most variable pbmc68k_reduced genes to write profiles for (the clustering task).
     seed
         Seed of every sample.
+    class_genes
+        Genes of GenePT's functional-class task to write profiles for and score (0: the task is not run).
+    pair_genes
+        Genes of Gene2vec's interaction pairs to write profiles for; every pair between two of them is scored with
+        gene-disjoint folds (0: not run). Pairs among G random genes grow as G squared: about 500 for 1,000 genes.
+
+    Both are drawn among genes without a RefSeq summary, which no model here can be trained on, so the training and
+    held-out genes stay what they are whatever these are (the split's key, and with it the adapters' and scores'
+    cache keys, changes when they are used).
     """
 
     train_genes: int = 160
@@ -53,6 +62,8 @@ class SplitSizes:
     go_sets: int = 20
     cluster_genes: int = 60
     seed: int = 0
+    class_genes: int = 0
+    pair_genes: int = 0
 
 
 @dataclass
@@ -80,6 +91,8 @@ class GeneSplit:
     go_sets: list[GeneSet]
     cluster_genes: list[str]
     excluded: set[str] = field(default_factory=set)
+    class_labels: dict[str, str] = field(default_factory=dict)
+    pairs: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def held_out_genes(self) -> list[str]:
@@ -88,8 +101,34 @@ class GeneSplit:
 
     @property
     def profile_genes(self) -> list[str]:
-        """The genes each model writes a profile for: held-out, dosage TFs, cluster genes (first seen first)."""
-        return list(dict.fromkeys(self.held_out_genes + self.dosage_tfs + self.cluster_genes))
+        """The genes each model writes a profile for: held-out, dosage TFs, cluster, class and pair genes."""
+        pair_genes = [g for a, b, _ in self.pairs for g in (a, b)]
+        return list(
+            dict.fromkeys(
+                self.held_out_genes
+                + self.dosage_tfs
+                + self.cluster_genes
+                + list(self.class_labels)
+                + pair_genes
+            )
+        )
+
+    def extra_tasks(self) -> list:
+        """The functional-class and pair tasks on this split's own genes (none when their sizes are 0)."""
+        from bioprofile.evaluate.gene_tasks import GeneLabels, PairLabels
+        from bioprofile.evaluate.gene_tasks.functional_class import FUNCTIONAL_CLASSES
+
+        tasks = []
+        if self.class_labels:
+            classes = [c for c in FUNCTIONAL_CLASSES if c in set(self.class_labels.values())]
+            position = {c: i for i, c in enumerate(classes)}
+            genes = list(self.class_labels)
+            labels = [position[self.class_labels[g]] for g in genes]
+            tasks.append(GeneLabels("functional_class", genes, labels, classes))
+        if self.pairs:
+            # no is_test: the folds are gene-disjoint (Gene2vec's own split would put a gene on both sides)
+            tasks.append(PairLabels("ggi", [(a, b) for a, b, _ in self.pairs], [y for _, _, y in self.pairs]))
+        return tasks
 
     def key(self) -> str:
         """A short hash of the training genes and the evaluation genes, the cache key part of the split."""
@@ -100,6 +139,11 @@ class GeneSplit:
             "go": [s.name for s in self.go_sets],
             "cluster": self.cluster_genes,
         }
+        # only when used: a split without them keeps the key (and the cached scores) it had before they existed
+        if self.class_labels:
+            payload["class"] = sorted(self.class_labels)
+        if self.pairs:
+            payload["pairs"] = [list(p) for p in self.pairs]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:12]
 
     def summary(self) -> dict:
@@ -113,7 +157,10 @@ class GeneSplit:
             "n_go_set_genes": len({g for s in self.go_sets for g in s.genes}),
             "n_cluster_genes": len(self.cluster_genes),
             "n_excluded_symbols": len(self.excluded),
-        }
+            **({"n_class_genes": len(self.class_labels)} if self.class_labels else {}),
+            **({"n_pairs": len(self.pairs), "n_pair_genes": len({g for p in self.pairs for g in p[:2]})}
+               if self.pairs else {}),
+        }  # fmt: skip
 
 
 def _approved(symbols: list[str]) -> dict[str, str]:
@@ -197,6 +244,12 @@ def make_split(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> GeneSplit:
     pool = [r for r in candidates if r["approved"] not in held]
     rng.shuffle(pool)
     train = pool if sizes.train_genes <= 0 else pool[: sizes.train_genes]
+    # a second generator, so the parts above are drawn exactly as before these two existed
+    trainable = {r["approved"] for r in records} | {r["gene"].upper() for r in records}
+    extra = random.Random(sizes.seed + 1)
+    class_labels = _class_genes(data_dir, sizes.class_genes, trainable, extra) if sizes.class_genes else {}
+    pairs = _pairs(data_dir, sizes.pair_genes, trainable, extra) if sizes.pair_genes else []
+    excluded |= set(class_labels) | {g for p in pairs for g in p[:2]}
     split = GeneSplit(
         train=train,
         held_out=held_out,
@@ -204,9 +257,46 @@ def make_split(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> GeneSplit:
         go_sets=go_sets,
         cluster_genes=cluster_genes,
         excluded=excluded,
+        class_labels=class_labels,
+        pairs=pairs,
     )
     check_no_leak(split)
     return split
+
+
+def _class_genes(data_dir: Path, n: int, trainable: set[str], rng: random.Random) -> dict[str, str]:
+    """``n`` functional-class genes without a RefSeq summary: approved symbol -> class name."""
+    from bioprofile.evaluate.gene_tasks.functional_class import load_gene_types
+
+    types = load_gene_types(data_dir / "genept" / "gene_info_table.csv")
+    names = types.fallback or types.genes
+    rows = [(name, types.classes[label]) for name, label in zip(names, types.labels, strict=True) if name]
+    rows = [r for r in rows if r[0].upper() not in trainable]
+    drawn = _sample(rows, min(len(rows), 2 * n), rng)  # twice as many: some resolve to a trainable symbol
+    approved = _approved([name for name, _ in drawn])
+    chosen = {}
+    for name, kind in drawn:
+        if approved[name] not in trainable and approved[name] not in chosen and len(chosen) < n:
+            chosen[approved[name]] = kind
+    return chosen
+
+
+def _pairs(
+    data_dir: Path, n_genes: int, trainable: set[str], rng: random.Random
+) -> list[tuple[str, str, int]]:
+    """Every Gene2vec pair between two of ``n_genes`` genes drawn among its genes without a RefSeq summary."""
+    from bioprofile.evaluate.gene_tasks.interaction import load_gene2vec_pairs
+
+    task = load_gene2vec_pairs(data_dir / "gene2vec")
+    genes = sorted({g for pair in task.pairs for g in pair if g.upper() not in trainable})
+    drawn = _sample(genes, min(len(genes), n_genes), rng)
+    approved = _approved(drawn)
+    kept = {g for g in drawn if approved[g] not in trainable}
+    pairs = {}
+    for (a, b), label in zip(task.pairs, task.labels, strict=True):
+        if a in kept and b in kept and a != b:
+            pairs.setdefault(tuple(sorted((approved[a], approved[b]))), int(label))
+    return [(a, b, y) for (a, b), y in sorted(pairs.items())]
 
 
 def check_no_leak(split: GeneSplit) -> None:
@@ -220,6 +310,8 @@ def check_no_leak(split: GeneSplit) -> None:
         | set(split.dosage_tfs)
         | set(split.cluster_genes)
         | {g.upper() for s in split.go_sets for g in s.genes}
+        | set(split.class_labels)
+        | {g for p in split.pairs for g in p[:2]}
     )
     leaked = sorted(trained & (split.excluded | evaluation))
     if leaked:
@@ -253,6 +345,8 @@ def cached_split(synopsis: Path, data_dir: Path, sizes: SplitSizes, run_dir: Pat
         "go_sets": [asdict(s) for s in split.go_sets],
         "cluster_genes": split.cluster_genes,
         "excluded": sorted(split.excluded),
+        "class_labels": split.class_labels,
+        "pairs": [list(p) for p in split.pairs],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -271,6 +365,8 @@ def read_split(path: Path) -> GeneSplit:
         go_sets=[GeneSet(s["name"], tuple(s["genes"]), s["term"]) for s in data["go_sets"]],
         cluster_genes=data["cluster_genes"],
         excluded=set(data["excluded"]),
+        class_labels=data.get("class_labels", {}),
+        pairs=[tuple(p) for p in data.get("pairs", [])],
     )
     check_no_leak(split)
     return split

@@ -319,7 +319,9 @@ def seed_scores(
     options = GeneTaskOptions(
         models=("logreg",), n_splits=e.n_splits, seed=seed, symbol_baseline=True, encoder=encoder
     )
-    report = run_gene_tasks({name: emb}, e.tasks, options=options, data_dir=chain.data_dir, store=store)
+    # the named tasks, then the split's own functional-class genes and gene-disjoint pairs (when it has them)
+    tasks = [*e.tasks, *split.extra_tasks()]
+    report = run_gene_tasks({name: emb}, tasks, options=options, data_dir=chain.data_dir, store=store)
     scores: dict[str, Any] = {"model": name, "seed": seed, "gene_tasks": {}}
     for s in report.scores:
         who = "model" if s.embedding == name else s.embedding.split(":")[0]
@@ -495,6 +497,9 @@ SMALL = {
     "dosage_tfs": 40,
     "go_sets": 20,
     "cluster_genes": 40,
+    # off: 100 class genes and the 1,000 pair genes that give ~500 pairs would double the profiles per model
+    "class_genes": 0,
+    "pair_genes": 0,
     "max_new_tokens": 80,
     "seeds": 2,  # 3 would not fit the 3-hour budget of a 2-core machine (about 8.5 min per model)
     "n_splits": 5,
@@ -508,6 +513,8 @@ FULL = {
     "dosage_tfs": 0,
     "go_sets": 100,
     "cluster_genes": 765,
+    "class_genes": 500,
+    "pair_genes": 1000,
     "max_new_tokens": 256,
     "seeds": 3,
     "n_splits": 5,
@@ -535,6 +542,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dosage-tfs", type=int, help="0: all 490")
     parser.add_argument("--go-sets", type=int, help="held-out GO sets of the gene-set task")
     parser.add_argument("--cluster-genes", type=int, help="most variable pbmc genes to profile (765: all)")
+    parser.add_argument(
+        "--class-genes", type=int, help="functional-class genes to profile and score (kept out of training)"
+    )
+    parser.add_argument(
+        "--pair-genes",
+        type=int,
+        help="Gene2vec genes to profile; their pairs scored gene-disjoint (1,000: ~500)",
+    )
     parser.add_argument("--max-new-tokens", type=int)
     parser.add_argument("--gen-batch-size", type=int, default=16)
     parser.add_argument("--backend", default="transformers", choices=("transformers", "vllm"))
@@ -566,6 +581,8 @@ def chain_from_args(args: argparse.Namespace, command: str | None = None) -> Cha
             go_sets=args.go_sets,
             cluster_genes=args.cluster_genes,
             seed=args.split_seed,
+            class_genes=args.class_genes,
+            pair_genes=args.pair_genes,
         ),
         train=TrainSettings(
             model=args.model,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,29 @@ def test_split_keeps_every_evaluation_gene_out_of_training(shared_data):
         check_no_leak(split)
 
 
+def test_class_and_pair_genes_are_never_trainable_and_leave_the_rest_of_the_split_alone(shared_data):
+    synopsis = shared_data / "geneagent" / "gene_narrative_synopsis.txt"
+    sizes = SplitSizes(train_genes=100, held_out_genes=10, dosage_tfs=10, go_sets=3, cluster_genes=0)
+    plain = make_split(synopsis, shared_data, sizes)
+    both = make_split(synopsis, shared_data, replace(sizes, class_genes=30, pair_genes=600))
+    # the same training and held-out genes: the new genes come from a second generator, among untrainable genes
+    assert [r["approved"] for r in both.train] == [r["approved"] for r in plain.train]
+    assert both.held_out_genes == plain.held_out_genes and plain.key() != both.key()
+    assert not plain.class_labels and not plain.pairs and "n_pairs" not in plain.summary()
+    refseq = {r["approved"] for r in both.train + both.held_out}
+    assert len(both.class_labels) == 30 and not refseq & set(both.class_labels)
+    pair_genes = {g for a, b, _ in both.pairs for g in (a, b)}
+    assert both.pairs and not refseq & pair_genes and {y for *_, y in both.pairs} == {0, 1}
+    assert set(both.class_labels) | pair_genes <= set(both.profile_genes)
+    names = [t.name for t in both.extra_tasks()]
+    assert (
+        names == ["functional_class", "ggi"] and both.extra_tasks()[1].is_test is None
+    )  # gene-disjoint folds
+    both.train.append({"approved": next(iter(both.class_labels)), "gene": "X"})
+    with pytest.raises(LeakError):
+        check_no_leak(both)
+
+
 def test_held_out_gene_sets_hold_no_training_gene(shared_data):
     from bioprofile.evaluate.gene_sets import GeneSet, read_gene_sets
 
@@ -67,7 +91,8 @@ def _chain(tmp_path, model, encoder, seeds):
         "--model", str(model), "--encoder", f"hf:{encoder}", "--methods", "sft", "bft",
         "--seeds", str(seeds), "--steps", "2", "--batch-size", "2", "--max-length", "1024",
         "--train-genes", "6", "--held-out-genes", "4", "--dosage-tfs", "8", "--go-sets", "2",
-        "--cluster-genes", "20", "--max-new-tokens", "6", "--n-splits", "2",
+        "--cluster-genes", "20", "--max-new-tokens", "6", "--n-splits", "2", "--class-genes", "16",
+        "--pair-genes", "400",
         "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out" / "reproduce"),
     ]  # fmt: skip
     return chain_from_args(parse_args(argv), "test")
@@ -108,6 +133,9 @@ def test_chain_runs_resumes_and_writes_the_table(tmp_path, tiny_llama_dir, tiny_
         assert name in markdown
     assert "Against SFT" in markdown
     assert table["split"]["n_train"] == 6 and table["split"]["n_held_out"] == 4
+    # the split's own functional-class genes and gene-disjoint pairs are scored beside the symbol-only bar
+    assert table["split"]["n_class_genes"] == 16 and table["split"]["n_pairs"] > 0
+    assert {"dosage", "functional_class", "ggi"} <= set(table["tasks"]), table["tasks"]
 
 
 def _fake_results(values: dict[str, list[float]]) -> dict:
