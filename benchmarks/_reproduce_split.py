@@ -163,6 +163,11 @@ class GeneSplit:
         }  # fmt: skip
 
 
+def _record_symbols(records: list[dict]) -> set[str]:
+    """Every symbol of RefSeq records: approved and as the file writes it (upper-cased), as genes are compared."""
+    return {r["approved"] for r in records} | {r["gene"].upper() for r in records}
+
+
 def _approved(symbols: list[str]) -> dict[str, str]:
     """Each input symbol -> its approved symbol (inputs that do not resolve map to themselves, upper-cased)."""
     resolution = normalize_genes(symbols)
@@ -245,7 +250,7 @@ def make_split(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> GeneSplit:
     rng.shuffle(pool)
     train = pool if sizes.train_genes <= 0 else pool[: sizes.train_genes]
     # a second generator, so the parts above are drawn exactly as before these two existed
-    trainable = {r["approved"] for r in records} | {r["gene"].upper() for r in records}
+    trainable = _record_symbols(records)
     extra = random.Random(sizes.seed + 1)
     class_labels = _class_genes(data_dir, sizes.class_genes, trainable, extra) if sizes.class_genes else {}
     pairs = _pairs(data_dir, sizes.pair_genes, trainable, extra) if sizes.pair_genes else []
@@ -304,7 +309,7 @@ def check_no_leak(split: GeneSplit) -> None:
 
     Checked against the excluded set and, independently, against the evaluation genes themselves.
     """
-    trained = {r["approved"] for r in split.train} | {r["gene"].upper() for r in split.train}
+    trained = _record_symbols(split.train)
     evaluation = (
         set(split.held_out_genes)
         | set(split.dosage_tfs)
@@ -385,7 +390,7 @@ def held_out_gene_sets(
     LeakError
         If a chosen set holds a training gene (checked again after the choice), or too few clean sets exist.
     """
-    trained = {r["approved"] for r in split.train} | {r["gene"].upper() for r in split.train}
+    trained = _record_symbols(split.train)
     chosen = list(split.go_sets[:n_sets])
     taken = {s.name for s in chosen}
     others = [s for s in all_sets if s.name not in taken]

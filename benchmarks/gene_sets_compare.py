@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bioprofile.atomic import atomic_write_text
+
 METRICS = ("rouge1", "rouge2", "rougeL", "cosine")
 
 
@@ -123,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.output}.md or .json exists; pass --force to replace them")
     result = compare(json.loads(args.base.read_text()), json.loads(args.tuned.read_text()))
     for path, text in zip(outputs, (to_markdown(result), json.dumps(result, indent=2) + "\n"), strict=True):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
     print(to_markdown(result), end="")
     return 0
 

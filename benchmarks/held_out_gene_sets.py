@@ -20,6 +20,7 @@ from pathlib import Path
 from _paths import ROOT, SHARED
 from _reproduce_split import held_out_gene_sets, read_split
 
+from bioprofile.atomic import atomic_path
 from bioprofile.evaluate.gene_sets import read_gene_sets
 
 
@@ -36,20 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists() and not args.force:
         parser.error(f"{args.output} exists; pass --force to replace it")
     # a split is kept once per input state (file mtimes): copies of the data make equal splits under new names
-    splits = {read_split(path).key(): path for path in sorted(args.run_dir.glob("split-*.json"))}
+    splits = {split.key(): split for split in map(read_split, sorted(args.run_dir.glob("split-*.json")))}
     if len(splits) != 1:
         parser.error(
             f"{args.run_dir} holds {len(splits)} different kept splits (split-*.json); one is needed"
         )
-    split = read_split(next(iter(splits.values())))
+    (split,) = splits.values()
     chosen = held_out_gene_sets(split, read_gene_sets(args.go_terms), args.sets, seed=args.seed)
-    tmp = args.output.with_name(args.output.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(args.output) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["GO", "Genes", "Gene_Count", "Term_Description"])
         for s in chosen:
             writer.writerow([s.name, " ".join(s.genes), len(s.genes), s.term])
-    tmp.replace(args.output)
     genes = {g for s in chosen for g in s.genes}
     print(
         f"{len(chosen)} gene sets ({len(split.go_sets)} from the split), {len(genes)} genes, none trained on"

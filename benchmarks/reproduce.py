@@ -501,7 +501,7 @@ SMALL = {
     "class_genes": 0,
     "pair_genes": 0,
     "max_new_tokens": 80,
-    "seeds": 2,  # 3 would not fit the 3-hour budget of a 2-core machine (about 8.5 min per model)
+    "seeds": 2,  # 3 would not fit 3 hours on a 2-core machine (about 7 min per method and seed when idle)
     "n_splits": 5,
 }
 FULL = {
