@@ -1,0 +1,73 @@
+"""benchmarks/integration_scale.py: its clock splits a run honestly, and its instant Benchmarker is shaped as the real one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from integration_scale import _instant_results, benchmarker_clock, main, synthetic_pairs  # noqa: E402
+
+
+def _real_benchmarker(adata):
+    from scib_metrics.benchmark import Benchmarker
+
+    from bioprofile.evaluate.integration import exact_neighbors, scib_metrics_config
+
+    bio, batch = scib_metrics_config()
+    bench = Benchmarker(
+        adata,
+        batch_key="modality",
+        label_key="cell_type",
+        embedding_obsm_keys=["X_bioprofile", "X_pca"],
+        bio_conservation_metrics=bio,
+        batch_correction_metrics=batch,
+        pre_integrated_embedding_obsm_key="X_pca",
+        n_jobs=1,
+        progress_bar=False,
+    )
+    bench.prepare(neighbor_computer=exact_neighbors)
+    bench.benchmark()
+    return bench
+
+
+def test_the_instant_results_have_the_real_benchmarkers_rows_and_columns():
+    # the own-work timing is only fair if bioprofile handles the instant table exactly as it handles a real one
+    bench = _real_benchmarker(synthetic_pairs(60, 3, 8))
+    real = bench.get_results(min_max_scale=False).drop("Metric Type")
+    instant = _instant_results(bench, min_max_scale=False)
+    assert list(instant.index) == list(real.index)
+    assert set(instant.columns) == set(real.columns)  # scib_scores picks the columns by name, not by place
+
+
+def test_the_clock_restores_the_benchmarker_and_counts_only_its_methods(tmp_path):
+    from scib_metrics.benchmark import Benchmarker
+
+    before = {name: getattr(Benchmarker, name) for name in ("prepare", "benchmark", "get_results")}
+    with benchmarker_clock(instant=True) as spent:
+        assert Benchmarker.benchmark is not before["benchmark"]
+    assert {name: getattr(Benchmarker, name) for name in before} == before
+    assert spent == [spent[0]] and 0.0 <= spent[0] < 1.0
+
+    output = tmp_path / "own.json"
+    main(
+        [
+            "--cells",
+            "40",
+            "--types",
+            "3",
+            "--dim",
+            "8",
+            "--repeats",
+            "1",
+            "--own-work-only",
+            "-o",
+            str(output),
+        ]
+    )
+    result = json.loads(output.read_text(encoding="utf-8"))
+    assert result["rows"] == 80 and len(result["bioprofile_own_seconds"]) == 1
+    assert result["bioprofile_own_seconds"][0] > 0.0
+    assert {name: getattr(Benchmarker, name) for name in before} == before
