@@ -8,34 +8,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from integration_scale import _instant_results, benchmarker_clock, main, synthetic_pairs  # noqa: E402
-
-
-def _real_benchmarker(adata):
-    from scib_metrics.benchmark import Benchmarker
-
-    from bioprofile.evaluate.integration import exact_neighbors, scib_metrics_config
-
-    bio, batch = scib_metrics_config()
-    bench = Benchmarker(
-        adata,
-        batch_key="modality",
-        label_key="cell_type",
-        embedding_obsm_keys=["X_bioprofile", "X_pca"],
-        bio_conservation_metrics=bio,
-        batch_correction_metrics=batch,
-        pre_integrated_embedding_obsm_key="X_pca",
-        n_jobs=1,
-        progress_bar=False,
-    )
-    bench.prepare(neighbor_computer=exact_neighbors)
-    bench.benchmark()
-    return bench
+from integration_scale import (  # noqa: E402
+    _instant_results,
+    benchmarker_clock,
+    main,
+    prepared_benchmarker,
+    synthetic_pairs,
+)
 
 
 def test_the_instant_results_have_the_real_benchmarkers_rows_and_columns():
     # the own-work timing is only fair if bioprofile handles the instant table exactly as it handles a real one
-    bench = _real_benchmarker(synthetic_pairs(60, 3, 8))
+    bench = prepared_benchmarker(synthetic_pairs(60, 3, 8))
+    bench.benchmark()
     real = bench.get_results(min_max_scale=False).drop("Metric Type")
     instant = _instant_results(bench, min_max_scale=False)
     assert list(instant.index) == list(real.index)
