@@ -102,16 +102,20 @@ class GeneSplit:
     @property
     def profile_genes(self) -> list[str]:
         """The genes each model writes a profile for: held-out, dosage TFs, cluster, class and pair genes."""
-        pair_genes = [g for a, b, _ in self.pairs for g in (a, b)]
         return list(
             dict.fromkeys(
                 self.held_out_genes
                 + self.dosage_tfs
                 + self.cluster_genes
                 + list(self.class_labels)
-                + pair_genes
+                + self.pair_genes
             )
         )
+
+    @property
+    def pair_genes(self) -> list[str]:
+        """The genes of the split's own interaction pairs, first seen first."""
+        return list(dict.fromkeys(g for a, b, _ in self.pairs for g in (a, b)))
 
     def extra_tasks(self) -> list:
         """The functional-class and pair tasks on this split's own genes (none when their sizes are 0)."""
@@ -158,7 +162,7 @@ class GeneSplit:
             "n_cluster_genes": len(self.cluster_genes),
             "n_excluded_symbols": len(self.excluded),
             **({"n_class_genes": len(self.class_labels)} if self.class_labels else {}),
-            **({"n_pairs": len(self.pairs), "n_pair_genes": len({g for p in self.pairs for g in p[:2]})}
+            **({"n_pairs": len(self.pairs), "n_pair_genes": len(self.pair_genes)}
                if self.pairs else {}),
         }  # fmt: skip
 
@@ -254,7 +258,6 @@ def make_split(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> GeneSplit:
     extra = random.Random(sizes.seed + 1)
     class_labels = _class_genes(data_dir, sizes.class_genes, trainable, extra) if sizes.class_genes else {}
     pairs = _pairs(data_dir, sizes.pair_genes, trainable, extra) if sizes.pair_genes else []
-    excluded |= set(class_labels) | {g for p in pairs for g in p[:2]}
     split = GeneSplit(
         train=train,
         held_out=held_out,
@@ -265,6 +268,7 @@ def make_split(synopsis: Path, data_dir: Path, sizes: SplitSizes) -> GeneSplit:
         class_labels=class_labels,
         pairs=pairs,
     )
+    split.excluded |= set(split.class_labels) | set(split.pair_genes)
     check_no_leak(split)
     return split
 
@@ -316,7 +320,7 @@ def check_no_leak(split: GeneSplit) -> None:
         | set(split.cluster_genes)
         | {g.upper() for s in split.go_sets for g in s.genes}
         | set(split.class_labels)
-        | {g for p in split.pairs for g in p[:2]}
+        | set(split.pair_genes)
     )
     leaked = sorted(trained & (split.excluded | evaluation))
     if leaked:
