@@ -19,6 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from bioprofile._version import __version__
 from bioprofile.errors import BioprofileInputError
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV
 from bioprofile.progress import working
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
@@ -1189,19 +1190,17 @@ def bench_gene_sets_command(
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
     from bioprofile.evaluate.report import check_output_prefix
-    from bioprofile.profiles.backends import make_generator
     from bioprofile.store import Store
 
     check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
     sets = read_gene_sets(input, genes_col=genes_col, term_col=term_col, name_col=name_col, limit=limit)
+    # --base-url reaches the cosine's openai: encoder as it reaches the writer: the key never goes to another host.
+    answer_encoder = _make_encoder(encoder, backend, base_url, DEFAULT_API_KEY_ENV)
     options = GeneSetOptions(
-        template=template, encoder=encoder, use_stemmer=use_stemmer, baseline=not no_baseline
+        template=template, encoder=answer_encoder, use_stemmer=use_stemmer, baseline=not no_baseline
     )
     settings = _generation_settings(batch_size, max_new_tokens, dtype, device, threads)
-    # base_url goes as it is: with a local backend nothing else here uses it, and make_generator refuses it.
-    generator = make_generator(
-        model, backend=backend, base_url=base_url, settings=settings, max_retries=max_retries
-    )
+    generator = _make_generator(model, backend, base_url, settings, DEFAULT_API_KEY_ENV, max_retries)
     _quiet_model_libraries(quiet)
     with (
         Store(cache_dir / "store.sqlite" if cache_dir else None) as store,
