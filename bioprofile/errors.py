@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bioprofile.redact import redact_secrets
+
 
 class BioprofileInputError(ValueError):
     """Input a user can fix (unknown genes, a missing file, a path that is not a model...).
@@ -16,8 +18,13 @@ class BioprofileInputError(ValueError):
         The problem and the fix, on one line.
     argument
         The Python argument at fault, when there is one; the CLI replaces its name in the message with the flag.
+
+    Notes
+    -----
+    The message is stored with every API key and bearer token replaced by ``***``
+    (:func:`~bioprofile.redact.redact_secrets`), whoever wrote it: a server's echoed key never reaches a terminal.
     """
 
     def __init__(self, message: str, *, argument: str | None = None):
-        super().__init__(message)
+        super().__init__(redact_secrets(message))
         self.argument = argument

@@ -20,11 +20,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.redact import redact_secrets, watch_secret_env
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
     "DEFAULT_BASE_URL",
     "LOCAL_HOSTS",
+    "MAX_RETRIES",
     "OpenAIEndpoint",
     "api_error",
     "api_errors",
@@ -40,6 +42,12 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _SECRET_QUERY = re.compile(r"key|token|secret|password|passwd|sig|auth", re.IGNORECASE)
 # Longest server message quoted in an error line: enough to name the problem, never a whole echoed request.
 _MESSAGE_CHARS = 200
+# What of a server message is looked at at all: a 1 MB message is cut to this before any pattern runs on it.
+_MESSAGE_READ_CHARS = 4 * _MESSAGE_CHARS
+#: The most retries of one request: each may wait up to the server's Retry-After, so more is a hang.
+MAX_RETRIES = 20
+# A URL inside a message: a scheme of at most 20 characters, then "://" and one run of non-space characters.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}://\S+")
 
 
 def redact_url(url: str) -> str:
@@ -69,7 +77,7 @@ def redact_url(url: str) -> str:
 
 
 def url_host(url: str) -> str:
-    """``host[:port]`` of ``url`` without credentials: the server part of a cache key (``openai:MODEL@HOST``)."""
+    """``host[:port]`` of ``url`` without credentials (cache keys use the whole root: :attr:`OpenAIEndpoint.cache_url`)."""
     return urlsplit(str(url)).netloc.rpartition("@")[2]
 
 
@@ -115,10 +123,12 @@ class OpenAIEndpoint:
             )
         if not self.timeout > 0:
             raise BioprofileInputError(f"timeout must be positive, got {self.timeout}", argument="timeout")
-        if int(self.max_retries) < 0:
+        if not 0 <= int(self.max_retries) <= MAX_RETRIES:
             raise BioprofileInputError(
-                f"max_retries must be 0 or more, got {self.max_retries}", argument="max_retries"
+                f"max_retries must be between 0 and {MAX_RETRIES}, got {self.max_retries}",
+                argument="max_retries",
             )
+        watch_secret_env(self.api_key_env)  # its value is masked in every message from now on
         object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "max_retries", int(self.max_retries))
         if not os.environ.get(self.api_key_env) and not self.is_local:
@@ -136,6 +146,15 @@ class OpenAIEndpoint:
     def host(self) -> str:
         """``host[:port]`` without credentials."""
         return url_host(self.base_url)
+
+    @property
+    def cache_url(self) -> str:
+        """The whole API root without credentials: the server part of a cache key.
+
+        Two servers on one host and port (``/ok/v1`` and ``/other/v1``) are two keys: neither is served the
+        other's texts or vectors.
+        """
+        return self.shown_url
 
     @property
     def is_local(self) -> bool:
@@ -253,6 +272,8 @@ def _said(err: Any) -> str:
     message = body.get("message") if isinstance(body, dict) else None
     if message is None and isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
-    text = " ".join(str(message or getattr(err, "message", "") or type(err).__name__).split())
-    text = re.sub(r"\S+://\S+", lambda m: redact_url(m.group(0)), text)
+    raw = str(message or getattr(err, "message", "") or type(err).__name__)
+    # Cut before any pattern runs (a server may send megabytes), then mask keys and URL credentials: linear.
+    text = " ".join(raw[:_MESSAGE_READ_CHARS].split())
+    text = redact_secrets(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text))
     return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."

@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests talk to 127.0.0.1 only: the OpenAI SDK's own base-URL variable points at a dead loopback port (discard, 9),
+# so a client built without the user's base URL fails instead of reaching OpenAI; no real key is ever sent.
+os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+os.environ.pop("OPENAI_API_KEY", None)
 
 from helpers import SHARED_DATA, build_tiny_bert, build_tiny_llama, build_tiny_tokenizer  # noqa: E402
 

@@ -295,7 +295,7 @@ class EmbeddingHandler(BaseHTTPRequestHandler):
                 }
                 srv.batches[batch["id"]] = batch
             return self._reply(200, _served(batch))
-        if self.path != "/v1/embeddings":
+        if not self.path.endswith("/v1/embeddings"):  # any API root on this port: /v1, /other/v1
             record["status"] = 404
             return self._error(404, f"no route {self.path}")
         problem = srv.check(body)

@@ -137,7 +137,7 @@ def test_texts_over_http_equal_local_generation(server, tiny_llama_dir, monkeypa
     ).generate(messages)
     assert len(server.requests) == len(GENES)
     assert all(r["body"]["temperature"] == 0 and r["body"]["max_tokens"] == 12 for r in server.requests)
-    assert remote.id == f"openai:{SERVED_NAME}@127.0.0.1:{server.server_address[1]}"
+    assert remote.id == f"openai:{SERVED_NAME}@http://127.0.0.1:{server.server_address[1]}/v1"
     assert SECRET not in repr(remote) and SECRET not in json.dumps(remote.params)
 
 
@@ -173,7 +173,7 @@ def test_cli_backend_openai_keeps_the_key_out_of_every_file(server, tiny_bert_di
             assert SECRET.encode() not in path.read_bytes(), path
     with sqlite3.connect(tmp_path / "store.sqlite") as conn:
         generators = {row[0] for row in conn.execute("SELECT DISTINCT generator FROM profiles")}
-    assert generators == {f"openai:{SERVED_NAME}@127.0.0.1:{server.server_address[1]}"}
+    assert generators == {f"openai:{SERVED_NAME}@http://127.0.0.1:{server.server_address[1]}/v1"}
 
     again = CliRunner().invoke(app, args + ["--force"])  # every text cached: no request goes out
     assert again.exit_code == 0 and len(server.requests) == len(GENES)
@@ -226,7 +226,7 @@ def test_settings_checked_before_any_request(monkeypatch):
     with pytest.raises(BioprofileInputError, match="not an http"):
         OpenAIChatGenerator("m", base_url="localhost:8000")
     # a local server may run without a key
-    assert OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id == "openai:m@localhost:8000"
+    assert OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id == "openai:m@http://localhost:8000/v1"
 
 
 PASSWORD = "Pa55-never-shown"
@@ -280,7 +280,7 @@ def test_credentials_in_base_url_never_show(tiny_llama_dir, tiny_bert_dir, tmp_p
                 assert PASSWORD.encode() not in path.read_bytes(), path
         with sqlite3.connect(tmp_path / "store.sqlite") as conn:
             generators = {row[0] for row in conn.execute("SELECT DISTINCT generator FROM profiles")}
-        assert generators == {f"openai:{SERVED_NAME}@127.0.0.1:{port}"}
+        assert generators == {f"openai:{SERVED_NAME}@http://127.0.0.1:{port}/v1"}
     finally:
         srv.shutdown()
         srv.server_close()

@@ -126,7 +126,7 @@ def test_specs_ids_and_reprs_hold_no_secrets(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://user:PASS@127.0.0.1:8011/v1")
     encoder = get_encoder("openai:text-embedding-3-small?dimensions=256")
-    assert encoder.id == "openai:text-embedding-3-small?dimensions=256@127.0.0.1:8011" and encoder.dim == 256
+    assert encoder.id == "openai:text-embedding-3-small?dimensions=256@http://127.0.0.1:8011/v1" and encoder.dim == 256
     assert SECRET not in repr(encoder) + encoder.id and "PASS" not in repr(encoder) + encoder.id
     assert encoder_from_id(encoder.id).id == encoder.id
     assert get_encoder("openai:text-embedding-ada-002").dim == 1536
@@ -175,7 +175,7 @@ def test_cli_encoder_openai_key_and_credentials_never_shown(tmp_path, monkeypatc
         again = _embed(tmp_path, summaries, out, "--force")
         assert again.exit_code == 0 and len(server.requests) == n_requests  # every vector cached
         assert SECRET not in result.output + again.output
-        assert f"openai:{MODEL}?dimensions=8@127.0.0.1:{port}" in result.output
+        assert f"openai:{MODEL}?dimensions=8@http://127.0.0.1:{port}/v1" in result.output
 
         monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:PASS@127.0.0.1:{port}/v1")
         other = tmp_path / "other.parquet"

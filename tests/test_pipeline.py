@@ -320,7 +320,7 @@ def test_default_generator_id_and_params_unchanged(tmp_path, monkeypatch, tiny_l
         "dtype": "auto",
     }
     served = make_generator("m", backend="openai", base_url="http://localhost:8000/v1")
-    assert served.id == "openai:m@localhost:8000" and served.batch_size == 16
+    assert served.id == "openai:m@http://localhost:8000/v1" and served.batch_size == 16
     assert served.params == {"backend": "openai", "max_new_tokens": 256, "do_sample": False}
 
 

@@ -16,6 +16,8 @@ openai_batch
     (half the price): submitted batches are recorded in the store, and a rerun collects them.
 cached
     :func:`~bioprofile.encoders.cached.encode_texts`: encoding through the store, resumably.
+coerce
+    :func:`~bioprofile.encoders.coerce.as_encoder`: a ready encoder from an encoder or its spec.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bioprofile.encoders.hf import TransformersEncoder
 from bioprofile.encoders.local import DEFAULT_ENCODER_ID, SentenceTransformerEncoder
 from bioprofile.encoders.openai import OpenAIEncoder, parse_openai_spec
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_BASE_URL, url_host
+from bioprofile.openai_api import DEFAULT_BASE_URL, redact_url, url_host
 
 
 def get_encoder(spec: str | Path | None = None, **kwargs) -> TextEncoder:
@@ -67,7 +69,7 @@ def encoder_from_id(encoder_id: str | None) -> TextEncoder | None:
     """Rebuild the encoder an ``encoder.id`` (as recorded in provenance) names, or ``None`` when it cannot be.
 
     Rebuildable: ``None`` and :data:`DEFAULT_ENCODER_ID` (the default encoder), a BERT-style hub model in the
-    local Hugging Face cache, and an ``openai:MODEL[?dimensions=N]@HOST`` encoder whose host is OpenAI's or that of
+    local Hugging Face cache, and an ``openai:MODEL[?dimensions=N]@API_ROOT`` encoder whose API root is OpenAI's or
     ``$OPENAI_BASE_URL`` (with its key in ``$OPENAI_API_KEY``). Not rebuildable: local model directories (their id
     is a content hash, not a path), models missing from the cache, and ids of vectors bioprofile did not make (e.g.
     GenePT pickles).
@@ -89,13 +91,21 @@ def encoder_from_id(encoder_id: str | None) -> TextEncoder | None:
 
 
 def _openai_from_id(encoder_id: str) -> TextEncoder | None:
-    """The OpenAI encoder an id names, where its host is one this machine is set up to call."""
-    spec, _, host = encoder_id.rpartition("@")
+    """The OpenAI encoder an id names, where its server is one this machine is set up to call.
+
+    The id ends in ``@`` and the API root without credentials; an id recorded by an older bioprofile ends in
+    ``@HOST[:PORT]``, which is compared with the host only.
+    """
+    spec, _, where = encoder_id.partition("@http")
+    where = "http" + where if where else None
+    if where is None:  # the older ``openai:MODEL@HOST`` form
+        spec, _, host = encoder_id.rpartition("@")
+    candidates = (os.environ.get("OPENAI_BASE_URL"), DEFAULT_BASE_URL)
     base_url = next(
         (
             url
-            for url in (os.environ.get("OPENAI_BASE_URL"), DEFAULT_BASE_URL)
-            if url and url_host(url) == host
+            for url in candidates
+            if url and (redact_url(url.strip().rstrip("/")) == where if where else url_host(url) == host)
         ),
         None,
     )
@@ -105,7 +115,7 @@ def _openai_from_id(encoder_id: str) -> TextEncoder | None:
         encoder = get_encoder(spec, base_url=base_url)
     except BioprofileInputError:
         return None
-    return encoder if encoder.id == encoder_id else None
+    return encoder if encoder.id == encoder_id or where is None else None
 
 
 __all__ = [

@@ -213,7 +213,10 @@ class OpenAIEncoder:
 
     @property
     def id(self) -> str:
-        """``openai:MODEL[?dimensions=N]@HOST``: what decides the vectors, without key or credentials (cache key).
+        """``openai:MODEL[?dimensions=N]@API_ROOT``: what decides the vectors, without key or credentials (cache key).
+
+        The API root is the whole base URL without credentials, so two servers on one host and port (``/ok/v1``,
+        ``/other/v1``) never share cached vectors.
 
         A per-input limit other than 8,191 and a token counter other than :class:`Utf8ByteBound` are added to
         the options, since they change what an over-long text is cut to.
@@ -226,7 +229,7 @@ class OpenAIEncoder:
         if self.token_counter.name != Utf8ByteBound.name:
             options.append(f"tokens={self.token_counter.name}")
         query = f"?{'&'.join(options)}" if options else ""
-        return f"openai:{self.model}{query}@{self.endpoint.host}"
+        return f"openai:{self.model}{query}@{self.endpoint.cache_url}"
 
     @property
     def dim(self) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 from bioprofile.encoders.openai import OpenAIEncoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.openai_api import api_errors
+from bioprofile.redact import redact_secrets
 from bioprofile.store import Store, text_hash
 
 __all__ = [
@@ -396,11 +397,14 @@ def _line_error(record: dict) -> str:
     """Why one batch line failed, short."""
     error = record.get("error") or ((record.get("response") or {}).get("body") or {}).get("error") or {}
     status = (record.get("response") or {}).get("status_code")
-    message = " ".join(str(error.get("message") or error.get("code") or "failed").split())[:120]
+    said = str(error.get("message") or error.get("code") or "failed")[:480]  # cut first: a line may be huge
+    message = redact_secrets(" ".join(said.split()))[:120]
     return f"{status}: {message}" if status else message
 
 
 def _batch_errors(batch) -> str:
     """The first of a batch's own errors (a batch that failed validation), as ``: message``."""
     errors = getattr(getattr(batch, "errors", None), "data", None) or []
-    return f": {' '.join(str(errors[0].message).split())[:120]}" if errors else ""
+    if not errors:
+        return ""
+    return f": {redact_secrets(' '.join(str(errors[0].message)[:480].split()))[:120]}"

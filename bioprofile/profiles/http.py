@@ -42,8 +42,9 @@ class OpenAIChatGenerator:
 
     Notes
     -----
-    A served model cannot be fingerprinted from here, so :attr:`id` is the model name and the server's host:
-    if a server starts serving other weights under the same name, clear the cache for that id.
+    A served model cannot be fingerprinted from here, so :attr:`id` is the model name and the server's API root
+    (without credentials): if a server starts serving other weights under the same name, clear the cache for that
+    id.
 
     Each reply is handed over as it arrives (:meth:`generate_iter`), so what the server answered is kept even
     when a later request fails for good.
@@ -104,8 +105,12 @@ class OpenAIChatGenerator:
 
     @property
     def id(self) -> str:
-        """``openai:<model>@<host[:port]>``: the served name and where it is served (a cache key part)."""
-        return f"openai:{self.model}@{self.endpoint.host}"
+        """``openai:<model>@<API root>``: the served name and where it is served (a cache key part).
+
+        The whole API root without credentials (``http://host:port/path/v1``): two servers on one host and port
+        never share cached texts.
+        """
+        return f"openai:{self.model}@{self.endpoint.cache_url}"
 
     @property
     def params(self) -> dict[str, Any]:
