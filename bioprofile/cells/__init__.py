@@ -14,9 +14,15 @@ _match
 _genept
     The array maths: :func:`genept_w` with :class:`GeneptWOptions`, :func:`genept_s_sentences`, the per-cell
     normalisation, and the row chunks every step reads ``X`` in.
+_methods
+    The method registry: :class:`CellMethod` (an options class, ``embed``, ``provenance``),
+    :func:`register_method`, and the input (:class:`CellInput`) and result (:class:`CellVectors`) of a method.
+_genept_methods
+    GenePT-w (:class:`GeneptW`) and GenePT-s (:class:`GeneptS`, options :class:`GeneptSOptions`): the registry's
+    first two entries, one registration line each.
 _anndata
-    :func:`embed_cells` on an AnnData (in memory or backed), with :class:`GeneptSOptions` and
-    :class:`EmbedLimits`.
+    :func:`embed_cells` on an AnnData (in memory or backed), with :class:`EmbedLimits`: reads and checks the
+    expression, runs the registered method, records the provenance.
 _io
     :func:`embed_cells_file`: an ``.h5ad`` on disk streamed in row chunks, the result written into a copy.
 _multimodal
@@ -29,11 +35,21 @@ _varm
 
 from __future__ import annotations
 
-from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, GeneptSOptions, embed_cells
+from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, embed_cells
 from bioprofile.cells._checks import NONFINITE, ExpressionStats, check_expression, expression_stats
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
+from bioprofile.cells._genept_methods import GeneptS, GeneptSOptions, GeneptW
 from bioprofile.cells._io import embed_cells_file
 from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, match_genes
+from bioprofile.cells._methods import (
+    CellInput,
+    CellMethod,
+    CellVectors,
+    options_for,
+    register_method,
+    registered_methods,
+    unregister_method,
+)
 from bioprofile.cells._multimodal import CELL_ID_KEY, embed_multimodal
 from bioprofile.cells._varm import VARM_KEY, gene_vectors_to_varm
 
@@ -44,10 +60,15 @@ __all__ = [
     "VARM_KEY",
     "MIN_COVERAGE",
     "WARN_COVERAGE",
+    "CellInput",
+    "CellMethod",
+    "CellVectors",
     "EmbedLimits",
     "ExpressionStats",
     "GeneMatch",
+    "GeneptS",
     "GeneptSOptions",
+    "GeneptW",
     "GeneptWOptions",
     "check_expression",
     "embed_cells",
@@ -58,4 +79,8 @@ __all__ = [
     "gene_vectors_to_varm",
     "genept_w",
     "match_genes",
+    "options_for",
+    "register_method",
+    "registered_methods",
+    "unregister_method",
 ]

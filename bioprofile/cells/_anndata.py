@@ -3,73 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bioprofile._version import __version__
 from bioprofile.cells._checks import NONFINITE, NonFinite, check_expression, zero_nonfinite
-from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
-from bioprofile.cells._match import (
-    MIN_COVERAGE,
-    WARN_COVERAGE,
-    GeneMatch,
-    GeneTable,
-    embedding_source,
-    match_genes,
-    vector_table,
-)
-from bioprofile.encoders import TextEncoder, get_encoder
-from bioprofile.encoders.cached import encode_texts
+from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, GeneTable, embedding_source
+from bioprofile.cells._methods import CellInput, resolve_method
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import hgnc_symbols
-from bioprofile.store import Store, open_store
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = [
-    "KEY_ADDED",
-    "EmbedLimits",
-    "GeneptSOptions",
-    "Method",
-    "embed_cells",
-    "expression_matrix",
-    "method_options",
-    "var_identifiers",
-]
-
-Method = Literal["genept-w", "genept-s"]
+__all__ = ["KEY_ADDED", "EmbedLimits", "embed_cells", "expression_matrix", "var_identifiers"]
 
 #: Default ``obsm`` key of cell embeddings, and ``uns`` key of their provenance.
 KEY_ADDED = "X_bioprofile"
-
-
-@dataclass(frozen=True)
-class GeneptSOptions:
-    """The options of GenePT-s (each cell's top expressed genes as a sentence, encoded as text).
-
-    Parameters
-    ----------
-    top_n
-        Genes per sentence at most.
-    encoder
-        The text encoder, or a spec for :func:`~bioprofile.encoders.get_encoder` (``None``: the default MiniLM).
-    store
-        The cache sentences are encoded through (``None``: the default store, opened for the call).
-    """
-
-    top_n: int = 50
-    encoder: TextEncoder | str | Path | None = None
-    store: Store | None = None
-
-    def __post_init__(self) -> None:
-        """Reject a ``top_n`` below 1 before any work."""
-        if self.top_n < 1:
-            raise BioprofileInputError(f"top_n must be at least 1, got {self.top_n}", argument="top_n")
 
 
 @dataclass(frozen=True)
@@ -111,30 +60,6 @@ class EmbedLimits:
             raise BioprofileInputError(
                 f"unknown nonfinite={self.nonfinite!r}: choose 'raise' or 'zero'", argument="nonfinite"
             )
-
-
-def method_options(method: Method | GeneptWOptions | GeneptSOptions) -> GeneptWOptions | GeneptSOptions:
-    """The options object of ``method``: an options object as it is, a method name with its default options.
-
-    Parameters
-    ----------
-    method
-        ``"genept-w"``, ``"genept-s"``, or a :class:`GeneptWOptions` / :class:`GeneptSOptions`.
-
-    Returns
-    -------
-    GeneptWOptions or GeneptSOptions
-        The options the method runs with.
-    """
-    if isinstance(method, (GeneptWOptions, GeneptSOptions)):
-        return method
-    if method == "genept-w":
-        return GeneptWOptions()
-    if method == "genept-s":
-        return GeneptSOptions()
-    raise BioprofileInputError(
-        f"unknown method {method!r}: choose 'genept-w' or 'genept-s'", argument="method"
-    )
 
 
 def var_identifiers(adata: AnnData, gene_key: str | None, use_raw: bool) -> tuple[list[str], str]:
@@ -209,7 +134,7 @@ def embed_cells(
     adata: AnnData,
     embeddings: GeneTable | None = None,
     *,
-    method: Method | GeneptWOptions | GeneptSOptions = "genept-w",
+    method: Any = "genept-w",
     gene_key: str | None = None,
     layer: str | None = None,
     use_raw: bool = False,
@@ -228,8 +153,10 @@ def embed_cells(
         reads). Required for GenePT-w; for GenePT-s it only restricts which genes may appear in sentences
         (``None``: every gene HGNC knows).
     method
-        ``"genept-w"`` (weighted gene vectors) or ``"genept-s"`` (top genes as a sentence, encoded as text) with
-        default options, or a :class:`GeneptWOptions` / :class:`GeneptSOptions` naming the method and its options.
+        A registered method by name, with its default options: ``"genept-w"`` (weighted gene vectors),
+        ``"genept-s"`` (top genes as a sentence, encoded as text), or one added with :func:`register_method`; or
+        an instance of a method's options class (:class:`GeneptWOptions`, :class:`GeneptSOptions`), naming the
+        method and its options.
     gene_key
         ``var`` column with gene symbols or Ensembl ids; ``None`` uses ``var_names``.
     layer
@@ -257,7 +184,7 @@ def embed_cells(
         values, ``uns["log1p"]`` already recorded) or ``NaN`` / ``inf`` values (unless ``limits.nonfinite`` is
         ``"zero"``).
     """
-    options = method_options(method)
+    name, chosen, options = resolve_method(method)
     limits = EmbedLimits() if limits is None else limits
     if copy and adata.isbacked:
         raise BioprofileInputError(
@@ -270,7 +197,8 @@ def embed_cells(
     source = "raw" if use_raw else (f"layers[{layer!r}]" if layer else "X")
     stats = check_expression(
         X,
-        normalize=options.normalize if isinstance(options, GeneptWOptions) else "none",
+        # a method whose options normalise (GenePT-w's normalize="log1p") gets the check for it
+        normalize=getattr(options, "normalize", "none"),
         source=source,
         # scanpy's log1p records uns["log1p"] for X; .raw and layers are whatever was stored there
         logged=layer is None and not use_raw and "log1p" in adata.uns,
@@ -279,59 +207,18 @@ def embed_cells(
     )
     if stats.n_nonfinite:
         X = zero_nonfinite(X)
-    if isinstance(options, GeneptWOptions):
-        if embeddings is None:
-            raise BioprofileInputError(
-                "GenePT-w needs gene embeddings: pass embeddings (from embed-genes)", argument="embeddings"
-            )
-        table, emb_provenance = vector_table(embeddings)
-        match = match_genes(
-            names, table, min_coverage=limits.min_coverage, warn_coverage=limits.warn_coverage, what=what
-        )
-        cells = genept_w(X, match, options, chunk_size=limits.chunk_size)
-        recorded = options.provenance()
-    else:
-        cells, match, emb_provenance, recorded = _embed_sentences(X, names, what, embeddings, options, limits)
+    result = chosen.embed(CellInput(X, names, what, embeddings, limits), options)
+    recorded = {**chosen.provenance(options), **result.recorded}
     if stats.n_nonfinite:
         recorded = {**recorded, "nonfinite_values_zeroed": stats.n_nonfinite}
     provenance = _provenance(
-        "genept-w" if isinstance(options, GeneptWOptions) else "genept-s",
-        key_added,
-        what,
-        layer,
-        use_raw,
-        match,
-        emb_provenance,
-        recorded,
+        name, key_added, what, layer, use_raw, result.match, dict(result.embeddings), recorded
     )
     # the copy is made after the work, so a failure wastes none; the input is never written
     target = adata.copy() if copy else adata
-    target.obsm[key_added] = cells
+    target.obsm[key_added] = result.vectors
     target.uns[key_added] = provenance
     return target if copy else None
-
-
-def _embed_sentences(
-    X: Any,
-    names: list[str],
-    what: str,
-    embeddings: GeneTable | None,
-    options: GeneptSOptions,
-    limits: EmbedLimits,
-) -> tuple[np.ndarray, GeneMatch, dict, dict]:
-    if embeddings is None:
-        table: Mapping[str, Any] = dict.fromkeys(hgnc_symbols(), np.zeros(1, dtype=np.float32))
-        emb_provenance: dict = {}
-    else:
-        table, emb_provenance = vector_table(embeddings)
-    match = match_genes(
-        names, table, min_coverage=limits.min_coverage, warn_coverage=limits.warn_coverage, what=what
-    )
-    sentences = genept_s_sentences(X, match, top_n=options.top_n, chunk_size=limits.chunk_size)
-    encoder = options.encoder if hasattr(options.encoder, "encode") else get_encoder(options.encoder)
-    with open_store(options.store) as cache:
-        cells = encode_texts(sentences, encoder, cache)
-    return cells, match, emb_provenance, {"top_n": options.top_n, "encoder": encoder.id}
 
 
 def _provenance(

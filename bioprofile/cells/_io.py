@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bioprofile.atomic import atomic_path
-from bioprofile.cells._anndata import (
-    KEY_ADDED,
-    EmbedLimits,
-    GeneptSOptions,
-    Method,
-    embed_cells,
-    method_options,
-)
-from bioprofile.cells._genept import GeneptWOptions
+from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, embed_cells
 from bioprofile.cells._match import GeneTable
+from bioprofile.cells._methods import resolve_method
 from bioprofile.display import display_value
 from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
 from bioprofile.errors import BioprofileInputError
@@ -31,7 +25,7 @@ def embed_cells_file(
     embeddings: GeneTable | None,
     output_path: str | Path,
     *,
-    method: Method | GeneptWOptions | GeneptSOptions = "genept-w",
+    method: Any = "genept-w",
     gene_key: str | None = None,
     layer: str | None = None,
     use_raw: bool = False,
@@ -91,7 +85,7 @@ def embed_cells_file(
         raise BioprofileInputError(
             "output_path must differ from input_path: choose another output path", argument="output_path"
         )
-    method = method_options(method)  # an unknown method fails before the file is opened
+    resolve_method(method)  # an unknown method fails before the file is opened
     try:
         adata = ad.read_h5ad(input_path, backed="r")
     except UNREADABLE_FILE_ERRORS as err:
