@@ -1,0 +1,99 @@
+"""The CLI's one error boundary: a library error becomes one stderr line and exit code 2, in the command's flags.
+
+The library names its Python arguments in error messages (``max_new_tokens``); :class:`BoundaryCommand` is the one
+place a :class:`~bioprofile.errors.BioprofileInputError` becomes one line on stderr and exit code 2, with each
+argument name replaced by the command's flag (``--max-new-tokens``). :class:`OneLineErrorsGroup` does the same for
+click's own usage errors.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from bioprofile.errors import BioprofileInputError
+
+# Library argument names that the CLI spells differently: argument -> command parameter.
+ARGUMENT_ALIASES = {
+    "overwrite": "force",
+    "generator": "model",
+    "input_path": "input",
+    "output_path": "output",
+}
+
+
+def flag_for(argument: str, params: list) -> str | None:
+    """The flag (``--max-new-tokens``) or argument metavar (``INPUT``) a command offers for a library argument.
+
+    ``params`` are the command's parameters (typer vendors its own click, so they are matched by duck type).
+    """
+    name = ARGUMENT_ALIASES.get(argument, argument)
+    for param in params:
+        if param.name in (argument, name):
+            if getattr(param, "param_type_name", "") == "option":
+                return max(param.opts, key=len)
+            return (param.metavar or param.name or argument).upper()
+    return None
+
+
+def in_flags(message: str, params: list, argument: str | None = None) -> str:
+    """``message`` with Python argument names replaced by the command's flags.
+
+    The named ``argument`` is always translated; other words only when they contain an underscore
+    (``max_new_tokens``), so plain English words that happen to be parameter names stay as they are.
+    """
+    words = set(re.findall(r"(?<![\w.-])[a-z][a-z0-9]*_[a-z0-9_]+(?![\w-])", message))
+    if argument:
+        words.add(argument)
+    for word in sorted(words, key=len, reverse=True):
+        flag = flag_for(word, params)
+        if flag is not None:
+            message = re.sub(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", flag, message)
+    return message
+
+
+def fail(message: str) -> None:
+    """Print one clear line and exit with code 2 (bad input)."""
+    typer.secho(f"error: {' '.join(str(message).split())}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2)
+
+
+class BoundaryCommand(TyperCommand):
+    """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: typer.Context):
+        """Run the command; bad input becomes :func:`fail` with the message in this command's flags."""
+        try:
+            return super().invoke(ctx)
+        except BioprofileInputError as err:
+            fail(in_flags(str(err), self.params, err.argument))
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """The top-level group: click's own usage errors (a bad option value, a missing argument) as one line too.
+
+    Typer would draw them as a multi-line panel; every other bad input here is one line, so these are as well.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the CLI; a usage error prints ``error: ...`` on one line and exits with its code (2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as err:  # click's UsageError and friends (typer vendors click)
+            context = getattr(err, "ctx", None)
+            if context is not None and type(err).__name__ == "NoArgsIsHelpError":
+                typer.echo(context.get_help())  # a bare group or command: its help, as before
+                sys.exit(0)
+            where = f" (see '{context.command_path} --help')" if context is not None else ""
+            message = err.format_message() if hasattr(err, "format_message") else str(err)
+            typer.secho(f"error: {' '.join(message.split())}{where}", err=True, fg=typer.colors.RED)
+            sys.exit(getattr(err, "exit_code", 2))
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
