@@ -53,9 +53,9 @@ def test_lowercase_symbol_resolves():
 
 def test_approved_symbol_wins_over_another_gene_alias():
     # Find a symbol that is also listed as an alias of a different gene, from the table itself.
-    from bioprofile.genes import _hgnc_index
+    from bioprofile.hgnc import hgnc_index
 
-    index = _hgnc_index()
+    index = hgnc_index()
     approved, _, aliases = index.symbol_tiers_exact
     clash = next(s for s in sorted(aliases) if s in approved and aliases[s] != approved[s])
     result = normalize_genes([clash])
@@ -199,18 +199,18 @@ class _Plant:
 
 
 def _fresh_index(cache, monkeypatch):
-    from bioprofile import genes
+    from bioprofile import hgnc
 
     monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(cache))
-    genes._hgnc_index.cache_clear()
-    genes._approved_symbols.cache_clear()
-    return genes._hgnc_index()
+    hgnc.hgnc_index.cache_clear()
+    hgnc._approved_symbols.cache_clear()
+    return hgnc.hgnc_index()
 
 
 def test_hostile_or_corrupt_index_file_is_never_run_and_is_rebuilt(tmp_path, monkeypatch):
     import pickle
 
-    from bioprofile import genes
+    from bioprofile import hgnc
 
     cache = tmp_path / "cache"
     try:
@@ -226,7 +226,7 @@ def test_hostile_or_corrupt_index_file_is_never_run_and_is_rebuilt(tmp_path, mon
         index_file.write_bytes(hostile)
         assert _fresh_index(cache, monkeypatch).rows == built.rows
         assert not marker.exists()
-        assert genes._read_index_file(index_file) is not None  # rebuilt, not left broken
+        assert hgnc._read_index_file(index_file) is not None  # rebuilt, not left broken
         # Truncated, and hash-valid but of the wrong shape: both rebuilt.
         index_file.write_bytes(index_file.read_bytes()[:1000])
         assert _fresh_index(cache, monkeypatch).rows == built.rows
@@ -238,5 +238,5 @@ def test_hostile_or_corrupt_index_file_is_never_run_and_is_rebuilt(tmp_path, mon
         assert normalize_genes(["TP53"]).genes[0].symbol == "TP53"
         assert not marker.exists()
     finally:
-        genes._hgnc_index.cache_clear()
-        genes._approved_symbols.cache_clear()
+        hgnc.hgnc_index.cache_clear()
+        hgnc._approved_symbols.cache_clear()

@@ -27,12 +27,14 @@ LAYERS: dict[str, int] = {
     "display": 0,
     "progress": 0,
     "genes": 1,
+    "hgnc": 1,
     "proteins": 1,
     "entities": 1,
     "store": 1,
     "cache_admin": 1,
     "data": 1,
     "embeddings": 1,
+    "text": 1,
     "profiles": 2,
     "encoders": 2,
     "pipeline": 3,
@@ -52,7 +54,7 @@ MAX_PARAMETERS = 10
 # No module is longer: past this a file holds several concerns a reader must keep apart (issue 21).
 MAX_MODULE_LINES = 600
 # Modules still over MAX_MODULE_LINES while they are being split; each leaves this list when it is split.
-KNOWN_LONG_MODULES = {"train/trainer.py", "genes.py"}
+KNOWN_LONG_MODULES = {"train/trainer.py"}
 # The command-line package: the one place that speaks flags, and whose commands import what they run.
 CLI = PACKAGE / "cli"
 # A command-line flag: two dashes and a lower-case word, not part of a longer dash run or word.
