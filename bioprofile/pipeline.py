@@ -16,12 +16,14 @@ from typing import Any
 
 from bioprofile._version import __version__
 from bioprofile.embeddings import GeneEmbeddings
-from bioprofile.encoders import TextEncoder, get_encoder
+from bioprofile.encoders import TextEncoder
 from bioprofile.encoders.cached import encode_texts
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.entities import EntityLike, EntityResolution, entity_key, entity_kind
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import GeneResolution, normalize_genes
-from bioprofile.profiles.backends import BACKENDS, make_generator
+from bioprofile.profiles.backends import BACKENDS
+from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
@@ -226,7 +228,7 @@ def embed_entities(
             kept, texts, source = _texts_from_summaries(resolution.entities, summaries, strict=strict)
             text_provenance: dict[str, Any] = {"source": source}
         else:
-            generator = _as_generator(generator, backend=backend, settings=settings)
+            generator = as_generator(generator, backend=backend, settings=settings)
             prompt, template_source = _choose_template(template, generator)
             _check_template_kind(prompt, kind)
             kept = list(resolution.entities)
@@ -248,8 +250,7 @@ def embed_entities(
             raise BioprofileInputError(
                 f"no {kind} got a profile text: check the generator and max_new_tokens", argument="generator"
             )
-        if encoder is None or isinstance(encoder, (str, Path)):
-            encoder = get_encoder(encoder)
+        encoder = as_encoder(encoder)
         vectors = encode_texts(texts, encoder, cache, progress)
     kept_keys = {entity_key(e) for e in kept}
     missing_text = [e.symbol for e in resolution.entities if entity_key(e) not in kept_keys]
@@ -312,16 +313,6 @@ def _check_template_kind(prompt: PromptTemplate, kind: str) -> None:
             f"{', '.join(template_names(kind)) or 'your own'} for {kind} entities",
             argument="template",
         )
-
-
-def _as_generator(generator: Any, *, backend: str, settings: GenerationSettings | None):
-    if generator is None or isinstance(generator, (str, Path)):
-        return make_generator(generator, backend=backend, settings=settings)
-    if settings is not None:
-        raise BioprofileInputError(
-            "settings are for a generator built here: a ready generator carries its own", argument="settings"
-        )
-    return generator
 
 
 def _choose_template(template: str | PromptTemplate | None, generator: Any) -> tuple[PromptTemplate, str]:

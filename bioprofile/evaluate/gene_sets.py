@@ -22,21 +22,26 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bioprofile.encoders import TextEncoder, get_encoder
+from bioprofile.encoders import TextEncoder
 from bioprofile.encoders.cached import encode_texts
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.report import WritesItself, format_mean_std, markdown_table, provenance
-from bioprofile.profiles.backends import make_generator
+from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.gene_set_prompts import GeneSetPrompt, get_gene_set_template
 from bioprofile.profiles.generate import ProfileGenerator, generate_profiles, profile_cache_key
 from bioprofile.store import Store, open_store
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "METRICS",
+    "METRIC_NAMES",
     "GeneSet",
     "GeneSetOptions",
     "GeneSetResult",
@@ -50,7 +55,8 @@ __all__ = [
 
 #: The scores of an answer, in table order.
 METRICS = ("rouge1", "rouge2", "rougeL", "cosine")
-_METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "cosine": "cosine"}
+#: How the markdown table and the plot name each score.
+METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "cosine": "cosine"}
 # Column names tried, in order, when genes_col / term_col / name_col are not given (GeneAgent's first).
 _GENES_COLUMNS = ("genes", "gene_set", "geneset", "members")
 _TERM_COLUMNS = ("term_description", "term", "description", "process")
@@ -263,7 +269,7 @@ def score_answers(
     scores = [rouge(a, r, use_stemmer=use_stemmer) for a, r in zip(answers, references, strict=True)]
     if not answers:
         return scores
-    encoder = encoder if isinstance(encoder, TextEncoder) else get_encoder(encoder)
+    encoder = as_encoder(encoder)
     with open_store(store) as cache:
         vectors = encode_texts([*answers, *references], encoder, cache)
     a, r = vectors[: len(answers)], vectors[len(answers) :]
@@ -364,6 +370,21 @@ class GeneSetResult(WritesItself):
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per method (index ``method``): the mean over sets of each metric, its std and ``n_sets``."""
+        import pandas as pd
+
+        rows = [
+            {
+                "method": row["method"],
+                **{m: row[m]["mean"] for m in METRICS},
+                **{f"{m}_std": row[m]["std"] for m in METRICS},
+                "n_sets": row["n_sets"],
+            }
+            for row in self.summary()
+        ]
+        return pd.DataFrame(rows).set_index("method")
+
     def summary(self) -> list[dict[str, Any]]:
         """Per method: ``method``, ``n_sets`` and ``{"mean", "std"}`` over sets of each metric."""
         rows = []
@@ -375,16 +396,24 @@ class GeneSetResult(WritesItself):
             rows.append(row)
         return rows
 
+    def summary_markdown(self) -> str:
+        """The mean ± std table, a row per method (what a command prints; no trailing newline)."""
+        return self._summary_table().rstrip("\n")
+
+    def _summary_table(self) -> str:
+        return markdown_table(
+            [
+                {
+                    "method": row["method"],
+                    **{METRIC_NAMES[m]: format_mean_std(row[m]["mean"], row[m]["std"]) for m in METRICS},
+                    "sets": row["n_sets"],
+                }
+                for row in self.summary()
+            ]
+        )
+
     def to_markdown(self) -> str:
         """The mean ± std table (a row per method), then one row per set with its answers and ROUGE-L."""
-        summary = [
-            {
-                "method": row["method"],
-                **{_METRIC_NAMES[m]: format_mean_std(row[m]["mean"], row[m]["std"]) for m in METRICS},
-                "sets": row["n_sets"],
-            }
-            for row in self.summary()
-        ]
         per_set = []
         for s in self.sets:
             entry: dict[str, Any] = {"set": s["name"], "genes": len(s["genes"]), "reference": s["term"]}
@@ -396,7 +425,7 @@ class GeneSetResult(WritesItself):
         baseline = self.settings.get("baseline_term")
         note = f"\nbaseline: every set answered {baseline!r}\n" if baseline else ""
         return (
-            markdown_table(summary)
+            self._summary_table()
             + note
             + "\n"
             + markdown_table(per_set, columns=list(per_set[0]) if per_set else None)
@@ -443,12 +472,11 @@ def run_gene_sets(
     if not gene_sets:
         raise BioprofileInputError("no gene sets given")
     options = options or GeneSetOptions()
-    if generator is None or isinstance(generator, (str, Path)):
-        generator = make_generator(generator)
+    generator = as_generator(generator)
     method = name or generator.id
     if method == "baseline":
         raise BioprofileInputError("'baseline' names the baseline's row: give the model another name")
-    encoder = options.encoder if isinstance(options.encoder, TextEncoder) else get_encoder(options.encoder)
+    encoder = as_encoder(options.encoder)
     terms = [s.term for s in gene_sets]
     with open_store(store) as cache:
         raw = generate_profiles(gene_sets, generator=generator, template=options.template, store=cache)

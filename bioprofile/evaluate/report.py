@@ -1,8 +1,11 @@
-"""Report helpers shared by the benchmarks: markdown tables, JSON files, provenance and output prefixes.
+"""Report helpers shared by the benchmarks: the result shape, markdown tables, JSON files, provenance, prefixes.
 
-Nothing here knows about genes or cells: rows are plain mappings, curves are arrays. Every benchmark result's
-``write(prefix)`` goes through :func:`write_report` (PREFIX.md and PREFIX.json); the plots of the same results are
-drawn by :mod:`bioprofile.pl`.
+Nothing here knows about genes or cells: rows are plain mappings, curves are arrays. Every benchmark result has one
+shape, :class:`BenchmarkResult`: ``to_frame()`` (a pandas DataFrame), ``to_markdown()``, ``to_dict()``,
+``summary_markdown()`` (what a command prints) and ``write(prefix)``, which goes through :func:`write_report`
+(PREFIX.md and PREFIX.json); :class:`WritesItself` implements ``write`` for them. The plots of the same results are
+drawn by :mod:`bioprofile.pl`, whose :func:`bioprofile.pl.write_result` writes a result's files and figure in one
+call.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPORT_SUFFIXES",
+    "BenchmarkResult",
     "RocCurve",
     "TableResult",
     "WritesItself",
@@ -198,12 +202,63 @@ def write_report(prefix: str | Path, markdown: str, payload: Any, *, overwrite: 
     return [md, js]
 
 
+@runtime_checkable
+class BenchmarkResult(Protocol):
+    """What every benchmark's result offers: a frame, markdown, JSON values and files under a prefix.
+
+    Gene tasks, gene sets, clustering, integration and perturbation return one (:class:`WritesItself` gives them
+    ``write``); :func:`bioprofile.pl.write_result` writes any of them with its figure.
+
+    Attributes
+    ----------
+    settings
+        The arguments of the run, as plain values.
+    provenance
+        Versions of bioprofile, Python and the scoring libraries (see :func:`provenance`).
+    """
+
+    settings: dict[str, Any]
+    provenance: dict[str, Any]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The scores as a pandas DataFrame (one row per method, or per scored combination)."""
+        ...
+
+    def to_markdown(self) -> str:
+        """The result as GitHub markdown (``PREFIX.md``)."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON values, its settings and provenance included (``PREFIX.json``)."""
+        ...
+
+    def summary_markdown(self) -> str:
+        """The markdown a command prints once the files are written."""
+        ...
+
+    def write(self, prefix: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Write ``PREFIX.md`` and ``PREFIX.json``; return the files written."""
+        ...
+
+
 class WritesItself:
-    """A result that writes itself under a prefix from its :meth:`to_markdown` and :meth:`to_dict`."""
+    """A result that writes itself under a prefix from its :meth:`to_markdown` and :meth:`to_dict`.
+
+    Subclasses give :meth:`to_frame`, :meth:`to_markdown` and :meth:`to_dict`, and so meet
+    :class:`BenchmarkResult`.
+    """
+
+    def to_frame(self) -> pd.DataFrame:
+        """The scores as a pandas DataFrame."""
+        raise NotImplementedError
 
     def to_markdown(self) -> str:
         """The result as GitHub markdown."""
         raise NotImplementedError
+
+    def summary_markdown(self) -> str:
+        """The markdown a command prints once the files are written: all of :meth:`to_markdown` unless overridden."""
+        return self.to_markdown()
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON values, its settings and provenance included."""
@@ -239,6 +294,10 @@ class TableResult(WritesItself):
     table: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of :attr:`table`: one row per method (index ``method``), one column per score."""
+        return self.table.copy()
 
     def rows(self) -> list[dict[str, Any]]:
         """One ``{"method": name, score: value, ...}`` mapping per row of :attr:`table`."""

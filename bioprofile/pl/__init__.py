@@ -13,25 +13,33 @@ One private module per area, its public functions re-exported here.
 - :mod:`._diagnose` -- :mod:`bioprofile.diagnose`: :func:`plot_group_summary` (window groups),
   :func:`plot_token_weights` (per-token SFT/DFT/BFT weights of one response)
 - :mod:`._evaluate` -- the benchmarks of :mod:`bioprofile.evaluate`: :func:`roc_panels` (gene tasks),
-  :func:`clustering_umaps`, :func:`integration_table`
+  :func:`gene_set_scores`, :func:`clustering_umaps`, :func:`integration_table`
 - :mod:`._perturbation` -- the perturbation bench of :mod:`bioprofile.evaluate.perturbation`:
   :func:`perturbation_metrics` (one bar panel per cell-eval metric)
+- :mod:`._results` -- :func:`write_result`: a benchmark result's PREFIX.md, PREFIX.json and figure in one call
+  (the ending of every ``bench`` command); :func:`register_plot` gives a result type its figure,
+  :func:`figure_path` says where it goes
 """
 
 from __future__ import annotations
 
 from bioprofile.pl._cells import category_colors, cell_embedding
 from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
-from bioprofile.pl._evaluate import clustering_umaps, integration_table, roc_panels
+from bioprofile.pl._evaluate import clustering_umaps, gene_set_scores, integration_table, roc_panels
 from bioprofile.pl._perturbation import perturbation_metrics
+from bioprofile.pl._results import figure_path, register_plot, write_result
 
 __all__: list[str] = [
     "category_colors",
     "cell_embedding",
     "clustering_umaps",
+    "figure_path",
+    "gene_set_scores",
     "integration_table",
     "perturbation_metrics",
     "plot_group_summary",
     "plot_token_weights",
+    "register_plot",
     "roc_panels",
+    "write_result",
 ]

@@ -1,4 +1,4 @@
-"""Plots of the benchmarks in :mod:`bioprofile.evaluate`: ROC panels, clustering UMAPs, the integration table.
+"""Plots of the benchmarks in :mod:`bioprofile.evaluate`: ROC panels, gene-set scores, UMAPs, integration table.
 
 Each function draws a result the scoring returned and returns the matplotlib figure(s); given a path it also saves
 a PNG there. Figures are built with :class:`matplotlib.figure.Figure`, not pyplot, so nothing is left open in a
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioprofile.evaluate.clustering import ClusteringResult
+from bioprofile.evaluate.gene_sets import METRIC_NAMES, METRICS, GeneSetResult
 from bioprofile.evaluate.gene_tasks import GeneTaskReport
 from bioprofile.evaluate.integration import BIO_COLUMNS, LOWER_IS_BETTER, IntegrationResult
 from bioprofile.evaluate.report import RocCurve
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["clustering_umaps", "integration_table", "roc_panels"]
+__all__ = ["clustering_umaps", "gene_set_scores", "integration_table", "roc_panels"]
 
 
 def roc_panels(
@@ -100,6 +101,50 @@ def roc_panels(
 
 #: Curves per panel up to which the legend sits inside the axes (lower right).
 LEGEND_INSIDE_MAX = 6
+
+
+def gene_set_scores(result: GeneSetResult, path: str | Path | None = None) -> Figure:
+    """A bar per method and metric of a gene-set run: the mean over sets, the std over sets as an error bar.
+
+    The baseline (every set given the most frequent term) is grey, so a model's bars read against it.
+
+    Parameters
+    ----------
+    result
+        What :func:`~bioprofile.evaluate.gene_sets.run_gene_sets` returned.
+    path
+        Also save the figure there (PNG by suffix).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    table = result.to_frame()
+    methods = list(table.index)
+    width = 0.8 / max(len(methods), 1)
+    fig = Figure(figsize=(1.4 * len(METRICS) + 2.5, 3.6))
+    ax = fig.subplots()
+    x = np.arange(len(METRICS))
+    for i, method in enumerate(methods):
+        row = table.loc[method]
+        ax.bar(
+            x + (i - (len(methods) - 1) / 2) * width,
+            [row[m] for m in METRICS],
+            width,
+            yerr=[row[f"{m}_std"] for m in METRICS],
+            capsize=3,
+            color="0.6" if method == "baseline" else f"C{i}",
+            label=method,
+        )
+    ax.set_xticks(x, [METRIC_NAMES[m] for m in METRICS])
+    ax.set_ylabel(f"mean over {len(result.sets)} sets")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 def _slug(name: str) -> str:

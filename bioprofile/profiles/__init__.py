@@ -21,11 +21,14 @@ http
 models
     Where generator models come from (the bundled SmolLM2, local folders, hub ids), their cache-key ids, and the
     template a trained model folder records.
+coerce
+    :func:`~bioprofile.profiles.coerce.as_generator`: a ready generator from a generator or a model.
 summaries
     User-supplied texts read in place of generated profiles (the GenePT recipe).
 """
 
 from bioprofile.profiles.backends import BACKENDS, make_generator
+from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template
@@ -34,6 +37,7 @@ __all__ = [
     "BACKENDS",
     "GenerationSettings",
     "PromptTemplate",
+    "as_generator",
     "get_template",
     "make_generator",
     "trained_template",

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.embeddings import GeneEmbeddings
-from bioprofile.encoders import TextEncoder, encoder_from_id, get_encoder
+from bioprofile.encoders import TextEncoder, encoder_from_id
 from bioprofile.encoders.cached import encode_texts
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.store import Store, open_store
 
@@ -141,10 +142,7 @@ def symbol_embeddings(
     """
     if len(emb) == 0:
         raise BioprofileInputError("the table has no genes, so it has no symbol baseline")
-    if encoder is None:
-        encoder = table_encoder(emb)
-    elif isinstance(encoder, (str, Path)):
-        encoder = get_encoder(encoder)
+    encoder = table_encoder(emb) if encoder is None else as_encoder(encoder)
     texts = list(emb.symbols)
     with open_store(store) as cache:
         vectors = encode_texts(texts, encoder, cache)

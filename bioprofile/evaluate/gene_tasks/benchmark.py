@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioprofile.embeddings import GeneEmbeddings
-from bioprofile.encoders import TextEncoder, get_encoder
+from bioprofile.encoders import TextEncoder
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.baselines import (
     random_embeddings,
@@ -28,6 +29,9 @@ from bioprofile.evaluate.gene_tasks.tasks import DEFAULT_TASKS, TASKS, load_task
 from bioprofile.evaluate.report import RocCurve, WritesItself, markdown_table, provenance
 from bioprofile.genept import import_genept
 from bioprofile.store import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["GeneTaskOptions", "GeneTaskReport", "load_embedding_table", "run_gene_tasks"]
 
@@ -148,6 +152,20 @@ class GeneTaskReport(WritesItself):
     settings: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per score, in run order: embedding, task, model, metric, the AUC's mean and std, protocol, coverage.
+
+        Numbers stay numbers (the markdown's ``"0.812 ± 0.021"`` is ``auc_mean`` and ``auc_std`` here).
+        """
+        import pandas as pd
+
+        columns = ["embedding", "task", "model", "metric", "auc_mean", "auc_std", "protocol"]
+        columns += ["n_labelled", "n_covered"]
+        return pd.DataFrame(
+            [{**{c: getattr(s, c) for c in columns}, "coverage": s.coverage} for s in self.scores],
+            columns=[*columns, "coverage"],
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """One table row per score (see :meth:`TaskScore.row`), in run order."""
@@ -293,7 +311,7 @@ def _symbol_tables(
     The shared store means each symbol is encoded once per encoder id however many tables carry it.
     """
     if encoder is not None:
-        shared = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
+        shared = as_encoder(encoder)
         encoders = {name: shared for name, _ in given}
     else:
         by_id: dict[Any, TextEncoder] = {}
