@@ -110,7 +110,7 @@ _METHODS: dict[str, CellMethod] = {}
 
 
 def register_method(name: str, method: CellMethod, *, replace: bool = False) -> None:
-    """Make a cell-embedding method available under ``name`` (to ``embed_cells`` and the CLI's ``--method``).
+    """Make a cell-embedding method available under ``name`` (to ``embed_cells`` and the command line).
 
     Parameters
     ----------

@@ -25,8 +25,8 @@ One module per step; the public names of each are re-exported here.
   (:class:`ResponseConfidence`, :func:`token_confidences`) and per-token tags (:func:`tag_response`)
 - :mod:`.windows` -- window rules (:class:`WindowRule`): cutting a response into windows and classifying each
 - :mod:`.tagging` -- gene/protein entity and causal-connective spans (:func:`gene_entity_spans`,
-  :func:`ner_gene_spans`, :func:`connective_spans`, :func:`token_tags`): pure functions on text and token
-  offsets, with no model or torch import, for any generated profile (response metrics and reward functions)
+  :func:`ner_gene_spans`, :func:`connective_spans`, :func:`token_tags`): the pure text taggers of
+  :mod:`bioprofile.text`, under the names the diagnosis exports
 - :mod:`.weights` -- each token's SFT/DFT/BFT/BFT-v1 weight in one response (:func:`token_weight_table`)
 - :mod:`.report` -- the whole diagnosis (:func:`diagnose`, :class:`Diagnosis`), its per-group tables and the
   writers

@@ -2,7 +2,7 @@
 
 :func:`token_confidences` renders each chat with the tokenizer's chat template, exactly as training sees it, and
 runs it through the model once (batched, no gradients); :func:`tag_response` adds each token's entity and
-connective flags from :mod:`bioprofile.diagnose.tagging`. torch and transformers are imported on first use.
+connective flags from :mod:`bioprofile.text`. torch and transformers are imported on first use.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.diagnose.examples import PromptResponse
-from bioprofile.diagnose.tagging import token_tags
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.models import read_adapter_config, resolve_model
+from bioprofile.text import token_tags
 
 __all__ = ["ResponseConfidence", "load_causal_lm", "tag_response", "token_confidences"]
 
@@ -236,7 +236,7 @@ def tag_response(
 ) -> ResponseConfidence:
     """Fill ``confidence.entity`` and ``confidence.connective`` (per-token flags) in place, and return it.
 
-    ``symbols`` and ``ner_model`` are passed to :func:`bioprofile.diagnose.tagging.gene_entity_spans`.
+    ``symbols`` and ``ner_model`` are passed to :func:`bioprofile.text.gene_entity_spans`.
     """
     confidence.entity, confidence.connective = token_tags(
         confidence.response, confidence.offsets, symbols, ner_model=ner_model

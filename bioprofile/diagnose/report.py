@@ -1,6 +1,6 @@
 """The diagnosis: score, tag and classify a set of examples, then tabulate the windows per group and write tables.
 
-:func:`diagnose` runs the whole chain (:mod:`~bioprofile.diagnose.confidences`, :mod:`~bioprofile.diagnose.tagging`,
+:func:`diagnose` runs the whole chain (:mod:`~bioprofile.diagnose.confidences`, :mod:`~bioprofile.text`,
 :mod:`~bioprofile.diagnose.windows`) and returns a :class:`Diagnosis`; :func:`write_diagnosis` and
 :func:`write_token_weights` write tables only (the plots are :func:`bioprofile.pl.plot_group_summary` and
 :func:`bioprofile.pl.plot_token_weights`), and :func:`rich_table` renders a table for the terminal.
@@ -19,10 +19,10 @@ import pandas as pd
 from bioprofile.atomic import atomic_path, atomic_write_text
 from bioprofile.diagnose.confidences import ResponseConfidence, tag_response, token_confidences
 from bioprofile.diagnose.examples import PromptResponse
-from bioprofile.diagnose.tagging import load_ner_pipeline
 from bioprofile.diagnose.windows import GROUPS, WindowRule, classify_windows
 from bioprofile.genes import hgnc_symbols
 from bioprofile.outputs import check_output_folder
+from bioprofile.text import load_ner_pipeline
 
 #: The files ``diagnose windows`` writes into its folder: tables (:func:`write_diagnosis`) and the plot.
 DIAGNOSIS_FILES = (
@@ -186,7 +186,7 @@ def diagnose(
         Passed to :func:`bioprofile.diagnose.confidences.token_confidences`.
     ner_model
         spaCy NER pipeline for gene/protein entities, beside the HGNC lexicon (see
-        :func:`bioprofile.diagnose.tagging.gene_entity_spans`).
+        :func:`bioprofile.text.gene_entity_spans`).
 
     Returns
     -------

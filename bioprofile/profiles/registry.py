@@ -40,7 +40,7 @@ class Backend:
     Parameters
     ----------
     name
-        The name ``make_generator(backend=...)`` and ``--backend`` take.
+        The name ``make_generator(backend=...)`` takes.
     factory
         ``factory(model, settings=..., [options=...])`` -> a :class:`~bioprofile.profiles.generate.ProfileGenerator`.
     options
@@ -75,7 +75,7 @@ _BACKENDS: dict[str, Backend] = {}
 def register_backend(
     name: str, factory: Callable[..., Any], *, options: type | None = None, replace: bool = False
 ) -> None:
-    """Make a generator backend available under ``name`` (to ``make_generator`` and the CLI's ``--backend``).
+    """Make a generator backend available under ``name`` (to ``make_generator`` and the command line).
 
     Parameters
     ----------
