@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from _paths import ROOT, SHARED
 
+from bioprofile import pl
 from bioprofile.embeddings import GeneEmbeddings
 from bioprofile.evaluate.gene_tasks import (
     GeneTaskOptions,
@@ -94,9 +95,8 @@ def main() -> None:
     report = run_gene_tasks(tables, [dosage], options=GeneTaskOptions(random_baseline=False))
     report.settings["seconds"] = time.perf_counter() - start
     report.settings["words_mean"] = float(np.mean([len(t.split()) for t in generated.texts]))
-    print(report.to_markdown())
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    report.write(args.out_dir / "dosage_baselines")
+    pl.write_result(report, args.out_dir / "dosage_baselines", plot=False, echo=print)  # .md and .json
 
 
 if __name__ == "__main__":

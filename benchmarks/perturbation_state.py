@@ -94,10 +94,8 @@ def main() -> None:
     from dataclasses import replace
 
     result = replace(result, settings=settings)
-    result.write(args.output, overwrite=True)
-    pl.perturbation_metrics(result, args.output.with_suffix(".png"))
-    print(result.to_markdown())
-    print(f"{settings['seconds']} s; wrote {args.output}.md/.json/.png")
+    pl.write_result(result, args.output, overwrite=True, echo=print)  # .md, .json, .png; the table printed
+    print(f"{settings['seconds']} s")
 
 
 if __name__ == "__main__":

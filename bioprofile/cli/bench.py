@@ -156,12 +156,7 @@ def bench_gene_tasks_command(
             store=store,
             trust_unverified=trust_unverified,
         )
-    written = report.write(output, overwrite=force)
-    if report.roc_panels():
-        pl.roc_panels(report, output.with_suffix(".png"))
-        written.append(output.with_suffix(".png"))
-    typer.echo(report.to_markdown())
-    typer.echo("wrote " + ", ".join(map(str, written)))
+    pl.write_result(report, output, overwrite=force, echo=typer.echo)
 
 
 def _read_bench_input(
@@ -183,16 +178,6 @@ def _read_bench_input(
     except UNREADABLE_FILE_ERRORS as err:
         reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
         fail(f"cannot read {input} as h5ad ({reason}): pass an AnnData .h5ad file from embed-cells")
-
-
-def _write_bench_table(result, output: Path, input: Path, force: bool) -> list[Path]:
-    """A benchmark result as PREFIX.md and PREFIX.json (its settings with the input file), and printed."""
-    from dataclasses import replace
-
-    result = replace(result, settings={"input": str(input), **result.settings})
-    written = result.write(output, overwrite=force)
-    typer.echo(result.to_markdown())
-    return written
 
 
 def bench_clustering_command(
@@ -228,9 +213,7 @@ def bench_clustering_command(
             use_raw=use_raw,
             seed=seed,
         )
-    written = _write_bench_table(result, output, input, force)
-    pl.clustering_umaps(result, umap_dir)
-    typer.echo("wrote " + ", ".join(map(str, [*written, umap_dir])))
+    pl.write_result(result, output, overwrite=force, settings={"input": str(input)}, echo=typer.echo)
 
 
 def bench_integration_command(
@@ -271,9 +254,7 @@ def bench_integration_command(
             use_raw=use_raw,
             seed=seed,
         )
-    written = _write_bench_table(result, output, input, force)
-    pl.integration_table(result, output.with_suffix(".png"))
-    typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
+    pl.write_result(result, output, overwrite=force, settings={"input": str(input)}, echo=typer.echo)
 
 
 def bench_gene_sets_command(
@@ -340,6 +321,7 @@ def bench_gene_sets_command(
     quiet: Quiet = False,
 ) -> None:
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
+    from bioprofile import pl
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
     from bioprofile.evaluate.report import check_output_prefix
 
@@ -360,9 +342,8 @@ def bench_gene_sets_command(
         result = run_gene_sets(
             sets, generator=generator, options=options, store=store, name=_model_label(model)
         )
-    written = result.write(output, overwrite=force)
-    typer.echo(result.to_markdown().split("\n\n", 1)[0])
-    typer.echo("wrote " + ", ".join(map(str, written)))
+    # plot=False: the command's outputs stay PREFIX.md and PREFIX.json (bioprofile.pl.gene_set_scores draws one)
+    pl.write_result(result, output, overwrite=force, plot=False, echo=typer.echo)
 
 
 def _model_label(model: str | None) -> str:
@@ -488,6 +469,4 @@ def bench_perturbation_command(
     typer.echo(f"training {len(plan.methods) - 1} STATE model(s) x {len(seed_list)} seed(s) in {work_dir}")
     with working(f"training and scoring in {work_dir}", not quiet):
         result = run_perturbation_bench(plan)
-    written = _write_bench_table(result, output, data, force)
-    pl.perturbation_metrics(result, output.with_suffix(".png"))
-    typer.echo("wrote " + ", ".join(map(str, [*written, output.with_suffix(".png")])))
+    pl.write_result(result, output, overwrite=force, settings={"input": str(data)}, echo=typer.echo)
