@@ -251,7 +251,7 @@ def load_manifest(name: str, directory: str | Path | None = None) -> Manifest:
     manifests = {m.name: m for m in list_manifests(directory)}
     if name not in manifests:
         raise BioprofileInputError(
-            f"unknown dataset {name!r}: choose one of {', '.join(manifests)} (see `bioprofile data list`)"
+            f"unknown dataset {name!r}: choose one of {', '.join(manifests)} (see bioprofile.data.list_manifests())"
         )
     return manifests[name]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated
 
 import pytest
@@ -40,6 +41,17 @@ def _app(message: str, argument: str | None = None) -> typer.Typer:
         ("the model folder has no config", None, "the model folder has no config"),
         # a snake_case word that is no parameter of this command stays as it is
         ("top_p must be in (0, 1]", None, "top_p must be in (0, 1]"),
+        # the Python callable a library message names becomes the command that does the same
+        (
+            "obsm has no 'X': run bioprofile.tl.embed_cells first",
+            None,
+            "obsm has no 'X': run embed-cells first",
+        ),
+        (
+            "unknown dataset 'x' (see bioprofile.data.list_manifests())",
+            None,
+            "unknown dataset 'x' (see `bioprofile data list`)",
+        ),
     ],
 )
 def test_library_errors_become_one_line_in_flags(message, argument, shown):
@@ -71,3 +83,15 @@ def test_other_errors_are_not_swallowed():
     result = CliRunner().invoke(app, ["boom"])
     assert result.exit_code == 1
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_each_command_hint_names_a_real_python_callable():
+    """A library message names a Python callable; the CLI shows the command that does the same."""
+    from bioprofile.cli import COMMAND_HINTS, in_commands
+
+    for name in COMMAND_HINTS:
+        module, _, function = name.removesuffix("()").rpartition(".")
+        assert callable(getattr(importlib.import_module(module), function)), name
+    assert (
+        in_commands("pass embeddings (from bioprofile.embed_genes)") == "pass embeddings (from embed-genes)"
+    )

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "proteins": 1,
     "entities": 1,
     "store": 1,
+    "store_repair": 1,
     "cache_admin": 1,
     "data": 1,
     "embeddings": 1,
@@ -184,6 +185,46 @@ def test_no_library_string_names_a_flag():
     assert not named, "library strings naming a command-line flag:\n" + "\n".join(named)
 
 
+def _commands() -> list[str]:
+    """Every command path of the CLI (``embed-genes``, ``bench gene-tasks``), from its generated reference."""
+    reference = (PACKAGE.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    return re.findall(r"^#+ `bioprofile ([a-z -]+)`$", reference, flags=re.MULTILINE)
+
+
+def _message_strings(tree: ast.Module):
+    """The string pieces of what the library raises or warns: what a user reads when something is wrong."""
+    for node in ast.walk(tree):
+        is_warning = (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "warn"
+        )
+        if isinstance(node, ast.Raise) or is_warning:
+            yield from _strings(node)
+
+
+def test_no_library_message_sends_the_user_to_a_command():
+    """Library messages name the Python callable or key a user needs; the CLI names its command at the boundary."""
+    commands = _commands()
+    assert "bench gene-tasks" in commands and "embed-cells" in commands
+    # A one-word command (train, data) is an English word too: only "bioprofile train" names it.
+    patterns = [
+        re.compile(
+            rf"(?<![\w.-])(bioprofile )?{re.escape(c)}(?![\w-])"
+            if " " in c or "-" in c
+            else rf"bioprofile {c}\b"
+        )
+        for c in commands
+    ]
+    named = []
+    for path in _modules():
+        if _in_cli(path):
+            continue
+        for line, text in _message_strings(_tree(path)):
+            if any(pattern.search(text) for pattern in patterns):
+                named.append(f"{path.relative_to(PACKAGE.parent)}:{line} {text!r}")
+    assert not named, "library messages naming a command (name the Python callable):\n" + "\n".join(named)
+
+
 def _public_callables(tree: ast.Module):
     """Public functions and the public methods of public classes, at module level."""
     for node in tree.body:
@@ -309,6 +350,7 @@ def test_the_checker_sees_a_violation(tmp_path):
     assert [t for _, t, _ in _imports(sample, "bioprofile.genes")] == ["bioprofile.cli"]
     assert LAYERS[_unit("bioprofile.cli")] > LAYERS[_unit("bioprofile.genes")]
     assert [FLAG.findall(t) for _, t in _strings(sample) if FLAG.search(t)] == [["--max-new-tokens"]]
+    assert [t for _, t in _message_strings(sample)] == ["use --max-new-tokens"]
     ((name, node, method),) = list(_public_callables(sample))
     assert _count_parameters(node, method) == 11
     long = tmp_path / "long.py"

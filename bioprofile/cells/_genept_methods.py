@@ -59,7 +59,8 @@ class GeneptW:
         """The weighted gene vectors of each cell (see :func:`~bioprofile.cells.genept_w`)."""
         if cells.embeddings is None:
             raise BioprofileInputError(
-                "GenePT-w needs gene embeddings: pass embeddings (from embed-genes)", argument="embeddings"
+                "GenePT-w needs gene embeddings: pass embeddings (from bioprofile.embed_genes)",
+                argument="embeddings",
             )
         table, provenance = vector_table(cells.embeddings)
         limits = cells.limits

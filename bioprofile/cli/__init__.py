@@ -24,20 +24,24 @@ from bioprofile._version import __version__
 from bioprofile.cli import bench, cache, cells, data, diagnose, embed, state, train
 from bioprofile.cli.boundary import (
     ARGUMENT_ALIASES,
+    COMMAND_HINTS,
     BoundaryCommand,
     OneLineErrorsGroup,
     fail,
     flag_for,
+    in_commands,
     in_flags,
 )
 
 __all__ = [
     "ARGUMENT_ALIASES",
+    "COMMAND_HINTS",
     "BoundaryCommand",
     "OneLineErrorsGroup",
     "app",
     "fail",
     "flag_for",
+    "in_commands",
     "in_flags",
     "main",
 ]

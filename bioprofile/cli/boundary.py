@@ -24,6 +24,23 @@ ARGUMENT_ALIASES = {
     "output_path": "output",
 }
 
+# Python callables the library's messages send a user to, and the command that does the same on the command line:
+# "run bioprofile.tl.embed_cells first" to a Python user reads "run embed-cells first" here.
+COMMAND_HINTS = {
+    "bioprofile.tl.embed_cells": "embed-cells",
+    "bioprofile.embed_genes": "embed-genes",
+    "bioprofile.data.list_manifests()": "`bioprofile data list`",
+    "bioprofile.cache_admin.export_cache": "'bioprofile cache export'",
+    "bioprofile.train.train_from_config": "bioprofile train",
+}
+
+
+def in_commands(message: str) -> str:
+    """``message`` with the Python callables of :data:`COMMAND_HINTS` named by their commands."""
+    for name in sorted(COMMAND_HINTS, key=len, reverse=True):
+        message = message.replace(name, COMMAND_HINTS[name])
+    return message
+
 
 def flag_for(argument: str, params: list) -> str | None:
     """The flag (``--max-new-tokens``) or argument metavar (``INPUT``) a command offers for a library argument.
@@ -65,11 +82,11 @@ class BoundaryCommand(TyperCommand):
     """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
 
     def invoke(self, ctx: typer.Context):
-        """Run the command; bad input becomes :func:`fail` with the message in this command's flags."""
+        """Run the command; bad input becomes :func:`fail` with the message in this command's flags and commands."""
         try:
             return super().invoke(ctx)
         except BioprofileInputError as err:
-            fail(in_flags(str(err), self.params, err.argument))
+            fail(in_flags(in_commands(str(err)), self.params, err.argument))
 
 
 class OneLineErrorsGroup(TyperGroup):

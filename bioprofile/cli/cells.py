@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bioprofile.cli.boundary import in_flags
+from bioprofile.cli.boundary import in_commands, in_flags
 from bioprofile.cli.options import ForceOutput, Quiet
 from bioprofile.cli.steps import quiet_model_libraries
 from bioprofile.progress import working
@@ -62,15 +62,11 @@ def embed_cells_command(
     """Embed cells from gene embeddings (GenePT-w) or top-gene sentences (GenePT-s) into obsm['X_bioprofile']."""
     import warnings
 
-    from bioprofile.cells import EmbedLimits, GeneptSOptions, GeneptWOptions, embed_cells_file
+    from bioprofile.cells import EmbedLimits, embed_cells_file, options_for
 
-    # each method's options are built only for that method, so flags of the other one are ignored as before
-    if method == "genept-w":
-        options = GeneptWOptions(normalize=normalize, scale=scale, l2=l2)
-    elif method == "genept-s":
-        options = GeneptSOptions(top_n=top_n, encoder=encoder)
-    else:
-        options = method  # the library names the known methods
+    # the registered method takes the flags its options class declares; another method's flags are ignored
+    flags = {"normalize": normalize, "scale": scale, "l2": l2, "top_n": top_n, "encoder": encoder}
+    options = options_for(method, flags)
     limits = EmbedLimits(chunk_size=chunk_size, min_coverage=min_coverage, nonfinite=nonfinite)
     quiet_model_libraries(quiet)
     with (
@@ -90,7 +86,7 @@ def embed_cells_command(
             overwrite=force,
         )
     for warning in caught:  # each library warning as one line in flags, not Python's two-line form
-        message = in_flags(" ".join(str(warning.message).split()), ctx.command.params)
+        message = in_flags(in_commands(" ".join(str(warning.message).split())), ctx.command.params)
         typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
     cov = info["gene_coverage"]
     typer.echo(

@@ -218,7 +218,7 @@ def benchmark_clustering(
         if key not in adata.obsm:
             raise BioprofileInputError(
                 f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run "
-                "embed-cells first or pass an existing key"
+                "bioprofile.tl.embed_cells first or pass an existing key"
             )
         methods[key] = np.asarray(adata.obsm[key])
     methods.update({name: np.asarray(v) for name, v in (embeddings or {}).items()})

@@ -308,7 +308,7 @@ def benchmark_integration(
     for key in obsm_keys:
         if key not in adata.obsm:
             raise BioprofileInputError(
-                f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run embed-cells first"
+                f"obsm has no {key!r} (keys: {', '.join(adata.obsm) or 'none'}): run bioprofile.tl.embed_cells first"
             )
         methods[key] = np.asarray(adata.obsm[key], dtype=np.float32)
     batch = adata.obs[batch_key].astype(str).to_numpy()
