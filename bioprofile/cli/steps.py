@@ -57,28 +57,32 @@ def settings_from_flags(batch_size, max_new_tokens: int, dtype: DType, device, t
 
 def generator_from_flags(model, backend: str, base_url, settings, api_key_env: str, max_retries=None):
     """The profile writer the generation flags of embed-genes, embed-proteins and bench gene-sets describe."""
-    from bioprofile.profiles.backends import make_generator
+    from bioprofile.profiles import backend_option_names, make_generator
 
-    return make_generator(
-        model,
-        backend=backend,
-        base_url=base_url if backend == "openai" else None,
-        settings=settings,
-        api_key_env=api_key_env,
-        max_retries=max_retries,
-    )
+    # --base-url and --api-key-env also serve openai: encoders: a backend gets them only when it takes them
+    shared = {"base_url": base_url, "api_key_env": api_key_env}
+    taken = backend_option_names(backend)
+    options = {name: value for name, value in shared.items() if name in taken}
+    return make_generator(model, backend=backend, settings=settings, max_retries=max_retries, **options)
 
 
 def encoder_from_flags(encoder: str | None, backend: str, base_url: str | None, api_key_env: str):
     """The encoder spec, or an OpenAI-compatible encoder built on --base-url / --api-key-env."""
     uses_api = encoder is not None and encoder.startswith("openai:")
-    if base_url is not None and backend != "openai" and not uses_api:
+    if base_url is not None and not _takes_base_url(backend) and not uses_api:
         fail("--base-url is for --backend openai or an openai: --encoder: drop it or say which uses it")
     if not uses_api:
         return encoder
     from bioprofile.encoders import get_encoder
 
     return get_encoder(encoder, base_url=base_url, api_key_env=api_key_env)
+
+
+def _takes_base_url(backend: str) -> bool:
+    """Whether the registered ``backend`` takes an API root (an unknown one is left to make_generator to name)."""
+    from bioprofile.profiles import backend_option_names, registered_backends
+
+    return backend in registered_backends() and "base_url" in backend_option_names(backend)
 
 
 def check_openai_batch(openai_batch: bool, encoder) -> None:

@@ -10,14 +10,20 @@ gene_set_prompts
 generate
     :class:`~bioprofile.profiles.generate.GenerationSettings` (decoding settings every backend takes) and
     :func:`~bioprofile.profiles.generate.generate_profiles` (cached, chunked, resumable generation).
+registry
+    :func:`~bioprofile.profiles.registry.register_backend`: the backends by name (a third-party package adds one
+    with one call when it is imported).
 backends
-    :func:`~bioprofile.profiles.backends.make_generator`: a backend by name.
+    :func:`~bioprofile.profiles.backends.make_generator`: a registered backend by name; the built-ins' registration
+    lines.
 hf
     The transformers backend (the default).
 vllm
     The vLLM backend (the ``[vllm]`` extra).
 http
     The OpenAI-compatible chat-completions backend (the ``[openai]`` extra).
+served
+    That backend's own options (:class:`~bioprofile.profiles.served.OpenAIBackendOptions`) and its factory.
 models
     Where generator models come from (the bundled SmolLM2, local folders, hub ids), their cache-key ids, and the
     template a trained model folder records.
@@ -32,13 +38,25 @@ from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.generate import GenerationSettings
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template
+from bioprofile.profiles.registry import (
+    backend_option_names,
+    register_backend,
+    registered_backends,
+    unregister_backend,
+)
+from bioprofile.profiles.served import OpenAIBackendOptions
 
 __all__ = [
     "BACKENDS",
     "GenerationSettings",
+    "OpenAIBackendOptions",
     "PromptTemplate",
     "as_generator",
+    "backend_option_names",
     "get_template",
     "make_generator",
+    "register_backend",
+    "registered_backends",
     "trained_template",
+    "unregister_backend",
 ]
