@@ -121,6 +121,7 @@ def bench_gene_tasks_command(
         load_user_labels,
         run_gene_tasks,
     )
+    from bioprofile.evaluate.inputs import named_tables
     from bioprofile.evaluate.report import check_output_prefix
 
     check_output_prefix(
@@ -140,9 +141,7 @@ def bench_gene_tasks_command(
     if tasks:
         names = list(TASKS) if tasks.strip() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
     task_list = names + [load_user_labels(p) for p in labels or []]
-    tables = {}
-    for path in embeddings:
-        tables[path.stem if path.stem not in tables else str(path)] = load_embedding_table(path)
+    tables = {name: load_embedding_table(path) for name, path in named_tables(embeddings).items()}
     quiet_model_libraries(quiet)
     with (
         open_store(cache_dir) if symbol_baseline else nullcontext() as store,
@@ -162,22 +161,12 @@ def bench_gene_tasks_command(
 def _read_bench_input(
     input: Path, output: Path, *, force: bool, suffixes=(".md", ".json", ".png"), folders=()
 ):
-    """The AnnData a cell benchmark scores, after checking input and output paths (before any work)."""
-    import anndata as ad
-
-    from bioprofile.display import display_value
-    from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
+    """The AnnData a cell benchmark scores, once the output prefix is known to be writable (before any work)."""
+    from bioprofile.evaluate.inputs import read_scored_cells
     from bioprofile.evaluate.report import check_output_prefix
 
     check_output_prefix(output, overwrite=force, suffixes=suffixes, folders=folders)
-    if not input.is_file():
-        what = "is a folder" if input.is_dir() else "does not exist"
-        fail(f"input file {input} {what}: pass an .h5ad from embed-cells")
-    try:
-        return ad.read_h5ad(input)
-    except UNREADABLE_FILE_ERRORS as err:
-        reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
-        fail(f"cannot read {input} as h5ad ({reason}): pass an AnnData .h5ad file from embed-cells")
+    return read_scored_cells(input)
 
 
 def bench_clustering_command(
@@ -354,18 +343,6 @@ def _model_label(model: str | None) -> str:
     return path.name if path.is_dir() else model
 
 
-def _named_embeddings(embeddings: list[Path]) -> dict[str, Path]:
-    """``NAME=PATH`` or ``PATH`` (named by its stem) for each feature set of the perturbation bench."""
-    named: dict[str, Path] = {}
-    for item in embeddings:
-        name, sep, path = str(item).partition("=")
-        name, path = (name, Path(path)) if sep else (item.stem, item)
-        if name in named:
-            fail(f"two --embeddings are named {name!r}: name them apart with NAME=PATH")
-        named[name] = path
-    return named
-
-
 def bench_perturbation_command(
     data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (expression in X and obsm[--embed-key]).")],
     embeddings: Annotated[
@@ -423,6 +400,7 @@ def bench_perturbation_command(
 ) -> None:
     """STATE trained on each feature set, one-hot and random vectors; cell-eval metrics on held-out perturbations."""
     from bioprofile import pl
+    from bioprofile.evaluate.inputs import named_tables
     from bioprofile.evaluate.perturbation import (
         PerturbationBenchOptions,
         prepare_perturbation_bench,
@@ -460,7 +438,7 @@ def bench_perturbation_command(
     columns = PerturbationColumns(pert_col, control, cell_type_key, batch_col, embed_key or None)
     plan = prepare_perturbation_bench(
         data,
-        _named_embeddings(embeddings),
+        named_tables(embeddings),
         columns=columns,
         work_dir=work_dir,
         options=options,

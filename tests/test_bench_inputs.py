@@ -1,0 +1,79 @@
+"""What a benchmark reads: tables named NAME=PATH or by their stem, and the cells a cell benchmark scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bioprofile.cli import app
+from bioprofile.errors import BioprofileInputError
+from bioprofile.evaluate.inputs import named_tables, read_scored_cells
+
+
+def test_a_bare_path_is_named_by_its_stem_and_a_name_is_kept():
+    named = named_tables([Path("runs/genes.parquet"), "bft=runs/bft.parquet", "state.pt"])
+    assert named == {
+        "genes": Path("runs/genes.parquet"),
+        "bft": Path("runs/bft.parquet"),
+        "state": Path("state.pt"),
+    }
+    assert list(named) == ["genes", "bft", "state"]  # the order given: the report's rows
+
+
+def test_a_stem_taken_already_names_the_later_table_by_its_path():
+    named = named_tables(["run1/genes.parquet", Path("run2/genes.parquet")])
+    assert named == {"genes": Path("run1/genes.parquet"), "run2/genes.parquet": Path("run2/genes.parquet")}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["a=x.parquet", "a=y.parquet"],
+        ["genes.parquet", "genes=other.parquet"],
+        ["t.parquet", "t.parquet"] * 2,
+    ],
+)
+def test_one_name_for_two_tables_is_refused(given):
+    with pytest.raises(BioprofileInputError, match="name them apart with NAME=PATH") as caught:
+        named_tables(given)
+    assert caught.value.argument == "embeddings"
+
+
+def test_an_existing_file_with_an_equals_sign_is_a_path(tmp_path):
+    table = tmp_path / "k=v.parquet"
+    table.write_bytes(b"")
+    assert named_tables([table]) == {"k=v": table}
+
+
+def test_scored_cells_missing_folder_or_unreadable_fail_in_one_line(tmp_path):
+    with pytest.raises(BioprofileInputError, match=r"does not exist: pass an \.h5ad from bioprofile\.cells"):
+        read_scored_cells(tmp_path / "none.h5ad")
+    with pytest.raises(BioprofileInputError, match="is a folder"):
+        read_scored_cells(tmp_path)
+    text = tmp_path / "cells.h5ad"
+    text.write_text("not hdf5\n")
+    with pytest.raises(BioprofileInputError, match=r"cannot read .* as h5ad \(") as caught:
+        read_scored_cells(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cli_names_its_flags_and_commands_as_before(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["bench", "perturbation", str(tmp_path / "data.h5ad"), "-e", "a=x.parquet", "-e", "a=y.parquet",
+         "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: two --embeddings are named 'a': name them apart with NAME=PATH"
+    missing = tmp_path / "cells.h5ad"
+    result = runner.invoke(
+        app, ["bench", "clustering", str(missing), "--label-key", "cell_type", "-o", str(out)]
+    )
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip() == f"error: input file {missing} does not exist: pass an .h5ad from embed-cells"
+    )
