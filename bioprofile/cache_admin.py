@@ -23,9 +23,11 @@ from typing import Any
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_path
+from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 from bioprofile.outputs import check_output_path
 from bioprofile.store import Store, text_hash
+from bioprofile.store_repair import vector_problem
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -89,7 +91,8 @@ class CacheInfo:
     generators
         Per generator id: ``profiles`` (texts), ``templates`` (distinct), ``oldest`` and ``newest`` (UTC times).
     encoders
-        Per encoder id: ``vectors``, ``dim`` (the largest) and ``bytes`` of vector data.
+        Per encoder id: ``vectors``, ``dim`` (the largest), ``bytes`` of vector data and ``damaged``: vectors
+        never served because their size, width or values are wrong (written by hand or by an older version).
     folders
         Bytes in the other folders of the cache root beside the store (``models``, ``data``, ``hgnc``).
     """
@@ -154,14 +157,29 @@ def cache_info(path: str | Path) -> CacheInfo:
             )
         )
         encoders = tuple(
-            {"encoder": e, "vectors": n, "dim": d, "bytes": b}
+            {"encoder": e, "vectors": n, "dim": d, "bytes": b, "damaged": 0}
             for e, n, d, b in conn.execute(
                 "SELECT encoder, COUNT(*), MAX(dim), SUM(LENGTH(vector)) FROM vectors GROUP BY encoder "
                 "ORDER BY encoder"
             )
         )
+        _count_damaged(conn, encoders)
         journal_mode = store.journal_mode
     return CacheInfo(path, True, _store_bytes(path), journal_mode, generators, encoders, folders)
+
+
+def _count_damaged(conn, encoders: tuple[dict[str, Any], ...]) -> None:
+    """Fill each encoder row's ``damaged``: stored vectors the store would not serve (size, width, NaN/inf)."""
+    widths: dict[str, Counter] = {}
+    for encoder, dim, n in conn.execute("SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim"):
+        widths.setdefault(encoder, Counter())[dim] = n
+    width = {encoder: counts.most_common(1)[0][0] for encoder, counts in widths.items()}
+    damaged: Counter = Counter()
+    for encoder, shape, dim, blob in conn.execute("SELECT encoder, shape, dim, vector FROM vectors"):
+        if vector_problem(shape, dim, blob, width[encoder]) is not None:
+            damaged[encoder] += 1
+    for row in encoders:
+        row["damaged"] = damaged[row["encoder"]]
 
 
 @dataclass(frozen=True)
@@ -402,7 +420,8 @@ def _read_export(path: Path) -> tuple[list[tuple], list[tuple]]:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise BioprofileInputError(
-            f"{path} {what}: give a file written by a cache export", argument="input_path"
+            f"{path} {what}: give a file written by bioprofile.cache_admin.export_cache",
+            argument="input_path",
         )
     try:
         table = pq.read_table(path)
@@ -414,7 +433,8 @@ def _read_export(path: Path) -> tuple[list[tuple], list[tuple]]:
     metadata = table.schema.metadata or {}
     if metadata.get(b"format") != EXPORT_FORMAT.encode():
         raise BioprofileInputError(
-            f"{path} is not a bioprofile cache export (no format {EXPORT_FORMAT!r} in its metadata)",
+            f"{path} is not a file bioprofile.cache_admin.export_cache wrote (no format {EXPORT_FORMAT!r} in its "
+            "metadata)",
             argument="input_path",
         )
     wanted = ("kind", *_PROFILE_COLUMNS, *_VECTOR_COLUMNS)
@@ -456,11 +476,39 @@ def _is_vector_row(row: tuple) -> bool:
         return False
     if not (isinstance(encoder, str) and encoder and isinstance(shape, str) and isinstance(blob, bytes)):
         return False
-    try:
-        dims = [int(n) for n in shape.split(",")] if shape else []
-    except ValueError:
-        return False
-    return all(n >= 0 for n in dims) and len(blob) == 4 * math.prod(dims) and dim == (dims[-1] if dims else 1)
+    # one vector per text: 1-D, not empty, its bytes those of its shape, every value finite
+    return "," not in shape and vector_problem(shape, dim, blob, None) is None
+
+
+def _check_import_rows(
+    path: Path, profiles: list[tuple], vectors: list[tuple], widths: dict[str, int]
+) -> None:
+    """Refuse an export whose rows disagree among themselves or with the store, before anything is written.
+
+    Each key at most once (or twice with the same content), and each encoder's vectors of one width: the width
+    the store already holds for it (``widths``), else the file's first.
+    """
+    seen: dict[tuple, Any] = {}
+    for kind, rows, size in (("profile", profiles, 4), ("vector", vectors, 2)):
+        for row in rows:
+            key, content = (kind, *row[:size]), row[size:]
+            if key in seen and seen[key] != content:
+                shown = display_value(row[0])
+                raise BioprofileInputError(
+                    f"{path} holds the {kind} of {shown} twice with different contents: nothing imported",
+                    argument="input_path",
+                )
+            seen[key] = content
+    expected = dict(widths)
+    for _, encoder, _, dim, _ in vectors:
+        width = expected.setdefault(encoder, dim)
+        if dim != width:
+            where = "the store holds" if encoder in widths else "the file's first has"
+            raise BioprofileInputError(
+                f"{path} holds vectors of width {dim} for {display_value(encoder)}, whose vectors {where} width "
+                f"{width}: nothing imported",
+                argument="input_path",
+            )
 
 
 def import_cache(store: Store, path: str | Path, *, overwrite: bool = False) -> TransferResult:
@@ -488,6 +536,14 @@ def import_cache(store: Store, path: str | Path, *, overwrite: bool = False) -> 
     """
     path = Path(path)
     profiles, vectors = _read_export(path)
+    with store.reading() as conn:  # each encoder's width: the one most of its stored rows have
+        counted = conn.execute(
+            "SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim ORDER BY 3"
+        ).fetchall()
+    widths = {encoder: dim for encoder, dim, _ in counted}
+    _check_import_rows(path, profiles, vectors, widths)
+    # an identical row given twice is one row
+    profiles, vectors = list(dict.fromkeys(profiles)), list(dict.fromkeys(vectors))
     with store.reading() as conn:
         stored_texts = {
             tuple(row[:4]): row[4]

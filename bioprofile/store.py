@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
+import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +30,15 @@ import numpy as np
 
 from bioprofile.cache import cache_dir
 from bioprofile.errors import BioprofileInputError
+from bioprofile.store_repair import salvage_rows, vector_problem
 
-__all__ = ["Store", "canonical_params", "default_store_path", "text_hash"]
+__all__ = [
+    "DamagedStoreWarning",
+    "Store",
+    "canonical_params",
+    "default_store_path",
+    "text_hash",
+]
 
 _SCHEMA_VERSION = 1
 # SQLite builds differ in how many "?" one statement may hold (999 in old ones); stay under that.
@@ -71,6 +81,17 @@ CREATE TABLE IF NOT EXISTS openai_batches (
 
 class _NewerSchema(sqlite3.DatabaseError):
     """The file was written by a newer bioprofile whose schema this one does not know."""
+
+
+class DamagedStoreWarning(UserWarning):
+    """The store's file was damaged: it was moved aside, what SQLite could still read was kept, work goes on."""
+
+
+def _is_damage(err: BaseException) -> bool:
+    """Whether ``err`` says the file itself is broken ("file is not a database", "disk image is malformed")."""
+    return isinstance(err, sqlite3.DatabaseError) and not isinstance(
+        err, sqlite3.OperationalError | _NewerSchema
+    )
 
 
 def text_hash(text: str) -> str:
@@ -119,21 +140,97 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, busy_timeout: float = 60.0):
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self._lock = threading.Lock()
+        self._busy_timeout = busy_timeout
+        #: Vector rows found unfit to serve (wrong size or width, NaN/inf) per encoder id, in this session.
+        self.rejected_vectors: dict[str, int] = {}
+        #: Where a damaged file was moved, when this session found one (else ``None``).
+        self.quarantined: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE in _write.
-            self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            # In WAL mode NORMAL loses nothing when the process dies, only (possibly) on power loss.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._create_schema()
+            self._connect()
         except (OSError, sqlite3.Error) as err:
-            raise self._problem(err, "open") from None
+            if not (_is_damage(err) and self._quarantine(err)):
+                raise self._problem(err, "open") from None
+
+    def _connect(self) -> None:
+        """Open the file (created if missing) in WAL mode and set the schema up."""
+        busy_timeout = self._busy_timeout
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE in _write.
+        self._conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        # In WAL mode NORMAL loses nothing when the process dies, only (possibly) on power loss.
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._create_schema()
         # Some network file systems refuse WAL; the store is still correct then, only readers wait on writers.
         self.journal_mode: str = str(mode).lower()
+
+    def _quarantine(self, err: BaseException) -> bool:
+        """Move a damaged file aside, keep what SQLite can still read of it in a fresh store; whether that worked.
+
+        The file (and its write-ahead log) is renamed to ``NAME.damaged-<UTC time>`` and a warning names it. It is
+        done once per session: a fresh store that is damaged again is reported, not moved again.
+        """
+        if self.quarantined is not None or not self._is_sqlite_file():
+            return (
+                False  # a file that never was SQLite is not ours to move: the one-line error says what it is
+            )
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+        try:
+            for suffix in ("", "-wal", "-shm"):  # the log holds committed rows too: they move together
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    part.replace(f"{aside}{suffix}")
+            self._connect()
+        except (OSError, sqlite3.Error):
+            return False
+        self.quarantined = aside
+        kept = self._salvage(aside)
+        reason = " ".join(str(err).split())
+        warnings.warn(
+            f"the cache at {self.path} was damaged ({reason}): moved to {aside}; {kept['profiles']} texts and "
+            f"{kept['vectors']} vectors read back from it into a fresh store, the rest is made again",
+            DamagedStoreWarning,
+            stacklevel=4,
+        )
+        return True
+
+    def _is_sqlite_file(self) -> bool:
+        """Whether the file starts as every SQLite database does."""
+        try:
+            with open(self.path, "rb") as file:
+                return file.read(16) == b"SQLite format 3\x00"
+        except OSError:
+            return False
+
+    def _salvage(self, aside: Path) -> dict[str, int]:
+        """Copy every row SQLite can still read from the damaged file ``aside`` into this (fresh) store."""
+        return salvage_rows(aside, self._conn)
+
+    def _attempt(self, doing: str, work):
+        """``work()`` under the lock; a damaged file is quarantined once and the work done again on the fresh one.
+
+        Any other failure of the file is the store's one-line :class:`BioprofileInputError`.
+        """
+        for last in (False, True):
+            try:
+                with self._lock:
+                    return work()
+            except sqlite3.Error as err:
+                if last or not (_is_damage(err) and self._quarantine(err)):
+                    raise self._problem(err, doing) from None
+        raise AssertionError("unreachable")
 
     def _problem(self, err: BaseException, doing: str) -> BioprofileInputError:
         """The one-line error for a failure of the SQLite file: damaged, newer, or not writable."""
@@ -158,10 +255,19 @@ class Store:
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
-        """Turn a failure of the SQLite file during a read or write into one line (a damaged page shows only then)."""
+        """Turn a failure of the SQLite file during a read or write into one line (a damaged page shows only then).
+
+        A damaged file is quarantined first (:meth:`_attempt` does the work again; a block cannot be rerun, so
+        its line says to run again).
+        """
         try:
             yield
         except sqlite3.Error as err:
+            if _is_damage(err) and self._quarantine(err):
+                raise BioprofileInputError(
+                    f"the cache at {self.path} was damaged and was moved to {self.quarantined}; what could be read "
+                    "was kept in a fresh store: run again"
+                ) from None
             raise self._problem(err, doing) from None
 
     def _create_schema(self) -> None:
@@ -184,7 +290,8 @@ class Store:
         """Run one statement over many rows as a single transaction."""
         if not rows:
             return
-        with self._lock, self._guard("write to"):
+
+        def work() -> None:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(sql, rows)
@@ -193,6 +300,8 @@ class Store:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+        self._attempt("write to", work)
 
     # -- profile texts -------------------------------------------------------------------------------------
 
@@ -208,8 +317,9 @@ class Store:
         """
         wanted = list(dict.fromkeys(entities))
         key = canonical_params(params)
-        found: dict[str, str] = {}
-        with self._lock, self._guard("read"):
+
+        def work() -> dict[str, str]:
+            found: dict[str, str] = {}
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
@@ -218,7 +328,9 @@ class Store:
                     (template, generator, key, *chunk),
                 )
                 found.update(rows)
-        return found
+            return found
+
+        return self._attempt("read", work)
 
     def put_profiles(
         self, texts: Mapping[str, str], *, template: str, generator: str, params: Mapping[str, Any]
@@ -236,31 +348,68 @@ class Store:
 
     # -- vectors --------------------------------------------------------------------------------------------
 
-    def get_vectors(self, texts: Sequence[str], *, encoder: str) -> dict[str, np.ndarray]:
-        """Stored embeddings of those texts that the encoder has embedded before.
+    def get_vectors(
+        self, texts: Sequence[str], *, encoder: str, width: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Stored embeddings of those texts that the encoder has embedded before, each checked before it is served.
+
+        A row whose bytes do not match its shape, whose values are not all finite, or whose width is not the
+        encoder's (``width``, else the width most of the rows found have) was written by hand or by an older
+        bioprofile: it is not served (the text counts as not stored, so it is encoded again and replaced) and is
+        counted in :attr:`rejected_vectors`, with a warning.
+
+        Parameters
+        ----------
+        texts
+            The texts whose vectors are wanted.
+        encoder
+            The encoder id.
+        width
+            The encoder's vector width, when the caller knows it.
 
         Returns
         -------
         dict
-            Text → float32 array with the shape it was stored with, only for texts found.
+            Text → float32 array with the shape it was stored with, only for texts found and fit to serve.
         """
         by_hash: dict[str, list[str]] = {}
         for text in texts:
             by_hash.setdefault(text_hash(text), []).append(text)
         hashes = list(by_hash)
-        found: dict[str, np.ndarray] = {}
-        with self._lock, self._guard("read"):
+
+        def work() -> list[tuple]:
+            rows = []
             for chunk in _chunks(hashes):
                 marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT text_sha256, shape, vector FROM vectors WHERE encoder = ? AND text_sha256 IN ({marks})",
+                rows += self._conn.execute(
+                    f"SELECT text_sha256, shape, dim, vector FROM vectors WHERE encoder = ? "
+                    f"AND text_sha256 IN ({marks})",
                     (encoder, *chunk),
-                )
-                for digest, shape, blob in rows:
-                    dims = tuple(int(n) for n in shape.split(",")) if shape else ()
-                    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(dims)
-                    for text in by_hash[digest]:
-                        found[text] = vector
+                ).fetchall()
+            return rows
+
+        rows = self._attempt("read", work)
+        if width is None and rows:  # the width most rows have: a stray row of another width is the odd one
+            widths = [dim for _, _, dim, _ in rows]
+            width = max(set(widths), key=widths.count)
+        found: dict[str, np.ndarray] = {}
+        rejected = 0
+        for digest, shape, dim, blob in rows:
+            if vector_problem(shape, dim, blob, width) is not None:
+                rejected += 1
+                continue
+            dims = tuple(int(n) for n in shape.split(","))
+            vector = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(dims)
+            for text in by_hash[digest]:
+                found[text] = vector
+        if rejected:
+            self.rejected_vectors[encoder] = self.rejected_vectors.get(encoder, 0) + rejected
+            warnings.warn(
+                f"{rejected} vectors of {encoder} in the cache at {self.path} are damaged (wrong size or width, or "
+                "not finite): not used, their texts are encoded again",
+                DamagedStoreWarning,
+                stacklevel=2,
+            )
         return found
 
     def put_vectors(self, vectors: Mapping[str, np.ndarray], *, encoder: str) -> None:
@@ -292,8 +441,7 @@ class Store:
 
     def _ensure_batch_table(self) -> None:
         """Create the batch-job table on first use (an addition older stores lack; no schema version change)."""
-        with self._lock, self._guard("write to"):
-            self._conn.execute(_BATCH_SCHEMA)
+        self._attempt("write to", lambda: self._conn.execute(_BATCH_SCHEMA))
 
     def put_batch_job(self, job: Mapping[str, Any]) -> None:
         """Record (or update) one OpenAI batch job in one transaction, before anything waits on it.
@@ -328,8 +476,9 @@ class Store:
         if status is not None:
             sql += " AND status = ?"
             args += (status,)
-        with self._lock, self._guard("read"):
-            rows = self._conn.execute(sql + " ORDER BY created, batch_id", args).fetchall()
+        rows = self._attempt(
+            "read", lambda: self._conn.execute(sql + " ORDER BY created, batch_id", args).fetchall()
+        )
         keys = ("batch_id", "encoder", "input_file_id", "status", "requests", "created")
         jobs = [dict(zip(keys, row, strict=True)) for row in rows]
         for job in jobs:
@@ -372,10 +521,13 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Number of stored profile texts and vectors, e.g. for a verbose summary."""
-        with self._lock, self._guard("read"):
+
+        def work() -> dict[str, int]:
             profiles = self._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
             vectors = self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-        return {"profiles": profiles, "vectors": vectors}
+            return {"profiles": profiles, "vectors": vectors}
+
+        return self._attempt("read", work)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

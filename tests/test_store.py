@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.store import Store, canonical_params, default_store_path, open_store, text_hash
+from bioprofile.store import (
+    DamagedStoreWarning,
+    Store,
+    canonical_params,
+    default_store_path,
+    open_store,
+    text_hash,
+)
 
 KEY = {
     "template": "gene-v1",
@@ -70,12 +77,13 @@ def test_vectors_round_trip_float32_with_shape(tmp_path):
     flat = rng.normal(size=384)  # float64 in, float32 out
     grid = rng.normal(size=(3, 8)).astype(np.float32)
     with Store(tmp_path / "s.sqlite") as store:
-        store.put_vectors({"text a": flat, "text b": grid}, encoder="minilm")
+        store.put_vectors({"text a": flat}, encoder="minilm")
+        store.put_vectors({"text b": grid}, encoder="grid")  # one encoder's vectors share one width
         got = store.get_vectors(["text a", "text b", "text c", "text a"], encoder="minilm")
-        assert set(got) == {"text a", "text b"}
+        assert set(got) == {"text a"}
         assert got["text a"].dtype == np.float32 and got["text a"].shape == (384,)
         np.testing.assert_array_equal(got["text a"], flat.astype(np.float32))
-        np.testing.assert_array_equal(got["text b"], grid)
+        np.testing.assert_array_equal(store.get_vectors(["text b"], encoder="grid")["text b"], grid)
         got["text a"][0] = 123.0  # returned arrays are writable copies
         assert store.get_vectors(["text b"], encoder="other") == {}
         # Re-putting replaces in place: still one row per (text, encoder).
@@ -120,22 +128,78 @@ def test_unusable_path_is_an_input_error(tmp_path):
     assert "writable" not in str(err.value)
 
 
-def test_a_damaged_page_inside_the_store_is_one_line_at_read_time(tmp_path):
-    path = tmp_path / "s.sqlite"
+def _damaged_store(path: Path, n: int = 2000) -> dict[str, str]:
     with Store(path) as store:
-        texts = {f"G{i}": "profile text " * 40 + str(i) for i in range(2000)}
+        texts = {f"G{i}": "profile text " * 40 + str(i) for i in range(n)}
         store.put_profiles(texts, template="t", generator="g", params={})
+        store.put_vectors({"kept text": np.ones(4)}, encoder="e")
         store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with sqlite3.connect(path) as conn:  # three leaf pages of the profiles table in the middle of the file
+        leaves = [
+            n
+            for (n,) in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'profiles' AND pagetype = 'leaf' ORDER BY pageno"
+            )
+        ]
+    conn.close()
     data = bytearray(path.read_bytes())
     page = 4096
-    assert len(data) > 20 * page
-    data[10 * page : 14 * page] = b"\xff" * (4 * page)  # pages of the profiles table, header intact
+    for number in leaves[len(leaves) // 2 : len(leaves) // 2 + 3]:
+        data[(number - 1) * page : number * page] = b"\xff" * page  # the header stays intact
     path.write_bytes(bytes(data))
-    with pytest.raises(BioprofileInputError, match="is damaged") as err:
+    return texts
+
+
+def test_a_damaged_page_is_quarantined_and_the_readable_rows_kept(tmp_path):
+    path = tmp_path / "s.sqlite"
+    texts = _damaged_store(path)
+    with pytest.warns(DamagedStoreWarning, match="was damaged .*moved to .*s.sqlite.damaged-") as caught:
         with Store(path) as store:
-            store.get_profiles(list(texts), template="t", generator="g", params={})
-            store.counts()
+            found = store.get_profiles(list(texts), template="t", generator="g", params={})
+            aside = store.quarantined
+            assert store.counts()["profiles"] == len(found)
+            # the work goes on in the fresh store: writes and reads as usual
+            store.put_profiles({"NEW": "new text"}, template="t", generator="g", params={})
+            assert store.get_vectors(["kept text"], encoder="e")["kept text"].tolist() == [1.0] * 4
+    assert len(caught) == 1 and str(aside) in str(caught[0].message)
+    assert aside.is_file() and aside.name.startswith("s.sqlite.damaged-")
+    # most rows were on readable pages (read forward up to the damage and backward from the end); none invented
+    assert len(texts) // 2 < len(found) < len(texts) and all(texts[k] == v for k, v in found.items())
+    with Store(path) as store:  # the next session finds a sound store
+        assert store.get_profiles(["NEW"], template="t", generator="g", params={}) == {"NEW": "new text"}
+        assert store.quarantined is None
+
+
+def test_a_damaged_page_seen_by_a_maintenance_read_is_one_line(tmp_path):
+    path = tmp_path / "s.sqlite"
+    _damaged_store(path)
+    with pytest.raises(BioprofileInputError, match="was damaged and was moved to .*run again") as err:
+        with Store(path) as store, store.reading() as conn:
+            conn.execute("SELECT COUNT(*), SUM(LENGTH(text)) FROM profiles").fetchall()
     assert "\n" not in str(err.value)
+
+
+def test_unfit_vector_rows_are_never_served(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        store.put_vectors({f"t{i}": np.full(4, i, dtype=np.float32) for i in range(5)}, encoder="e")
+        # poisoned by hand, as an older version or a raw SQL write could: NaN, wrong width, bytes not matching
+        store._conn.execute(
+            "UPDATE vectors SET vector = ? WHERE text_sha256 = ?",
+            (np.array([1, np.nan, 0, 0], dtype="<f4").tobytes(), text_hash("t1")),
+        )
+        store._conn.execute(
+            "UPDATE vectors SET vector = ?, shape = '3', dim = 3 WHERE text_sha256 = ?",
+            (np.ones(3, dtype="<f4").tobytes(), text_hash("t2")),
+        )
+        store._conn.execute("UPDATE vectors SET shape = '5' WHERE text_sha256 = ?", (text_hash("t3"),))
+        with pytest.warns(DamagedStoreWarning, match="3 vectors of e .* damaged"):
+            got = store.get_vectors([f"t{i}" for i in range(5)], encoder="e")
+        assert sorted(got) == ["t0", "t4"] and store.rejected_vectors == {"e": 3}
+        with pytest.warns(
+            DamagedStoreWarning
+        ):  # the caller knows the width: a lone row of another is refused
+            assert store.get_vectors(["t2"], encoder="e", width=4) == {}
 
 
 _WRITER = textwrap.dedent(

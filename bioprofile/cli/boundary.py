@@ -83,9 +83,28 @@ class BoundaryCommand(TyperCommand):
     """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
 
     def invoke(self, ctx: typer.Context):
-        """Run the command; bad input becomes :func:`fail` with the message in this command's flags and commands."""
+        """Run the command; bad input becomes :func:`fail` with the message in this command's flags and commands.
+
+        A warning of the store (a damaged file moved aside, vectors not served) is one ``warning:`` line on stderr
+        as it happens, not Python's two-line form.
+        """
+        import warnings
+
+        from bioprofile.store import DamagedStoreWarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DamagedStoreWarning):
+                text = in_flags(in_commands(" ".join(str(message).split())), self.params)
+                typer.secho(f"warning: {text}", err=True, fg=typer.colors.YELLOW)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                shown = warnings.showwarning
+                warnings.showwarning = show
+                warnings.simplefilter("always", DamagedStoreWarning)
+                return super().invoke(ctx)
         except BioprofileInputError as err:
             fail(in_flags(in_commands(str(err)), self.params, err.argument))
 

@@ -10,6 +10,7 @@ import typer
 from bioprofile.cli.boundary import fail
 from bioprofile.cli.options import CacheDir, ForceOutput
 from bioprofile.cli.steps import open_store
+from bioprofile.display import display_value
 
 _CacheModel = Annotated[
     str | None,
@@ -55,6 +56,7 @@ def cache_info_command(
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Column, Table
 
     from bioprofile.cache_admin import cache_info
@@ -80,7 +82,7 @@ def cache_info_command(
         table.add_column("newest", no_wrap=True)
         for row in info.generators:
             table.add_row(
-                row["generator"],
+                escape(row["generator"]),  # ids come from files and servers: never read as rich markup
                 str(row["profiles"]),
                 str(row["templates"]),
                 row["oldest"][:10],
@@ -91,8 +93,17 @@ def cache_info_command(
         widest = max(len(row["encoder"]) for row in info.encoders)
         table = Table(Column("encoder", no_wrap=True, min_width=widest), "vectors", "dim", "size")
         for row in info.encoders:
-            table.add_row(row["encoder"], str(row["vectors"]), str(row["dim"]), _human_bytes(row["bytes"]))
+            table.add_row(
+                escape(row["encoder"]), str(row["vectors"]), str(row["dim"]), _human_bytes(row["bytes"])
+            )
         console.print(table)
+        for row in info.encoders:
+            if row["damaged"]:
+                typer.echo(
+                    f"damaged: {row['damaged']} vectors of {display_value(row['encoder'], 200)} (wrong size or "
+                    "width, or not finite) are never served; their texts are encoded again when next asked for",
+                    err=True,
+                )
     for name, size in info.folders.items():
         typer.echo(f"{name}/: {_human_bytes(size)}")
 

@@ -41,6 +41,22 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: Store, progr
         cached.update(new)
         if task is not None:
             progress.advance(task, len(chunk))
+    if todo:
+        _replace_other_widths(cached, encoder, store)
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([np.asarray(cached[t], dtype=np.float32) for t in texts])
+
+
+def _replace_other_widths(vectors: dict[str, np.ndarray], encoder: TextEncoder, store: Store) -> None:
+    """Encode again the stored vectors whose width is not what the encoder makes now (a store written by hand).
+
+    The store serves only the width most of a lookup's rows share; when every cached row was of a wrong width, the
+    encoder itself is the judge.
+    """
+    width = encoder.dim
+    stale = [text for text, vector in vectors.items() if np.shape(vector)[-1:] != (width,)]
+    if stale:
+        fresh = dict(zip(stale, encoder.encode(stale), strict=True))
+        store.put_vectors(fresh, encoder=encoder.id)
+        vectors.update(fresh)

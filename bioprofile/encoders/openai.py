@@ -345,17 +345,36 @@ class OpenAIEncoder:
         BioprofileInputError
             Not one embedding per text, or vectors of a width other than the expected one.
         """
-        items = [
-            item if isinstance(item, dict) else {"index": item.index, "embedding": item.embedding}
-            for item in data
-        ]
-        items.sort(key=lambda item: item["index"])
-        if [item["index"] for item in items] != list(range(n_texts)):
+        server = self.endpoint.shown_url
+        try:
+            items = [
+                item if isinstance(item, dict) else {"index": item.index, "embedding": item.embedding}
+                for item in data
+            ]
+            items.sort(key=lambda item: int(item["index"]))
+            indices = [int(item["index"]) for item in items]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            indices = None
+        if indices != list(range(n_texts)):
+            count = "malformed" if indices is None else str(len(indices))
             raise BioprofileInputError(
-                f"{self.endpoint.shown_url} returned {len(items)} embeddings for {n_texts} texts: is it an "
-                "OpenAI-compatible embeddings server?"
+                f"{server} returned {count} embeddings for {n_texts} texts: is it an OpenAI-compatible "
+                "embeddings server?"
             )
-        block = np.asarray([item["embedding"] for item in items], dtype=np.float32)
+        try:  # numbers only: a string, a null or a nested list in an embedding is a malformed answer
+            block = np.asarray([item["embedding"] for item in items])
+        except ValueError:  # rows of two lengths
+            block = np.empty((0,), dtype=np.float32)
+        if block.size and block.dtype.kind not in "fiu":
+            raise BioprofileInputError(
+                f"{server} returned embeddings that are not lists of numbers for {self.model}"
+            )
+        block = block.astype(np.float32)
+        if block.ndim == 2 and not np.isfinite(block).all():
+            raise BioprofileInputError(
+                f"{server} returned vectors with NaN or infinite values for {self.model}: nothing of that answer "
+                "is kept"
+            )
         expected = self._dim
         if block.ndim != 2 or (expected is not None and block.shape[1] != expected):
             width = block.shape[1] if block.ndim == 2 else "ragged"
