@@ -133,3 +133,28 @@ def test_an_unknown_method_is_one_line_and_exit_2(tiny_cells, tmp_path):
     )
     assert result.exit_code == 2
     assert result.stderr == "error: unknown --method 'toy': choose 'genept-w' or 'genept-s'\n"
+
+
+def test_an_installed_plugin_is_loaded_by_its_entry_point(monkeypatch, tiny_cells, tmp_path):
+    """A package's entry point (group bioprofile.cell_methods / bioprofile.backends) registers on first ask."""
+    from importlib import metadata
+
+    def entry_points(*, group, name):
+        if name != "toy" or group not in ("bioprofile.backends", "bioprofile.cell_methods"):
+            return []
+        return [metadata.EntryPoint(name="toy", value="toy_plugin:register", group=group)]
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    backends, methods = profiles.registered_backends(), cells.registered_methods()
+    assert "toy" not in methods
+    path, _ = tiny_cells
+    try:
+        result = CliRunner().invoke(
+            app, ["embed-cells", str(path), "-o", str(tmp_path / "o.h5ad"), "--method", "toy"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "toy" in cells.registered_methods() and "toy" in profiles.registered_backends()
+        assert profiles.make_generator(None, backend="toy").id == "toy:toy-model:Toy"
+    finally:
+        toy_plugin.unregister()
+    assert profiles.registered_backends() == backends and cells.registered_methods() == methods

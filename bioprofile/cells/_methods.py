@@ -7,6 +7,10 @@ module with an options class and an object with ``options``, ``embed`` and ``pro
     from bioprofile.cells import register_method
 
     register_method("my-method", MyMethod())
+
+An installed package may name that module (or a function making the call) as an entry point of the group
+``bioprofile.cell_methods``, named as the method: it is loaded the first time that name is asked for, so the
+command line finds the method without importing anything first.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import numpy as np
 
 from bioprofile.cells._match import GeneMatch, GeneTable
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.registry import load_plugin
 
 if TYPE_CHECKING:
     from bioprofile.cells._anndata import EmbedLimits
 
 __all__ = [
+    "METHOD_ENTRY_POINTS",
     "CellInput",
     "CellMethod",
     "CellVectors",
@@ -108,6 +114,9 @@ class CellMethod(Protocol):
 
 _METHODS: dict[str, CellMethod] = {}
 
+#: Entry-point group of installed packages that add a cell method.
+METHOD_ENTRY_POINTS = "bioprofile.cell_methods"
+
 
 def register_method(name: str, method: CellMethod, *, replace: bool = False) -> None:
     """Make a cell-embedding method available under ``name`` (to ``embed_cells`` and the command line).
@@ -182,6 +191,8 @@ def resolve_method(method: Any) -> tuple[str, CellMethod, Any]:
         Neither a registered name nor the options of a registered method.
     """
     if isinstance(method, str):
+        if method not in _METHODS:
+            load_plugin(METHOD_ENTRY_POINTS, method)
         if method not in _METHODS:
             raise _unknown(method)
         return method, _METHODS[method], _METHODS[method].options()

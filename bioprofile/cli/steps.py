@@ -80,9 +80,13 @@ def encoder_from_flags(encoder: str | None, backend: str, base_url: str | None, 
 
 def _takes_base_url(backend: str) -> bool:
     """Whether the registered ``backend`` takes an API root (an unknown one is left to make_generator to name)."""
-    from bioprofile.profiles import backend_option_names, registered_backends
+    from bioprofile.errors import BioprofileInputError
+    from bioprofile.profiles import backend_option_names
 
-    return backend in registered_backends() and "base_url" in backend_option_names(backend)
+    try:
+        return "base_url" in backend_option_names(backend)  # loads an installed plugin backend by its name
+    except BioprofileInputError:
+        return False
 
 
 def check_openai_batch(openai_batch: bool, encoder) -> None:

@@ -8,6 +8,11 @@ registration line. The built-ins (``transformers``, ``vllm``, ``openai``) are re
 
     register_backend("ray", RayGenerator, options=RayBackendOptions)
 
+An installed package can also name that call in its metadata, so that the command line finds the backend without
+importing anything first: an entry point in the group ``bioprofile.backends`` whose name is the backend's and
+whose value is the module that registers it, or a function that does (``ray = "bioprofile_ray:register"``). It is
+loaded the first time that name is asked for.
+
 A factory is called as ``factory(model, settings=settings)``, plus ``options=`` (an instance of the backend's
 options class) when the backend declares one; it returns a
 :class:`~bioprofile.profiles.generate.ProfileGenerator`. Options only one backend understands (an API root, a
@@ -24,9 +29,11 @@ from typing import Any
 from bioprofile.errors import BioprofileInputError
 
 __all__ = [
+    "BACKEND_ENTRY_POINTS",
     "Backend",
     "backend_option_names",
     "get_backend",
+    "load_plugin",
     "register_backend",
     "registered_backends",
     "unregister_backend",
@@ -70,6 +77,36 @@ class Backend:
 
 
 _BACKENDS: dict[str, Backend] = {}
+
+#: Entry-point group of installed packages that add a backend (see the module's docstring).
+BACKEND_ENTRY_POINTS = "bioprofile.backends"
+
+
+def load_plugin(group: str, name: str) -> bool:
+    """Load the installed plugin that registers ``name`` in entry-point ``group``, if one is installed.
+
+    Parameters
+    ----------
+    group
+        The entry-point group (``"bioprofile.backends"``, ``"bioprofile.cell_methods"``).
+    name
+        The entry point's name: the backend's or method's.
+
+    Returns
+    -------
+    bool
+        Whether an entry point of that name was found and loaded. Loading imports its module; when it names a
+        function, that function is called with no arguments. Either way it is expected to register ``name``.
+    """
+    from importlib.metadata import entry_points
+
+    found = False
+    for entry_point in entry_points(group=group, name=name):
+        loaded = entry_point.load()
+        if callable(loaded) and not isinstance(loaded, type):
+            loaded()
+        found = True
+    return found
 
 
 def register_backend(
@@ -141,6 +178,8 @@ def get_backend(name: str) -> Backend:
     BioprofileInputError
         No backend has that name (the message lists the registered ones).
     """
+    if isinstance(name, str) and name not in _BACKENDS:
+        load_plugin(BACKEND_ENTRY_POINTS, name)
     try:
         return _BACKENDS[name]
     except (KeyError, TypeError):
