@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.inputs import named_tables, read_scored_cells
+from bioprofile.evaluate.inputs import model_label, named_tables, read_scored_cells
 
 
 def test_a_bare_path_is_named_by_its_stem_and_a_name_is_kept():
@@ -77,3 +77,12 @@ def test_the_cli_names_its_flags_and_commands_as_before(tmp_path):
     assert (
         result.stderr.strip() == f"error: input file {missing} does not exist: pass an .h5ad from embed-cells"
     )
+
+
+def test_a_model_is_named_by_its_folder_or_as_given(tmp_path):
+    folder = tmp_path / "runs" / "bft-seed0"
+    folder.mkdir(parents=True)
+    assert model_label(folder) == "bft-seed0"
+    assert model_label(str(folder)) == "bft-seed0"
+    assert model_label("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert model_label(None) == "default"

@@ -312,6 +312,7 @@ def bench_gene_sets_command(
     """Name the biological process of each gene set with a model; ROUGE and cosine against the reference term."""
     from bioprofile import pl
     from bioprofile.evaluate.gene_sets import GeneSetOptions, read_gene_sets, run_gene_sets
+    from bioprofile.evaluate.inputs import model_label
     from bioprofile.evaluate.report import check_output_prefix
 
     check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
@@ -329,18 +330,10 @@ def bench_gene_sets_command(
         working(f"answering {len(sets)} gene sets", not quiet),
     ):
         result = run_gene_sets(
-            sets, generator=generator, options=options, store=store, name=_model_label(model)
+            sets, generator=generator, options=options, store=store, name=model_label(model)
         )
     # plot=False: the command's outputs stay PREFIX.md and PREFIX.json (bioprofile.pl.gene_set_scores draws one)
     pl.write_result(result, output, overwrite=force, plot=False, echo=typer.echo)
-
-
-def _model_label(model: str | None) -> str:
-    """A model's name in a table: a local folder by its own name (not its whole path), a hub id as it is."""
-    if model is None:
-        return "default"
-    path = Path(model).expanduser()
-    return path.name if path.is_dir() else model
 
 
 def bench_perturbation_command(

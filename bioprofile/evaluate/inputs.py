@@ -1,4 +1,4 @@
-"""What a benchmark reads: the tables it compares, each under a name, and the cells it scores.
+"""What a benchmark reads: the tables it compares, each under a name, the cells it scores, a model's name.
 
 The command line and ``benchmarks/`` scripts name their inputs the same way through these functions, so a table is
 called the same in every report.
@@ -14,7 +14,7 @@ from bioprofile.display import display_value
 from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["named_tables", "read_scored_cells"]
+__all__ = ["model_label", "named_tables", "read_scored_cells"]
 
 
 def named_tables(embeddings: Iterable[str | Path]) -> dict[str, Path]:
@@ -53,6 +53,25 @@ def named_tables(embeddings: Iterable[str | Path]) -> dict[str, Path]:
             )
         named[free[0]] = Path(path)
     return named
+
+
+def model_label(model: str | Path | None) -> str:
+    """A model's name in a report: a local folder by its own name (not its whole path), a hub id as it is.
+
+    Parameters
+    ----------
+    model
+        A model folder, a hub id, or ``None`` (the default model).
+
+    Returns
+    -------
+    str
+        ``"default"`` for ``None``; the folder's name for an existing folder; else ``model`` as given.
+    """
+    if model is None:
+        return "default"
+    path = Path(model).expanduser()
+    return path.name if path.is_dir() else str(model)
 
 
 def read_scored_cells(path: str | Path) -> Any:
