@@ -25,8 +25,9 @@ import yaml
 from helpers import VARIED_LENGTH_RECORDS, free_port, worker_env
 from transformers import AutoModelForCausalLM
 
+from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import load_config
-from bioprofile.train.trainer import RUN_RECORD, train_from_config
+from bioprofile.train.stages import train_from_config
 
 TESTS = Path(__file__).resolve().parent
 CONFIGS = TESTS.parent / "bioprofile" / "configs"

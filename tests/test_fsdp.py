@@ -21,8 +21,9 @@ import torch
 from helpers import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 from transformers import AutoModelForCausalLM
 
+from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import load_config
-from bioprofile.train.trainer import RUN_RECORD, _warn_if_fsdp_was_dropped
+from bioprofile.train.run import _warn_if_fsdp_was_dropped
 
 TESTS = Path(__file__).resolve().parent
 CONFIG = TESTS.parent / "bioprofile" / "configs" / "train_fsdp_cpu.yaml"
@@ -58,7 +59,7 @@ WORKER = (
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.tensor import DTensor
 
-    from bioprofile.train import trainer as bft
+    from bioprofile.train import stages, trainer as bft
     """
     )
     + ALLOW_FSDP_ON_CPU
@@ -78,7 +79,7 @@ WORKER = (
         built.append(self)
 
     bft.BFTTrainer.__init__ = remember
-    bft.train_from_config(config, **overrides)
+    stages.train_from_config(config, **overrides)
     (trainer,) = built
     model = trainer.model
     rank = int(os.environ.get("RANK", 0))

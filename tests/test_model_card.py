@@ -7,14 +7,9 @@ import shutil
 
 import pytest
 
+from bioprofile.train.card import DEFAULT_MODEL_HUB_ID, MODEL_CARD, RUN_RECORD, base_model_hub_id
 from bioprofile.train.config import BFTConfig
-from bioprofile.train.trainer import (
-    DEFAULT_MODEL_HUB_ID,
-    MODEL_CARD,
-    RUN_RECORD,
-    base_model_hub_id,
-    train_from_config,
-)
+from bioprofile.train.stages import train_from_config
 
 RECORDS = [
     {"messages": [{"role": "user", "content": "gene A?"}, {"role": "assistant", "content": "a kinase."}]},

@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
 from bioprofile.profiles.prompts import get_template
+from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import BFTConfig, config_from_dict, load_config
 from bioprofile.train.data import (
     ChatDataset,
@@ -26,12 +27,9 @@ from bioprofile.train.data import (
     tokenize_chat,
 )
 from bioprofile.train.losses import METHODS
-from bioprofile.train.trainer import (
-    RUN_RECORD,
-    BFTTrainer,
-    check_processes_train_together,
-    train_from_config,
-)
+from bioprofile.train.run import check_processes_train_together
+from bioprofile.train.stages import train_from_config
+from bioprofile.train.trainer import BFTTrainer
 
 # Responses of very different lengths, so a token-count normalisation would not match a per-sample mean.
 RECORDS = [
@@ -144,34 +142,123 @@ def _one_sgd_step(
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
+# TRL's fused LM head (the default training path) reduces in float32 whatever the model's dtype, so two float64
+# steps through it agree to float32 rounding: within 6e-8 of the step's largest weight change here (1e-6 allowed).
+# bioprofile's chunked path keeps float64 and agrees to 1e-15. A wrong accumulation scale is off by a factor.
+FUSED_STEP_TOLERANCE = 1e-6
+EXACT_TOLERANCE = {"rtol": 1e-9, "atol": 1e-10}
+
+
+def _largest_change(after: dict, before: dict) -> float:
+    return max((after[n] - before[n]).abs().max().item() for n in after)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["trl-fused", "chunked"])
 @pytest.mark.parametrize("normalization", ["sample_mean", "token_mean"])
 @pytest.mark.parametrize("method", ["sft", "bft", "bft-v1"])
-def test_accumulation_gives_the_same_update_as_one_big_batch(tiny_tokenizer, tmp_path, method, normalization):
+def test_accumulation_gives_the_same_update_as_one_big_batch(
+    tiny_tokenizer, tmp_path, method, normalization, chunked
+):
     start = {
         n: p.detach().clone() for n, p in build_tiny_llama(tiny_tokenizer, seed=2).double().named_parameters()
     }
     big = _one_sgd_step(
-        tiny_tokenizer, tmp_path, method, batch=4, accumulation=1, normalization=normalization
+        tiny_tokenizer,
+        tmp_path,
+        method,
+        batch=4,
+        accumulation=1,
+        chunked=chunked,
+        normalization=normalization,
     )
     accumulated = _one_sgd_step(
-        tiny_tokenizer, tmp_path, method, batch=2, accumulation=2, normalization=normalization
+        tiny_tokenizer,
+        tmp_path,
+        method,
+        batch=2,
+        accumulation=2,
+        chunked=chunked,
+        normalization=normalization,
     )
-    moved = max((big[n] - start[n]).abs().max().item() for n in big)
+    moved = _largest_change(big, start)
     assert moved > 1e-3  # the step did something, so agreement below means something
+    tolerance = EXACT_TOLERANCE if chunked else {"rtol": 0.0, "atol": FUSED_STEP_TOLERANCE * moved}
     for name in big:
-        torch.testing.assert_close(accumulated[name], big[name], rtol=1e-9, atol=1e-10, msg=name)
+        torch.testing.assert_close(accumulated[name], big[name], **tolerance, msg=name)
 
 
 @pytest.mark.parametrize("normalization", ["sample_mean", "token_mean"])
 def test_chunked_loss_gives_the_same_update_as_full_logits(tiny_tokenizer, tmp_path, normalization):
-    full = _one_sgd_step(
+    """bioprofile's chunked path and TRL's fused LM head (neither builds full logits) take the same step."""
+    start = {
+        n: p.detach().clone() for n, p in build_tiny_llama(tiny_tokenizer, seed=2).double().named_parameters()
+    }
+    fused = _one_sgd_step(
         tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2, normalization=normalization
     )
     chunked = _one_sgd_step(
         tiny_tokenizer, tmp_path, "bft", batch=2, accumulation=2, chunked=True, normalization=normalization
     )
-    for name in full:
-        torch.testing.assert_close(chunked[name], full[name], rtol=1e-9, atol=1e-10, msg=name)
+    tolerance = FUSED_STEP_TOLERANCE * _largest_change(fused, start)
+    for name in fused:
+        torch.testing.assert_close(chunked[name], fused[name], rtol=0.0, atol=tolerance, msg=name)
+
+
+@pytest.mark.parametrize("normalization", ["sample_mean", "token_mean"])
+@pytest.mark.parametrize("method", METHODS)
+def test_training_loss_from_trl_log_probs_equals_the_full_logit_loss(
+    tiny_tokenizer, tmp_path, method, normalization
+):
+    """The loss BFTTrainer trains on (TRL's per-token log-probs) is causal_lm_loss of the full logits, value and grad."""
+    from bioprofile.train.losses import causal_lm_loss
+
+    model = build_tiny_llama(tiny_tokenizer, seed=5).double()
+    trainer = _trainer(tiny_tokenizer, model, tmp_path, loss_method=method, loss_normalization=normalization)
+    batch = CompletionCollator(tiny_tokenizer.pad_token_id)(
+        [tokenize_chat(tiny_tokenizer, r["messages"], max_length=128) for r in RECORDS]
+    )
+    model.train()
+    fused = trainer.compute_loss(model, dict(batch))
+    (fused_grad,) = torch.autograd.grad(fused, model.lm_head.weight)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    full = causal_lm_loss(model(**inputs).logits, batch["labels"], method=method, normalization=normalization)
+    (full_grad,) = torch.autograd.grad(full, model.lm_head.weight)
+    torch.testing.assert_close(fused, full, rtol=1e-6, atol=0.0, check_dtype=False)  # TRL returns float32
+    torch.testing.assert_close(
+        fused_grad, full_grad, rtol=0.0, atol=1e-6 * full_grad.abs().max().item(), check_dtype=False
+    )
+
+
+def test_the_step_count_hook_is_what_compute_loss_receives(tiny_tokenizer, tmp_path, monkeypatch):
+    """Pins the transformers contract BFTTrainer relies on: get_batch_samples' count reaches compute_loss.
+
+    The accumulated batch of 4 rows in micro-batches of 2 counts 4 samples (sample_mean) or its valid label tokens
+    (token_mean), for every micro-batch of the step.
+    """
+    for normalization in ("sample_mean", "token_mean"):
+        model = build_tiny_llama(tiny_tokenizer, seed=2)
+        trainer = _trainer(
+            tiny_tokenizer, model, tmp_path, loss_normalization=normalization, per_device_train_batch_size=2,
+            gradient_accumulation_steps=2, max_steps=1,
+        )  # fmt: skip
+        seen = []
+        original = BFTTrainer.compute_loss
+
+        def spy(
+            self, model, inputs, return_outputs=False, num_items_in_batch=None, _seen=seen, _original=original
+        ):
+            _seen.append((int(num_items_in_batch), inputs["labels"].clone()))
+            return _original(self, model, inputs, return_outputs, num_items_in_batch)
+
+        monkeypatch.setattr(BFTTrainer, "compute_loss", spy)
+        trainer.train()
+        monkeypatch.undo()
+        assert len(seen) == 2
+        if normalization == "sample_mean":
+            expected = sum(labels.shape[0] for _, labels in seen)
+        else:
+            expected = sum(int((labels[:, 1:] != -100).sum()) for _, labels in seen)
+        assert [count for count, _ in seen] == [expected, expected]
 
 
 def test_labels_cover_only_assistant_turns(tiny_tokenizer):

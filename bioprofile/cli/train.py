@@ -32,7 +32,7 @@ def train_command(
     quiet_model_libraries(quiet)
     import yaml
 
-    from bioprofile.train.trainer import train_from_config
+    from bioprofile.train.stages import train_from_config
 
     changes = {}
     for item in overrides or []:

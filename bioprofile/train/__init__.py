@@ -9,9 +9,15 @@ chunked
 data
     Records: JSONL readers, the RefSeq set asked with a prompt template, completion-only tokenisation, padding.
 config
-    :class:`BFTConfig`, a ``transformers.TrainingArguments`` subclass, and its strict YAML reader.
+    :class:`BFTConfig`, a TRL ``SFTConfig`` subclass, and its strict YAML reader (``HfArgumentParser``).
 trainer
-    The one trainer (:class:`BFTTrainer`) and :func:`train_from_config`, which writes the model and its run record.
+    The one trainer (:class:`BFTTrainer`, a TRL ``SFTTrainer`` with bioprofile's losses), its metrics and progress bar.
+run
+    One ``sft`` run: records in; model, tokenizer, run record and model card out.
+card
+    The model card, the base model's Hub id and the adapter merge.
+stages
+    :func:`train_from_config` and the stage registry (``register_stage("sft", ...)``) it dispatches on.
 
 Names are imported on first use, so ``import bioprofile.train`` stays cheap (the Hugging Face trainer is slow to
 import).
@@ -37,9 +43,11 @@ _EXPORTS = {
     "ChatDataset": "bioprofile.train.data",
     "CompletionCollator": "bioprofile.train.data",
     "BFTTrainer": "bioprofile.train.trainer",
-    "RUN_RECORD": "bioprofile.train.trainer",
     "BalancedCausalLMLoss": "bioprofile.train.trainer",
-    "train_from_config": "bioprofile.train.trainer",
+    "RUN_RECORD": "bioprofile.train.card",
+    "run_sft": "bioprofile.train.run",
+    "register_stage": "bioprofile.train.stages",
+    "train_from_config": "bioprofile.train.stages",
 }
 
 __all__ = [
@@ -57,7 +65,9 @@ __all__ = [
     "read_jsonl_records",
     "refseq_records",
     "refseq_sft_records",
+    "register_stage",
     "reweighted_loss",
+    "run_sft",
     "split_records",
     "tokenize_chat",
     "train_from_config",

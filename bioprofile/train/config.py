@@ -1,15 +1,17 @@
-"""The fine-tuning configuration: :class:`transformers.TrainingArguments` plus what BFT adds, read from YAML.
+"""The fine-tuning configuration: TRL's :class:`trl.SFTConfig` plus what BFT adds, read from YAML.
 
-:class:`BFTConfig` subclasses ``TrainingArguments`` (not TRL's ``SFTConfig``: what ``SFTConfig`` adds is the data
-pipeline of TRL's ``SFTTrainer``, such as packing, ``dataset_text_field``, ``assistant_only_loss`` and
-``loss_type``, and :class:`bioprofile.train.trainer.BFTTrainer` builds its own completion-only batches, so those
-keys would be accepted and then ignored). It adds only what BFT adds: the model and data, the prompt template,
-the loss (method, window, normalisation, chunking), the LoRA section and the run options; every other
-``TrainingArguments`` key (``bf16``, ``fsdp``, ``deepspeed``, ``save_strategy``...) sits at the top level of the
-YAML file. Where bioprofile's defaults differ from Hugging Face's they are overridden field defaults here.
+:class:`BFTConfig` subclasses ``SFTConfig`` (so ``TrainingArguments`` too), the arguments of
+:class:`bioprofile.train.trainer.BFTTrainer`, a TRL ``SFTTrainer``. It adds only what BFT adds: the model and data,
+the prompt template, the loss (method, window, normalisation, chunking), the LoRA section and the run options; every
+other ``TrainingArguments`` key (``bf16``, ``fsdp``, ``deepspeed``, ``save_strategy``...) sits at the top level of the
+YAML file. ``SFTConfig``'s own data and loss keys (packing, ``dataset_text_field``, ``assistant_only_loss``,
+``loss_type``...) are refused with the reason: bioprofile tokenises and masks its records itself and replaces the
+loss, so they would be accepted and then ignored. Where bioprofile's defaults differ from TRL's or Hugging Face's
+they are overridden field defaults here.
 
-A YAML file is parsed with :class:`transformers.HfArgumentParser`; every key and every value is checked first, so a
-typo or a wrong type is one line naming the key instead of a silent default or a traceback.
+A YAML file is read with :class:`transformers.HfArgumentParser`: every value goes through the parser's own type
+conversion, as a command-line value would, so a typo or a wrong type is one line naming the key instead of a silent
+default or a traceback.
 """
 
 from __future__ import annotations
@@ -17,21 +19,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
+from trl import SFTConfig
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.prompts import get_template
 from bioprofile.train.losses import METHODS as LOSS_METHODS
 from bioprofile.train.losses import NORMALIZATIONS, resolve_window
 
-__all__ = ["DEFAULT_LORA", "BFTConfig", "config_from_dict", "load_config"]
+__all__ = [
+    "DEFAULT_LORA",
+    "BFTConfig",
+    "check_config_keys",
+    "config_from_dict",
+    "load_config",
+    "parse_config",
+    "read_config_file",
+]
 
 # The LoRA section used when a config says nothing about LoRA: peft ``LoraConfig`` keys.
 DEFAULT_LORA: dict[str, Any] = {
@@ -52,16 +63,47 @@ _MOVED_KEYS = {
     "gradient_checkpointing": "use activation_checkpointing, its TrainingArguments name",
 }
 
+# SFTConfig's keys for TRL's own data pipeline and loss, each with why bioprofile train does not use it.
+_UNUSED_SFT_KEYS = {
+    **dict.fromkeys(
+        (
+            "dataset_text_field",
+            "dataset_kwargs",
+            "dataset_num_proc",
+            "packing",
+            "packing_strategy",
+            "eval_packing",
+            "padding_free",
+            "pad_to_multiple_of",
+            "truncation_mode",
+            "shuffle_dataset",
+            "completion_only_loss",
+            "assistant_only_loss",
+        ),  # fmt: skip
+        "bioprofile tokenises its records itself (only assistant turns are trained; max_length cuts them)",
+    ),
+    **dict.fromkeys(
+        ("chat_template_path", "eos_token", "pad_token"),
+        "the records are tokenised with the model's own tokenizer",
+    ),
+    **dict.fromkeys(
+        ("model_init_kwargs", "trust_remote_code"), "bioprofile loads the model itself (give it with model:)"
+    ),
+    "loss_type": "the loss is chosen with loss_method (dft among them)",
+    "router_aux_loss_coef": "the loss is one of loss_method's, without a mixture-of-experts term",
+}
+
 
 # TrainingArguments fields that take more than their annotation says (documented: "bool, str or list").
 _WIDER_TYPES: dict[str, Any] = {"fsdp": bool | str | list[str] | None}
 
 
 @dataclass
-class BFTConfig(TrainingArguments):
+class BFTConfig(SFTConfig):
     """Everything ``bioprofile train`` needs: ``TrainingArguments`` plus model, data, template, loss and LoRA.
 
-    Only the fields BFT adds are listed here; see :class:`transformers.TrainingArguments` for the rest.
+    A :class:`trl.SFTConfig` (the ``sft`` training stage's arguments). Only the fields BFT adds are listed here; see
+    :class:`transformers.TrainingArguments` for the rest.
     ``output_dir`` is where the trained model, its tokenizer and ``bioprofile_train.json`` go (the Trainer's
     checkpoints go to ``output_dir/checkpoints``).
 
@@ -108,7 +150,8 @@ class BFTConfig(TrainingArguments):
         Also evaluate the held-out records before the first step.
     """
 
-    # bioprofile's defaults where they differ from Hugging Face's.
+    # bioprofile's defaults where they differ from Hugging Face's, and Hugging Face's where TRL's differ (TRL turns
+    # on bf16 and activation checkpointing by default).
     output_dir: str | None = "bioprofile-finetune"
     learning_rate: float = 2e-4
     logging_steps: float = 10
@@ -117,6 +160,12 @@ class BFTConfig(TrainingArguments):
     report_to: None | str | list[str] = "none"
     disable_tqdm: bool | None = True
     remove_unused_columns: bool = False
+    bf16: bool = False
+    gradient_checkpointing: bool | None = None
+    # The records come tokenised and labelled (bioprofile.train.data): TRL's preparation is skipped.
+    dataset_kwargs: dict[str, Any] | str | None = field(
+        default_factory=lambda: {"skip_prepare_dataset": True}
+    )
 
     # What BFT adds.
     model: str = "default"
@@ -149,6 +198,7 @@ class BFTConfig(TrainingArguments):
 
     def validate(self) -> None:
         """Raise :class:`BioprofileInputError` on BFT values no run could use."""
+        _refuse_unused_sft_keys(self)
         if self.loss_method not in LOSS_METHODS:
             raise BioprofileInputError(
                 f"loss_method {self.loss_method!r} is not known: use one of {', '.join(LOSS_METHODS)}"
@@ -240,6 +290,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _refuse_unused_sft_keys(config: BFTConfig) -> None:
+    defaults = _defaults()
+    for name, why in _UNUSED_SFT_KEYS.items():
+        if getattr(config, name) != defaults[name]:
+            raise BioprofileInputError(
+                f"config key {name!r} belongs to TRL's own SFT pipeline, which "
+                f"bioprofile.train.train_from_config does not use: {why}"
+            )
+
+
 def _type_name(hint: Any) -> str:
     """``int``, ``str | None``, ``list[str]``: a field type as a config author reads it."""
     if hint is type(None):
@@ -254,92 +314,114 @@ def _type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
-class _WrongType(Exception):
-    pass
+def _arms(hint: Any) -> tuple:
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
 
 
-def _coerce(value: Any, hint: Any, *, loose: bool) -> Any:
-    """``value`` as type ``hint``; ``loose`` also reads numbers from strings (YAML 1.1 reads ``1e-4`` as a string)."""
-    if hint is Any or hint is object:
-        return value
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        arms = typing.get_args(hint)
-        for strict in (True, False) if loose else (True,):
-            for arm in arms:
-                try:
-                    return _coerce(value, arm, loose=not strict)
-                except _WrongType:
-                    continue
-        raise _WrongType
-    if origin is Literal:
-        if value in typing.get_args(hint):
-            return value
-        raise _WrongType
-    if origin in (list, tuple):
-        (item,) = typing.get_args(hint)[:1] or (Any,)
-        if not isinstance(value, list):
-            raise _WrongType
-        return [_coerce(v, item, loose=loose) for v in value]
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise _WrongType
-        return value
-    if hint is type(None):
-        if value is None:
-            return None
-        raise _WrongType
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _WrongType
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if loose and isinstance(value, (float, str)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except ValueError:
-                raise _WrongType from None
-            if math.isfinite(number) and number == int(number):
-                return int(number)
-        raise _WrongType
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if loose and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise _WrongType from None
-        raise _WrongType
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        if loose and isinstance(value, Path):
-            return str(value)
-        raise _WrongType
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        if isinstance(value, hint) or value in {member.value for member in hint}:
-            return value
-        raise _WrongType
-    if isinstance(hint, type):
-        if isinstance(value, hint):
-            return value
-        raise _WrongType
-    return value
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value is of type ``hint`` as it stands (no conversion): for what a command line cannot carry."""
+    for arm in _arms(hint):
+        origin = typing.get_origin(arm) or arm
+        if arm is Any or (arm is type(None) and value is None):
+            return True
+        if origin is Literal and value in typing.get_args(arm):
+            return True
+        if origin in (list, tuple) and isinstance(value, list):
+            (item,) = typing.get_args(arm)[:1] or (Any,)
+            if all(_fits(v, item) for v in value):
+                return True
+        if origin is dict and isinstance(value, dict):
+            return True
+        if isinstance(origin, type) and origin is not type(None) and value is not None:
+            if isinstance(value, bool) and origin in (int, float):
+                continue
+            if isinstance(value, origin) or (origin is float and isinstance(value, int)):
+                return True
+            if issubclass(origin, enum.Enum) and value in {member.value for member in origin}:
+                return True
+    return False
 
 
-def _checked_values(values: dict[str, Any], hints: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    checked = {}
-    for key, value in values.items():
-        try:
-            checked[key] = _coerce(value, hints[key], loose=True)
-        except _WrongType:
+def _parsed_as_list(hint: Any) -> bool:
+    """Whether ``HfArgumentParser`` reads the field as a list (``nargs="+"``): ``list[X]`` or ``list[X] | None``."""
+    arms = [arm for arm in _arms(hint) if arm is not type(None)]
+    return len(arms) == 1 and typing.get_origin(arms[0]) is list
+
+
+def _parsed_as_bool(hint: Any) -> bool:
+    return hint is bool or hint == bool | None
+
+
+class _ConfigParser(HfArgumentParser):
+    """``HfArgumentParser`` of a config class whose errors are one :class:`BioprofileInputError` line.
+
+    ``values`` are the config's key/value pairs, so an error names the key, its type and the value given.
+    """
+
+    def __init__(self, config_class: type, values: dict[str, Any], hints: dict[str, Any]):
+        super().__init__(config_class)
+        self.values, self.hints = values, hints
+
+    def error(self, message: str):
+        """Raise instead of printing the usage and exiting (argparse's hook for parser errors)."""
+        found = re.match(r"argument -+([\w-]+)", message)
+        key = found.group(1).replace("-", "_") if found else None
+        if key in self.values:
             raise BioprofileInputError(
-                f"config key {prefix + key!r} must be {_type_name(hints[key])}, got {value!r}"
-            ) from None
-    return checked
+                f"config key {key!r} must be {_type_name(self.hints[key])}, got {self.values[key]!r}"
+            )
+        raise BioprofileInputError(f"bad config value: {message.splitlines()[0]}")
+
+
+def parse_config(config_class: type, values: dict[str, Any]) -> Any:
+    """Build a ``config_class`` (a dataclass of ``TrainingArguments`` kind) from YAML values with its parser.
+
+    Each value goes through :class:`transformers.HfArgumentParser`'s conversion of that field (what it does to a
+    command-line value: ``"1e-4"`` to a float, ``"true"`` to a bool, a choice checked against its choices); values a
+    command line cannot carry (``None``, a mapping, a list for a field that is not a list) are kept as they are when
+    the field's type admits them. The parser's ``parse_dict`` then builds the dataclass from the given keys.
+
+    Parameters
+    ----------
+    config_class
+        The dataclass, e.g. :class:`BFTConfig`.
+    values
+        Key/value pairs as read from YAML; every key must be a field.
+
+    Returns
+    -------
+    The ``config_class`` instance.
+    """
+    hints = {**typing.get_type_hints(config_class), **_WIDER_TYPES}
+    parser = _ConfigParser(config_class, values, hints)
+    arguments, kept = [], {}
+    for key, value in values.items():
+        hint = hints[key]
+        carried = not (value is None or isinstance(value, dict) or isinstance(value, list))
+        if isinstance(value, list) and _parsed_as_list(hint):
+            carried = True
+        if isinstance(value, bool) and not _parsed_as_bool(hint) and _fits(value, hint):
+            carried = False  # fsdp: true, which the parser would read as the string "True"
+        if carried:
+            items = value if isinstance(value, list) else [value]
+            arguments += [f"--{key}", *(str(v).lower() if isinstance(v, bool) else str(v) for v in items)]
+        elif _fits(value, hint):
+            kept[key] = value
+        else:
+            raise BioprofileInputError(f"config key {key!r} must be {_type_name(hint)}, got {value!r}")
+    parser.set_defaults(**kept)
+    parsed = parser.parse_args(arguments)
+    # Only the given keys: the parser's own defaults can differ from the dataclass's (a field it reads as a list
+    # defaults to None).
+    converted = {key: getattr(parsed, key) for key in values}
+    try:
+        (config,) = parser.parse_dict(converted, allow_extra_keys=False)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, BioprofileInputError):
+            raise
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise BioprofileInputError(f"bad config value: {lines[0]}") from None
+    return config
 
 
 def _checked_lora(section: Any) -> dict[str, Any]:
@@ -351,10 +433,36 @@ def _checked_lora(section: Any) -> dict[str, Any]:
             f"config key 'lora' must be a mapping of peft LoraConfig keys (or null), got {section!r}"
         )
     fields = {f.name for f in dataclasses.fields(LoraConfig) if f.init}
-    for key in section:
+    hints = typing.get_type_hints(LoraConfig)
+    for key, value in section.items():
         if key not in fields:
             raise BioprofileInputError(f"unknown LoRA key 'lora.{key}': use peft LoraConfig field names")
-    return _checked_values(section, typing.get_type_hints(LoraConfig), prefix="lora.")
+        if not _fits(value, hints[key]):
+            raise BioprofileInputError(
+                f"config key 'lora.{key}' must be {_type_name(hints[key])}, got {value!r}"
+            )
+    return dict(section)
+
+
+def check_config_keys(config_class: type, values: Any, moved: dict[str, str] | None = None) -> None:
+    """Refuse a config that is not a mapping or has a key ``config_class`` lacks, in one line naming the key.
+
+    Parameters
+    ----------
+    config_class
+        The dataclass the values are for.
+    values
+        What the YAML file held.
+    moved
+        Keys of an older layout, each with where it went (said in the message).
+    """
+    if not isinstance(values, dict):
+        raise BioprofileInputError("the config must be a mapping of keys to values (a YAML dictionary)")
+    known = {f.name for f in dataclasses.fields(config_class) if f.init}
+    for key in values:
+        if key not in known:
+            hint = f" ({moved[key]})" if moved and key in moved else ""
+            raise BioprofileInputError(f"unknown config key {key!r}{hint}: see docs/training.md for the keys")
 
 
 def config_from_dict(values: dict[str, Any], **overrides: Any) -> BFTConfig:
@@ -372,39 +480,24 @@ def config_from_dict(values: dict[str, Any], **overrides: Any) -> BFTConfig:
     BFTConfig
         The validated configuration.
     """
-    if not isinstance(values, dict):
-        raise BioprofileInputError("the config must be a mapping of keys to values (a YAML dictionary)")
+    check_config_keys(BFTConfig, values, _MOVED_KEYS)
     merged = {**values, **overrides}
-    known = {f.name for f in dataclasses.fields(BFTConfig) if f.init}
-    for key in merged:
-        if key not in known:
-            hint = f" ({_MOVED_KEYS[key]})" if key in _MOVED_KEYS else ""
-            raise BioprofileInputError(f"unknown config key {key!r}{hint}: see docs/training.md for the keys")
-    checked = _checked_values(merged, {**typing.get_type_hints(BFTConfig), **_WIDER_TYPES})
-    try:
-        (config,) = HfArgumentParser(BFTConfig).parse_dict(checked, allow_extra_keys=False)
-    except (TypeError, ValueError) as err:
-        if isinstance(err, BioprofileInputError):
-            raise
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise BioprofileInputError(f"bad config value: {lines[0]}") from None
-    return config
+    check_config_keys(BFTConfig, merged, _MOVED_KEYS)
+    return parse_config(BFTConfig, merged)
 
 
-def load_config(path: str | Path, **overrides: Any) -> BFTConfig:
-    """Read a YAML config file into a :class:`BFTConfig`.
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The key/value pairs of a YAML config file, or one :class:`BioprofileInputError` line saying what is wrong.
 
     Parameters
     ----------
     path
         The YAML file.
-    **overrides
-        Keys that replace those in the file.
 
     Returns
     -------
-    BFTConfig
-        The validated configuration.
+    dict
+        Its top-level mapping (empty for an empty file).
     """
     import yaml
 
@@ -423,4 +516,32 @@ def load_config(path: str | Path, **overrides: Any) -> BFTConfig:
         raise BioprofileInputError(
             f"config file {str(path)!r} is not valid YAML{where}: fix its syntax"
         ) from None
+    if not isinstance(values, dict):
+        raise BioprofileInputError("the config must be a mapping of keys to values (a YAML dictionary)")
+    return values
+
+
+def load_config(path: str | Path, **overrides: Any) -> BFTConfig:
+    """Read a YAML config file into a :class:`BFTConfig`.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    **overrides
+        Keys that replace those in the file.
+
+    Returns
+    -------
+    BFTConfig
+        The validated configuration.
+    """
+    values = read_config_file(path)
+    # the stage registry's key (bioprofile.train.stages): a BFTConfig is the sft stage's
+    stage = values.pop("stage", "sft")
+    if stage != "sft":
+        raise BioprofileInputError(
+            f"config file {str(path)!r} is for training stage {stage!r}, not sft: read it with train_from_config",
+            argument="stage",
+        )
     return config_from_dict(values, **overrides)

@@ -303,10 +303,11 @@ class ChatDataset(torch.utils.data.Dataset):
     """Tokenised chat records, ready for :class:`CompletionCollator`.
 
     Records whose assistant tokens all fall past ``max_length`` are dropped (they would train nothing);
-    ``n_dropped`` says how many.
+    ``n_dropped`` says how many. ``tokenizer`` is the one the records were tokenised with.
     """
 
     def __init__(self, records: list[dict[str, Any]], tokenizer, *, max_length: int):
+        self.tokenizer = tokenizer
         self.features = []
         self.n_dropped = 0
         for record in records:
@@ -322,6 +323,17 @@ class ChatDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, list[int]]:
         return self.features[index]
+
+    def as_dataset(self):
+        """The features as a :class:`datasets.Dataset` (``input_ids``, ``attention_mask``, ``labels`` columns).
+
+        The form TRL's ``SFTTrainer`` takes; :class:`bioprofile.train.trainer.BFTTrainer` makes it from a
+        :class:`ChatDataset` itself.
+        """
+        from datasets import Dataset
+
+        columns = ("input_ids", "attention_mask", "labels")
+        return Dataset.from_dict({key: [f[key] for f in self.features] for key in columns})
 
 
 class CompletionCollator:
