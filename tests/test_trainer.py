@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -698,3 +699,110 @@ def test_processes_that_would_each_train_alone_are_refused(monkeypatch, tmp_path
     with pytest.raises(BioprofileInputError, match="launched as 4 processes.*use_cpu: true") as err:
         check_processes_train_together(config)
     assert err.value.argument == "config" and "\n" not in str(err.value)
+
+
+BAD_CONFIGS = {
+    "unknown key": ("max_stepz: 3\n", "unknown config key 'max_stepz'"),
+    "wrong type": ("max_steps: three\n", "config key 'max_steps' must be int, got 'three'"),
+    "wrong type, not carried as text": ("lora: [4]\n", "config key 'lora' must be"),
+    "SFTConfig key bioprofile does not use": ("packing: true\n", "'packing' belongs to TRL's own SFT pipeline"),
+    "unknown stage": ("stage: rlhf\n", "unknown training stage 'rlhf': use one of sft"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_one_line_through_the_parser_and_the_cli(tmp_path, case):
+    """Through the library (HfArgumentParser underneath) and through `bioprofile train`: one line, exit 2."""
+    from typer.testing import CliRunner
+
+    from bioprofile.cli import app
+
+    text, message = BAD_CONFIGS[case]
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"train_file: x.jsonl\noutput_dir: {tmp_path / 'out'}\n{text}")
+    with pytest.raises(BioprofileInputError, match=re.escape(message)) as caught:
+        train_from_config(config)
+    assert "\n" not in str(caught.value)
+    result = CliRunner().invoke(app, ["train", str(config)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_the_parser_converts_each_value_as_hugging_face_does():
+    """Values go through HfArgumentParser's own conversion: YAML 1.1 strings to numbers, lists, bools, mappings."""
+    config = config_from_dict(
+        {
+            "train_file": "x.jsonl",
+            "learning_rate": "1e-4",  # YAML 1.1 reads 1e-4 as a string
+            "max_steps": 7,
+            "label_names": ["labels"],
+            "report_to": ["tensorboard"],
+            "fsdp_config": {"min_num_params": 0},
+            "loss_window": None,
+            "eval_before_training": True,
+        }
+    )
+    assert config.learning_rate == 1e-4 and config.max_steps == 7 and config.label_names == ["labels"]
+    assert config.report_to == ["tensorboard"] and config.loss_window is None and config.eval_before_training
+    for values, message in [
+        ({"max_steps": 2.5}, "'max_steps' must be int, got 2.5"),
+        ({"max_steps": True}, "'max_steps' must be int, got True"),
+        ({"learning_rate": "fast"}, "'learning_rate' must be float, got 'fast'"),
+        ({"max_steps": None}, "'max_steps' must be int, got None"),
+        ({"eval_before_training": "maybe"}, "'eval_before_training' must be bool"),
+    ]:
+        with pytest.raises(BioprofileInputError, match=re.escape(message)):
+            config_from_dict({"train_file": "x.jsonl", **values})
+
+
+def test_train_from_config_dispatches_on_the_stage_key(tmp_path, monkeypatch):
+    """stage: picks the registered runner (sft when absent); a registered stage is one register_stage line."""
+    from bioprofile.train import stages
+
+    runs = []
+
+    def fake_run(config, *, overwrite=False, progress=None):
+        runs.append((type(config).__name__, config.max_steps, overwrite))
+        return tmp_path / "done"
+
+    monkeypatch.setitem(stages._STAGES, "sft", stages.Stage("sft", BFTConfig, config_from_dict, fake_run))
+    monkeypatch.setitem(stages._STAGES, "toy", stages.Stage("toy", BFTConfig, config_from_dict, fake_run))
+    config = tmp_path / "c.yaml"
+    config.write_text("train_file: x.jsonl\nmax_steps: 3\n")
+    assert train_from_config(config) == tmp_path / "done"
+    config.write_text("stage: sft\ntrain_file: x.jsonl\nmax_steps: 3\n")
+    train_from_config(config, overwrite=True, max_steps=4)
+    train_from_config(config_from_dict({"train_file": "x.jsonl"}), max_steps=5)
+    assert runs == [("BFTConfig", 3, False), ("BFTConfig", 4, True), ("BFTConfig", 5, False)]
+    assert stages.stages() == ("sft", "toy")
+    config.write_text("stage: toy\ntrain_file: x.jsonl\nmax_steps: 6\n")
+    train_from_config(config)
+    assert runs[-1] == ("BFTConfig", 6, False)
+    with pytest.raises(BioprofileInputError, match="unknown training stage 'grpo': use one of sft, toy"):
+        train_from_config(config, stage="grpo")
+    with pytest.raises(BioprofileInputError, match="for training stage 'toy', not sft"):
+        load_config(config)
+
+
+def test_the_registry_runs_the_sft_stage():
+    from bioprofile.train import stages
+    from bioprofile.train.run import run_sft
+
+    stage = stages.get_stage("sft")
+    assert stages.DEFAULT_STAGE == "sft"
+    assert stage.config_class is BFTConfig and stage.from_dict is config_from_dict and stage.run is run_sft
+
+
+def test_bft_config_and_trainer_are_trl_s():
+    import trl
+
+    import bioprofile.train as train
+
+    assert issubclass(train.BFTTrainer, trl.SFTTrainer) and issubclass(train.BFTConfig, trl.SFTConfig)
+    # TRL's defaults that would change a run are Hugging Face's again: no bf16, no activation checkpointing.
+    default = config_from_dict({"train_file": "x.jsonl"})
+    assert default.bf16 is False and default.activation_checkpointing is False
+    assert default.dataset_kwargs == {"skip_prepare_dataset": True}  # the records come tokenised
