@@ -11,12 +11,14 @@ connections, honouring the server's ``Retry-After`` (up to two minutes); 400, 40
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bioprofile.errors import BioprofileInputError
@@ -24,6 +26,7 @@ from bioprofile.redact import redact_secrets, watch_secret_env
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
+    "MalformedAnswerError",
     "DEFAULT_BASE_URL",
     "LOCAL_HOSTS",
     "MAX_RETRIES",
@@ -33,6 +36,8 @@ __all__ = [
     "redact_url",
     "url_host",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -44,6 +49,8 @@ _SECRET_QUERY = re.compile(r"key|token|secret|password|passwd|sig|auth", re.IGNO
 _MESSAGE_CHARS = 200
 # What of a server message is looked at at all: a 1 MB message is cut to this before any pattern runs on it.
 _MESSAGE_READ_CHARS = 4 * _MESSAGE_CHARS
+# The longest a request may take in all unless told otherwise: a server that never answers costs this.
+_DEFAULT_TOTAL_CAP = 600.0
 #: The most retries of one request: each may wait up to the server's Retry-After, so more is a hang.
 MAX_RETRIES = 20
 # A URL inside a message: a scheme of at most 20 characters, then "://" and one run of non-space characters.
@@ -93,9 +100,16 @@ class OpenAIEndpoint:
     api_key_env
         Name of the environment variable holding the API key; a server on this machine may run without one.
     timeout
-        Seconds one request may take before it is retried.
+        Seconds one try of a request may wait for the server's next bytes before it is retried (read timeout).
     max_retries
-        Retries of a failed request (429, 5xx, time-out, dropped connection), with back-off and jitter.
+        Retries of a failed request (429, 5xx, time-out, dropped connection), with back-off and jitter; at most
+        :data:`MAX_RETRIES`.
+    connect_timeout
+        Seconds to open a connection.
+    total_timeout
+        Seconds one request may take in all, its retries and waits included: a server that sends a byte a second
+        never trips the read timeout, but trips this. ``None``: three tries' worth of ``timeout``, at most 10
+        minutes.
 
     Raises
     ------
@@ -105,10 +119,14 @@ class OpenAIEndpoint:
 
     base_url: str | None = field(default=None, repr=False)
     api_key_env: str = DEFAULT_API_KEY_ENV
-    timeout: float = 600.0
+    timeout: float = 300.0
     max_retries: int = 3
+    connect_timeout: float = 10.0
+    total_timeout: float | None = None
 
     def __post_init__(self) -> None:
+        if self.total_timeout is None and isinstance(self.timeout, int | float):
+            object.__setattr__(self, "total_timeout", min(_DEFAULT_TOTAL_CAP, 3 * self.timeout))
         url = (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
         object.__setattr__(self, "base_url", url)
         parts = urlsplit(url)
@@ -121,15 +139,19 @@ class OpenAIEndpoint:
             raise BioprofileInputError(
                 "api_key_env must name an environment variable, e.g. OPENAI_API_KEY", argument="api_key_env"
             )
-        if not self.timeout > 0:
-            raise BioprofileInputError(f"timeout must be positive, got {self.timeout}", argument="timeout")
+        for name in ("timeout", "connect_timeout", "total_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise BioprofileInputError(
+                    f"{name} must be a positive, finite number of seconds, got {value}", argument=name
+                )
+            object.__setattr__(self, name, float(value))
         if not 0 <= int(self.max_retries) <= MAX_RETRIES:
             raise BioprofileInputError(
                 f"max_retries must be between 0 and {MAX_RETRIES}, got {self.max_retries}",
                 argument="max_retries",
             )
         watch_secret_env(self.api_key_env)  # its value is masked in every message from now on
-        object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "max_retries", int(self.max_retries))
         if not os.environ.get(self.api_key_env) and not self.is_local:
             raise BioprofileInputError(
@@ -164,7 +186,8 @@ class OpenAIEndpoint:
     def __repr__(self) -> str:  # reprs end up in logs: the URL without credentials, never the key
         return (
             f"OpenAIEndpoint({self.shown_url!r}, api_key_env={self.api_key_env!r}, timeout={self.timeout}, "
-            f"max_retries={self.max_retries})"
+            f"max_retries={self.max_retries}, connect_timeout={self.connect_timeout}, "
+            f"total_timeout={self.total_timeout})"
         )
 
     def client(self):
@@ -181,13 +204,79 @@ class OpenAIEndpoint:
             raise BioprofileInputError(
                 "the OpenAI-compatible API needs the openai client: pip install 'bioprofile[openai]'"
             ) from None
+        from openai import Timeout
+
         return OpenAI(
             base_url=self.base_url,
             # vLLM and other local servers accept any key when started without one
             api_key=os.environ.get(self.api_key_env) or "no-key",
-            timeout=self.timeout,
+            timeout=Timeout(self.timeout, connect=self.connect_timeout),
             max_retries=self.max_retries,
         )
+
+    def call(self, request: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``request(*args, **kwargs)`` (a client call), given up after :attr:`total_timeout` seconds.
+
+        The call runs in a daemon thread: past the deadline it is left to end on its own (a server that drips
+        bytes may keep it alive; it never keeps the process alive), and this raises the client's
+        ``APITimeoutError``, which :func:`api_error` turns into one line.
+        """
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = request(*args, **kwargs)
+            except BaseException as err:  # handed to the caller's thread as it is
+                outcome["error"] = err
+            finally:
+                finished.set()
+
+        threading.Thread(target=run, name="bioprofile-request", daemon=True).start()
+        if not finished.wait(self.total_timeout):
+            import sys
+
+            import openai
+
+            # the HTTP library the client is built on (httpx2 in newer openai releases, httpx before) makes requests
+            http = sys.modules.get("httpx2") or sys.modules.get("httpx")
+            raise openai.APITimeoutError(request=http.Request("POST", self.shown_url))
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+
+class MalformedAnswerError(BioprofileInputError):
+    """A server answered, but not in the OpenAI API's shape (HTML, broken JSON, missing fields, wrong types)."""
+
+
+def malformed_answer(
+    endpoint: OpenAIEndpoint, what: str, err: BaseException | None = None
+) -> MalformedAnswerError:
+    """The one line for an answer that is not ``what`` (e.g. "a chat completion"), naming what was wrong.
+
+    Parameters
+    ----------
+    endpoint
+        The server that answered (shown without credentials).
+    what
+        What the answer should have been.
+    err
+        What reading it raised, if anything (its type and first words are shown).
+
+    Returns
+    -------
+    MalformedAnswerError
+        To raise; nothing of the answer is kept.
+    """
+    detail = ""
+    if err is not None:
+        said = " ".join(str(err)[:_MESSAGE_READ_CHARS].split())[:80]
+        detail = f" ({type(err).__name__}: {said})" if said else f" ({type(err).__name__})"
+    return MalformedAnswerError(
+        f"{endpoint.shown_url} sent an answer that is not {what}{detail}: is base_url an OpenAI-compatible API "
+        "root (it ends in /v1)?"
+    )
 
 
 def api_error(err: Exception, endpoint: OpenAIEndpoint, model: str) -> BioprofileInputError | None:
@@ -238,8 +327,9 @@ def api_error(err: Exception, endpoint: OpenAIEndpoint, model: str) -> Bioprofil
         )
     if isinstance(err, openai.APITimeoutError):
         return BioprofileInputError(
-            f"{url} did not answer within {endpoint.timeout:g} s, {retries + 1} times: raise timeout or rerun "
-            "later; what was finished is kept"
+            f"{url} did not answer in time ({endpoint.timeout:g} s for each of {retries + 1} tries, "
+            f"{endpoint.total_timeout:g} s in all): raise timeout and total_timeout, or rerun later; what was "
+            "finished is kept"
         )
     if isinstance(err, openai.APIConnectionError):
         return BioprofileInputError(

@@ -173,7 +173,7 @@ def test_plan_prices_and_settings():
     assert "$0.0300 at text-embedding-3-small's batch rate" in plan.describe()
     other = BatchPlan("BAAI/bge-small-en", 1, 1, exact_tokens=False, n_requests=1, n_batches=1)
     assert other.price_usd is None and "no published price" in other.describe()
-    with pytest.raises(BioprofileInputError, match="poll_interval must be positive"):
+    with pytest.raises(BioprofileInputError, match="poll_interval must be more than 0"):
         BatchSettings(poll_interval=0)
     with pytest.raises(BioprofileInputError, match="the Batch API is for openai: encoders"):
         OpenAIBatchEncoder("minilm", store=None)  # type: ignore[arg-type]

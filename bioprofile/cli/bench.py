@@ -20,7 +20,9 @@ from bioprofile.cli.options import (
     ObsmKeys,
     PertCol,
     Quiet,
+    RequestTimeout,
     Seed,
+    TotalTimeout,
     WriterDevice,
     WriterDtype,
     WriterThreads,
@@ -288,6 +290,8 @@ def bench_gene_sets_command(
     device: WriterDevice = None,
     threads: WriterThreads = None,
     max_retries: MaxRetries = None,
+    timeout: RequestTimeout = None,
+    total_timeout: TotalTimeout = None,
     template: Annotated[
         str, typer.Option("--template", "-t", help="Gene-set prompt template (process).")
     ] = "process",
@@ -318,12 +322,15 @@ def bench_gene_sets_command(
     check_output_prefix(output, overwrite=force)  # before any work, so no answer is generated for nothing
     sets = read_gene_sets(input, genes_col=genes_col, term_col=term_col, name_col=name_col, limit=limit)
     # --base-url reaches the cosine's openai: encoder as it reaches the writer: the key never goes to another host.
-    answer_encoder = encoder_from_flags(encoder, backend, base_url, DEFAULT_API_KEY_ENV)
+    timeouts = {"timeout": timeout, "total_timeout": total_timeout}
+    answer_encoder = encoder_from_flags(encoder, backend, base_url, DEFAULT_API_KEY_ENV, timeouts)
     options = GeneSetOptions(
         template=template, encoder=answer_encoder, use_stemmer=use_stemmer, baseline=not no_baseline
     )
     settings = settings_from_flags(batch_size, max_new_tokens, dtype, device, threads)
-    generator = generator_from_flags(model, backend, base_url, settings, DEFAULT_API_KEY_ENV, max_retries)
+    generator = generator_from_flags(
+        model, backend, base_url, settings, DEFAULT_API_KEY_ENV, max_retries, timeouts
+    )
     quiet_model_libraries(quiet)
     with (
         open_store(cache_dir) as store,

@@ -30,6 +30,8 @@ from bioprofile.cli.options import (
     MaxRetries,
     OpenAIBatch,
     QuietSummary,
+    RequestTimeout,
+    TotalTimeout,
     WriterDevice,
     WriterDtype,
     WriterThreads,
@@ -59,6 +61,7 @@ class _EmbedFlags:
     openai_batch: bool
     settings: object  # GenerationSettings, built (and checked) before the ids are resolved
     max_retries: int | None
+    timeouts: dict  # timeout, total_timeout: for a server, the writer's or the encoder's
     cache_dir: Path | None
     force: bool
     quiet: bool
@@ -101,6 +104,8 @@ def embed_genes_command(
     device: WriterDevice = None,
     threads: WriterThreads = None,
     max_retries: MaxRetries = None,
+    timeout: RequestTimeout = None,
+    total_timeout: TotalTimeout = None,
     cache_dir: CacheDir = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: ForceOutput = False,
@@ -180,6 +185,8 @@ def embed_proteins_command(
     device: WriterDevice = None,
     threads: WriterThreads = None,
     max_retries: MaxRetries = None,
+    timeout: RequestTimeout = None,
+    total_timeout: TotalTimeout = None,
     cache_dir: CacheDir = None,
     include_isotype_controls: Annotated[
         bool,
@@ -225,6 +232,7 @@ def _embed_flags(given: dict) -> _EmbedFlags:
         openai_batch=given["openai_batch"],
         settings=settings,
         max_retries=given["max_retries"],
+        timeouts={"timeout": given["timeout"], "total_timeout": given["total_timeout"]},
         cache_dir=given["cache_dir"],
         force=given["force"],
         quiet=given["quiet"],
@@ -239,12 +247,20 @@ def _embed_and_write(
     ``options`` are the pipeline function's own arguments (template, summaries, strict). Without ``generate`` (texts
     given, not written) no model is resolved.
     """
-    encoder = encoder_from_flags(flags.encoder, flags.backend, flags.base_url, flags.api_key_env)
+    encoder = encoder_from_flags(
+        flags.encoder, flags.backend, flags.base_url, flags.api_key_env, flags.timeouts
+    )
     check_openai_batch(flags.openai_batch, encoder)
     generator = None
     if generate:
         generator = generator_from_flags(
-            flags.model, flags.backend, flags.base_url, flags.settings, flags.api_key_env, flags.max_retries
+            flags.model,
+            flags.backend,
+            flags.base_url,
+            flags.settings,
+            flags.api_key_env,
+            flags.max_retries,
+            flags.timeouts,
         )
     with open_store(flags.cache_dir) as store:
         result = embed(

@@ -111,6 +111,24 @@ MaxRetries = Annotated[
         "--max-retries", min=0, help="Retries of a failed request with --backend openai (default 3)."
     ),
 ]
+RequestTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        min=0,
+        help="Seconds one try of a server request may wait for an answer (default: 300 for --backend openai, "
+        "60 for an openai: encoder).",
+    ),
+]
+TotalTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--total-timeout",
+        min=0,
+        help="Seconds a server request may take in all, retries included (default: three tries' worth, at most "
+        "600); a server that sends a byte a second trips it.",
+    ),
+]
 CacheDir = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Store location (default: $BIOPROFILE_CACHE_DIR or user cache)."),

@@ -55,19 +55,27 @@ def settings_from_flags(batch_size, max_new_tokens: int, dtype: DType, device, t
     )
 
 
-def generator_from_flags(model, backend: str, base_url, settings, api_key_env: str, max_retries=None):
-    """The profile writer the generation flags of embed-genes, embed-proteins and bench gene-sets describe."""
+def generator_from_flags(
+    model, backend: str, base_url, settings, api_key_env: str, max_retries=None, timeouts: dict | None = None
+):
+    """The profile writer the generation flags of embed-genes, embed-proteins and bench gene-sets describe.
+
+    ``timeouts`` (``timeout``, ``total_timeout``: --timeout, --total-timeout) go to a backend that takes them.
+    """
     from bioprofile.profiles import backend_option_names, make_generator
 
-    # --base-url and --api-key-env also serve openai: encoders: a backend gets them only when it takes them
-    shared = {"base_url": base_url, "api_key_env": api_key_env}
+    # --base-url, --api-key-env and the time-outs also serve openai: encoders: a backend gets them only when it
+    # takes them
+    shared = {"base_url": base_url, "api_key_env": api_key_env, **(timeouts or {})}
     taken = backend_option_names(backend)
     options = {name: value for name, value in shared.items() if name in taken}
     return make_generator(model, backend=backend, settings=settings, max_retries=max_retries, **options)
 
 
-def encoder_from_flags(encoder: str | None, backend: str, base_url: str | None, api_key_env: str):
-    """The encoder spec, or an OpenAI-compatible encoder built on --base-url / --api-key-env."""
+def encoder_from_flags(
+    encoder: str | None, backend: str, base_url: str | None, api_key_env: str, timeouts: dict | None = None
+):
+    """The encoder spec, or an OpenAI-compatible encoder built on --base-url / --api-key-env and the time-outs."""
     uses_api = encoder is not None and encoder.startswith("openai:")
     if base_url is not None and not _takes_base_url(backend) and not uses_api:
         fail("--base-url is for --backend openai or an openai: --encoder: drop it or say which uses it")
@@ -75,7 +83,8 @@ def encoder_from_flags(encoder: str | None, backend: str, base_url: str | None, 
         return encoder
     from bioprofile.encoders import get_encoder
 
-    return get_encoder(encoder, base_url=base_url, api_key_env=api_key_env)
+    given = {name: value for name, value in (timeouts or {}).items() if value is not None}
+    return get_encoder(encoder, base_url=base_url, api_key_env=api_key_env, **given)
 
 
 def _takes_base_url(backend: str) -> bool:
@@ -105,7 +114,9 @@ def batch_encoder(encoder, store, openai_batch: bool, quiet: bool):
     try:
         settings = BatchSettings(poll_interval=float(poll)) if poll else BatchSettings()
     except ValueError:
-        fail(f"BIOPROFILE_BATCH_POLL_INTERVAL must be a number of seconds, got {poll!r}")
+        fail(
+            f"BIOPROFILE_BATCH_POLL_INTERVAL must be a number of seconds above 0, at most 3600, got {poll!r}"
+        )
     say = None if quiet else (lambda line: typer.echo(line, err=True))
     return OpenAIBatchEncoder(encoder, store, settings=settings, say=say)
 

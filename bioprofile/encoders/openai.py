@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_errors, malformed_answer
 
 __all__ = [
     "KNOWN_MODELS",
@@ -155,6 +155,9 @@ class OpenAIEncoder:
         Seconds per request, and retries of a failed one (429, 5xx, time-out, dropped connection).
     token_counter
         A :class:`TokenCounter`; default :class:`Utf8ByteBound` (offline, conservative).
+    total_timeout
+        Seconds one request may take in all, retries included (``None``: three tries' worth of ``timeout``);
+        a server that drips bytes trips it.
 
     Raises
     ------
@@ -174,6 +177,7 @@ class OpenAIEncoder:
         timeout: float = 60.0,
         max_retries: int = 5,
         token_counter: TokenCounter | None = None,
+        total_timeout: float | None = None,
     ) -> None:
         self.model = str(model or "").strip()
         if not self.model:
@@ -204,7 +208,11 @@ class OpenAIEncoder:
         self.token_counter = token_counter or Utf8ByteBound()
         #: Where requests go and the retry policy (shared with the chat backend).
         self.endpoint = OpenAIEndpoint(
-            base_url, api_key_env=api_key_env, timeout=timeout, max_retries=max_retries
+            base_url,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
         )
         #: Texts truncated to ``limits.max_input_tokens`` by this object: original text -> its token count.
         self.truncated: dict[str, int] = {}
@@ -364,7 +372,11 @@ class OpenAIEncoder:
         try:  # numbers only: a string, a null or a nested list in an embedding is a malformed answer
             block = np.asarray([item["embedding"] for item in items])
         except ValueError:  # rows of two lengths
-            block = np.empty((0,), dtype=np.float32)
+            widths = sorted({len(e) for item in items if isinstance(e := item["embedding"], list)})
+            raise BioprofileInputError(
+                f"{server} returned vectors of widths {widths} in one answer for {self.model}: nothing of that "
+                "answer is kept"
+            ) from None
         if block.size and block.dtype.kind not in "fiu":
             raise BioprofileInputError(
                 f"{server} returned embeddings that are not lists of numbers for {self.model}"
@@ -388,5 +400,11 @@ class OpenAIEncoder:
     def _request(self, batch: list[str]) -> np.ndarray:
         """The vectors of one request's texts, in their order."""
         with api_errors(self.endpoint, self.model):
-            response = self.client.embeddings.create(**self.request_body(batch))
-        return self.vectors_from(response.data, len(batch))
+            try:
+                response = self.endpoint.call(self.client.embeddings.create, **self.request_body(batch))
+                data = response.data
+            except (AttributeError, TypeError, ValueError) as err:  # HTML, broken JSON, no data
+                if isinstance(err, BioprofileInputError):
+                    raise
+                raise malformed_answer(self.endpoint, "an embeddings list", err) from None
+        return self.vectors_from(data, len(batch))

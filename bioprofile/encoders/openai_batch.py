@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ BATCH_PRICES: dict[str, tuple[float, float]] = {
 }
 PRICES_AS_OF = "2026-05"
 
+# The longest pause between two polls, and the longest wait for open batches unless told (24 h window + 1 h).
+_LONGEST_POLL_INTERVAL = 3600.0
+_LONGEST_WAIT = 25 * 3600.0
 # Batch states after which a batch delivers nothing more.
 _ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 _log = logging.getLogger(__name__)
@@ -71,10 +75,11 @@ class BatchSettings:
     Parameters
     ----------
     poll_interval
-        Seconds between two polls of the open batches.
+        Seconds between two polls of the open batches (finite, at most an hour).
     wait
         Seconds to wait for open batches before stopping with a line that says to rerun (which collects, never
-        resubmits); ``None`` waits as long as they take (the completion window is 24 h).
+        resubmits); ``None`` waits the completion window (24 h) and an hour more, never longer: a batch the server
+        never ends is not polled forever.
     max_resubmits
         New batches of the failed lines, per run, before giving up on them.
     max_batch_inputs
@@ -93,12 +98,16 @@ class BatchSettings:
     completion_window: str = "24h"
 
     def __post_init__(self) -> None:
-        if not self.poll_interval > 0:
+        if not 0 < self.poll_interval <= _LONGEST_POLL_INTERVAL:
             raise BioprofileInputError(
-                f"poll_interval must be positive, got {self.poll_interval}", argument="poll_interval"
+                f"poll_interval must be more than 0 and at most {_LONGEST_POLL_INTERVAL:g} seconds, got "
+                f"{self.poll_interval}",
+                argument="poll_interval",
             )
-        if self.wait is not None and self.wait < 0:
-            raise BioprofileInputError(f"wait must be 0 or more seconds, got {self.wait}", argument="wait")
+        if self.wait is not None and not 0 <= self.wait < math.inf:
+            raise BioprofileInputError(
+                f"wait must be a finite number of seconds, 0 or more, got {self.wait}", argument="wait"
+            )
         if int(self.max_resubmits) < 0:
             raise BioprofileInputError(
                 f"max_resubmits must be 0 or more, got {self.max_resubmits}", argument="max_resubmits"
@@ -252,7 +261,8 @@ class OpenAIBatchEncoder:
         missing = [t for t in unique if t not in self.store.get_vectors(unique, encoder=self.id)]
         wanted = len(missing)
         resubmits, first, failures = 0, True, {}
-        deadline = None if self.settings.wait is None else time.monotonic() + self.settings.wait
+        waited = _LONGEST_WAIT if self.settings.wait is None else self.settings.wait
+        deadline = time.monotonic() + waited
         while missing:
             pending = self._poll_open(failures)
             found = self.store.get_vectors(missing, encoder=self.id)
@@ -272,11 +282,11 @@ class OpenAIBatchEncoder:
                 first = False
                 continue
             first = False
-            if deadline is not None and time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 open_ids = [job["batch_id"] for job in self.store.get_batch_jobs(encoder=self.id)]
                 raise BioprofileInputError(
                     f"{len(missing)} texts are still in running batches ({', '.join(open_ids)}) after waiting "
-                    f"{self.settings.wait:g} s: rerun the same command to collect them (nothing is sent again)",
+                    f"{waited:g} s: rerun the same command to collect them (nothing is sent again)",
                     argument="wait",
                 )
             time.sleep(self.settings.poll_interval)

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_error
+from bioprofile.openai_api import DEFAULT_API_KEY_ENV, OpenAIEndpoint, api_error, malformed_answer
 from bioprofile.profiles.generate import GenerationSettings
 
 __all__ = ["OpenAIChatGenerator"]
@@ -38,7 +38,11 @@ class OpenAIChatGenerator:
         number of requests in flight at once (16 unless set). Greedy decoding is sent as ``temperature=0``,
         reproducible on servers that decode deterministically (vLLM does).
     timeout, max_retries
-        Per-request time-out in seconds, and retries of failed requests (with back-off, by the ``openai`` client).
+        Seconds one try may wait for the server (a request gives up after three tries' worth, at most 10 minutes in
+        all: :class:`~bioprofile.openai_api.OpenAIEndpoint`), and retries of failed requests (with back-off).
+    total_timeout
+        Seconds one request may take in all, retries included (``None``: three tries' worth of ``timeout``, at
+        most 10 minutes); a server that drips bytes trips it.
 
     Notes
     -----
@@ -60,8 +64,9 @@ class OpenAIChatGenerator:
         base_url: str | None = None,
         api_key_env: str = DEFAULT_API_KEY_ENV,
         settings: GenerationSettings | None = None,
-        timeout: float = 600.0,
+        timeout: float = 300.0,
         max_retries: int = 3,
+        total_timeout: float | None = None,
     ) -> None:
         import importlib.util
 
@@ -89,7 +94,11 @@ class OpenAIChatGenerator:
         self.model = str(model).strip()
         #: Where requests go, with the retry policy (its URL may hold credentials; it never shows them).
         self.endpoint = OpenAIEndpoint(
-            base_url, api_key_env=api_key_env, timeout=timeout, max_retries=max_retries
+            base_url,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
         )
         self._client = None
 
@@ -137,8 +146,20 @@ class OpenAIChatGenerator:
         return kwargs
 
     def _complete(self, messages: list[dict]) -> str:
-        response = self.client.chat.completions.create(messages=messages, **self._request_kwargs())
-        return (response.choices[0].message.content or "").strip()
+        try:
+            response = self.endpoint.call(
+                self.client.chat.completions.create, messages=messages, **self._request_kwargs()
+            )
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:  # HTML, broken JSON...
+            if isinstance(err, BioprofileInputError):
+                raise
+            raise malformed_answer(self.endpoint, "a chat completion", err) from None
+        if not isinstance(content, str):  # null or another type: an empty profile would be stored as a text
+            raise malformed_answer(
+                self.endpoint, f"a chat completion with text (its content was {type(content).__name__})"
+            )
+        return content.strip()
 
     def _give_up(self, err: Exception, answered: int) -> BioprofileInputError | None:
         """The one line for a request that failed for good, ``answered`` replies into this call."""
@@ -188,9 +209,11 @@ class OpenAIChatGenerator:
                         continue
                     try:
                         text = future.result()
-                    except openai.OpenAIError as err:
+                    except (openai.OpenAIError, BioprofileInputError) as err:
                         if error is None:
-                            error = self._give_up(err, answered)
+                            error = (
+                                err if isinstance(err, BioprofileInputError) else self._give_up(err, answered)
+                            )
                             if error is None:  # not an API failure: a bug, with its traceback
                                 raise
                             # Stop sending: the server keeps failing. Requests in flight still finish.
@@ -202,6 +225,10 @@ class OpenAIChatGenerator:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if error is not None:
+            if answered:  # what arrived was handed over (and stored by the caller) before this line
+                raise BioprofileInputError(
+                    f"{error} ({answered} answers received before it are kept)"
+                ) from None
             raise error from None
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:

@@ -28,11 +28,17 @@ class OpenAIBackendOptions:
         The environment variable the key is read from (the key itself is never passed).
     max_retries
         Retries of a failed request (by the ``openai`` client, with back-off); ``None``: the client's 3.
+    timeout
+        Seconds one try may wait for the server (``None``: 300).
+    total_timeout
+        Seconds one request may take in all, retries included (``None``: three tries' worth, at most 600).
     """
 
     base_url: str | None = None
     api_key_env: str = DEFAULT_API_KEY_ENV
     max_retries: int | None = None
+    timeout: float | None = None
+    total_timeout: float | None = None
 
 
 def openai_generator(
@@ -54,7 +60,11 @@ def openai_generator(
     OpenAIChatGenerator
         Not yet connected: the client is made on the first request.
     """
-    retries = {} if options.max_retries is None else {"max_retries": options.max_retries}
+    given = {name: getattr(options, name) for name in ("max_retries", "timeout", "total_timeout")}
     return OpenAIChatGenerator(
-        model, base_url=options.base_url, api_key_env=options.api_key_env, settings=settings, **retries
+        model,
+        base_url=options.base_url,
+        api_key_env=options.api_key_env,
+        settings=settings,
+        **{name: value for name, value in given.items() if value is not None},
     )
