@@ -29,9 +29,11 @@ import torch
 from _paths import ROOT, SHARED
 
 from bioprofile.diagnose import examples_from_records, load_causal_lm, token_confidences
+from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import DEFAULT_LORA, BFTConfig
 from bioprofile.train.losses import METHODS
-from bioprofile.train.trainer import RUN_RECORD, load_records, train_from_config
+from bioprofile.train.run import load_records
+from bioprofile.train.stages import train_from_config
 
 SYNOPSIS = SHARED / "geneagent" / "gene_narrative_synopsis.txt"
 

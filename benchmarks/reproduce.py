@@ -130,8 +130,9 @@ def train_one(chain: Chain, split: GeneSplit, method: str, seed: int) -> tuple[P
     """Fine-tune one (method, seed) unless its finished adapter is there; ``(folder, trained now)``."""
     import torch
 
+    from bioprofile.train.card import RUN_RECORD
     from bioprofile.train.config import DEFAULT_LORA, BFTConfig
-    from bioprofile.train.trainer import RUN_RECORD, train_from_config
+    from bioprofile.train.stages import train_from_config
 
     out = adapter_dir(chain, split, method, seed)
     if (out / RUN_RECORD).is_file():
@@ -419,13 +420,13 @@ def _run_chain(chain: Chain, log) -> dict[str, Any]:
 
 
 def _base_path(model: str) -> str:
-    from bioprofile.train.trainer import resolve_training_model
+    from bioprofile.train.run import resolve_training_model
 
     return resolve_training_model(model)
 
 
 def _train_record(folder: Path) -> dict[str, Any]:
-    from bioprofile.train.trainer import RUN_RECORD
+    from bioprofile.train.card import RUN_RECORD
 
     record = json.loads((folder / RUN_RECORD).read_text())
     curve = record["metrics"]["train_loss_curve"]
