@@ -30,7 +30,13 @@ def toy_registered():
 
 def test_the_built_ins_are_registered_entries():
     assert profiles.registered_backends()[:3] == ("transformers", "vllm", "openai") == profiles.BACKENDS
-    assert profiles.backend_option_names("openai") == ("base_url", "api_key_env", "max_retries")
+    assert profiles.backend_option_names("openai") == (
+        "base_url",
+        "api_key_env",
+        "max_retries",
+        "timeout",
+        "total_timeout",
+    )
     assert profiles.backend_option_names("transformers") == ()
     assert cells.registered_methods()[:2] == ("genept-w", "genept-s")
 
