@@ -54,8 +54,9 @@ LAYERS: dict[str, int] = {
 MAX_PARAMETERS = 10
 # No module is longer: past this a file holds several concerns a reader must keep apart (issue 21).
 MAX_MODULE_LINES = 600
-# Modules still over MAX_MODULE_LINES while they are being split; each leaves this list when it is split.
-KNOWN_LONG_MODULES = {"train/trainer.py"}
+# Modules still over MAX_MODULE_LINES while they are being split; each leaves this list when it is split (the
+# test fails for a listed module that is no longer over, so the list empties itself).
+KNOWN_LONG_MODULES: set[str] = set()
 # The command-line package: the one place that speaks flags, and whose commands import what they run.
 CLI = PACKAGE / "cli"
 # A command-line flag: two dashes and a lower-case word, not part of a longer dash run or word.
