@@ -81,7 +81,10 @@ def test_two_gloo_ranks_match_each_other_and_one_big_batch(tmp_path):
     (single,) = _run(tmp_path, nproc=1, per_device_batch=4)
     assert single["world_size"] == 1
     start = build_tiny_llama(build_tiny_tokenizer(), seed=4).double().state_dict()
-    assert max((value - start[name]).abs().max().item() for name, value in single["params"].items()) > 1e-3
+    moved = max((value - start[name]).abs().max().item() for name, value in single["params"].items())
+    assert moved > 1e-3
+    # TRL's fused LM head reduces in float32 whatever the model's dtype: the float64 runs agree to float32 rounding,
+    # within 1e-6 of the largest weight change (a wrong scale across ranks is off by a factor of 2).
     for name, value in single["params"].items():
-        torch.testing.assert_close(rank0["params"][name], value, rtol=1e-9, atol=1e-10, msg=name)
-    assert rank0["losses"] == pytest.approx(single["losses"], rel=1e-9)
+        torch.testing.assert_close(rank0["params"][name], value, rtol=0.0, atol=1e-6 * moved, msg=name)
+    assert rank0["losses"] == pytest.approx(single["losses"], rel=1e-6)

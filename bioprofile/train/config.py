@@ -320,26 +320,25 @@ def _arms(hint: Any) -> tuple:
 
 def _fits(value: Any, hint: Any) -> bool:
     """Whether a YAML value is of type ``hint`` as it stands (no conversion): for what a command line cannot carry."""
-    for arm in _arms(hint):
-        origin = typing.get_origin(arm) or arm
-        if arm is Any or (arm is type(None) and value is None):
-            return True
-        if origin is Literal and value in typing.get_args(arm):
-            return True
-        if origin in (list, tuple) and isinstance(value, list):
-            (item,) = typing.get_args(arm)[:1] or (Any,)
-            if all(_fits(v, item) for v in value):
-                return True
-        if origin is dict and isinstance(value, dict):
-            return True
-        if isinstance(origin, type) and origin is not type(None) and value is not None:
-            if isinstance(value, bool) and origin in (int, float):
-                continue
-            if isinstance(value, origin) or (origin is float and isinstance(value, int)):
-                return True
-            if issubclass(origin, enum.Enum) and value in {member.value for member in origin}:
-                return True
-    return False
+    return any(_fits_arm(value, arm) for arm in _arms(hint))
+
+
+def _fits_arm(value: Any, arm: Any) -> bool:
+    origin = typing.get_origin(arm) or arm
+    if arm is Any or origin is type(None):
+        return arm is Any or value is None
+    if origin is Literal:
+        return value in typing.get_args(arm)
+    if origin in (list, tuple):
+        (item,) = typing.get_args(arm)[:1] or (Any,)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if not isinstance(origin, type) or value is None:
+        return False
+    if issubclass(origin, enum.Enum):
+        return value in {member.value for member in origin}
+    if isinstance(value, bool) and origin in (int, float):
+        return False  # YAML's true is no number
+    return isinstance(value, origin) or (origin is float and isinstance(value, int))
 
 
 def _parsed_as_list(hint: Any) -> bool:

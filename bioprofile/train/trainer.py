@@ -103,21 +103,21 @@ def scale_to_accumulated_batch(loss: torch.Tensor, n_micro: int, num_items_in_ba
 def sft_arguments(args: Any) -> SFTConfig:
     """``args`` as the :class:`trl.SFTConfig` a :class:`BFTTrainer` runs with: TRL's dataset preparation skipped.
 
-    A :class:`bioprofile.train.config.BFTConfig` already says so; a plain ``TrainingArguments`` is converted the way
-    ``SFTTrainer`` converts it (its values kept, TRL's defaults for the rest), and an ``SFTConfig`` that would
-    prepare the data is copied with preparation turned off (bioprofile's records are tokenised and labelled already;
-    TRL's preparation would cut them at its own ``max_length``).
+    A :class:`bioprofile.train.config.BFTConfig` already says so. A plain ``TrainingArguments`` is converted the way
+    ``SFTTrainer`` converts it (its values kept, TRL's defaults for the rest); arguments that would prepare the data
+    or drop columns are copied with both turned off: bioprofile's records are tokenised and labelled already (TRL's
+    preparation would cut them at its own ``max_length``), and the collator needs their ``attention_mask``.
     """
-    skip = {"skip_prepare_dataset": True}
-    if isinstance(args, SFTConfig):
-        if (args.dataset_kwargs or {}).get("skip_prepare_dataset"):
-            return args
-        args = copy.copy(args)
-        args.dataset_kwargs = {**(args.dataset_kwargs or {}), **skip}
+    if not isinstance(args, SFTConfig):
+        values = args.to_dict()
+        values["hub_token"] = args.hub_token  # to_dict hides it
+        args = SFTConfig(**values)
+    if (args.dataset_kwargs or {}).get("skip_prepare_dataset") and not args.remove_unused_columns:
         return args
-    values = args.to_dict()
-    values["hub_token"] = args.hub_token  # to_dict hides it
-    return SFTConfig(**values, dataset_kwargs=skip)
+    args = copy.copy(args)
+    args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    args.remove_unused_columns = False
+    return args
 
 
 def _as_dataset(dataset: Any) -> Any:
