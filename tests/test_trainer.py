@@ -707,7 +707,10 @@ BAD_CONFIGS = {
     "unknown key": ("max_stepz: 3\n", "unknown config key 'max_stepz'"),
     "wrong type": ("max_steps: three\n", "config key 'max_steps' must be int, got 'three'"),
     "wrong type, not carried as text": ("lora: [4]\n", "config key 'lora' must be"),
-    "SFTConfig key bioprofile does not use": ("packing: true\n", "'packing' belongs to TRL's own SFT pipeline"),
+    "SFTConfig key bioprofile does not use": (
+        "packing: true\n",
+        "'packing' belongs to TRL's own SFT pipeline",
+    ),
     "unknown stage": ("stage: rlhf\n", "unknown training stage 'rlhf': use one of sft"),
 }
 
