@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bioprofile.cells import CellInput, CellVectors, match_genes, register_method, unregister_method
+from bioprofile.cells import CellInput, CellVectors, register_method, unregister_method
 from bioprofile.profiles import register_backend, unregister_backend
 
 
@@ -71,7 +71,7 @@ class ToyCellMethod:
     def embed(self, cells: CellInput, options: ToyCellOptions) -> CellVectors:
         """Per-cell totals, read in row chunks."""
         every_gene = dict.fromkeys(cells.names, np.zeros(1, dtype=np.float32))
-        match = match_genes(cells.names, every_gene, what=cells.what)
+        match = cells.match(every_gene)
         rows = []
         n_cells = cells.X.shape[0]
         for start in range(0, n_cells, cells.limits.chunk_size):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
-from bioprofile.cells._match import match_genes, vector_table
+from bioprofile.cells._match import vector_table
 from bioprofile.cells._methods import CellInput, CellVectors, register_method
 from bioprofile.encoders import TextEncoder, get_encoder
 from bioprofile.encoders.cached import encode_texts
@@ -63,15 +63,10 @@ class GeneptW:
                 argument="embeddings",
             )
         table, provenance = vector_table(cells.embeddings)
-        limits = cells.limits
-        match = match_genes(
-            cells.names,
-            table,
-            min_coverage=limits.min_coverage,
-            warn_coverage=limits.warn_coverage,
-            what=cells.what,
+        match = cells.match(table)
+        return CellVectors(
+            genept_w(cells.X, match, options, chunk_size=cells.limits.chunk_size), match, provenance
         )
-        return CellVectors(genept_w(cells.X, match, options, chunk_size=limits.chunk_size), match, provenance)
 
     def provenance(self, options: GeneptWOptions) -> dict[str, Any]:
         """The options as recorded in ``uns[key_added]``."""
@@ -90,15 +85,10 @@ class GeneptS:
             provenance: dict = {}
         else:
             table, provenance = vector_table(cells.embeddings)
-        limits = cells.limits
-        match = match_genes(
-            cells.names,
-            table,
-            min_coverage=limits.min_coverage,
-            warn_coverage=limits.warn_coverage,
-            what=cells.what,
+        match = cells.match(table)
+        sentences = genept_s_sentences(
+            cells.X, match, top_n=options.top_n, chunk_size=cells.limits.chunk_size
         )
-        sentences = genept_s_sentences(cells.X, match, top_n=options.top_n, chunk_size=limits.chunk_size)
         encoder = options.encoder if hasattr(options.encoder, "encode") else get_encoder(options.encoder)
         with open_store(options.store) as cache:
             vectors = encode_texts(sentences, encoder, cache)

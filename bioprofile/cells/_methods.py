@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bioprofile.cells._match import GeneMatch, GeneTable
+from bioprofile.cells._match import GeneMatch, GeneTable, match_genes
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.registry import load_plugin
 
@@ -66,6 +66,27 @@ class CellInput:
     what: str
     embeddings: GeneTable | None
     limits: EmbedLimits
+
+    def match(self, table: Mapping[str, Any]) -> GeneMatch:
+        """The columns whose gene has a vector in ``table``, held to the coverage limits (see :func:`match_genes`).
+
+        Parameters
+        ----------
+        table
+            Gene vectors by symbol (or any mapping whose keys are the genes a method can use).
+
+        Returns
+        -------
+        GeneMatch
+            Which columns matched, and the coverage summary recorded in provenance.
+        """
+        return match_genes(
+            self.names,
+            table,
+            min_coverage=self.limits.min_coverage,
+            warn_coverage=self.limits.warn_coverage,
+            what=self.what,
+        )
 
 
 @dataclass(frozen=True)

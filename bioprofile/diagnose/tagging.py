@@ -11,18 +11,10 @@ ones); this module keeps their names where the diagnosis has always exported the
 
 from __future__ import annotations
 
-from bioprofile.text import (
-    CAUSAL_CONNECTIVES,
-    ENGLISH_WORD_SYMBOLS,
-    GENE_ENTITY_LABELS,
-    SCISPACY_MODELS,
-    connective_spans,
-    gene_entity_spans,
-    load_ner_pipeline,
-    ner_gene_spans,
-    token_tags,
-    tokens_in_spans,
-)
+from bioprofile.text.connectives import CAUSAL_CONNECTIVES, connective_spans
+from bioprofile.text.entities import ENGLISH_WORD_SYMBOLS, gene_entity_spans
+from bioprofile.text.ner import GENE_ENTITY_LABELS, SCISPACY_MODELS, load_ner_pipeline, ner_gene_spans
+from bioprofile.text.tokens import token_tags, tokens_in_spans
 
 __all__ = [
     "CAUSAL_CONNECTIVES",

@@ -60,8 +60,8 @@ def connective_spans(text: str) -> list[tuple[int, int, str]]:
 
     Returns
     -------
-    list of tuple
-        ``(start, end, name)`` spans, ``name`` being the connective's key in :data:`CAUSAL_CONNECTIVES`.
+    list of (start, end, name)
+        ``name`` being the connective's key in :data:`CAUSAL_CONNECTIVES`, in text order.
     """
     # each alternative is one named group c<i>, so the group that matched names the connective
     return [

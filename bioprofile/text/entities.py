@@ -56,26 +56,21 @@ def lexicon_gene_spans(text: str, symbols: frozenset[str] | None = None) -> list
 def gene_entity_spans(
     text: str, symbols: frozenset[str] | None = None, *, ner_model: str | Path | None = None
 ) -> list[tuple[int, int, str]]:
-    """Gene/protein mentions in ``text``: words that are HGNC approved symbols, plus spaCy NER spans.
-
-    A word (letters and digits, possibly joined by inner ``-`` or ``.``) is an entity when it equals an
-    approved symbol exactly (case-sensitive), is at least 2 characters long and is not in
-    :data:`ENGLISH_WORD_SYMBOLS`. The gene/protein spans of a spaCy NER pipeline are added (see
-    :func:`ner_gene_spans`): the one named by ``ner_model``, else a scispaCy model if one is installed.
+    """Gene/protein mentions in ``text``: the lexicon's (:func:`lexicon_gene_spans`) plus spaCy NER spans.
 
     Parameters
     ----------
-    text
-        The text to tag.
-    symbols
-        Approved symbols to match; ``None`` reads them with :func:`bioprofile.genes.hgnc_symbols`.
+    text, symbols
+        As for :func:`lexicon_gene_spans`.
     ner_model
-        spaCy pipeline: an installed package name or a directory written by ``nlp.to_disk``. ``None`` uses
-        ``en_ner_jnlpba_md`` or ``en_ner_bionlp13cg_md`` when installed, else the lexicon alone.
+        spaCy pipeline whose gene/protein spans are added (see :func:`~bioprofile.text.ner.ner_gene_spans`): an
+        installed package name or a directory written by ``nlp.to_disk``. ``None`` uses ``en_ner_jnlpba_md`` or
+        ``en_ner_bionlp13cg_md`` when installed, else the lexicon alone.
 
     Returns
     -------
-    ``(start, end, word)`` character spans, in text order.
+    list of (start, end, mention)
+        Character spans in text order, without repeats.
     """
     spans = lexicon_gene_spans(text, symbols)
     spans.extend(ner_gene_spans(text, ner_model))

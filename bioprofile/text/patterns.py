@@ -63,18 +63,19 @@ _STEMS = list(DRUG_STEMS)
 def mutation_spans(text: str) -> list[tuple[int, int, str]]:
     """Variant notations in ``text``: protein and coding-DNA changes, and dbSNP ids.
 
+    A one-letter protein change without ``p.`` needs two or more digits (``G12C``), so ``T1D`` or ``E2F`` are not
+    read as mutations.
+
     Parameters
     ----------
     text
-        The text to tag.
+        A profile, a summary or any prose.
 
     Returns
     -------
-    list of tuple
-        ``(start, end, kind)`` spans in text order; ``kind`` is ``"protein"`` (``p.V600E``, ``T790M``,
-        ``p.Gly12Cys``, ``p.L858fs``), ``"cdna"`` (``c.1799T>A``, ``c.35_36delGC``) or ``"snp"``
-        (``rs113488022``). A one-letter protein change without ``p.`` needs two or more digits (``G12C``), so
-        ``T1D`` or ``E2F`` are not read as mutations.
+    list of (start, end, kind)
+        In text order; ``kind`` is ``"protein"`` (``p.V600E``, ``T790M``, ``p.Gly12Cys``, ``p.L858fs``),
+        ``"cdna"`` (``c.1799T>A``, ``c.35_36delGC``) or ``"snp"`` (``rs113488022``).
     """
     spans = []
     for match in _MUTATION.finditer(text):
@@ -86,17 +87,18 @@ def mutation_spans(text: str) -> list[tuple[int, int, str]]:
 def drug_spans(text: str) -> list[tuple[int, int, str]]:
     """Drug names in ``text``, recognised by an INN stem (:data:`DRUG_STEMS`) ending a word.
 
+    The stem must follow at least three letters (so "April" is no ACE inhibitor); a brand name, which carries no
+    INN stem, is not found.
+
     Parameters
     ----------
     text
-        The text to tag.
+        Prose naming drugs by their international nonproprietary names (imatinib, trastuzumab).
 
     Returns
     -------
-    list of tuple
-        ``(start, end, class)`` spans in text order, ``class`` being the stem's drug class (``"kinase
-        inhibitor"`` for imatinib). The stem must follow at least three letters (so "April" is no ACE inhibitor);
-        a brand name without an INN stem is not found.
+    list of (start, end, drug class)
+        In text order, the class being the stem's (``"kinase inhibitor"`` for imatinib).
     """
     spans = []
     for match in _DRUG.finditer(text):
