@@ -7,8 +7,6 @@ Read and written as parquet, npz, h5ad and pt. The table is the same for every e
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from bioprofile.display import display_value
 from bioprofile.entities import DEFAULT_KIND
 from bioprofile.errors import BioprofileInputError
 from bioprofile.outputs import check_output_path
+from bioprofile.readers import UNREADABLE_FILE_ERRORS
 
 __all__ = [
     "FORMATS",
@@ -168,21 +167,6 @@ class EntityEmbeddings:
 
 #: The historical (and still most common) name of the table: gene tables are entity tables of kind "gene".
 GeneEmbeddings = EntityEmbeddings
-
-
-#: What a damaged or foreign file makes the readers raise (pyarrow's errors subclass ValueError and OSError, h5py's
-# OSError, torch's weights-only loader pickle.UnpicklingError or RuntimeError).
-UNREADABLE_FILE_ERRORS = (
-    OSError,
-    ValueError,
-    KeyError,
-    TypeError,
-    IndexError,
-    EOFError,
-    RuntimeError,
-    pickle.UnpicklingError,
-    zipfile.BadZipFile,
-)
 
 
 def resolve_format(path: Path, format: str | None, *, reading: bool = False) -> str:

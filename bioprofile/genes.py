@@ -25,7 +25,6 @@ Resolution rules
 
 from __future__ import annotations
 
-import csv
 import re
 import warnings
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from bioprofile.display import display_value, is_plain
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 from bioprofile.hgnc import HgncIndex, hgnc_index, hgnc_release, hgnc_symbols, hgnc_table_path
+from bioprofile.readers import csv_rows, read_text_file
 
 __all__ = [
     "SPECIES",
@@ -344,7 +344,7 @@ _TOKEN_SPLIT = re.compile(r"[\s,;]+")
 
 
 def read_list_file(path: Path, *, what: str, argument: str | None = None) -> str:
-    """The text of a user's list file (genes, targets), BOM stripped, or one line saying why it cannot be read.
+    """The text of a user's list file (genes, targets): :func:`bioprofile.readers.read_text_file`.
 
     Parameters
     ----------
@@ -358,15 +358,9 @@ def read_list_file(path: Path, *, what: str, argument: str | None = None) -> str
     Returns
     -------
     str
-        The file's text.
+        The file's text, BOM stripped.
     """
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        raise BioprofileInputError(
-            f"cannot read {what} {path}: {reason}; give a readable text, .csv or .tsv file", argument=argument
-        ) from None
+    return read_text_file(path, what=what, argument=argument)
 
 
 def read_gene_list(path: str | Path) -> list[str]:
@@ -411,7 +405,10 @@ def read_gene_list(path: str | Path) -> list[str]:
 def _read_gene_column(text: str, path: Path) -> list[str] | None:
     """Identifiers from the gene column of a table, or None when it is a headerless one-column list."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    rows = [row for row in csv.reader(_uncommented(text), delimiter=delimiter) if any(c.strip() for c in row)]
+    read = csv_rows(
+        _uncommented(text), delimiter=delimiter, path=path, what="gene table", argument="genes_file"
+    )
+    rows = [row for row in read if any(c.strip() for c in row)]
     if not rows:
         return []
     header = [cell.strip().lower() for cell in rows[0]]

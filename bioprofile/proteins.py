@@ -32,6 +32,7 @@ from typing import ClassVar
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import CaseOnlyMatchWarning, Gene, normalize_genes, read_list_file
+from bioprofile.readers import csv_rows
 
 __all__ = [
     "KEY_PREFIX",
@@ -502,7 +503,8 @@ def read_target_list(path: str | Path) -> list[str]:
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     names: list[str] = []
     if path.suffix.lower() in {".csv", ".tsv"} and lines:
-        rows = list(csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = csv_rows(lines, delimiter=delimiter, path=path, what="target table", argument="targets_file")
         header = [cell.strip().lower() for cell in rows[0]]
         column = next((header.index(c) for c in _TARGET_COLUMNS if c in header), None)
         if column is not None:

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bioprofile"
 LAYERS: dict[str, int] = {
     "errors": 0,
     "redact": 0,
+    "readers": 0,
     "_version": 0,
     "cache": 0,
     "fingerprint": 0,

@@ -14,6 +14,7 @@ import sys
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from bioprofile.display import terminal_safe
 from bioprofile.errors import BioprofileInputError
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
@@ -75,7 +76,8 @@ def in_flags(message: str, params: list, argument: str | None = None) -> str:
 
 def fail(message: str) -> None:
     """Print one clear line and exit with code 2 (bad input)."""
-    typer.secho(f"error: {' '.join(str(message).split())}", err=True, fg=typer.colors.RED)
+    # whitespace runs (newlines included) become one space; any other control character is shown escaped
+    typer.secho(f"error: {terminal_safe(' '.join(str(message).split()))}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=2)
 
 
@@ -95,7 +97,7 @@ class BoundaryCommand(TyperCommand):
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, DamagedStoreWarning):
                 text = in_flags(in_commands(" ".join(str(message).split())), self.params)
-                typer.secho(f"warning: {text}", err=True, fg=typer.colors.YELLOW)
+                typer.secho(f"warning: {terminal_safe(text)}", err=True, fg=typer.colors.YELLOW)
             else:
                 shown(message, category, filename, lineno, file, line)
 

@@ -10,7 +10,7 @@ import typer
 from bioprofile.cli.boundary import fail
 from bioprofile.cli.options import CacheDir, ForceOutput
 from bioprofile.cli.steps import open_store
-from bioprofile.display import display_value
+from bioprofile.display import display_value, terminal_safe
 
 _CacheModel = Annotated[
     str | None,
@@ -82,7 +82,9 @@ def cache_info_command(
         table.add_column("newest", no_wrap=True)
         for row in info.generators:
             table.add_row(
-                escape(row["generator"]),  # ids come from files and servers: never read as rich markup
+                escape(
+                    terminal_safe(row["generator"])
+                ),  # ids come from files and servers: no markup, no escapes
                 str(row["profiles"]),
                 str(row["templates"]),
                 row["oldest"][:10],
@@ -94,7 +96,10 @@ def cache_info_command(
         table = Table(Column("encoder", no_wrap=True, min_width=widest), "vectors", "dim", "size")
         for row in info.encoders:
             table.add_row(
-                escape(row["encoder"]), str(row["vectors"]), str(row["dim"]), _human_bytes(row["bytes"])
+                escape(terminal_safe(row["encoder"])),
+                str(row["vectors"]),
+                str(row["dim"]),
+                _human_bytes(row["bytes"]),
             )
         console.print(table)
         for row in info.encoders:

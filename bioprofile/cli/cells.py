@@ -10,6 +10,7 @@ import typer
 from bioprofile.cli.boundary import in_commands, in_flags
 from bioprofile.cli.options import ForceOutput, Quiet
 from bioprofile.cli.steps import quiet_model_libraries
+from bioprofile.display import terminal_safe
 from bioprofile.progress import working
 
 
@@ -87,7 +88,7 @@ def embed_cells_command(
         )
     for warning in caught:  # each library warning as one line in flags, not Python's two-line form
         message = in_flags(in_commands(" ".join(str(warning.message).split())), ctx.command.params)
-        typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+        typer.secho(f"warning: {terminal_safe(message)}", err=True, fg=typer.colors.YELLOW)
     cov = info["gene_coverage"]
     typer.echo(
         f"wrote obsm['X_bioprofile'] to {output} ({info['method']}; {cov['n_matched']} of {cov['n_vars']} "

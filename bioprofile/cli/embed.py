@@ -45,6 +45,7 @@ from bioprofile.cli.steps import (
     quiet_model_libraries,
     settings_from_flags,
 )
+from bioprofile.display import terminal_safe
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def _embed_and_write(
 
 def _warn(message: str) -> None:
     """A warning line on stderr."""
-    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+    typer.secho(f"warning: {terminal_safe(message)}", err=True, fg=typer.colors.YELLOW)
 
 
 def _given_ids(ids: list[str] | None, file: Path | None, read, message: str) -> list[str]:
@@ -316,12 +317,15 @@ def _print_preview(result, rows: int = 5, width: int = 100, header: str = "gene"
     import numpy as np
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(header, "profile", "|v|")
     for symbol, text, vector in list(zip(result.symbols, result.texts, result.vectors, strict=False))[:rows]:
-        flat = " ".join(text.split())
+        flat = terminal_safe(
+            " ".join(text.split())
+        )  # texts come from a model or a server: no escapes, no markup
         shown = flat if len(flat) <= width else flat[: width - 3] + "..."
-        table.add_row(symbol, shown, f"{np.linalg.norm(vector):.2f}")
+        table.add_row(Text(terminal_safe(symbol)), Text(shown), f"{np.linalg.norm(vector):.2f}")
     if len(result) > rows:
         table.caption = f"... and {len(result) - rows} more"
     Console().print(table)

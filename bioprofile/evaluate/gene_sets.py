@@ -15,7 +15,6 @@ writes itself (``write(prefix)``: PREFIX.md and PREFIX.json with every set's ans
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 from collections import Counter
@@ -34,6 +33,7 @@ from bioprofile.evaluate.report import WritesItself, format_mean_std, markdown_t
 from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.gene_set_prompts import GeneSetPrompt, get_gene_set_template
 from bioprofile.profiles.generate import ProfileGenerator, generate_profiles, profile_cache_key
+from bioprofile.readers import csv_dict_rows, csv_rows, read_text_file
 from bioprofile.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -164,13 +164,12 @@ def read_gene_sets(
     path = Path(path)
     if limit is not None and limit < 1:
         raise BioprofileInputError(f"limit must be at least 1, got {limit}", argument="limit")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise BioprofileInputError(f"cannot read gene-set file {path}: {err.strerror}") from None
+    text = read_text_file(path, what="gene-set file", argument="input_path")
     delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    header = {str(c).strip().lower(): c for c in reader.fieldnames or [] if c is not None}
+    lines = text.splitlines()
+    rows = csv_dict_rows(lines, delimiter=delimiter, path=path, what="gene-set file", argument="input_path")
+    fieldnames = csv_rows(lines[:1], delimiter=delimiter, path=path, what="gene-set file")[0] if lines else []
+    header = {str(c).strip().lower(): c for c in fieldnames if c is not None}
     genes_column = _pick_column(header, genes_col, _GENES_COLUMNS, "genes_col")
     term_column = _pick_column(header, term_col, _TERM_COLUMNS, "term_col")
     name_column = (
@@ -179,7 +178,7 @@ def read_gene_sets(
         else next((header[c] for c in _NAME_COLUMNS if c in header), None)
     )
     sets = []
-    for number, row in enumerate(reader, start=1):
+    for number, row in enumerate(rows, start=1):
         genes = tuple(g for g in _GENE_SEPARATORS.split(row.get(genes_column) or "") if g)
         term = " ".join((row.get(term_column) or "").split())
         if not genes or not term:

@@ -46,6 +46,7 @@ from bioprofile.perturbation.runner import (
     StateRun,
     run_state_train_predict,
 )
+from bioprofile.readers import read_h5ad
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,8 +235,6 @@ def prepare_perturbation_bench(
         The data fails a check, a feature set misses a label or is malformed, an option is invalid, or the
         work folder is in the way.
     """
-    import anndata as ad
-
     options = (options or PerturbationBenchOptions()).check()
     data_path = Path(data)
     if not data_path.is_file():
@@ -252,7 +251,7 @@ def prepare_perturbation_bench(
         )
     if not work_dir.parent.is_dir():
         raise BioprofileInputError(f"folder {work_dir.parent} does not exist", argument="work_dir")
-    adata = ad.read_h5ad(data_path)
+    adata = read_h5ad(data_path, what="data file", argument="data")
     check_perturbation_data(
         adata,
         pert_col=columns.pert_col,

@@ -40,6 +40,7 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import normalize_genes
 from bioprofile.outputs import check_output_path
 from bioprofile.perturbation.checks import check_control_label, check_obs_column, format_names
+from bioprofile.readers import read_h5ad
 
 __all__ = [
     "ALLOW_MISSING",
@@ -140,13 +141,10 @@ def _choice(value, options: Sequence[str | None], argument: str) -> None:
 
 def _read_labels(adata, pert_col: str) -> tuple[list[str], dict[str, Any]]:
     """The labels of ``obs[pert_col]`` in order of first appearance, and where they came from."""
-    import anndata as ad
-
     if isinstance(adata, (str, Path)):
         path = Path(adata)
-        if not path.is_file():
-            raise BioprofileInputError(f"data file {path} does not exist: pass an .h5ad", argument="adata")
-        backed = ad.read_h5ad(path, backed="r")  # obs only: the expression stays on disk
+        # obs only: the expression stays on disk
+        backed = read_h5ad(path, backed="r", what="data file", argument="adata")
         try:
             check_obs_column(backed, pert_col, argument="pert_col")
             labels = list(dict.fromkeys(backed.obs[pert_col].astype(str)))

@@ -12,9 +12,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
 from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
+from bioprofile.readers import UNREADABLE_FILE_ERRORS
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TransformersGenerator"]
 
@@ -160,15 +162,22 @@ class TransformersGenerator:
             _limit_cpu_threads(self.settings.threads)
         base_path = self._adapter_base or self.model_path
         tokenizer_path = self.model_path if self._has_tokenizer(self.model_path) else base_path
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self.dtype)
-        if self._adapter_base is not None:
-            from peft import PeftModel
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self.dtype)
+            if self._adapter_base is not None:
+                from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, self.model_path)
-            # Merged weights generate as fast as the base model; LoRA-style adapters support it.
-            if hasattr(model, "merge_and_unload"):
-                model = model.merge_and_unload()
+                model = PeftModel.from_pretrained(model, self.model_path)
+                # Merged weights generate as fast as the base model; LoRA-style adapters support it.
+                if hasattr(model, "merge_and_unload"):
+                    model = model.merge_and_unload()
+        except UNREADABLE_FILE_ERRORS as err:
+            # damaged or foreign files, and weights the safe loader refuses (a pickle that would run code)
+            reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 160)
+            raise BioprofileInputError(
+                f"cannot load the model in {self.model_path} ({reason}): check or copy the model folder again"
+            ) from None
         if getattr(tokenizer, "chat_template", None) is None:
             raise BioprofileInputError(
                 f"{self.model_path} has no chat template: profiles need an instruction-tuned chat model"
@@ -205,10 +214,19 @@ class TransformersGenerator:
 
     def prompt_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
         """Token ids of each chat rendered with the chat template and the assistant turn opened."""
-        texts = [
-            self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-            for messages in messages_list
-        ]
+        try:
+            texts = [
+                self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+                for messages in messages_list
+            ]
+        except Exception as err:
+            if not type(err).__module__.startswith("jinja2"):
+                raise
+            # a template that fails, or that Jinja's sandbox stopped (it tried to reach outside the template)
+            reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 160)
+            raise BioprofileInputError(
+                f"the chat template of {self.model_path} cannot be used ({reason}): fix its chat_template"
+            ) from None
         # The template already writes any BOS/special tokens the model expects.
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 

@@ -194,6 +194,18 @@ def _looks_like_path(name: str) -> bool:
     return bool(_PATHLIKE.search(name)) or name.count("/") > 1 or name.endswith("/")
 
 
+def _check_json_object(config: Path, name: str) -> None:
+    """One line when a model folder's ``config.json`` is unreadable or not a JSON object."""
+    try:
+        ok = isinstance(json.loads(config.read_text(encoding="utf-8")), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        raise BioprofileInputError(
+            f"model {name}: its {config.name} is damaged (not a JSON object): copy the model folder again"
+        )
+
+
 def resolve_model(name_or_path: str | os.PathLike | None) -> str:
     """Turn a model a user named (path, hub id or ``None``) into something ``from_pretrained`` can load offline.
 
@@ -218,7 +230,10 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
             raise BioprofileInputError(
                 f"{name} is not a model directory: it is a file; pass the folder holding config.json"
             )
-        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+        configs = [path / f for f in ("config.json", "adapter_config.json") if (path / f).is_file()]
+        if configs:
+            for config in configs:  # a damaged one fails here in one line, not deep inside transformers
+                _check_json_object(config, name)
             return str(path.resolve())
         raise BioprofileInputError(
             f"{name} is not a model directory: it has no config.json (nor adapter_config.json for a "

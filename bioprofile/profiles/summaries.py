@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.readers import allow_large_csv_fields
 
 __all__ = ["read_summaries"]
 
@@ -130,8 +131,21 @@ def _read_symbol_lines(content: str) -> tuple[list[tuple[int, str, str]], list[t
 def _read_table(
     content: str, delimiter: str, path: Path
 ) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    allow_large_csv_fields()  # a long summary is a field over csv's 128 kB default
     reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter)
-    header = [cell.strip().lower() for cell in next(reader, [])]
+    try:
+        header = [cell.strip().lower() for cell in next(reader, [])]
+        return _read_rows(reader, header, path)
+    except csv.Error as err:
+        raise BioprofileInputError(
+            f"summaries file {path}: line {reader.line_num} is not CSV/TSV ({' '.join(str(err).split())[:120]})"
+        ) from None
+
+
+def _read_rows(
+    reader, header: list[str], path: Path
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    """The ``(line, symbol, text)`` entries and the bad lines of a summaries table after its header."""
     symbol_col = next((header.index(name) for name in SYMBOL_COLUMNS if name in header), None)
     text_col = next((header.index(name) for name in TEXT_COLUMNS if name in header), None)
     if symbol_col is None or text_col is None:

@@ -5,13 +5,13 @@ Gene2vec's gene-gene interactions (GGI) and protein-protein interaction tables (
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.gene_tasks.labels import PairLabels, binary_labels
+from bioprofile.readers import csv_rows, read_text_file
 
 __all__ = ["load_gene2vec_pairs", "load_pair_table", "pair_features"]
 
@@ -60,12 +60,10 @@ def load_pair_table(path: str | Path, name: str = "ppi", *, seed: int = 0) -> Pa
     A ``split`` column with ``train``/``test`` values gives a fixed split; otherwise the task is cross-validated.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise BioprofileInputError(f"cannot read pair file {path}: {err.strerror}") from None
+    text = read_text_file(path, what="pair file")
     delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if r and not r[0].startswith("#")]
+    read = csv_rows(text.splitlines(), delimiter=delimiter, path=path, what="pair file")
+    rows = [r for r in read if r and not r[0].startswith("#")]
     header = [c.strip().lower() for c in rows[0]] if rows else []
     if {"gene_a", "gene_b"} <= set(header):
         ia, ib = header.index("gene_a"), header.index("gene_b")

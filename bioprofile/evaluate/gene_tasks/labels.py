@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.readers import csv_dict_rows, read_text_file
 
 __all__ = ["GeneLabels", "PairLabels", "binary_labels", "read_csv_rows"]
 
@@ -92,11 +92,8 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     BioprofileInputError
         The file cannot be read.
     """
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return list(csv.DictReader(fh, delimiter=delimiter))
-    except OSError as err:
-        raise BioprofileInputError(f"cannot read label file {path}: {err.strerror}; check the path") from None
+    text = read_text_file(path, what="label file")
+    return csv_dict_rows(text.splitlines(), delimiter=delimiter, path=path, what="label file")
 
 
 def binary_labels(values: Sequence[str], path: Path) -> np.ndarray:
