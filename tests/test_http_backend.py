@@ -226,7 +226,10 @@ def test_settings_checked_before_any_request(monkeypatch):
     with pytest.raises(BioprofileInputError, match="not an http"):
         OpenAIChatGenerator("m", base_url="localhost:8000")
     # a local server may run without a key
-    assert OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id == "openai:m@http://localhost:8000/v1"
+    assert (
+        OpenAIChatGenerator("m", base_url="http://localhost:8000/v1").id
+        == "openai:m@http://localhost:8000/v1"
+    )
 
 
 PASSWORD = "Pa55-never-shown"

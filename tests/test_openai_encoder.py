@@ -126,7 +126,10 @@ def test_specs_ids_and_reprs_hold_no_secrets(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://user:PASS@127.0.0.1:8011/v1")
     encoder = get_encoder("openai:text-embedding-3-small?dimensions=256")
-    assert encoder.id == "openai:text-embedding-3-small?dimensions=256@http://127.0.0.1:8011/v1" and encoder.dim == 256
+    assert (
+        encoder.id == "openai:text-embedding-3-small?dimensions=256@http://127.0.0.1:8011/v1"
+        and encoder.dim == 256
+    )
     assert SECRET not in repr(encoder) + encoder.id and "PASS" not in repr(encoder) + encoder.id
     assert encoder_from_id(encoder.id).id == encoder.id
     assert get_encoder("openai:text-embedding-ada-002").dim == 1536
