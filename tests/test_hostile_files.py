@@ -210,3 +210,14 @@ def test_terminal_safe_is_linear_and_keeps_plain_text():
     assert terminal_safe("TP53 guards") == "TP53 guards"
     assert terminal_safe("a\x1b[31mb") == "a\\x1b[31mb"
     assert len(terminal_safe("\x07" * 100_000)) == 400_000
+
+
+def test_an_even_loss_window_is_refused_before_any_record_is_read(tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"prompt": "x", "response": "y"}\n')
+    result = CliRunner().invoke(
+        app,
+        ["diagnose", "weights", str(records), "--loss-window", "8", "-o", str(tmp_path / "d"), "-m", "/none"],
+    )
+    _one_line(result, "loss window must be odd")
+    assert not (tmp_path / "d").exists()

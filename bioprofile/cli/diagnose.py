@@ -142,6 +142,7 @@ def diagnose_weights_command(
     from bioprofile.diagnose.report import weights_files
     from bioprofile.pl import plot_token_weights
 
+    dx.check_weight_window(loss_window)  # before any record is read or model loaded
     examples = _diagnose_examples(data, output, limit=limit, refseq=refseq)
     if index >= len(examples):
         fail(f"--index {index} is past the last record ({len(examples) - 1}); pick a smaller index")

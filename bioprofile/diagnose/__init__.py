@@ -64,7 +64,12 @@ from bioprofile.diagnose.tagging import (
     token_tags,
     tokens_in_spans,
 )
-from bioprofile.diagnose.weights import WEIGHT_METHODS, compact_weight_view, token_weight_table
+from bioprofile.diagnose.weights import (
+    WEIGHT_METHODS,
+    check_weight_window,
+    compact_weight_view,
+    token_weight_table,
+)
 from bioprofile.diagnose.windows import (
     GROUPS,
     WindowRule,
@@ -108,6 +113,7 @@ __all__ = [
     "token_confidences",
     "token_tags",
     "token_weight_table",
+    "check_weight_window",
     "tokens_in_spans",
     "window_bounds",
     "window_table",

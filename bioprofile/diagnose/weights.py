@@ -16,7 +16,28 @@ from bioprofile.errors import BioprofileInputError
 
 WEIGHT_METHODS: tuple[str, ...] = ("sft", "dft", "bft", "bft-v1")
 
-__all__ = ["WEIGHT_METHODS", "compact_weight_view", "token_weight_table"]
+__all__ = ["WEIGHT_METHODS", "check_weight_window", "compact_weight_view", "token_weight_table"]
+
+
+def check_weight_window(window: int | None, methods: Sequence[str] = WEIGHT_METHODS) -> None:
+    """Refuse a loss window some of ``methods`` cannot use (an even one for the centred windows), before any work.
+
+    Parameters
+    ----------
+    window
+        Window length G, or ``None`` for each method's default.
+    methods
+        The loss names the table will hold.
+
+    Raises
+    ------
+    BioprofileInputError
+        The window is not an integer >= 1, or it is even and a method centres its windows on a token.
+    """
+    from bioprofile.train.losses import resolve_window
+
+    for method in ("bft", *methods):
+        resolve_window(method, window)
 
 
 def token_weight_table(
@@ -51,6 +72,7 @@ def token_weight_table(
     # lazy: bioprofile.train.losses imports torch at module top, which the rest of the package does not need
     from bioprofile.train.losses import local_confidence, resolve_window, token_weights
 
+    check_weight_window(window, methods)
     n = confidence.p.size
     if n == 0:
         raise BioprofileInputError(
