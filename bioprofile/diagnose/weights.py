@@ -34,6 +34,7 @@ def check_weight_window(window: int | None, methods: Sequence[str] = WEIGHT_METH
     BioprofileInputError
         The window is not an integer >= 1, or it is even and a method centres its windows on a token.
     """
+    # lazy: bioprofile.train.losses imports torch at module top; checking a window must not load it
     from bioprofile.train.losses import resolve_window
 
     for method in ("bft", *methods):
