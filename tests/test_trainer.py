@@ -811,3 +811,22 @@ def test_bft_config_and_trainer_are_trl_s():
     default = config_from_dict({"train_file": "x.jsonl"})
     assert default.bf16 is False and default.activation_checkpointing is False
     assert default.dataset_kwargs == {"skip_prepare_dataset": True}  # the records come tokenised
+
+
+def test_any_arguments_run_with_trl_s_preparation_skipped(tmp_path):
+    """BFTTrainer's records come tokenised and labelled: TRL must neither prepare nor prune them."""
+    import trl
+
+    from bioprofile.train.trainer import sft_arguments
+
+    plain = sft_arguments(_args(tmp_path, remove_unused_columns=True, learning_rate=0.5))
+    assert isinstance(plain, trl.SFTConfig) and plain.learning_rate == 0.5
+    assert plain.dataset_kwargs == {"skip_prepare_dataset": True} and not plain.remove_unused_columns
+    assert plain.bf16 is False and plain.activation_checkpointing is False  # TrainingArguments' values kept
+    theirs = trl.SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, max_length=64)
+    ours = sft_arguments(theirs)
+    assert ours is not theirs and theirs.dataset_kwargs is None and theirs.remove_unused_columns
+    assert ours.dataset_kwargs == {"skip_prepare_dataset": True} and ours.max_length == 64
+    config = config_from_dict({"train_file": "x.jsonl", "output_dir": str(tmp_path)})
+    assert sft_arguments(config) is config
+    assert sft_arguments(None).bf16 is False  # Hugging Face's defaults, not TRL's bf16

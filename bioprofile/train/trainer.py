@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from bioprofile.progress import progress_bars
@@ -104,10 +104,13 @@ def sft_arguments(args: Any) -> SFTConfig:
     """``args`` as the :class:`trl.SFTConfig` a :class:`BFTTrainer` runs with: TRL's dataset preparation skipped.
 
     A :class:`bioprofile.train.config.BFTConfig` already says so. A plain ``TrainingArguments`` is converted the way
-    ``SFTTrainer`` converts it (its values kept, TRL's defaults for the rest); arguments that would prepare the data
+    ``SFTTrainer`` converts it (its values kept, TRL's defaults for the rest), and ``None`` is Hugging Face's default
+    ``TrainingArguments`` (as a ``Trainer`` without arguments gets; TRL's default would turn on bf16); arguments that would prepare the data
     or drop columns are copied with both turned off: bioprofile's records are tokenised and labelled already (TRL's
     preparation would cut them at its own ``max_length``), and the collator needs their ``attention_mask``.
     """
+    if args is None:
+        args = TrainingArguments()
     if not isinstance(args, SFTConfig):
         values = args.to_dict()
         values["hub_token"] = args.hub_token  # to_dict hides it
@@ -180,7 +183,7 @@ class BFTTrainer(SFTTrainer):
         for key in ("train_dataset", "eval_dataset"):
             if key in kwargs:
                 kwargs[key] = _as_dataset(kwargs[key])
-        super().__init__(model, sft_arguments(args) if args is not None else None, **kwargs)
+        super().__init__(model, sft_arguments(args), **kwargs)
 
     def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
         """One optimiser step's micro-batches and their item count: rows (``sample_mean``) or valid label tokens.
