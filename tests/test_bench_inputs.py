@@ -1,4 +1,4 @@
-"""What a benchmark reads: tables named NAME=PATH or by their stem, and the cells a cell benchmark scores."""
+"""How a benchmark names its inputs (NAME=PATH or a file's stem, a model by its folder), and reads a cell .h5ad."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
-from bioprofile.evaluate.inputs import model_label, named_tables, read_scored_cells
+from bioprofile.evaluate.inputs import model_label, named_tables
 
 
 def test_a_bare_path_is_named_by_its_stem_and_a_name_is_kept():
@@ -47,19 +47,7 @@ def test_an_existing_file_with_an_equals_sign_is_a_path(tmp_path):
     assert named_tables([table]) == {"k=v": table}
 
 
-def test_scored_cells_missing_folder_or_unreadable_fail_in_one_line(tmp_path):
-    with pytest.raises(BioprofileInputError, match=r"does not exist: pass an \.h5ad from bioprofile\.cells"):
-        read_scored_cells(tmp_path / "none.h5ad")
-    with pytest.raises(BioprofileInputError, match="is a folder"):
-        read_scored_cells(tmp_path)
-    text = tmp_path / "cells.h5ad"
-    text.write_text("not hdf5\n")
-    with pytest.raises(BioprofileInputError, match=r"cannot read .* as h5ad \(") as caught:
-        read_scored_cells(text)
-    assert "\n" not in str(caught.value)
-
-
-def test_the_cli_names_its_flags_and_commands_as_before(tmp_path):
+def test_the_cli_names_its_flags_and_reads_cells_in_one_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "out"
     result = runner.invoke(
@@ -74,9 +62,14 @@ def test_the_cli_names_its_flags_and_commands_as_before(tmp_path):
         app, ["bench", "clustering", str(missing), "--label-key", "cell_type", "-o", str(out)]
     )
     assert result.exit_code == 2
-    assert (
-        result.stderr.strip() == f"error: input file {missing} does not exist: pass an .h5ad from embed-cells"
-    )
+    assert result.stderr.strip() == f"error: input file {missing} does not exist: give an .h5ad file"
+    broken = tmp_path / "broken.h5ad"
+    broken.write_text("not hdf5\n")
+    result = runner.invoke(app, ["bench", "integration", str(broken), "--batch-key", "b", "--label-key", "c",
+                                 "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot read input file {broken}: it is not a readable .h5ad")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_model_is_named_by_its_folder_or_as_given(tmp_path):

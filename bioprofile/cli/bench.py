@@ -164,11 +164,11 @@ def _read_bench_input(
     input: Path, output: Path, *, force: bool, suffixes=(".md", ".json", ".png"), folders=()
 ):
     """The AnnData a cell benchmark scores, once the output prefix is known to be writable (before any work)."""
-    from bioprofile.evaluate.inputs import read_scored_cells
     from bioprofile.evaluate.report import check_output_prefix
+    from bioprofile.readers import read_h5ad
 
     check_output_prefix(output, overwrite=force, suffixes=suffixes, folders=folders)
-    return read_scored_cells(input)
+    return read_h5ad(input, what="input file")
 
 
 def bench_clustering_command(

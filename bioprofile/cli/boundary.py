@@ -29,7 +29,6 @@ ARGUMENT_ALIASES = {
 # "run bioprofile.tl.embed_cells first" to a Python user reads "run embed-cells first" here.
 COMMAND_HINTS = {
     "bioprofile.tl.embed_cells": "embed-cells",
-    "bioprofile.cells.embed_cells_file": "embed-cells",
     "bioprofile.embed_genes": "embed-genes",
     "bioprofile.data.list_manifests()": "`bioprofile data list`",
     "bioprofile.cache_admin.export_cache": "'bioprofile cache export'",

@@ -14,6 +14,6 @@ Modules
   scored by cell-eval on held-out perturbations, :func:`benchmark_perturbation`
 - :mod:`.modality_matching` -- matching accuracy and FOSCTTM of paired (RNA + protein) cell embeddings
 - :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`
-- :mod:`.inputs` -- what a benchmark reads and names: :func:`~.inputs.named_tables` (``NAME=PATH`` or a file's
-  stem), :func:`~.inputs.read_scored_cells`, :func:`~.inputs.model_label`
+- :mod:`.inputs` -- how a benchmark names what it compares: :func:`~.inputs.named_tables` (``NAME=PATH`` or a
+  file's stem), :func:`~.inputs.model_label`
 """

@@ -1,20 +1,18 @@
-"""What a benchmark reads: the tables it compares, each under a name, the cells it scores, a model's name.
+"""How a benchmark names what it compares: tables given as ``NAME=PATH`` or by their file, and models.
 
 The command line and ``benchmarks/`` scripts name their inputs the same way through these functions, so a table is
-called the same in every report.
+called the same in every report. The files themselves are read by :mod:`bioprofile.readers` (``.h5ad``) and
+:func:`bioprofile.evaluate.gene_tasks.load_embedding_table`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from bioprofile.display import display_value
-from bioprofile.embeddings import UNREADABLE_FILE_ERRORS
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["model_label", "named_tables", "read_scored_cells"]
+__all__ = ["model_label", "named_tables"]
 
 
 def named_tables(embeddings: Iterable[str | Path]) -> dict[str, Path]:
@@ -72,40 +70,3 @@ def model_label(model: str | Path | None) -> str:
         return "default"
     path = Path(model).expanduser()
     return path.name if path.is_dir() else str(model)
-
-
-def read_scored_cells(path: str | Path) -> Any:
-    """The AnnData of cell embeddings a cell benchmark scores, from an ``.h5ad`` file.
-
-    Parameters
-    ----------
-    path
-        An ``.h5ad`` with the embeddings in ``obsm``, as :func:`bioprofile.cells.embed_cells_file` writes it.
-
-    Returns
-    -------
-    anndata.AnnData
-        The whole file, in memory.
-
-    Raises
-    ------
-    BioprofileInputError
-        The file is missing, a folder, or not readable as h5ad (one line, with the reader's reason).
-    """
-    import anndata as ad
-
-    path = Path(path)
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise BioprofileInputError(
-            f"input file {path} {what}: pass an .h5ad from bioprofile.cells.embed_cells_file", argument="path"
-        )
-    try:
-        return ad.read_h5ad(path)
-    except UNREADABLE_FILE_ERRORS as err:
-        reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 120)
-        raise BioprofileInputError(
-            f"cannot read {path} as h5ad ({reason}): pass an AnnData .h5ad file from "
-            "bioprofile.cells.embed_cells_file",
-            argument="path",
-        ) from None
