@@ -1,7 +1,9 @@
 """Benchmarks of gene and cell embeddings: scoring that returns result objects, apart from their plots.
 
-Every benchmark returns a result that writes itself (``write(prefix)``: PREFIX.md and PREFIX.json, with the
-settings and provenance of the run); :mod:`bioprofile.pl` draws the same results.
+Every benchmark returns a result of one shape (:class:`~bioprofile.evaluate.report.BenchmarkResult`):
+``to_frame()`` (a pandas DataFrame) and ``write(prefix)`` (PREFIX.md and PREFIX.json, with the settings and
+provenance of the run); :mod:`bioprofile.pl` draws the same results, and :func:`bioprofile.pl.write_result` writes
+one with its figure.
 
 Modules
 -------
@@ -13,7 +15,8 @@ Modules
 - :mod:`.perturbation` -- STATE trained per perturbation feature set beside one-hot, random and control-mean,
   scored by cell-eval on held-out perturbations, :func:`benchmark_perturbation`
 - :mod:`.modality_matching` -- matching accuracy and FOSCTTM of paired (RNA + protein) cell embeddings
-- :mod:`.report` -- markdown tables, JSON, provenance, output prefixes, :class:`WritesItself` and :class:`TableResult`
+- :mod:`.report` -- the result shape (:class:`BenchmarkResult`, :class:`WritesItself`, :class:`TableResult`),
+  markdown tables, JSON, provenance, output prefixes
 - :mod:`.inputs` -- how a benchmark names what it compares: :func:`~.inputs.named_tables` (``NAME=PATH`` or a
   file's stem), :func:`~.inputs.model_label`
 """
