@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "outputs": 0,
     "display": 0,
     "progress": 0,
+    "registry": 0,
     "genes": 1,
     "hgnc": 1,
     "proteins": 1,

@@ -24,7 +24,7 @@ import numpy as np
 
 from bioprofile.cells._match import GeneMatch, GeneTable, match_genes
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.registry import load_plugin
+from bioprofile.registry import Registry
 
 if TYPE_CHECKING:
     from bioprofile.cells._anndata import EmbedLimits
@@ -133,10 +133,10 @@ class CellMethod(Protocol):
         ...
 
 
-_METHODS: dict[str, CellMethod] = {}
-
 #: Entry-point group of installed packages that add a cell method.
 METHOD_ENTRY_POINTS = "bioprofile.cell_methods"
+
+_METHODS: Registry[CellMethod] = Registry("method", METHOD_ENTRY_POINTS)
 
 
 def register_method(name: str, method: CellMethod, *, replace: bool = False) -> None:
@@ -157,18 +157,12 @@ def register_method(name: str, method: CellMethod, *, replace: bool = False) -> 
     BioprofileInputError
         ``name`` is empty or taken (without ``replace``), or ``method`` lacks part of :class:`CellMethod`.
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise BioprofileInputError(f"a method name is a non-empty word, got {name!r}", argument="name")
     if not isinstance(method, CellMethod) or not isinstance(method.options, type):
         raise BioprofileInputError(
             f"method {name!r} needs an options class, embed(cells, options) and provenance(options)",
             argument="method",
         )
-    if name in _METHODS and not replace:
-        raise BioprofileInputError(
-            f"method {name!r} is already registered: pass replace=True to replace it", argument="name"
-        )
-    _METHODS[name] = method
+    _METHODS.register(name, method, replace=replace)
 
 
 def unregister_method(name: str) -> None:
@@ -179,16 +173,16 @@ def unregister_method(name: str) -> None:
     name
         The method's name.
     """
-    _METHODS.pop(name, None)
+    _METHODS.unregister(name)
 
 
 def registered_methods() -> tuple[str, ...]:
     """The names of the registered cell-embedding methods, in registration order."""
-    return tuple(_METHODS)
+    return _METHODS.names()
 
 
 def _unknown(method: Any) -> BioprofileInputError:
-    names = [repr(name) for name in _METHODS]
+    names = [repr(name) for name in _METHODS.names()]
     choices = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     return BioprofileInputError(f"unknown method {method!r}: choose {choices}", argument="method")
 
@@ -212,11 +206,10 @@ def resolve_method(method: Any) -> tuple[str, CellMethod, Any]:
         Neither a registered name nor the options of a registered method.
     """
     if isinstance(method, str):
-        if method not in _METHODS:
-            load_plugin(METHOD_ENTRY_POINTS, method)
-        if method not in _METHODS:
+        entry = _METHODS.get(method)  # an installed plugin of that name is loaded here
+        if entry is None:
             raise _unknown(method)
-        return method, _METHODS[method], _METHODS[method].options()
+        return method, entry, entry.options()
     for name, entry in _METHODS.items():
         if isinstance(method, entry.options):
             return name, entry, method

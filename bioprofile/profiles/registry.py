@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.registry import Registry
 
 __all__ = [
     "BACKEND_ENTRY_POINTS",
     "Backend",
     "backend_option_names",
     "get_backend",
-    "load_plugin",
     "register_backend",
     "registered_backends",
     "unregister_backend",
@@ -76,37 +76,10 @@ class Backend:
         return self.factory(model, settings=settings, options=self.options(**options))
 
 
-_BACKENDS: dict[str, Backend] = {}
-
 #: Entry-point group of installed packages that add a backend (see the module's docstring).
 BACKEND_ENTRY_POINTS = "bioprofile.backends"
 
-
-def load_plugin(group: str, name: str) -> bool:
-    """Load the installed plugin that registers ``name`` in entry-point ``group``, if one is installed.
-
-    Parameters
-    ----------
-    group
-        The entry-point group (``"bioprofile.backends"``, ``"bioprofile.cell_methods"``).
-    name
-        The entry point's name: the backend's or method's.
-
-    Returns
-    -------
-    bool
-        Whether an entry point of that name was found and loaded. Loading imports its module; when it names a
-        function, that function is called with no arguments. Either way it is expected to register ``name``.
-    """
-    from importlib.metadata import entry_points
-
-    found = False
-    for entry_point in entry_points(group=group, name=name):
-        loaded = entry_point.load()
-        if callable(loaded) and not isinstance(loaded, type):
-            loaded()
-        found = True
-    return found
+_BACKENDS: Registry[Backend] = Registry("backend", BACKEND_ENTRY_POINTS)
 
 
 def register_backend(
@@ -133,15 +106,9 @@ def register_backend(
     BioprofileInputError
         ``name`` is empty or already registered (without ``replace``), or ``factory`` is not callable.
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise BioprofileInputError(f"a backend name is a non-empty word, got {name!r}", argument="name")
     if not callable(factory):
         raise BioprofileInputError(f"the factory of backend {name!r} is not callable", argument="factory")
-    if name in _BACKENDS and not replace:
-        raise BioprofileInputError(
-            f"backend {name!r} is already registered: pass replace=True to replace it", argument="name"
-        )
-    _BACKENDS[name] = Backend(name, factory, options)
+    _BACKENDS.register(name, Backend(name, factory, options), replace=replace)
 
 
 def unregister_backend(name: str) -> None:
@@ -152,12 +119,12 @@ def unregister_backend(name: str) -> None:
     name
         The backend's name.
     """
-    _BACKENDS.pop(name, None)
+    _BACKENDS.unregister(name)
 
 
 def registered_backends() -> tuple[str, ...]:
     """The names of the registered backends, in registration order."""
-    return tuple(_BACKENDS)
+    return _BACKENDS.names()
 
 
 def get_backend(name: str) -> Backend:
@@ -178,13 +145,11 @@ def get_backend(name: str) -> Backend:
     BioprofileInputError
         No backend has that name (the message lists the registered ones).
     """
-    if isinstance(name, str) and name not in _BACKENDS:
-        load_plugin(BACKEND_ENTRY_POINTS, name)
-    try:
-        return _BACKENDS[name]
-    except (KeyError, TypeError):
+    backend = _BACKENDS.get(name)  # an installed plugin of that name is loaded here
+    if backend is None:
         # No argument= here: the CLI would turn the word "backend" of this message into its flag.
-        raise BioprofileInputError(f"unknown backend {name!r}: use {' or '.join(_BACKENDS)}") from None
+        raise BioprofileInputError(f"unknown backend {name!r}: use {' or '.join(_BACKENDS.names())}")
+    return backend
 
 
 def backend_option_names(name: str) -> tuple[str, ...]:
@@ -230,7 +195,9 @@ def split_options(backend: Backend, given: Mapping[str, Any]) -> dict[str, Any]:
             taken[option] = value
             continue
         owners = {
-            b.name: b.option_defaults()[option] for b in _BACKENDS.values() if option in b.option_defaults()
+            name: entry.option_defaults()[option]
+            for name, entry in _BACKENDS.items()
+            if option in entry.option_defaults()
         }
         if not owners:
             raise TypeError(f"make_generator() got an unexpected keyword argument {option!r}")
