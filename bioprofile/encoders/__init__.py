@@ -18,8 +18,6 @@ cached
     :func:`~bioprofile.encoders.cached.encode_texts`: encoding through the store, resumably.
 coerce
     :func:`~bioprofile.encoders.coerce.as_encoder`: a ready encoder from an encoder or its spec.
-coerce
-    :func:`~bioprofile.encoders.coerce.as_encoder`: a ready encoder from an encoder or its spec.
 """
 
 from __future__ import annotations
