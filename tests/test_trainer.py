@@ -763,7 +763,7 @@ def test_the_parser_converts_each_value_as_hugging_face_does():
             config_from_dict({"train_file": "x.jsonl", **values})
 
 
-def test_train_from_config_dispatches_on_the_stage_key(tmp_path, monkeypatch):
+def test_train_from_config_dispatches_on_the_stage_key(tmp_path):
     """stage: picks the registered runner (sft when absent); a registered stage is one register_stage line."""
     from bioprofile.train import stages
 
@@ -773,23 +773,31 @@ def test_train_from_config_dispatches_on_the_stage_key(tmp_path, monkeypatch):
         runs.append((type(config).__name__, config.max_steps, overwrite))
         return tmp_path / "done"
 
-    monkeypatch.setitem(stages._STAGES, "sft", stages.Stage("sft", BFTConfig, config_from_dict, fake_run))
-    monkeypatch.setitem(stages._STAGES, "toy", stages.Stage("toy", BFTConfig, config_from_dict, fake_run))
-    config = tmp_path / "c.yaml"
-    config.write_text("train_file: x.jsonl\nmax_steps: 3\n")
-    assert train_from_config(config) == tmp_path / "done"
-    config.write_text("stage: sft\ntrain_file: x.jsonl\nmax_steps: 3\n")
-    train_from_config(config, overwrite=True, max_steps=4)
-    train_from_config(config_from_dict({"train_file": "x.jsonl"}), max_steps=5)
-    assert runs == [("BFTConfig", 3, False), ("BFTConfig", 4, True), ("BFTConfig", 5, False)]
-    assert stages.stages() == ("sft", "toy")
-    config.write_text("stage: toy\ntrain_file: x.jsonl\nmax_steps: 6\n")
-    train_from_config(config)
-    assert runs[-1] == ("BFTConfig", 6, False)
-    with pytest.raises(BioprofileInputError, match="unknown training stage 'grpo': use one of sft, toy"):
-        train_from_config(config, stage="grpo")
-    with pytest.raises(BioprofileInputError, match="for training stage 'toy', not sft"):
-        load_config(config)
+    sft = stages.get_stage("sft")
+    try:
+        stages.register_stage("sft", BFTConfig, config_from_dict, fake_run, replace=True)
+        stages.register_stage("toy", BFTConfig, config_from_dict, fake_run)
+        with pytest.raises(BioprofileInputError, match="'toy' is already registered"):
+            stages.register_stage("toy", BFTConfig, config_from_dict, fake_run)
+        config = tmp_path / "c.yaml"
+        config.write_text("train_file: x.jsonl\nmax_steps: 3\n")
+        assert train_from_config(config) == tmp_path / "done"
+        config.write_text("stage: sft\ntrain_file: x.jsonl\nmax_steps: 3\n")
+        train_from_config(config, overwrite=True, max_steps=4)
+        train_from_config(config_from_dict({"train_file": "x.jsonl"}), max_steps=5)
+        assert runs == [("BFTConfig", 3, False), ("BFTConfig", 4, True), ("BFTConfig", 5, False)]
+        assert stages.stages() == ("sft", "toy")
+        config.write_text("stage: toy\ntrain_file: x.jsonl\nmax_steps: 6\n")
+        train_from_config(config)
+        assert runs[-1] == ("BFTConfig", 6, False)
+        with pytest.raises(BioprofileInputError, match="unknown training stage 'grpo': use one of sft, toy"):
+            train_from_config(config, stage="grpo")
+        with pytest.raises(BioprofileInputError, match="for training stage 'toy', not sft"):
+            load_config(config)
+    finally:
+        stages.STAGES.unregister("toy")
+        stages.STAGES.register("sft", sft, replace=True)
+    assert stages.stages() == ("sft",) and stages.get_stage("sft") is sft
 
 
 def test_the_registry_runs_the_sft_stage():

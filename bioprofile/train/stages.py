@@ -7,7 +7,9 @@ is registered at the bottom of this module; a new stage is one more line there::
 
     register_stage("grpo", GRPOStageConfig, grpo_config_from_dict, run_grpo)
 
-A config without ``stage:`` is ``sft``, so every existing config keeps working.
+A config without ``stage:`` is ``sft``, so every existing config keeps working. The stages live in a
+:class:`bioprofile.registry.Registry`, as generator backends and cell methods do: an installed package may also add
+one through the entry-point group ``bioprofile.training_stages``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.registry import Registry
 from bioprofile.train.config import BFTConfig, config_from_dict, read_config_file
 from bioprofile.train.run import run_sft
 
@@ -48,11 +51,16 @@ class Stage:
     run: Callable[..., Path]
 
 
-_STAGES: dict[str, Stage] = {}
+STAGES: Registry[Stage] = Registry("training stage", "bioprofile.training_stages")
 
 
 def register_stage(
-    name: str, config_class: type, from_dict: Callable[..., Any], run: Callable[..., Path]
+    name: str,
+    config_class: type,
+    from_dict: Callable[..., Any],
+    run: Callable[..., Path],
+    *,
+    replace: bool = False,
 ) -> Stage:
     """Make ``stage: name`` in a training config run ``run`` with a ``config_class`` built by ``from_dict``.
 
@@ -62,37 +70,40 @@ def register_stage(
         The stage's name in configs (``sft``, ``grpo``...).
     config_class, from_dict, run
         See :class:`Stage`.
+    replace
+        Replace a stage already registered under ``name`` (otherwise that is an error).
 
     Returns
     -------
     Stage
-        The registered stage (registering a name again replaces it).
+        The registered stage.
     """
     stage = Stage(name, config_class, from_dict, run)
-    _STAGES[name] = stage
+    STAGES.register(name, stage, replace=replace)
     return stage
 
 
 def stages() -> tuple[str, ...]:
     """The registered stage names."""
-    return tuple(_STAGES)
+    return STAGES.names()
 
 
 def get_stage(name: Any) -> Stage:
     """The stage registered as ``name``; an unknown one is a :class:`BioprofileInputError` naming the known ones."""
-    if not isinstance(name, str) or name not in _STAGES:
+    stage = STAGES.get(name)
+    if stage is None:
         raise BioprofileInputError(
-            f"unknown training stage {name!r}: use one of {', '.join(_STAGES)}", argument="stage"
+            f"unknown training stage {name!r}: use one of {', '.join(STAGES.names())}", argument="stage"
         )
-    return _STAGES[name]
+    return stage
 
 
 def _stage_of(config: Any) -> Stage:
     """The registered stage whose config class is the most specific one ``config`` is an instance of."""
-    matching = [stage for stage in _STAGES.values() if isinstance(config, stage.config_class)]
+    matching = [stage for _, stage in STAGES.items() if isinstance(config, stage.config_class)]
     if not matching:
         raise BioprofileInputError(
-            f"config must be a YAML path or the config of a training stage ({', '.join(_STAGES)}), "
+            f"config must be a YAML path or the config of a training stage ({', '.join(STAGES.names())}), "
             f"got {type(config).__name__}",
             argument="config",
         )
@@ -142,4 +153,4 @@ def train_from_config(
 
 register_stage("sft", BFTConfig, config_from_dict, run_sft)
 
-__all__ = ["DEFAULT_STAGE", "Stage", "get_stage", "register_stage", "stages", "train_from_config"]
+__all__ = ["DEFAULT_STAGE", "STAGES", "Stage", "get_stage", "register_stage", "stages", "train_from_config"]
