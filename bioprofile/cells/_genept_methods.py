@@ -17,7 +17,8 @@ import numpy as np
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
 from bioprofile.cells._match import vector_table
 from bioprofile.cells._methods import CellInput, CellVectors, register_method
-from bioprofile.encoders import TextEncoder, get_encoder
+from bioprofile.encoders import TextEncoder
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.encoders.cached import encode_texts
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import hgnc_symbols
@@ -89,7 +90,7 @@ class GeneptS:
         sentences = genept_s_sentences(
             cells.X, match, top_n=options.top_n, chunk_size=cells.limits.chunk_size
         )
-        encoder = options.encoder if hasattr(options.encoder, "encode") else get_encoder(options.encoder)
+        encoder = as_encoder(options.encoder)
         with open_store(options.store) as cache:
             vectors = encode_texts(sentences, encoder, cache)
         return CellVectors(vectors, match, provenance, recorded={"encoder": encoder.id})
