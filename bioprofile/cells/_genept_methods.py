@@ -18,8 +18,8 @@ from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_
 from bioprofile.cells._match import vector_table
 from bioprofile.cells._methods import CellInput, CellVectors, register_method
 from bioprofile.encoders import TextEncoder
-from bioprofile.encoders.coerce import as_encoder
 from bioprofile.encoders.cached import encode_texts
+from bioprofile.encoders.coerce import as_encoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import hgnc_symbols
 from bioprofile.store import Store, open_store
