@@ -343,26 +343,6 @@ _GENE_COLUMNS = (
 _TOKEN_SPLIT = re.compile(r"[\s,;]+")
 
 
-def read_list_file(path: Path, *, what: str, argument: str | None = None) -> str:
-    """The text of a user's list file (genes, targets): :func:`bioprofile.readers.read_text_file`.
-
-    Parameters
-    ----------
-    path
-        The file.
-    what
-        How the message names it (``"gene file"``, ``"target file"``).
-    argument
-        The argument that gave the path, for the CLI to name its flag.
-
-    Returns
-    -------
-    str
-        The file's text, BOM stripped.
-    """
-    return read_text_file(path, what=what, argument=argument)
-
-
 def read_gene_list(path: str | Path) -> list[str]:
     """Read gene identifiers from a file, as written (normalise them with :func:`normalize_genes`).
 
@@ -385,7 +365,7 @@ def read_gene_list(path: str | Path) -> list[str]:
         The file cannot be read, has no gene column, or holds no identifiers.
     """
     path = Path(path)
-    text = read_list_file(path, what="gene file")
+    text = read_text_file(path, what="gene file")
     identifiers: list[str] | None = None
     if path.suffix.lower() in {".csv", ".tsv"}:
         identifiers = _read_gene_column(text, path)

@@ -31,8 +31,8 @@ from typing import ClassVar
 
 from bioprofile.entities import EntityResolution
 from bioprofile.errors import BioprofileInputError
-from bioprofile.genes import CaseOnlyMatchWarning, Gene, normalize_genes, read_list_file
-from bioprofile.readers import csv_rows
+from bioprofile.genes import CaseOnlyMatchWarning, Gene, normalize_genes
+from bioprofile.readers import csv_rows, read_text_file
 
 __all__ = [
     "KEY_PREFIX",
@@ -499,7 +499,7 @@ def read_target_list(path: str | Path) -> list[str]:
         The file cannot be read, its table has no target column, or it holds no names.
     """
     path = Path(path)
-    text = read_list_file(path, what="target file", argument="targets_file")
+    text = read_text_file(path, what="target file", argument="targets_file")
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     names: list[str] = []
     if path.suffix.lower() in {".csv", ".tsv"} and lines:
