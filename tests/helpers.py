@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The tests folder (helpers, fixtures and servers live here; test modules in folders that mirror the package).
+TESTS = Path(__file__).resolve().parent
+#: The checkout's root.
+REPO = TESTS.parent
 # The real data folder: $BIOPROFILE_SHARED_DATA, else ../shared/data beside the checkout.
-SHARED_DATA = Path(
-    os.environ.get("BIOPROFILE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-).expanduser()
+SHARED_DATA = Path(os.environ.get("BIOPROFILE_SHARED_DATA") or REPO.parent / "shared" / "data").expanduser()
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

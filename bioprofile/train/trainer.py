@@ -24,7 +24,7 @@ divided by their count, so it counts *valid label tokens*, as Hugging Face does.
 items): it is summed over the accumulation steps and, when ``average_tokens_across_devices`` is on (the default),
 over all ranks; each micro-batch loss is scaled by ``n_micro / num_items_in_batch`` and multiplied by the number of
 processes before DDP/FSDP average the gradients, so one optimiser step equals a step on the whole global batch at
-once. ``tests/test_trainer.py`` pins the hook's contract (the count it returns is what ``compute_loss`` receives).
+once. ``tests/train/test_trainer.py`` pins the hook's contract (the count it returns is what ``compute_loss`` receives).
 """
 
 from __future__ import annotations

@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import VARIED_LENGTH_RECORDS, free_port, worker_env
+from helpers import TESTS, VARIED_LENGTH_RECORDS, free_port, worker_env
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import load_config
 from bioprofile.train.stages import train_from_config
 
-TESTS = Path(__file__).resolve().parent
 CONFIGS = TESTS.parent / "bioprofile" / "configs"
 
 # What each shipped file is and how this module covers it.
@@ -162,7 +161,7 @@ def test_accelerate_ddp_on_cpu_processes_trains_once_on_two_ranks(tiny_llama_dir
     assert [e["step"] for e in record["metrics"]["train_loss_curve"]] == [1, 2]
 
 
-# accelerate launch runs a script: this one lifts accelerate's device check for FSDP (tests/test_fsdp.py) and then
+# accelerate launch runs a script: this one lifts accelerate's device check for FSDP (tests/train/test_fsdp.py) and then
 # runs the CLI, so FSDP2 really shards on CPU processes.
 FSDP_CLI = """
 import sys

@@ -18,14 +18,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
+from helpers import TESTS, VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 from transformers import AutoModelForCausalLM
 
 from bioprofile.train.card import RUN_RECORD
 from bioprofile.train.config import load_config
 from bioprofile.train.run import _warn_if_fsdp_was_dropped
 
-TESTS = Path(__file__).resolve().parent
 CONFIG = TESTS.parent / "bioprofile" / "configs" / "train_fsdp_cpu.yaml"
 
 # What accelerate's AcceleratorState does for GPU-like device types (state.py: "self.distributed_type =

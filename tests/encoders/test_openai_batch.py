@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO
 from openai_server import EmbeddingServer, expected_vector
 from typer.testing import CliRunner
 
@@ -31,7 +32,7 @@ SECRET = "sk-test-batch-77aa-never-in-files"
 MODEL = "text-embedding-3-small"
 SMALL = {"max_inputs": 8, "max_request_tokens": 400, "max_input_tokens": 100}
 FAST = BatchSettings(poll_interval=0.02, wait=120)  # generous: the machine may be loaded
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def _texts(n: int) -> list[str]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TESTS
 
 from bioprofile.entities import entity_key
 from bioprofile.errors import BioprofileInputError
@@ -284,7 +285,7 @@ def _sigkill_once_committed(command: list[str], path: Path, *, rows: int, wait_s
 def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
     path = tmp_path / "killed.sqlite"
     Store(path).close()
-    script = _RUN.format(tests_dir=str(Path(__file__).parent))
+    script = _RUN.format(tests_dir=str(TESTS))
     # Kill it once two chunks are committed, while the third is being generated.
     committed = _sigkill_once_committed([sys.executable, "-c", script, str(path)], path, rows=8, wait_s=90)
     assert committed in (8, 12) and committed < len(genes)
@@ -372,7 +373,7 @@ def test_sigkill_during_the_first_chunk_of_a_local_run_keeps_finished_batches(
 
     path = tmp_path / "killed.sqlite"
     Store(path).close()
-    script = _LOCAL_RUN.format(tests_dir=str(Path(__file__).parent))
+    script = _LOCAL_RUN.format(tests_dir=str(TESTS))
     # Killed once the first batch of 2 is in; the first chunk is 4 batches (8 genes).
     command = [sys.executable, "-c", script, str(path), str(varied_llama_dir)]
     committed = _sigkill_once_committed(command, path, rows=2, wait_s=120)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import build_tiny_llama
+from helpers import REPO, build_tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from bioprofile.errors import BioprofileInputError
@@ -687,7 +687,7 @@ def test_smollm2_training_prompt_tokens_equal_the_served_prompt(tmp_path):
 def test_example_configs_are_valid(name):
     # bf16 is refused by TrainingArguments on a machine without a GPU unless it trains on the CPU.
     on_cpu = {} if torch.cuda.is_available() else {"use_cpu": True}
-    config = load_config(Path(__file__).resolve().parents[1] / "bioprofile" / "configs" / name, **on_cpu)
+    config = load_config(REPO / "bioprofile" / "configs" / name, **on_cpu)
     # load_config checked every key and value against BFTConfig (TrainingArguments) and the lora section
     assert config.loss_method in METHODS
 

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
-
-TESTS = Path(__file__).resolve().parent
+from helpers import TESTS, VARIED_LENGTH_RECORDS, build_tiny_llama, build_tiny_tokenizer, run_workers
 
 WORKER = textwrap.dedent(
     """

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from helpers import build_tiny_llama, build_tiny_tokenizer
+from helpers import TESTS, build_tiny_llama, build_tiny_tokenizer
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles import models
@@ -145,9 +145,8 @@ def test_sigkilled_conversion_is_cleaned_up_and_the_next_run_converts(fake_gguf,
     import signal
     import subprocess
     import sys
-    from pathlib import Path
 
-    tests_dir = str(Path(__file__).parent)
+    tests_dir = str(TESTS)
     gguf = models.smollm2_gguf_path()
     proc = subprocess.run([sys.executable, "-c", _KILLED_CONVERSION, tests_dir, str(gguf)], timeout=300)
     assert proc.returncode == -signal.SIGKILL
