@@ -110,22 +110,7 @@ def csv_rows(
 def csv_dict_rows(
     lines: Iterable[str], *, delimiter: str = ",", path: str | Path, what: str, argument: str | None = None
 ) -> list[dict[str, Any]]:
-    """The rows of a CSV/TSV table with a header, as dicts (``csv.DictReader``), checked like :func:`csv_rows`.
-
-    Parameters
-    ----------
-    lines
-        The file's lines, header first.
-    delimiter
-        ``","``, or a tab.
-    path, what, argument
-        For the message: the file, how it is named, and the argument that gave it.
-
-    Returns
-    -------
-    list of dict
-        One dict per row, keyed by the header.
-    """
+    """The rows of a table with a header as dicts (``csv.DictReader``); arguments and errors as :func:`csv_rows`."""
     return list(_guarded(csv.DictReader(lines, delimiter=delimiter), path, what, argument))
 
 

@@ -67,6 +67,19 @@ def _summaries(tmp_path: Path) -> Path:
     return path
 
 
+def _embed_tp53(tmp_path: Path, store_dir: Path) -> list[str]:
+    """embed-genes TP53 into tmp_path/out.parquet on the store of store_dir, quietly: the common head of a run."""
+    return [
+        "embed-genes",
+        "TP53",
+        "-o",
+        str(tmp_path / "out.parquet"),
+        "--cache-dir",
+        str(store_dir),
+        "--quiet",
+    ]
+
+
 def _check_one_line(
     result, needle: str, started: float, tmp_path: Path, before: bytes, store_dir: Path
 ) -> None:
@@ -89,15 +102,7 @@ def test_chat_backend_against_a_hostile_server(mode, store_dir, tmp_path):
         started = time.monotonic()
         result = CliRunner().invoke(
             app,
-            [
-                "embed-genes",
-                "TP53",
-                "-o",
-                str(tmp_path / "out.parquet"),
-                "--cache-dir",
-                str(store_dir),
-                "--quiet",
-            ]
+            _embed_tp53(tmp_path, store_dir)
             + ["--backend", "openai", "--model", "m", "--base-url", server.base_url, *LIMITS],
         )
     assert server.requests
@@ -133,15 +138,7 @@ def test_unbounded_waits_are_refused_before_any_request(flags, needle, store_dir
         started = time.monotonic()
         result = CliRunner().invoke(
             app,
-            [
-                "embed-genes",
-                "TP53",
-                "-o",
-                str(tmp_path / "out.parquet"),
-                "--cache-dir",
-                str(store_dir),
-                "--quiet",
-            ]
+            _embed_tp53(tmp_path, store_dir)
             + ["--backend", "openai", "--model", "m", "--base-url", server.base_url, *flags],
         )
     assert not server.requests
