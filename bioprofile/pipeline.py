@@ -30,6 +30,7 @@ from bioprofile.profiles.prompts import PromptTemplate, get_template, template_n
 from bioprofile.profiles.summaries import read_summaries
 from bioprofile.progress import progress_bars
 from bioprofile.proteins import ProteinResolution, normalize_proteins
+from bioprofile.shards import Shard, record_rows, select_shard
 from bioprofile.store import Store, open_store
 
 __all__ = [
@@ -56,7 +57,11 @@ def clean_text(text: str) -> str:
 
 
 def embed_genes(
-    genes: Iterable[str] | GeneResolution, *, strict: bool = False, **options: Any
+    genes: Iterable[str] | GeneResolution,
+    *,
+    strict: bool = False,
+    shard: Shard | tuple[int, int] | str | None = None,
+    **options: Any,
 ) -> GeneEmbeddings:
     """Embed genes by way of text: normalise ids, write (or look up) a profile per gene, encode it.
 
@@ -70,6 +75,10 @@ def embed_genes(
     strict
         Fail on any unknown or ambiguous id (and, with ``summaries``, on any gene without a text) instead of
         reporting and continuing.
+    shard
+        Embed only shard ``(i, N)`` of the resolved genes (:class:`~bioprofile.shards.Shard`, ``(i, N)`` or
+        ``"i/N"``, ``i`` from 0): those whose HGNC id hashes to ``i`` mod ``N``, the same whatever the order or
+        length of the list. ``None``: all of them. Join the N tables with :func:`bioprofile.shards.merge_tables`.
     **options
         The keyword arguments of :func:`embed_entities`: ``generator``, ``template``, ``encoder``, ``store``,
         ``summaries``, ``settings``, ``backend``, ``show_progress``.
@@ -78,16 +87,18 @@ def embed_genes(
     -------
     GeneEmbeddings
         One row per resolved gene (with a text), in input order; ``provenance`` records generator, template (and
-        whether the model chose it), encoder, entity kind, bioprofile version and which ids were not resolved.
+        whether the model chose it), encoder, entity kind, bioprofile version and which ids were not resolved
+        (and, for a shard, ``"shard"``: i, N, how many of how many resolved genes it holds).
 
     Examples
     --------
     >>> embed_genes(["TP53"], template="genept", settings=GenerationSettings(max_new_tokens=128))  # doctest: +SKIP
     """
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
+    resolution, shard_info = select_shard(resolution, shard)
     result = embed_entities(resolution, strict=strict, **options)
     result.provenance.update(resolution.provenance())  # HGNC release, species and repaired ids
-    return result
+    return record_rows(result, shard_info)
 
 
 def embed_proteins(
@@ -95,6 +106,7 @@ def embed_proteins(
     *,
     strict: bool = False,
     include_isotype_controls: bool = False,
+    shard: Shard | tuple[int, int] | str | None = None,
     **options: Any,
 ) -> GeneEmbeddings:
     """Embed proteins (antibody targets of a CITE-seq panel) by way of text: a profile per target, encoded.
@@ -112,6 +124,8 @@ def embed_proteins(
         Fail on any target without a gene instead of embedding it by name and reporting it.
     include_isotype_controls
         Embed isotype controls too (by default they are reported and left out).
+    shard
+        Embed only shard ``(i, N)`` of the targets, split by a hash of their store keys (see :func:`embed_genes`).
     **options
         The keyword arguments of :func:`embed_entities`: ``generator``, ``template`` (default
         :data:`DEFAULT_PROTEIN_TEMPLATE`, or the protein template the model was trained with), ``encoder``,
@@ -134,6 +148,7 @@ def embed_proteins(
         resolution = normalize_proteins(
             targets, strict=strict, include_isotype_controls=include_isotype_controls
         )
+    resolution, shard_info = select_shard(resolution, shard)
     defaulted = options.get("template") is None and options.get("summaries") is None
     if defaulted:
         learned = trained_template(_model_path(options.get("generator")))
@@ -151,7 +166,7 @@ def embed_proteins(
         isotype_controls=list(resolution.isotype_controls),
         isotype_controls_skipped=resolution.isotype_controls_skipped,
     )
-    return result
+    return record_rows(result, shard_info)
 
 
 def _model_path(generator: Any) -> Any:
@@ -377,7 +392,13 @@ def _signature_of_embed_entities_for(name: str, annotation: str) -> inspect.Sign
     """:func:`embed_entities`' signature with its first parameter renamed, for a front door that forwards to it."""
     signature = inspect.signature(embed_entities)
     first, *rest = signature.parameters.values()
-    return signature.replace(parameters=[first.replace(name=name, annotation=annotation), *rest])
+    shard = inspect.Parameter(
+        "shard",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation="Shard | tuple[int, int] | str | None",
+    )
+    return signature.replace(parameters=[first.replace(name=name, annotation=annotation), *rest, shard])
 
 
 # help(), editors and notebooks show every keyword of embed_genes, not **options (it forwards them unchanged).

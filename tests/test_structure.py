@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "store": 1,
     "store_repair": 1,
     "cache_admin": 1,
+    "shards": 1,
     "data": 1,
     "embeddings": 1,
     "text": 1,

@@ -47,6 +47,16 @@ from bioprofile.cli.steps import (
 )
 from bioprofile.display import terminal_safe
 
+_ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="i/N",
+        help="Embed only shard i of N (i from 0: $SLURM_ARRAY_TASK_ID of --array=0-(N-1)), split by a hash of "
+        "each id; give each shard its own --cache-dir, then 'bioprofile merge' the N outputs.",
+    ),
+]
+
 
 @dataclass(frozen=True)
 class _EmbedFlags:
@@ -66,6 +76,7 @@ class _EmbedFlags:
     cache_dir: Path | None
     force: bool
     quiet: bool
+    shard: object  # Shard or None, parsed before the ids are resolved
 
 
 def embed_genes_command(
@@ -111,6 +122,7 @@ def embed_genes_command(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
     force: ForceOutput = False,
     quiet: QuietSummary = False,
+    shard: _ShardOption = None,
     species: Annotated[
         str,
         typer.Option(
@@ -198,6 +210,7 @@ def embed_proteins_command(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any target without a gene.")] = False,
     force: ForceOutput = False,
     quiet: QuietSummary = False,
+    shard: _ShardOption = None,
 ) -> None:
     """Embed proteins (CITE-seq antibody targets) by way of LLM-written profiles, one per target, to OUTPUT."""
     quiet_model_libraries(quiet)
@@ -218,6 +231,9 @@ def _embed_flags(given: dict) -> _EmbedFlags:
 
     Called before the ids are resolved: a bad output path or generation setting fails before any work.
     """
+    from bioprofile.shards import as_shard
+
+    shard = as_shard(given["shard"])
     fmt = _checked_output(given["output"], given["format"], given["force"])
     settings = settings_from_flags(
         given["batch_size"], given["max_new_tokens"], given["dtype"], given["device"], given["threads"]
@@ -237,6 +253,7 @@ def _embed_flags(given: dict) -> _EmbedFlags:
         cache_dir=given["cache_dir"],
         force=given["force"],
         quiet=given["quiet"],
+        shard=shard,
     )
 
 
@@ -270,6 +287,7 @@ def _embed_and_write(
             encoder=batch_encoder(encoder, store, flags.openai_batch, flags.quiet),
             store=store,
             show_progress=not flags.quiet,
+            shard=flags.shard,
             **options,
         )
     _write_embeddings(result, flags, nouns=nouns)
@@ -306,9 +324,11 @@ def _write_embeddings(result, flags: _EmbedFlags, *, nouns: tuple[str, str]) -> 
     if not flags.quiet:
         _print_preview(result, header=nouns[0])
         source = result.provenance.get("generator") or result.provenance["source"]
+        shard = result.provenance.get("shard")
+        of = f", shard {shard['index']}/{shard['count']} of {shard['of']} resolved" if shard else ""
         typer.echo(
             f"wrote {len(result)} {nouns[1]} x {result.dim} dims to {flags.output} "
-            f"({source} -> {result.provenance['encoder']})"
+            f"({source} -> {result.provenance['encoder']}{of})"
         )
 
 
