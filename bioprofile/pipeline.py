@@ -27,7 +27,7 @@ from bioprofile.profiles.coerce import as_generator
 from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
-from bioprofile.profiles.summaries import read_summaries
+from bioprofile.profiles.summaries import MissingSummaryWarning, read_summaries
 from bioprofile.progress import progress_bars
 from bioprofile.proteins import ProteinResolution, normalize_proteins
 from bioprofile.shards import Shard, record_rows, select_shard
@@ -49,6 +49,8 @@ DEFAULT_TEMPLATE = "concise"
 DEFAULT_PROTEIN_TEMPLATE = "protein-concise"
 # C0 control characters other than tab/newline/CR: model noise that HDF5 and many tools refuse (e.g. NUL).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# How many symbols without a summary a warning or error spells out.
+_MISSING_LISTED = 5
 
 
 def clean_text(text: str) -> str:
@@ -210,9 +212,11 @@ def embed_entities(
         Durable cache of texts and vectors; ``None`` opens the default one.
     summaries
         User-supplied texts (``{symbol: text}`` or a file for :func:`~bioprofile.profiles.summaries.read_summaries`)
-        to embed instead of generating: the GenePT NCBI-summary recipe. Entities without a text are left out.
+        to embed instead of generating: the GenePT NCBI-summary recipe. Entities without a text are left out,
+        with a :class:`~bioprofile.profiles.summaries.MissingSummaryWarning` giving their count and first symbols
+        (the provenance lists them all).
     strict
-        With ``summaries``: fail if any entity has no text.
+        With ``summaries``: fail if any entity has no text (before anything is encoded).
     settings
         Decoding settings of a generator built here (:class:`~bioprofile.profiles.generate.GenerationSettings`);
         a ready generator object carries its own.
@@ -380,12 +384,30 @@ def _texts_from_summaries(
         raise BioprofileInputError(
             "none of the entities has a text in the summaries: check the file's symbols", argument="summaries"
         )
-    if missing and strict:
-        raise BioprofileInputError(
-            f"{len(missing)} have no summary ({', '.join(missing[:10])}); drop strict to embed the rest",
-            argument="strict",
-        )
+    if missing:
+        shown = ", ".join(missing[:_MISSING_LISTED]) + (", ..." if len(missing) > _MISSING_LISTED else "")
+        where = source.removeprefix("summaries:") if source != "summaries" else "the summaries"
+        nouns = f"{entity_kind(entities[0])}s"
+        counted = f"{len(missing)} of {len(entities)} {nouns} have no text in {where} (first: {shown})"
+        if strict:
+            raise BioprofileInputError(
+                f"{counted}: add their texts, or drop strict to embed the other {len(kept)}",
+                argument="strict",
+            )
+        # Counted in the provenance too (entities_without_text); said here so a short table is never a surprise.
+        warnings.warn(f"{counted}: left out", MissingSummaryWarning, stacklevel=_outside_this_module())
     return kept, [summaries[e.symbol] for e in kept], source
+
+
+def _outside_this_module() -> int:
+    """The ``stacklevel`` for a warning of this function's caller: the first frame outside this module.
+
+    embed_genes and embed_proteins add a frame to embed_entities' own, so no fixed level fits all three.
+    """
+    frame, level = inspect.currentframe().f_back, 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _signature_of_embed_entities_for(name: str, annotation: str) -> inspect.Signature:

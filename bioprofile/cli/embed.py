@@ -119,7 +119,13 @@ def embed_genes_command(
     timeout: RequestTimeout = None,
     total_timeout: TotalTimeout = None,
     cache_dir: CacheDir = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail on any unknown or ambiguous id.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail on any unknown or ambiguous id (with --summaries: on any gene without a text).",
+        ),
+    ] = False,
     force: ForceOutput = False,
     quiet: QuietSummary = False,
     shard: _ShardOption = None,
@@ -280,7 +286,11 @@ def _embed_and_write(
             flags.max_retries,
             flags.timeouts,
         )
-    with open_store(flags.cache_dir) as store:
+    from bioprofile.profiles.summaries import MissingSummaryWarning
+
+    with open_store(flags.cache_dir) as store, warnings.catch_warnings():
+        # the line of _warn_left_out says it once, with the flag that refuses instead
+        warnings.simplefilter("ignore", MissingSummaryWarning)
         result = embed(
             resolution,
             generator=generator,
@@ -290,7 +300,20 @@ def _embed_and_write(
             shard=flags.shard,
             **options,
         )
+    _warn_left_out(result, options.get("summaries"), nouns=nouns)
     _write_embeddings(result, flags, nouns=nouns)
+
+
+def _warn_left_out(result, summaries: Path | None, *, nouns: tuple[str, str]) -> None:
+    """One warning line (even with --quiet: it is not progress) when resolved entities had no text in SUMMARIES."""
+    missing = result.provenance.get("entities_without_text") or []
+    if summaries is None or not missing:
+        return
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    _warn(
+        f"{len(missing)} of {len(missing) + len(result)} resolved {nouns[1]} have no text in {summaries.name} "
+        f"(first: {shown}): left out (--strict refuses instead)"
+    )
 
 
 def _warn(message: str) -> None:

@@ -21,7 +21,7 @@ from typing import Literal
 from bioprofile.errors import BioprofileInputError
 from bioprofile.readers import allow_large_csv_fields
 
-__all__ = ["read_summaries"]
+__all__ = ["MissingSummaryWarning", "read_summaries"]
 
 SYMBOL_COLUMNS = ("symbol", "gene", "gene_symbol", "gene_name")
 TEXT_COLUMNS = ("text", "summary", "description", "profile")
@@ -29,6 +29,10 @@ TEXT_COLUMNS = ("text", "summary", "description", "profile")
 # A symbol is one token (letters, digits, . _ - / @); the text follows a colon and whitespace.
 _SYMBOL_LINE = re.compile(r"^(?P<symbol>[A-Za-z0-9][A-Za-z0-9._@/-]*)\s*:\s+(?P<text>\S.*)$")
 _SEPARATOR = re.compile(r"^[\W_]+$")
+
+
+class MissingSummaryWarning(UserWarning):
+    """Some entities have no text in the summaries given and are left out of the table (``strict`` refuses)."""
 
 
 def read_summaries(
