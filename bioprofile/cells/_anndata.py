@@ -180,9 +180,9 @@ def embed_cells(
     ------
     BioprofileInputError
         Unknown method, missing layer / column / raw, almost no gene matching the embeddings, ``copy=True``
-        on a backed AnnData; or, before any compute, expression ``normalize="log1p"`` cannot take (negative
-        values, ``uns["log1p"]`` already recorded) or ``NaN`` / ``inf`` values (unless ``limits.nonfinite`` is
-        ``"zero"``).
+        on a backed AnnData; or, before any compute, negative expression (scaled data: pass ``use_raw`` or a
+        counts ``layer``), expression ``normalize="log1p"`` cannot take (``uns["log1p"]`` already recorded) or
+        ``NaN`` / ``inf`` values (unless ``limits.nonfinite`` is ``"zero"``).
     """
     name, chosen, options = resolve_method(method)
     limits = EmbedLimits() if limits is None else limits

@@ -1,9 +1,10 @@
-"""Expression sanity before any compute: negative, non-finite or already-logged data meets ``normalize="log1p"``.
+"""Expression sanity before any compute: negative or non-finite data, or already-logged data meets ``log1p``.
 
 A scanpy workflow leaves ``X`` in one of several states: counts, ``normalize_total`` + ``log1p`` (scanpy records
 ``uns["log1p"]``), or ``sc.pp.scale`` output (negative values, sometimes ``NaN`` for constant genes). GenePT-w with
-``normalize="log1p"`` wants counts; on scaled data it writes ``NaN`` cell vectors, and a second ``log1p`` silently
-compresses logged data. These checks run before the cells are embedded and name the problem and the fix in one
+``normalize="log1p"`` wants counts; on scaled data it writes ``NaN`` cell vectors, with ``normalize="none"`` it
+weights genes by negative numbers, and a second ``log1p`` silently compresses logged data. So negative values are
+refused for every method. These checks run before the cells are embedded and name the problem and the fix in one
 line. Non-finite values poison every method (``NaN * 0`` is ``NaN``), so they are refused by default; with
 ``nonfinite="zero"`` they are read as zero expression instead, with a warning that counts them.
 """
@@ -139,8 +140,8 @@ def check_expression(
     Raises
     ------
     BioprofileInputError
-        Already-logged or negative data with ``normalize="log1p"``; non-finite values with
-        ``nonfinite="raise"``; an unknown ``nonfinite``.
+        Negative values (scaled data), whatever ``normalize``; already-logged data with ``normalize="log1p"``;
+        non-finite values with ``nonfinite="raise"``; an unknown ``nonfinite``.
 
     Warns
     -----
@@ -168,12 +169,14 @@ def check_expression(
                 argument="nonfinite",
             )
         warnings.warn(f"{counts} of {source} read as zero expression", UserWarning, stacklevel=3)
-    if normalize == "log1p" and stats.minimum < 0:
+    if stats.minimum < 0:
+        # Every method reads expression as amounts: GenePT-w as gene weights (a negative one turns the gene's vector
+        # around; log1p of it is NaN), GenePT-s as the ranks of expressed genes (negatives silently dropped).
         raise BioprofileInputError(
-            f"{source} has negative values (minimum {stats.minimum:.4g}; scaled data, e.g. from scanpy's scale?), "
-            "and normalize='log1p' needs counts: pass the counts as layer (or use_raw), or normalize='none' "
-            "for data already normalised",
-            argument="normalize",
+            f"{source} has negative values (minimum {stats.minimum:.4g}; scaled data, e.g. from scanpy's "
+            "pp.scale?), and cells are embedded with expression as non-negative gene weights: pass use_raw "
+            "(scanpy's .raw keeps the expression from before scaling) or pass the counts as layer",
+            argument="layer",
         )
     if normalize == "log1p" and stats.fractional:
         warnings.warn(

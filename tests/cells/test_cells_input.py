@@ -163,13 +163,18 @@ def test_log1p_on_scaled_data_is_refused_before_compute(pbmc):
     table = {g: np.ones(4, dtype=np.float32) for g in genes}
     with pytest.raises(BioprofileInputError, match=r"X has negative values \(minimum -2\.03") as err:
         embed_cells(pbmc, table, method=GeneptWOptions(normalize="log1p"))
-    assert err.value.argument == "normalize" and "pass the counts as layer" in str(err.value)
+    assert err.value.argument == "layer" and "pass the counts as layer" in str(err.value)
     assert "X_bioprofile" not in pbmc.obsm
-    embed_cells(
-        pbmc, table, method=GeneptWOptions(normalize="none"), key_added="X_scaled"
-    )  # as it is: allowed
-    assert np.isfinite(pbmc.obsm["X_scaled"]).all()
-    del pbmc.obsm["X_scaled"], pbmc.uns["X_scaled"]
+
+
+@pytest.mark.parametrize("method", [GeneptWOptions(normalize="none"), GeneptSOptions(top_n=5)])
+def test_scaled_data_is_refused_whatever_the_normalisation(pbmc, method):
+    # negative weights (GenePT-w) or negatives silently dropped from the ranking (GenePT-s): never embedded as is
+    table = {g: np.ones(4, dtype=np.float32) for g in pbmc.var_names[:300]}
+    with pytest.raises(BioprofileInputError, match=r"X has negative values .*pass use_raw") as err:
+        embed_cells(pbmc, table if isinstance(method, GeneptWOptions) else None, method=method)
+    assert err.value.argument == "layer"
+    assert "X_bioprofile" not in pbmc.obsm
 
 
 def test_log1p_on_data_scanpy_logged_is_refused(files):
@@ -248,8 +253,9 @@ def test_expression_stats_dense_sparse_and_chunks():
         (
             "scaled.h5ad",
             ["--normalize", "log1p"],
-            ["X has negative values", "--normalize='none'", "--use-raw"],
+            ["X has negative values", "pass --use-raw", "the counts as --layer"],
         ),
+        ("scaled.h5ad", [], ["X has negative values", "pass --use-raw", "the counts as --layer"]),
         ("logged.h5ad", ["--normalize", "log1p", "--min-coverage", "0"], ["already log-transformed"]),
         ("nan.h5ad", ["--min-coverage", "0"], ["3 NaN/inf values in 2 of 50 cells", "--nonfinite='zero'"]),
         ("lognorm.h5ad", ["--nonfinite", "drop"], ["unknown --nonfinite='drop'"]),
