@@ -7,25 +7,32 @@ the data directory (the same layout as the project's ``shared/data/``), and its 
 A file whose hash nobody has recorded yet (``verified = false``) is not trusted: :func:`fetch_dataset` refuses it
 unless ``trust_unverified=True``, and then reports the hash it saw so that a maintainer can record it.
 
-Files land in ``<cache>/data/<path>`` where ``<cache>`` is ``$BIOPROFILE_CACHE_DIR`` or the platform user cache
-directory (``platformdirs.user_cache_dir("bioprofile")``).
+Files land in ``<data root>/<path>``. The data root is one folder for every command that reads a dataset, named
+as pooch's ``env=`` names one: ``$BIOPROFILE_DATA_DIR`` when set (a copy of the project's ``shared/data`` works as
+it is), else ``<cache>/data`` where ``<cache>`` is ``$BIOPROFILE_CACHE_DIR`` or the platform user cache directory
+(``platformdirs.user_cache_dir("bioprofile")``). A file already there with the recorded hash is never downloaded
+again, so a data root filled once (by a download, or by copying from a local folder with ``copy_local``) serves
+every later run offline.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bioprofile.atomic import atomic_path
 from bioprofile.cache import cache_dir as user_cache_dir
 from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 
 __all__ = [
+    "DATA_DIR_ENV",
     "DataFile",
     "FetchedFile",
     "Manifest",
@@ -40,6 +47,8 @@ __all__ = [
 #: Where the manifests live: package data of ``bioprofile`` (a checkout and an installed wheel alike);
 #: ``$BIOPROFILE_MANIFEST_DIR`` overrides. ``str()`` because a wheel installed on disk is a plain folder.
 _DEFAULT_MANIFEST_DIR = Path(str(resources.files("bioprofile").joinpath("data_manifests")))
+#: The environment variable that names the data root (see :func:`data_cache_dir`).
+DATA_DIR_ENV = "BIOPROFILE_DATA_DIR"
 
 
 @dataclass(frozen=True)
@@ -114,8 +123,21 @@ def manifest_dir() -> Path:
 
 
 def data_cache_dir() -> Path:
-    """Download directory: ``<cache>/data`` under :func:`bioprofile.cache.cache_dir`."""
-    return user_cache_dir() / "data"
+    """The data root, where datasets are downloaded to and read from.
+
+    ``$BIOPROFILE_DATA_DIR`` when set (:data:`DATA_DIR_ENV`), else ``<cache>/data`` under
+    :func:`bioprofile.cache.cache_dir`.
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else user_cache_dir() / "data"
+
+
+def _data_root_hint() -> str:
+    """Where the data root is and how it is chosen, for error messages."""
+    set_to = os.environ.get(DATA_DIR_ENV)
+    return f"the data root: ${DATA_DIR_ENV}" + (
+        " is set" if set_to else " (unset: the user cache's data folder)"
+    )
 
 
 def _parse_manifest(path: Path) -> Manifest:
@@ -283,6 +305,7 @@ def fetch_dataset(
     trust_unverified: bool = False,
     progress: bool = False,
     overwrite: bool = False,
+    copy_local: bool = False,
 ) -> list[FetchedFile]:
     """Make every file of a dataset available locally, checking each against its recorded sha256.
 
@@ -291,10 +314,11 @@ def fetch_dataset(
     name
         Dataset name (a manifest's ``name``) or a :class:`Manifest`.
     cache_dir
-        Download directory; defaults to :func:`data_cache_dir`.
+        Download directory; defaults to :func:`data_cache_dir` (``$BIOPROFILE_DATA_DIR``, else the user cache's
+        ``data`` folder).
     data_dir
         A directory laid out like ``shared/data`` to use first: a file found there with the recorded hash is
-        used in place without downloading.
+        used without downloading (in place, unless ``copy_local``).
     trust_unverified
         Download files whose hash is not recorded and accept whatever arrives; the hash seen is returned in
         :attr:`FetchedFile.sha256` so it can be recorded in the manifest.
@@ -303,6 +327,9 @@ def fetch_dataset(
     overwrite
         Replace a file already in the cache whose sha256 differs from the recorded one; without it such a file
         is kept and the fetch refused, before anything is downloaded.
+    copy_local
+        Copy each file found in ``data_dir`` into the download directory (unless a copy with the recorded hash
+        is there already), so that later fetches without ``data_dir`` find it offline.
 
     Returns
     -------
@@ -339,7 +366,7 @@ def fetch_dataset(
     # Every check before the first download, so a refusal never leaves half a dataset behind.
     for entry in manifest.files:
         target = targets[entry.path]
-        if _local_copy(entry, data_dir) is not None or not target.exists():
+        if (_local_copy(entry, data_dir) is not None and not copy_local) or not target.exists():
             continue
         if not target.is_file():
             raise BioprofileInputError(
@@ -355,7 +382,7 @@ def fetch_dataset(
     fetched = []
     for entry in manifest.files:
         local = _local_copy(entry, data_dir)
-        if local is not None:
+        if local is not None and not copy_local:
             fetched.append(FetchedFile(path=local, sha256=entry.sha256, verified=True))
             continue
         target = targets[entry.path]
@@ -363,12 +390,18 @@ def fetch_dataset(
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise BioprofileInputError(
-                f"cannot create {target.parent} ({err.strerror}): point BIOPROFILE_CACHE_DIR at a writable folder"
+                f"cannot create {target.parent} ({err.strerror}): point ${DATA_DIR_ENV} at a writable folder"
             ) from None
         if not os.access(target.parent, os.W_OK):
             raise BioprofileInputError(
-                f"cannot write to {target.parent}: point BIOPROFILE_CACHE_DIR at a writable folder"
+                f"cannot write to {target.parent}: point ${DATA_DIR_ENV} at a writable folder"
             )
+        if local is not None:
+            if not (target.is_file() and file_sha256(target) == entry.sha256):
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(local, tmp)
+            fetched.append(FetchedFile(path=target, sha256=entry.sha256, verified=True))
+            continue
         existed = target.is_file()
         known_hash = f"sha256:{entry.sha256}" if entry.verified else None
         processor = pooch.Unzip(extract_dir=target.name + ".unzipped") if manifest.unpack == "zip" else None
@@ -395,8 +428,8 @@ def fetch_dataset(
         except Exception as err:  # noqa: BLE001 - requests, ftplib, OS errors: name them on one line
             raise BioprofileInputError(
                 f"cannot download {entry.path} from {entry.url}: {type(err).__name__}: "
-                f"{display_value(' '.join(str(err).split()), 200)}; check the network or fetch the file by hand "
-                "into " + str(target.parent)
+                f"{display_value(' '.join(str(err).split()), 200)}; check the network, or put the file at "
+                f"{target} by hand ({_data_root_hint()})"
             ) from None
         extracted = tuple(Path(p) for p in result) if isinstance(result, list) else ()
         if not target.is_file():

@@ -29,7 +29,11 @@ def data_fetch_command(
     name: Annotated[str, typer.Argument(help="Dataset name (see `bioprofile data list`).")],
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Use verified copies from this folder first (shared/data layout)."),
+        typer.Option(
+            "--data-dir",
+            help="Copy verified files from this folder (shared/data layout) into the data root instead of "
+            "downloading them.",
+        ),
     ] = None,
     trust_unverified: Annotated[
         bool,
@@ -42,12 +46,17 @@ def data_fetch_command(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Download a dataset into the cache ($BIOPROFILE_CACHE_DIR/data or the user cache), checking sha256."""
+    """Download a dataset into the data root ($BIOPROFILE_DATA_DIR, else the user cache's data folder), checking sha256.
+
+    Every command that reads a dataset (bench gene-tasks) looks there first.
+    """
     from bioprofile.data import fetch_dataset
 
     quiet_model_libraries(quiet)
     with working(f"fetching {name}", not quiet):
-        fetched = fetch_dataset(name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force)
+        fetched = fetch_dataset(
+            name, data_dir=data_dir, trust_unverified=trust_unverified, overwrite=force, copy_local=True
+        )
     for f in fetched:
         note = "verified" if f.verified else "UNVERIFIED: record this sha256 in the manifest"
         typer.echo(f"{f.path}  sha256={f.sha256}  ({note})")
