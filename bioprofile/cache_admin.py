@@ -13,7 +13,6 @@ Model and encoder patterns match an id exactly, by its name before ``@`` (``smol
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +22,14 @@ from typing import Any
 
 from bioprofile._version import __version__
 from bioprofile.atomic import atomic_path
-from bioprofile.display import display_value
+from bioprofile.cache_rows import (
+    PROFILE_COLUMNS,
+    VECTOR_COLUMNS,
+    TransferResult,
+    add_rows,
+    is_profile_row,
+    is_vector_row,
+)
 from bioprofile.errors import BioprofileInputError
 from bioprofile.outputs import check_output_path
 from bioprofile.store import Store, text_hash
@@ -46,8 +52,8 @@ __all__ = [
 EXPORT_FORMAT = "bioprofile-cache-export/1"
 # The store writes its timestamps in this form (UTC, so they sort as text).
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_PROFILE_COLUMNS = ("entity", "template", "generator", "params", "text", "created")
-_VECTOR_COLUMNS = ("text_sha256", "encoder", "shape", "dim", "vector")
+_PROFILE_COLUMNS = PROFILE_COLUMNS
+_VECTOR_COLUMNS = VECTOR_COLUMNS
 # What the sibling folders of the store under the cache root hold (sizes shown by cache_info).
 _CACHE_FOLDERS = ("models", "data", "hgnc")
 
@@ -319,29 +325,6 @@ def prune_cache(store: Store, rule: PruneRule, *, dry_run: bool = False) -> Prun
     return PruneResult(result.profiles, result.vectors, False, max(0, before - _store_bytes(store.path)))
 
 
-@dataclass(frozen=True)
-class TransferResult:
-    """What :func:`export_cache` wrote or :func:`import_cache` read.
-
-    Attributes
-    ----------
-    path
-        The export file.
-    profiles, vectors
-        Entries written to the file (export) or added to the store (import).
-    identical
-        Import only: entries the store already held, unchanged.
-    replaced
-        Import only: entries that differed and were replaced (only with ``overwrite``).
-    """
-
-    path: Path
-    profiles: int
-    vectors: int
-    identical: int = 0
-    replaced: int = 0
-
-
 def export_cache(
     store: Store,
     path: str | Path,
@@ -446,14 +429,14 @@ def _read_export(path: Path) -> tuple[list[tuple], list[tuple]]:
     for k, kind in enumerate(data["kind"]):
         if kind == "profile":
             row = tuple(data[name][k] for name in _PROFILE_COLUMNS)
-            if not all(isinstance(value, str) for value in row[:5]) or not _is_json_object(row[3]):
+            if not is_profile_row(row):
                 raise BioprofileInputError(
                     f"{path}: profile row {k} is incomplete or malformed", argument="input_path"
                 )
             profiles.append(row)
         elif kind == "vector":
             row = tuple(data[name][k] for name in _VECTOR_COLUMNS)
-            if not _is_vector_row(row):
+            if not is_vector_row(row):
                 raise BioprofileInputError(
                     f"{path}: vector row {k} is incomplete or malformed", argument="input_path"
                 )
@@ -461,54 +444,6 @@ def _read_export(path: Path) -> tuple[list[tuple], list[tuple]]:
         else:
             raise BioprofileInputError(f"{path}: row {k} is of unknown kind {kind!r}", argument="input_path")
     return profiles, vectors
-
-
-def _is_json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
-
-
-def _is_vector_row(row: tuple) -> bool:
-    digest, encoder, shape, dim, blob = row
-    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-        return False
-    if not (isinstance(encoder, str) and encoder and isinstance(shape, str) and isinstance(blob, bytes)):
-        return False
-    # one vector per text: 1-D, not empty, its bytes those of its shape, every value finite
-    return "," not in shape and vector_problem(shape, dim, blob, None) is None
-
-
-def _check_import_rows(
-    path: Path, profiles: list[tuple], vectors: list[tuple], widths: dict[str, int]
-) -> None:
-    """Refuse an export whose rows disagree among themselves or with the store, before anything is written.
-
-    Each key at most once (or twice with the same content), and each encoder's vectors of one width: the width
-    the store already holds for it (``widths``), else the file's first.
-    """
-    seen: dict[tuple, Any] = {}
-    for kind, rows, size in (("profile", profiles, 4), ("vector", vectors, 2)):
-        for row in rows:
-            key, content = (kind, *row[:size]), row[size:]
-            if key in seen and seen[key] != content:
-                shown = display_value(row[0])
-                raise BioprofileInputError(
-                    f"{path} holds the {kind} of {shown} twice with different contents: nothing imported",
-                    argument="input_path",
-                )
-            seen[key] = content
-    expected = dict(widths)
-    for _, encoder, _, dim, _ in vectors:
-        width = expected.setdefault(encoder, dim)
-        if dim != width:
-            where = "the store holds" if encoder in widths else "the file's first has"
-            raise BioprofileInputError(
-                f"{path} holds vectors of width {dim} for {display_value(encoder)}, whose vectors {where} width "
-                f"{width}: nothing imported",
-                argument="input_path",
-            )
 
 
 def import_cache(store: Store, path: str | Path, *, overwrite: bool = False) -> TransferResult:
@@ -536,60 +471,4 @@ def import_cache(store: Store, path: str | Path, *, overwrite: bool = False) -> 
     """
     path = Path(path)
     profiles, vectors = _read_export(path)
-    with store.reading() as conn:  # each encoder's width: the one most of its stored rows have
-        counted = conn.execute(
-            "SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim ORDER BY 3"
-        ).fetchall()
-    widths = {encoder: dim for encoder, dim, _ in counted}
-    _check_import_rows(path, profiles, vectors, widths)
-    # an identical row given twice is one row
-    profiles, vectors = list(dict.fromkeys(profiles)), list(dict.fromkeys(vectors))
-    with store.reading() as conn:
-        stored_texts = {
-            tuple(row[:4]): row[4]
-            for row in conn.execute("SELECT entity, template, generator, params, text FROM profiles")
-        }
-        stored_vectors = {
-            (digest, encoder): (shape, bytes(blob))
-            for digest, encoder, shape, blob in conn.execute(
-                "SELECT text_sha256, encoder, shape, vector FROM vectors"
-            )
-        }
-    new_profiles, new_vectors, identical, differing = [], [], 0, []
-    for row in profiles:
-        old = stored_texts.get(tuple(row[:4]))
-        if old is None:
-            new_profiles.append(row)
-        elif old == row[4]:
-            identical += 1
-        else:
-            differing.append(("profile", row[2], row[0], row))
-    for row in vectors:
-        old = stored_vectors.get((row[0], row[1]))
-        if old is None:
-            new_vectors.append(row)
-        elif old == (row[2], row[4]):
-            identical += 1
-        else:
-            differing.append(("vector", row[1], row[0][:12], row))
-    if differing and not overwrite:
-        kind, owner, key, _ = differing[0]
-        raise BioprofileInputError(
-            f"{len(differing)} entries of {path} differ from those in the store {store.path} (first: the {kind} "
-            f"of {key} by {owner}): nothing imported; set overwrite to replace the stored ones with the file's",
-            argument="overwrite",
-        )
-    with store.writing() as conn:
-        conn.executemany(
-            "INSERT INTO profiles (entity, template, generator, params, text, created) "
-            "VALUES (?, ?, ?, ?, ?, COALESCE(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) "
-            "ON CONFLICT (entity, template, generator, params) DO UPDATE SET text = excluded.text",
-            new_profiles + [row for kind, *_, row in differing if kind == "profile"],
-        )
-        conn.executemany(
-            "INSERT INTO vectors (text_sha256, encoder, shape, dim, vector) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (text_sha256, encoder) DO UPDATE SET shape = excluded.shape, dim = excluded.dim, "
-            "vector = excluded.vector",
-            new_vectors + [row for kind, *_, row in differing if kind == "vector"],
-        )
-    return TransferResult(path, len(new_profiles), len(new_vectors), identical, len(differing))
+    return add_rows(store, profiles, vectors, source=path, overwrite=overwrite)

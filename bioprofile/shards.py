@@ -2,8 +2,8 @@
 
 A run over many genes is cut into ``N`` shards, each embedded by its own job (a SLURM array task, say) with
 ``shard=(i, N)``: entity ``e`` belongs to shard ``sha256(key(e)) mod N``, so a gene lands in the same shard
-whatever the order or length of the list. Shards are numbered from 0 (``i`` in ``[0, N)``), as
-``$SLURM_ARRAY_TASK_ID`` is under ``--array=0-(N-1)``. Each shard's table records its shard in
+whatever the order or length of the list. Shards are numbered from 0 (``i`` in ``[0, N)``), as the tasks of a
+SLURM array declared 0 to N-1 are. Each shard's table records its shard in
 ``provenance["shard"]``; :func:`merge_tables` joins the ``N`` tables into the table one unsharded run writes,
 refusing tables of other runs, overlaps and gaps.
 """
@@ -71,7 +71,7 @@ class Shard:
     Parameters
     ----------
     index
-        Which shard: ``0 <= index < count`` (``$SLURM_ARRAY_TASK_ID`` of an array declared ``--array=0-(N-1)``).
+        Which shard: ``0 <= index < count`` (the task id of a SLURM array declared 0 to N-1).
     count
         How many shards the entities are split into (``N >= 1``).
     """

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "store_repair": 1,
     "cache_admin": 1,
     "shards": 1,
+    "cache_rows": 1,
     "data": 1,
     "embeddings": 1,
     "text": 1,

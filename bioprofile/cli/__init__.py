@@ -7,7 +7,7 @@ This package is the one place that speaks in flags; its modules:
 - ``options``: option definitions several commands share; ``steps``: steps they share (the model libraries'
   output, the writer, encoder and store the flags name);
 - one module per command or group: ``embed`` (embed-genes, embed-proteins), ``train``, ``cells`` (embed-cells),
-  ``state`` (export-state), ``bench``, ``data``, ``diagnose``, ``cache``;
+  ``state`` (export-state), ``bench``, ``data``, ``diagnose``, ``cache``, ``merge`` (shard tables joined);
 - ``__main__``: ``python -m bioprofile.cli``.
 
 The commands are registered below, in the order ``bioprofile --help`` lists them: a new command is a function in
@@ -61,7 +61,7 @@ diagnose_app = typer.Typer(
 )
 cache_app = typer.Typer(
     no_args_is_help=True,
-    help="The store of profile texts and vectors: info, prune, export, import (keep it on a local disk).",
+    help="The store of profile texts and vectors: info, prune, export, import, merge (keep it on a local disk).",
 )
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
@@ -115,3 +115,4 @@ cache_app.command("info", cls=BoundaryCommand)(cache.cache_info_command)
 cache_app.command("prune", cls=BoundaryCommand)(cache.cache_prune_command)
 cache_app.command("export", cls=BoundaryCommand)(cache.cache_export_command)
 cache_app.command("import", cls=BoundaryCommand)(cache.cache_import_command)
+cache_app.command("merge", cls=BoundaryCommand)(cache.cache_merge_command)

@@ -1,4 +1,4 @@
-"""The cache group: the store of profile texts and vectors (info, prune, export, import)."""
+"""The cache group: the store of profile texts and vectors (info, prune, export, import, merge)."""
 
 from __future__ import annotations
 
@@ -187,5 +187,32 @@ def cache_import_command(
     replaced = f", replaced {result.replaced}" if result.replaced else ""
     typer.echo(
         f"added {result.profiles} profiles and {result.vectors} vectors to {store.path} "
+        f"({result.identical} already there{replaced})"
+    )
+
+
+def cache_merge_command(
+    shards: Annotated[
+        list[Path],
+        typer.Argument(
+            help="The shard stores: each job's --cache-dir folder (or its store.sqlite); only read."
+        ),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace stored entries that differ from the shards'.")
+    ] = False,
+    cache_dir: CacheDir = None,
+) -> None:
+    """Add the texts and vectors of shard stores (--shard jobs' --cache-dir) to this store, all or nothing."""
+    from bioprofile.cache_rows import merge_stores
+
+    for shard in shards:  # before the store is opened (and, when there is none yet, created)
+        if not (shard / "store.sqlite").is_file() and not shard.is_file():
+            fail(f"no store at {shard}: give a --cache-dir folder (holding store.sqlite) or its store.sqlite")
+    with open_store(cache_dir) as store:
+        result = merge_stores(store, shards, overwrite=force)
+    replaced = f", replaced {result.replaced}" if result.replaced else ""
+    typer.echo(
+        f"added {result.profiles} profiles and {result.vectors} vectors of {len(shards)} stores to {store.path} "
         f"({result.identical} already there{replaced})"
     )
