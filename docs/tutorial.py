@@ -1,8 +1,9 @@
 """Getting started with bioprofile: a gene list -> profiles -> cell embeddings -> clustering -> a gene task.
 
 Everything runs offline on the embedded default models (SmolLM2-135M-Instruct writes the profiles, all-MiniLM-L6-v2
-embeds them) and on scanpy's bundled ``pbmc68k_reduced`` (700 PBMCs). It takes a few minutes on a laptop CPU; a
-second run reads every profile and vector from the cache.
+embeds them) and on scanpy's bundled ``pbmc68k_reduced`` (700 PBMCs). The run shown in docs/tutorial.md took 28 min
+of wall clock on a 2-core CPU shared with other jobs (5.5 min of CPU time); a second run reads every profile and
+vector from the cache.
 
     python docs/tutorial.py                      # tables into tutorial_output/, figures into docs/tutorial/
     python docs/tutorial.py --out /tmp/tutorial --figures /tmp/tutorial   # anywhere else
