@@ -116,6 +116,7 @@ def test_merged_shards_equal_the_unsharded_run(shard_run):
     merged = EntityEmbeddings.read(shard_run / "out" / "genes.parquet")
     whole = EntityEmbeddings.read(shard_run / "whole.parquet")
     assert merged.ids == whole.ids and merged.symbols == whole.symbols and merged.texts == whole.texts
+    # texts byte for byte; vectors to float32 rounding: batch padding differs between a shard and the whole run
     np.testing.assert_allclose(merged.vectors, whole.vectors, rtol=0, atol=1e-6)
     assert merged.provenance["n_genes"] == len(GENES)
     assert "shard" not in merged.provenance and merged.provenance["merged_shards"]["count"] == N
@@ -165,3 +166,38 @@ def test_merge_refuses_other_runs_overlaps_and_gaps(shard_run):
     ]
     whole = EntityEmbeddings.read(shard_run / "whole.parquet")
     assert "records no shard" in _merge_error([whole], ["whole.parquet"])
+
+
+def test_a_rerun_shard_resumes_from_its_own_store(shard_run, tiny_bert_dir):
+    from bioprofile.cache_admin import cache_info
+
+    store = shard_run / "cache" / "shard-0" / "store.sqlite"
+    before = cache_info(store)
+    first = EntityEmbeddings.read(shard_run / "out" / "shard-0.parquet")
+    argv = [
+        "embed-genes",
+        "-f",
+        str(shard_run / "all.txt"),
+        "--shard",
+        f"0/{N}",
+        "--cache-dir",
+        str(store.parent),
+    ]
+    argv += [
+        "--summaries",
+        str(shard_run / "summaries.tsv"),
+        "--encoder",
+        str(tiny_bert_dir),
+        "-q",
+        "--force",
+    ]
+    result = CliRunner().invoke(app, [*argv, "-o", str(shard_run / "again.parquet")])
+    assert result.exit_code == 0, result.output
+    again = EntityEmbeddings.read(shard_run / "again.parquet")
+    after = cache_info(store)
+    assert (after.n_profiles, after.n_vectors) == (
+        before.n_profiles,
+        before.n_vectors,
+    )  # nothing stored twice
+    assert again.ids == first.ids and np.array_equal(again.vectors, first.vectors)  # served from the store
+    assert again.provenance["shard"] == first.provenance["shard"]
