@@ -201,3 +201,23 @@ def test_a_rerun_shard_resumes_from_its_own_store(shard_run, tiny_bert_dir):
     )  # nothing stored twice
     assert again.ids == first.ids and np.array_equal(again.vectors, first.vectors)  # served from the store
     assert again.provenance["shard"] == first.provenance["shard"]
+
+
+def test_protein_shards_merge_into_the_unsharded_table(tmp_path, tiny_bert_dir):
+    from bioprofile.pipeline import embed_proteins
+    from bioprofile.store import Store
+
+    targets = ["CD45RA", "CD45RO", "HLA-DR", "CD3", "CD4", "CD8"]
+    texts = {t: f"{t} marks some immune cells" for t in targets}
+    with Store(tmp_path / "store.sqlite") as store:
+        options = {"summaries": texts, "encoder": str(tiny_bert_dir), "store": store}
+        whole = embed_proteins(targets, **options)
+        shards = [embed_proteins(list(reversed(targets)), shard=f"{i}/2", **options) for i in (1, 0)]
+    # a reversed list gives other positions: its shards merge in its order, the same rows
+    merged = merge_tables(shards)
+    assert merged.ids == list(reversed(whole.ids)) and merged.kind == "protein"
+    assert sorted(merged.provenance["protein_targets"]) == sorted(targets)
+    assert merged.provenance["n_entities"] == len(targets)
+    np.testing.assert_array_equal(
+        merged.select(whole.symbols).vectors, whole.vectors
+    )  # vectors from the store
