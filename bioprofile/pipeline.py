@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import time
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -361,13 +362,49 @@ def _generate(entities: list[Any], generator, prompt: PromptTemplate, store: Sto
     cached = store.get_profiles([entity_key(e) for e in entities], **profile_cache_key(prompt, generator))
     todo = len(entities) - len(cached)
     task = progress.add_task("writing profiles", total=todo) if progress and todo else None
+    if task is not None:
+        new_tokens = generator.params.get("max_new_tokens")
+        bound = f": at most {todo * new_tokens:,} new tokens ({todo} x {new_tokens})" if new_tokens else ""
+        progress.console.print(
+            f"writing {todo} profiles with {generator.id} ({len(cached)} cached){bound}; texts of your own, a "
+            "served model or fewer new tokens per profile are faster"
+        )
     return generate_profiles(
         entities,
         generator=generator,
         template=prompt,
         store=store,
-        progress=(lambda n: progress.advance(task, n)) if task is not None else None,
+        progress=_PacedProgress(progress, task, todo, getattr(generator, "batch_size", 1))
+        if task is not None
+        else None,
     )
+
+
+class _PacedProgress:
+    """Advances the profiles bar; once the first batch is written, says how long the rest should take."""
+
+    def __init__(self, progress, task, total: int, batch_size: Any) -> None:
+        self.progress, self.task, self.total = progress, task, total
+        self.first_batch = min(total, batch_size if isinstance(batch_size, int) and batch_size > 0 else 1)
+        self.done, self.started, self.clock = 0, time.monotonic(), time.monotonic
+
+    def __call__(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        self.progress.advance(self.task, n)
+        left = self.total - self.done
+        if before < self.first_batch <= self.done and left > 0:
+            elapsed = self.clock() - self.started
+            self.progress.console.print(
+                f"first {self.done} profiles in {_duration(elapsed)}: about {_duration(elapsed / self.done * left)} "
+                f"for the other {left} at this pace"
+            )
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``7.5 min`` or ``3.2 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _texts_from_summaries(
