@@ -247,10 +247,13 @@ def test_texts_from_an_iterating_backend_are_checked(genes):
         generate_profiles(genes[:3], generator=Short(9), template=template, store=None)
 
 
+# The subprocesses below import this module by name, and it imports helpers.
+HERE = Path(__file__).resolve().parent
+
 _RUN = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {tests_dir!r})
+    sys.path[:0] = [{tests_dir!r}, {here!r}]  # helpers, and this module
     from test_generate import SYMBOLS, DeterministicGenerator
     from bioprofile.genes import normalize_genes
     from bioprofile.profiles.generate import generate_profiles
@@ -285,7 +288,7 @@ def _sigkill_once_committed(command: list[str], path: Path, *, rows: int, wait_s
 def test_sigkill_mid_run_then_rerun_resumes_without_duplicates(genes, tmp_path):
     path = tmp_path / "killed.sqlite"
     Store(path).close()
-    script = _RUN.format(tests_dir=str(TESTS))
+    script = _RUN.format(tests_dir=str(TESTS), here=str(HERE))
     # Kill it once two chunks are committed, while the third is being generated.
     committed = _sigkill_once_committed([sys.executable, "-c", script, str(path)], path, rows=8, wait_s=90)
     assert committed in (8, 12) and committed < len(genes)
@@ -346,7 +349,7 @@ def test_with_real_transformers_backend_on_tiny_llama(genes, varied_llama_dir, t
 _LOCAL_RUN = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {tests_dir!r})
+    sys.path[:0] = [{tests_dir!r}, {here!r}]  # helpers, and this module
     from test_generate import SYMBOLS
     from bioprofile.genes import normalize_genes
     from bioprofile.profiles.generate import GenerationSettings, generate_profiles
@@ -373,7 +376,7 @@ def test_sigkill_during_the_first_chunk_of_a_local_run_keeps_finished_batches(
 
     path = tmp_path / "killed.sqlite"
     Store(path).close()
-    script = _LOCAL_RUN.format(tests_dir=str(TESTS))
+    script = _LOCAL_RUN.format(tests_dir=str(TESTS), here=str(HERE))
     # Killed once the first batch of 2 is in; the first chunk is 4 batches (8 genes).
     command = [sys.executable, "-c", script, str(path), str(varied_llama_dir)]
     committed = _sigkill_once_committed(command, path, rows=2, wait_s=120)
