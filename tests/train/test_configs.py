@@ -54,7 +54,9 @@ def _record(out: Path) -> dict:
 
 def _launch(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """Run a multi-process training command offline, one thread a process; fail with its output."""
-    env = {**worker_env(), "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    # the checkout, helpers (tests/) and this folder's test modules (the launched scripts import test_fsdp)
+    folders = [TESTS.parent, TESTS, Path(__file__).resolve().parent]
+    env = {**worker_env(), "PYTHONPATH": os.pathsep.join(map(str, folders))}
     result = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
     )
