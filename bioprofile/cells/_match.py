@@ -252,6 +252,6 @@ def _coverage_error(
         f"{head} ({match.coverage:.1%}, under min_coverage={min_coverage:g}), though the ids are genes "
         f"({n_gene_ids} of {match.n_vars} known to HGNC) and {_panel(match, vectors)}: a small panel, which may "
         f"be fine; to embed the cells from these {match.n_matched} genes alone, pass min_coverage={suggestion:g} "
-        "(or 0), else embed more genes",
+        "(or 0; from Python a field of EmbedLimits, given to embed_cells as limits=), else embed more genes",
         argument="min_coverage",
     )
