@@ -344,7 +344,9 @@ def bench_gene_sets_command(
 
 
 def bench_perturbation_command(
-    data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (expression in X and obsm[--embed-key]).")],
+    data: Annotated[
+        Path, typer.Argument(help="Perturb-seq .h5ad (expression in X, and obsm[--embed-key] if there).")
+    ],
     embeddings: Annotated[
         list[Path],
         typer.Option(
@@ -360,9 +362,11 @@ def bench_perturbation_command(
     cell_type_key: Annotated[str, typer.Option("--cell-type-key", help="obs column of cell types.")] = (
         "cell_type"
     ),
-    batch_col: Annotated[str, typer.Option("--batch-col", help="obs column of batches.")] = "gem_group",
+    batch_col: Annotated[
+        str, typer.Option("--batch-col", help="obs column of batches (if absent: one per cell type).")
+    ] = "gem_group",
     embed_key: Annotated[
-        str, typer.Option("--embed-key", help="obsm matrix STATE models ('' for X).")
+        str, typer.Option("--embed-key", help="obsm matrix STATE models ('' or absent: X).")
     ] = "X_hvg",
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Share of perturbations held out of training.")
@@ -444,6 +448,8 @@ def bench_perturbation_command(
         options=options,
         overwrite=force,
     )
+    for note in plan.layout_notes:
+        typer.echo(note, err=True)
     typer.echo(f"training {len(plan.methods) - 1} STATE model(s) x {len(seed_list)} seed(s) in {work_dir}")
     with working(f"training and scoring in {work_dir}", not quiet):
         result = run_perturbation_bench(plan)

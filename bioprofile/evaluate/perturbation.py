@@ -163,6 +163,9 @@ class PerturbationBenchPlan:
         The options.
     var_names
         The expression features' names, given to predictions that lack them.
+    layout_notes
+        One line for each default column the data lacks and what was taken instead
+        (:meth:`~bioprofile.perturbation.PerturbationColumns.for_data`); ``columns`` are the ones taken.
     """
 
     data_path: Path
@@ -173,6 +176,7 @@ class PerturbationBenchPlan:
     work_dir: Path
     options: PerturbationBenchOptions
     var_names: list[str]
+    layout_notes: list[str] = field(default_factory=list)
 
     @property
     def methods(self) -> list[str]:
@@ -221,7 +225,8 @@ def prepare_perturbation_bench(
         Feature set name -> a bioprofile gene table (exported with
         :func:`~bioprofile.perturbation.export_state_features`) or a ``.pt`` dict of label -> 1-D tensor.
     columns
-        The data's columns.
+        The data's columns. The default ``embed_key`` or ``batch_col`` absent from the data gives way to ``X`` and
+        one batch per cell type (the plan's ``layout_notes`` say so).
     work_dir
         The folder for the bench's files (must not exist, unless ``overwrite``).
     options
@@ -252,6 +257,7 @@ def prepare_perturbation_bench(
     if not work_dir.parent.is_dir():
         raise BioprofileInputError(f"folder {work_dir.parent} does not exist", argument="work_dir")
     adata = read_h5ad(data_path, what="data file", argument="data")
+    columns, layout_notes = columns.for_data(adata)
     check_perturbation_data(
         adata,
         pert_col=columns.pert_col,
@@ -308,6 +314,7 @@ def prepare_perturbation_bench(
         work_dir=work_dir,
         options=options,
         var_names=[str(v) for v in adata.var_names],
+        layout_notes=layout_notes,
     )
 
 
@@ -464,6 +471,7 @@ def _summarise(plan: PerturbationBenchPlan, per_perturbation: pd.DataFrame) -> P
     settings = {
         "data": str(plan.data_path),
         "columns": asdict(plan.columns),
+        "layout_defaults_taken": list(plan.layout_notes),
         "embeddings": plan.sources,
         "held_out_perturbations": plan.split.test_perturbations,
         "cell_types": list(plan.split.cell_types),
@@ -497,10 +505,19 @@ def benchmark_perturbation(
     -------
     PerturbationBenchResult
         Held-out-perturbation metrics, one row per method (``one-hot`` and ``control-mean`` included).
+
+    Warns
+    -----
+    UserWarning
+        Once for each default column the data lacks (``X`` or one batch per cell type taken instead).
     """
+    import warnings
+
     plan = prepare_perturbation_bench(
         data, embeddings, columns=columns, work_dir=work_dir, options=options, overwrite=overwrite
     )
+    for note in plan.layout_notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     return run_perturbation_bench(plan)
 
 

@@ -60,6 +60,42 @@ class PerturbationColumns:
     batch_col: str = "gem_group"
     embed_key: str | None = "X_hvg"
 
+    def for_data(self, adata) -> tuple[PerturbationColumns, list[str]]:
+        """These columns, where a default the data lacks gives way, and one note for each default given up.
+
+        A plain Perturb-seq file (expression in ``X``, no batch column) should run without layout arguments: the
+        default ``embed_key`` (``"X_hvg"``) absent from ``obsm`` falls back to ``X``; the default ``batch_col``
+        (``"gem_group"``) absent from ``obs`` falls back to the cell-type column, so each cell type is one batch
+        (cell-load needs a batch column; STATE's default random control mapping and disabled batch encoder do
+        not use it beyond that). A column that is not the default is never replaced: its absence stays an error.
+
+        Parameters
+        ----------
+        adata
+            The AnnData (its ``obs`` and ``obsm`` keys are read).
+
+        Returns
+        -------
+        tuple of PerturbationColumns and list of str
+            The columns to use, and what was taken instead of an absent default (empty when nothing was).
+        """
+        defaults = PerturbationColumns()
+        columns, notes = self, []
+        if (
+            self.embed_key is not None
+            and self.embed_key == defaults.embed_key
+            and self.embed_key not in adata.obsm
+        ):
+            columns = replace(columns, embed_key=None)
+            notes.append(f"no obsm[{self.embed_key!r}]: STATE models the expression in X (embed_key=None)")
+        if self.batch_col == defaults.batch_col and self.batch_col not in adata.obs:
+            columns = replace(columns, batch_col=self.cell_type_key)
+            notes.append(
+                f"no batch column {self.batch_col!r} in obs: one batch per cell type "
+                f"(batch_col={self.cell_type_key!r})"
+            )
+        return columns, notes
+
 
 @dataclass(frozen=True)
 class StateModelSettings:

@@ -260,6 +260,74 @@ def test_cli_preflight_missing_vector_and_existing_output(data_file, perturbseq,
     assert result.exit_code == 2 and "two --embeddings are named 'a'" in result.stderr
 
 
+def test_plain_perturbseq_file_takes_x_and_one_batch_per_cell_type(
+    perturbseq, pt_file, tmp_path, monkeypatch
+):
+    """Expression in X, no batch column: the defaults give way, said once each, and explicit names still refused."""
+    import bioprofile.evaluate.perturbation as bench
+
+    plain = perturbseq.adata.copy()
+    del plain.obsm["X_hvg"], plain.obs["gem_group"]
+    data = tmp_path / "plain.h5ad"
+    plain.write_h5ad(data)
+    plan = prepare_perturbation_bench(data, {"esm": pt_file}, columns=COLUMNS, work_dir=tmp_path / "w")
+    assert plan.columns.embed_key is None and plan.columns.batch_col == "cell_type"
+    assert [n.split(":")[0] for n in plan.layout_notes] == [
+        "no obsm['X_hvg']",
+        "no batch column 'gem_group' in obs",
+    ]
+    overrides = state_train_overrides(
+        tmp_path / "s.toml", tmp_path / "run", columns=plan.columns, settings=StateModelSettings()
+    )
+    assert "data.kwargs.embed_key=null" in overrides and "data.kwargs.batch_col='cell_type'" in overrides
+    # A file that has the defaults keeps them, with nothing to say.
+    full, notes = COLUMNS.for_data(perturbseq.adata)
+    assert full == COLUMNS and notes == []
+    # A column the user named is never replaced.
+    for columns, argument in [
+        (PerturbationColumns(batch_col="lane"), "batch_col"),
+        (PerturbationColumns(embed_key="X_pca"), "embed_key"),
+    ]:
+        with pytest.raises(BioprofileInputError) as err:
+            prepare_perturbation_bench(data, {"esm": pt_file}, columns=columns, work_dir=tmp_path / "w")
+        assert err.value.argument == argument
+
+    # The command says each default it gave up on stderr, one line each, before any training.
+    def stop(plan):
+        raise SystemExit(f"stopped before training: {plan.columns.batch_col}")
+
+    monkeypatch.setattr(bench, "run_perturbation_bench", stop)
+    result = _bench(data, "-e", str(pt_file), "-o", str(tmp_path / "out"))
+    assert "stopped before training: cell_type" in str(result.exception) or result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("no obsm['X_hvg']: STATE models the expression in X")
+    assert lines[1].startswith("no batch column 'gem_group' in obs: one batch per cell type")
+
+
+def test_result_settings_record_the_layout_defaults_taken(perturbseq, pt_file, tmp_path):
+    import bioprofile.evaluate.perturbation as bench
+
+    plain = perturbseq.adata.copy()
+    del plain.obs["gem_group"]
+    data = tmp_path / "plain.h5ad"
+    plain.write_h5ad(data)
+    plan = prepare_perturbation_bench(data, {"esm": pt_file}, columns=COLUMNS, work_dir=tmp_path / "w")
+    rows = pd.DataFrame(
+        {
+            "method": ["esm"],
+            "seed": [0],
+            "cell_type": ["K562"],
+            "perturbation": [plan.split.test_perturbations[0]],
+            "held_out": [True],
+            "mse": [0.5],
+        }
+    )
+    result = bench._summarise(plan, rows)  # the step that writes settings
+    assert result.settings["columns"]["batch_col"] == "cell_type"
+    assert result.settings["columns"]["embed_key"] == "X_hvg"
+    assert result.settings["layout_defaults_taken"] == plan.layout_notes and len(plan.layout_notes) == 1
+
+
 # --------------------------------------------------------------------------- end to end
 
 
