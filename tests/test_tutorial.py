@@ -1,8 +1,9 @@
 """The getting-started tutorial (docs/tutorial.py) runs on the embedded default models, and docs/tutorial.md shows
 the figures it draws.
 
-The script runs as a reader runs it (``python docs/tutorial.py --out DIR``), into ``tmp_path``; what it prints and
-writes is checked. It uses the ambient bioprofile cache like any slow test that loads the default models, so a
+The script runs as a reader runs it (``python docs/tutorial.py``, no options), from ``tmp_path``: its default output
+folder, ``tutorial_output/``, lands there and is git-ignored, so a run from a clean clone leaves ``git status``
+clean. What it prints and writes is checked. It uses the ambient bioprofile cache like any slow test that loads the default models, so a
 second run reads its profiles from there.
 """
 
@@ -44,12 +45,23 @@ def test_the_page_walks_through_the_script():
             assert line.strip() in script, line
 
 
+def test_the_default_output_folder_is_git_ignored():
+    ignored = subprocess.run(
+        ["git", "check-ignore", "tutorial_output/summary.json", "tutorial_output/gene_task_roc.png"],
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert ignored.returncode == 0 and len(ignored.stdout.splitlines()) == 2
+    assert 'default=Path("tutorial_output")' in SCRIPT.read_text()
+
+
 @pytest.mark.slow
 def test_the_tutorial_runs_on_the_default_models(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--figures", str(tmp_path)],
+        [sys.executable, str(SCRIPT)],  # the defaults: tables and figures into ./tutorial_output/
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -59,6 +71,8 @@ def test_the_tutorial_runs_on_the_default_models(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tutorial_output"]  # nothing beside it
+    tmp_path = tmp_path / "tutorial_output"
     assert "20 marker genes" in out
     assert "gene embeddings: 20 genes x 384 dims" in out
     assert "generator smollm2-135m-instruct" in out and "all-MiniLM-L6-v2" in out
