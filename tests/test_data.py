@@ -143,7 +143,8 @@ def test_data_commands(tmp_path, http_root, monkeypatch):
     monkeypatch.setenv("BIOPROFILE_CACHE_DIR", str(tmp_path / "cache"))
     runner = CliRunner()
     listed = runner.invoke(app, ["data", "list"])
-    assert listed.exit_code == 0 and listed.output.split()[0] == "raw" and "sha256 ok" in listed.output
+    assert listed.exit_code == 0 and listed.output.split()[0] == "raw" and "sha256 recorded" in listed.output
+    assert "no sha256 yet" in listed.output.splitlines()[0]
     fetched = runner.invoke(app, ["data", "fetch", "toy"])
     assert fetched.exit_code == 0 and "(verified)" in fetched.output
     assert (tmp_path / "cache" / "data" / "x" / "labels.csv").read_bytes() == payload

@@ -50,7 +50,7 @@ app = typer.Typer(
     cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=True, help=__doc__.split("\n")[0]
 )
 bench_app = typer.Typer(
-    no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration."
+    no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration, perturbation."
 )
 data_app = typer.Typer(
     no_args_is_help=True, help="Datasets from bioprofile/data_manifests/: list and fetch (sha256-checked)."
