@@ -25,7 +25,12 @@ from bioprofile.errors import BioprofileInputError
 from bioprofile.genes import GeneResolution, normalize_genes
 from bioprofile.profiles.backends import BACKENDS
 from bioprofile.profiles.coerce import as_generator
-from bioprofile.profiles.generate import GenerationSettings, generate_profiles, profile_cache_key
+from bioprofile.profiles.generate import (
+    GenerationSettings,
+    generate_profiles,
+    generation_provenance,
+    profile_cache_key,
+)
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
 from bioprofile.profiles.summaries import MissingSummaryWarning, read_summaries
@@ -256,7 +261,7 @@ def embed_entities(
             text_provenance = {
                 "source": "generated",
                 "generator": generator.id,
-                "generation_params": dict(generator.params),
+                "generation_params": generation_provenance(generator),
                 "template": prompt.key,
                 "template_source": template_source,
             }

@@ -22,6 +22,7 @@ __all__ = [
     "cut_at_stop",
     "entity_key",
     "generate_profiles",
+    "generation_provenance",
     "stop_token_ids",
 ]
 
@@ -321,6 +322,25 @@ def _results(generator: ProfileGenerator, messages_list: list[list[dict]]) -> It
         raise ValueError(
             f"generator {generator.id!r} returned {len(seen)} texts for {len(messages_list)} prompts"
         )
+
+
+def generation_provenance(generator: ProfileGenerator) -> dict[str, Any]:
+    """The generation settings to record beside texts: :attr:`params`, with the dtype in use where it differs.
+
+    A backend may keep a cache-key value that is not what it runs (the transformers backend keys float32 as
+    ``"auto"``); its ``params_in_use``, when it has one, says what it runs.
+
+    Parameters
+    ----------
+    generator
+        Any profile generator.
+
+    Returns
+    -------
+    dict
+        The settings, JSON-ready.
+    """
+    return dict(getattr(generator, "params_in_use", generator.params))
 
 
 def profile_cache_key(template: PromptTemplateLike, generator: ProfileGenerator) -> dict[str, Any]:

@@ -134,6 +134,19 @@ class TransformersGenerator:
         return {**self.settings.text_params(), "dtype": dtype}
 
     @property
+    def params_in_use(self) -> dict[str, Any]:
+        """:attr:`params` with the dtype the weights are (or will be) in, for provenance (never a cache key).
+
+        ``params`` keeps ``"auto"`` for float32 (the key of earlier versions); this records ``"float32"``. A request
+        of the device's default reads the loaded model's dtype, and stays ``"auto"`` while no model is loaded.
+        """
+        if self._model is not None:
+            dtype = dtype_name(self._model.dtype)
+        else:
+            dtype = self._dtype_request
+        return {**self.params, "dtype": dtype}
+
+    @property
     def device(self) -> str:
         """Where the model runs: as given, else CUDA if available, else CPU."""
         if self._device_request is None:

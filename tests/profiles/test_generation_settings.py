@@ -55,6 +55,27 @@ def test_default_cache_key_is_unchanged_and_dtype_from_settings(tiny_llama_dir):
     )
 
 
+def test_provenance_records_the_dtype_in_use_and_the_key_stays_auto(tiny_llama_dir, tiny_bert_dir, tmp_path):
+    from bioprofile import embed_genes
+    from bioprofile.encoders import get_encoder
+    from bioprofile.profiles.generate import generation_provenance
+    from bioprofile.store import Store
+
+    generator = TransformersGenerator(tiny_llama_dir, settings=GenerationSettings(max_new_tokens=4))
+    with Store(tmp_path / "store.sqlite") as store:
+        emb = embed_genes(
+            ["TP53", "BRCA1"], generator=generator, encoder=get_encoder(f"hf:{tiny_bert_dir}"), store=store
+        )
+    assert emb.provenance["generation_params"]["dtype"] == "float32"
+    assert generator.params["dtype"] == "auto"  # the cache key of earlier versions
+    # The device's default: "auto" until a model is loaded, then the dtype it was loaded in.
+    engine_default = TransformersGenerator(
+        tiny_llama_dir, settings=GenerationSettings(dtype=None, device="cpu")
+    )
+    assert generation_provenance(engine_default)["dtype"] == "auto"
+    assert generation_provenance(engine_default.load())["dtype"] == "float32"
+
+
 def test_threads_set_torch_threads_and_leave_texts_alone(tiny_llama_dir):
     from bioprofile.profiles.prompts import get_template
 
