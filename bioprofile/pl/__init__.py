@@ -1,8 +1,12 @@
 """Plots, apart from the scoring that feeds them (scanpy's ``pl``; scib-metrics' ``plot_results_table``).
 
-Every function takes a result object or table that a scoring function in :mod:`bioprofile.evaluate`,
-:mod:`bioprofile.cells` or :mod:`bioprofile.diagnose` returned, draws it with matplotlib (imported on first use) and
-returns the figure or axes; those that take ``path`` also save a PNG there.
+Every plot takes a result object or table that a scoring function in :mod:`bioprofile.evaluate`,
+:mod:`bioprofile.cells` or :mod:`bioprofile.diagnose` returned and draws it with matplotlib (imported on first use)
+on scanpy's ``sc.pl`` contract (:mod:`._figure`): ``ax=None`` draws on a new pyplot figure (so a notebook shows
+it), ``show=None`` shows it when matplotlib is interactive (a notebook, ``plt.ion()``), ``save`` writes it (a path,
+or ``True`` for ``figures/<plot>.png``), and the Figure is returned with ``return_fig=True``, else the Axes (``None``
+when shown). Those that take ``path`` still save there. Titles or labels give the number of cells, genes, sets or
+windows drawn.
 
 Modules
 -------
@@ -19,6 +23,7 @@ One private module per area, its public functions re-exported here.
 - :mod:`._results` -- :func:`write_result`: a benchmark result's PREFIX.md, PREFIX.json and figure in one call
   (the ending of every ``bench`` command); :func:`register_plot` gives a result type its figure,
   :func:`figure_path` says where it goes
+- :mod:`._figure` -- the contract the plots share: ``ax``, ``show``, ``save``, ``return_fig``
 """
 
 from __future__ import annotations

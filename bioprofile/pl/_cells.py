@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bioprofile.errors import BioprofileInputError
+from bioprofile.pl._figure import finish, new_figure
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -51,8 +53,11 @@ def cell_embedding(
     ax: Axes | None = None,
     size: float | None = None,
     title: str | None = None,
-) -> Axes:
-    """Scatter the cells in two components of ``obsm[basis]``, coloured by an ``obs`` column, and return the axes.
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
+    """Scatter the cells in two components of ``obsm[basis]``, coloured by an ``obs`` column (``sc.pl.embedding``).
 
     Run UMAP on the bioprofile cell vectors first (``sc.pp.neighbors(adata, use_rep="X_bioprofile")``,
     ``sc.tl.umap(adata)``), or pass ``basis="X_bioprofile"`` to see two raw components.
@@ -62,23 +67,30 @@ def cell_embedding(
     adata
         Cells with ``obsm[basis]``.
     basis
-        The ``obsm`` key to draw.
+        The ``obsm`` key to draw; as in scanpy, ``"umap"`` names ``obsm["X_umap"]`` when there is no
+        ``obsm["umap"]``.
     color
         An ``obs`` column: categories get ``uns[f"{color}_colors"]`` when scanpy stored them (else a palette) and a
         legend; numbers a colour bar. ``None`` draws every cell in one colour.
     components
         The two columns of ``obsm[basis]`` to draw.
     ax
-        The axes to draw into (``None``: a new figure, not registered with pyplot).
+        The axes to draw into (``None``: a new pyplot figure, which a notebook displays).
     size
         Marker size (``None``: ``120000 / n_obs``, scanpy's default, at most 20).
     title
-        Axes title (``None``: ``color``, else ``basis``).
+        Axes title (``None``: ``color``, else ``basis``, with the number of cells drawn as ``(n=...)``).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the figure: a path, or ``True`` for ``figures/cell_embedding.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.axes.Axes
-        The axes drawn into.
+    matplotlib.axes.Axes, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else the axes drawn into.
 
     Raises
     ------
@@ -87,6 +99,8 @@ def cell_embedding(
     """
     import pandas as pd
 
+    if basis not in adata.obsm and f"X_{basis}" in adata.obsm:
+        basis = f"X_{basis}"  # scanpy's spelling: basis="umap" is obsm["X_umap"]
     if basis not in adata.obsm:
         raise BioprofileInputError(
             f"no obsm[{basis!r}] (obsm: {', '.join(adata.obsm) or 'none'}): pass one of those as basis",
@@ -103,10 +117,7 @@ def cell_embedding(
             f"no obs column {color!r} (obs: {', '.join(map(str, adata.obs.columns)) or 'none'})",
             argument="color",
         )
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(8.0, 4.5), layout="constrained").add_subplot()
+    fig, (ax,), _ = new_figure(ax, figsize=(8.0, 4.5), layout="constrained")
     x, y = coords[:, components[0]], coords[:, components[1]]
     size = min(120_000 / max(adata.n_obs, 1), 20.0) if size is None else size
     if color is None:
@@ -131,9 +142,9 @@ def cell_embedding(
         else:
             points = ax.scatter(x, y, s=size, c=np.asarray(values, dtype=float), cmap="viridis", linewidths=0)
             ax.figure.colorbar(points, ax=ax)
-    ax.set_title(title if title is not None else (color or basis))
+    ax.set_title(title if title is not None else f"{color or basis} (n={adata.n_obs} cells)")
     ax.set_xlabel(f"{basis} {components[0] + 1}")
     ax.set_ylabel(f"{basis} {components[1] + 1}")
     ax.set_xticks([])
     ax.set_yticks([])
-    return ax
+    return finish(fig, ax, name="cell_embedding", show=show, save=save, return_fig=return_fig)

@@ -1,14 +1,13 @@
 """Plots of the benchmarks in :mod:`bioprofile.evaluate`: ROC panels, gene-set scores, UMAPs, integration table.
 
-Each function draws a result the scoring returned and returns the matplotlib figure(s); given a path it also saves
-a PNG there. Figures are built with :class:`matplotlib.figure.Figure`, not pyplot, so nothing is left open in a
-global figure registry and no backend has to be chosen.
+Each function draws a result the scoring returned, on scanpy's ``sc.pl`` contract (``ax``, ``show``, ``save``,
+``return_fig``; see :mod:`bioprofile.pl._figure`); the older ``path`` argument still saves there.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +18,11 @@ from bioprofile.evaluate.gene_sets import METRIC_NAMES, METRICS, GeneSetResult
 from bioprofile.evaluate.gene_tasks import GeneTaskReport
 from bioprofile.evaluate.integration import BIO_COLUMNS, LOWER_IS_BETTER, IntegrationResult
 from bioprofile.evaluate.report import RocCurve
+from bioprofile.pl._figure import finish, new_figure, save_target
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
+    from matplotlib.axes import Axes
 
 __all__ = ["clustering_umaps", "gene_set_scores", "integration_table", "roc_panels"]
 
@@ -32,8 +32,16 @@ def roc_panels(
     path: str | Path | None = None,
     *,
     ncols: int = 3,
-) -> Figure:
-    """One ROC panel per task, one line per curve (an embedding and model), the AUC in each label.
+    ax: Axes | Sequence[Axes] | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
+    """One ROC panel per task, one line per curve (an embedding and model), the area under the drawn curve in each label.
+
+    A gene task's curve pools the out-of-fold scores of every fold, so its legend gives that curve's own area
+    (``pooled AUC``), which differs a little from the mean of the folds' AUCs in the report's table. A panel's title
+    gives the number of genes scored (from a report) or of curves drawn.
 
     Drawn with scikit-learn's :class:`~sklearn.metrics.RocCurveDisplay`; legends list the curves best first and move
     beside the panel when it holds more than :data:`LEGEND_INSIDE_MAX` curves.
@@ -47,20 +55,32 @@ def roc_panels(
         Also save the figure there (PNG by suffix).
     ncols
         Panels per row.
+    ax
+        One Axes per panel to draw on (``None``: a new pyplot figure).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the figure: a path (the same as ``path``), or ``True`` for ``figures/roc_panels.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.axes.Axes, list of them, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else the panels' Axes (one Axes for one panel).
 
     Raises
     ------
     ValueError
         No panel has a curve (a report of multi-class tasks only has none).
     """
-    from matplotlib.figure import Figure
-    from sklearn.metrics import RocCurveDisplay
+    from sklearn.metrics import RocCurveDisplay, auc
 
+    save = save_target(path, save)
+    n_genes: dict[str, int] = {}
     if isinstance(panels, GeneTaskReport):
+        for score in panels.scores:
+            n_genes[score.task] = max(n_genes.get(score.task, 0), score.n_covered)
         panels = panels.roc_panels()
     titles = [t for t, curves in panels.items() if curves]
     if not titles:
@@ -71,39 +91,67 @@ def roc_panels(
     # Past a handful of curves the legend goes beside each panel (it would hide the curves inside it), and lines
     # cycle line styles as well as colours so that the 11th curve is not a twin of the 1st.
     outside = most > LEGEND_INSIDE_MAX
-    fig = Figure(figsize=((4.2 + (3.0 if outside else 0.0)) * ncols, 4.0 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    fig, axes, own = new_figure(
+        ax,
+        figsize=((4.2 + (3.0 if outside else 0.0)) * ncols, 4.0 * nrows),
+        n_panels=len(titles),
+        nrows=nrows,
+        ncols=ncols,
+    )
     styles = ["-", "--", ":", "-."]
-    for ax, title in zip(axes.flat, titles, strict=False):
-        ranked = sorted(panels[title].items(), key=lambda item: -item[1].auc)  # best first in the legend
+    for panel, title in zip(axes, titles, strict=False):
+        # the area under the curve drawn (out-of-fold scores pooled), not the mean fold AUC of the table
+        drawn = {label: float(auc(curve.fpr, curve.tpr)) for label, curve in panels[title].items()}
+        ranked = sorted(panels[title].items(), key=lambda item: -drawn[item[0]])  # best first in the legend
         for i, (label, curve) in enumerate(ranked):
-            display = RocCurveDisplay(fpr=curve.fpr, tpr=curve.tpr, roc_auc=curve.auc, name=label)
+            display = RocCurveDisplay(fpr=curve.fpr, tpr=curve.tpr, roc_auc=drawn[label], name=label)
             display.plot(
-                ax=ax,
+                ax=panel,
                 curve_kwargs={"lw": 1.3, "color": f"C{i % 10}", "ls": styles[(i // 10) % len(styles)]},
                 plot_chance_level=i == len(ranked) - 1,
                 chance_level_kw={"color": "grey", "lw": 0.8, "ls": "--"},
             )
-        ax.set(
-            title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1)
+        n = f"n={n_genes[title]} genes" if title in n_genes else f"n={len(ranked)} curves"
+        panel.set(
+            title=f"{title} ({n})",
+            xlabel="false positive rate",
+            ylabel="true positive rate",
+            xlim=(0, 1),
+            ylim=(0, 1),
         )
+        legend = {"title": "pooled AUC: area under the curve drawn", "title_fontsize": 6}
         if outside:
-            ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+            panel.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, **legend)
         else:
-            ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(titles) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+            panel.legend(fontsize=7, loc="lower right", **legend)
+    for panel in axes[len(titles) :]:
+        panel.axis("off")
+    if own:
+        fig.tight_layout()
+    drawn_axes = axes[: len(titles)]
+    return finish(
+        fig,
+        drawn_axes[0] if len(drawn_axes) == 1 else drawn_axes,
+        name="roc_panels",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+    )
 
 
 #: Curves per panel up to which the legend sits inside the axes (lower right).
 LEGEND_INSIDE_MAX = 6
 
 
-def gene_set_scores(result: GeneSetResult, path: str | Path | None = None) -> Figure:
+def gene_set_scores(
+    result: GeneSetResult,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
     """A bar per method and metric of a gene-set run: the mean over sets, the std over sets as an error bar.
 
     The baseline (every set given the most frequent term) is grey, so a model's bars read against it.
@@ -114,18 +162,25 @@ def gene_set_scores(result: GeneSetResult, path: str | Path | None = None) -> Fi
         What :func:`~bioprofile.evaluate.gene_sets.run_gene_sets` returned.
     path
         Also save the figure there (PNG by suffix).
+    ax
+        The Axes to draw on (``None``: a new pyplot figure).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the figure: a path (the same as ``path``), or ``True`` for ``figures/gene_set_scores.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.axes.Axes, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else the Axes.
     """
-    from matplotlib.figure import Figure
-
+    save = save_target(path, save)
     table = result.to_frame()
     methods = list(table.index)
     width = 0.8 / max(len(methods), 1)
-    fig = Figure(figsize=(1.4 * len(METRICS) + 2.5, 3.6))
-    ax = fig.subplots()
+    fig, (ax,), own = new_figure(ax, figsize=(1.4 * len(METRICS) + 2.5, 3.6))
     x = np.arange(len(METRICS))
     for i, method in enumerate(methods):
         row = table.loc[method]
@@ -140,19 +195,27 @@ def gene_set_scores(result: GeneSetResult, path: str | Path | None = None) -> Fi
         )
     ax.set_xticks(x, [METRIC_NAMES[m] for m in METRICS])
     ax.set_ylabel(f"mean over {len(result.sets)} sets")
+    ax.set_title(f"Gene-set naming (n={len(result.sets)} sets)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    if own:
+        fig.tight_layout()
+    return finish(fig, ax, name="gene_set_scores", show=show, save=save, return_fig=return_fig)
 
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
 
 
-def clustering_umaps(result: ClusteringResult, out_dir: str | Path | None = None) -> dict[str, Figure]:
-    """A UMAP per embedding of a clustering benchmark, coloured by label, and all of them side by side.
+def clustering_umaps(
+    result: ClusteringResult,
+    out_dir: str | Path | None = None,
+    *,
+    ax: Axes | Sequence[Axes] | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
+    """The UMAP of each embedding of a clustering benchmark side by side, coloured by label.
 
     Parameters
     ----------
@@ -160,12 +223,21 @@ def clustering_umaps(result: ClusteringResult, out_dir: str | Path | None = None
         What :func:`~bioprofile.evaluate.clustering.benchmark_clustering` returned; the UMAPs are computed with
         its ``n_neighbors`` and seed (:meth:`~bioprofile.evaluate.clustering.ClusteringResult.umap_coordinates`).
     out_dir
-        Also save each figure there as ``<name>.png`` (the folder is created).
+        Also save each UMAP alone there as ``umap_<method>.png`` (the name lower-cased, non-alphanumerics as
+        ``_``) and the panels side by side as ``umap_all.png`` (the folder is created).
+    ax
+        One Axes per embedding to draw on (``None``: a new pyplot figure).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the side-by-side figure: a path, or ``True`` for ``figures/clustering_umaps.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    dict of str to matplotlib.figure.Figure
-        ``umap_<method>`` per method (the name lower-cased, non-alphanumerics as ``_``), then ``umap_all``.
+    matplotlib.axes.Axes, list of them, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else one Axes per embedding (one Axes for one).
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -175,41 +247,56 @@ def clustering_umaps(result: ClusteringResult, out_dir: str | Path | None = None
     colors = matplotlib.colormaps["tab20"](np.linspace(0, 1, max(len(categories), 2)))
     coords = result.umap_coordinates()
 
-    def draw(ax: Any, xy: np.ndarray, title: str) -> None:
+    def draw(panel: Any, xy: np.ndarray, title: str) -> None:
         for color, cat in zip(colors, categories, strict=False):
             sel = labels == cat
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color, label=cat, rasterized=True)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+            panel.scatter(xy[sel, 0], xy[sel, 1], s=4, color=color, label=cat, rasterized=True)
+        panel.set_title(f"{title} (n={len(labels)} cells)", fontsize=9)
+        panel.set_xticks([])
+        panel.set_yticks([])
 
-    def legend(ax: Any) -> None:
-        ax.legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    def legend(panel: Any) -> None:
+        panel.legend(markerscale=3, fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
 
-    figures: dict[str, Figure] = {}
-    for name, xy in coords.items():
-        fig = Figure(figsize=(5.5, 4.5))
-        ax = fig.subplots()
-        draw(ax, xy, name)
-        legend(ax)
+    fig, axes, own = new_figure(
+        ax, figsize=(4 * len(coords) + 1.5, 4), n_panels=len(coords), ncols=len(coords)
+    )
+    for panel, (name, xy) in zip(axes, coords.items(), strict=False):
+        draw(panel, xy, name)
+    legend(axes[-1])
+    if own:
         fig.tight_layout()
-        figures[f"umap_{_slug(name)}"] = fig
-    fig = Figure(figsize=(4 * len(coords) + 1.5, 4))
-    axes = fig.subplots(1, len(coords), squeeze=False)
-    for ax, (name, xy) in zip(axes[0], coords.items(), strict=False):
-        draw(ax, xy, name)
-    legend(axes[0][-1])
-    fig.tight_layout()
-    figures["umap_all"] = fig
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, figure in figures.items():
-            figure.savefig(out_dir / f"{name}.png", dpi=120)
-    return figures
+        for name, xy in coords.items():
+            # a bare Figure, not pyplot: a file only, never shown, so none is left open in pyplot's registry
+            alone = Figure(figsize=(5.5, 4.5))
+            panel = alone.subplots()
+            draw(panel, xy, name)
+            legend(panel)
+            alone.tight_layout()
+            alone.savefig(out_dir / f"umap_{_slug(name)}.png", dpi=120)
+        fig.savefig(out_dir / "umap_all.png", dpi=120)
+    return finish(
+        fig,
+        axes[0] if len(axes) == 1 else axes,
+        name="clustering_umaps",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+    )
 
 
-def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path | None = None) -> Figure:
+def integration_table(
+    result: IntegrationResult | pd.DataFrame,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
     """Heatmap of an integration table (methods × metrics, values printed), sorted by Total.
 
     Every column is coloured on 0-1 with green for good: columns where lower is better
@@ -221,18 +308,25 @@ def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path
         What :func:`~bioprofile.evaluate.integration.benchmark_integration` returned, or its ``.table``.
     path
         Also save the figure there (PNG by suffix).
+    ax
+        The Axes to draw on (``None``: a new pyplot figure).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the figure: a path (the same as ``path``), or ``True`` for ``figures/integration_table.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.axes.Axes, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else the Axes.
     """
-    from matplotlib.figure import Figure
-
+    save = save_target(path, save)
     table = result.table if isinstance(result, IntegrationResult) else result
     table = table.sort_values("Total", ascending=False) if "Total" in table else table
     values = table.to_numpy(dtype=float)
-    fig = Figure(figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
-    ax = fig.subplots()
+    fig, (ax,), own = new_figure(ax, figsize=(1.0 * values.shape[1] + 3, 0.5 * values.shape[0] + 1.8))
     ax.imshow(_integration_colors(table), aspect="auto")
     names = [f"{c} (↓)" if c in LOWER_IS_BETTER else c for c in table.columns]
     ax.set_xticks(range(values.shape[1]), names, rotation=40, ha="right", fontsize=8)
@@ -244,10 +338,10 @@ def integration_table(result: IntegrationResult | pd.DataFrame, path: str | Path
     n_bio = sum(c in BIO_COLUMNS for c in table.columns)
     ax.axvline(n_bio - 0.5, color="black", lw=1)
     ax.axvline(values.shape[1] - 3.5, color="black", lw=1)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=130)
-    return fig
+    ax.set_title(f"Integration scores (n={values.shape[0]} methods)", fontsize=9)
+    if own:
+        fig.tight_layout()
+    return finish(fig, ax, name="integration_table", show=show, save=save, return_fig=return_fig, dpi=130)
 
 
 def _integration_colors(table: pd.DataFrame, cmap: str = "PRGn") -> np.ndarray:

@@ -1,6 +1,6 @@
 """Plot of the perturbation bench (:mod:`bioprofile.evaluate.perturbation`): one bar panel per metric.
 
-Built with :class:`matplotlib.figure.Figure`, not pyplot, so nothing is left open in a global figure registry.
+Drawn on scanpy's ``sc.pl`` contract (``ax``, ``show``, ``save``, ``return_fig``; see :mod:`bioprofile.pl._figure`).
 """
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bioprofile.evaluate.perturbation import CONTROL_MEAN, METRIC_DIRECTIONS, PerturbationBenchResult
+from bioprofile.pl._figure import finish, new_figure, save_target
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.axes import Axes
 
 __all__ = ["perturbation_metrics"]
 
@@ -26,10 +27,15 @@ def perturbation_metrics(
     *,
     metrics: Sequence[str] | None = None,
     ncols: int = 3,
-) -> Figure:
+    ax: Axes | Sequence[Axes] | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+) -> Any:
     """One panel per metric: a bar per method (mean over seeds, the spread as an error bar).
 
-    The control-mean ("no change") bar is grey, and a dashed line at its height shows what a method must beat.
+    The control-mean ("no change") bar is grey, and a dashed line at its height shows what a method must beat; each
+    title gives the number of held-out perturbations the metric is averaged over.
 
     Parameters
     ----------
@@ -42,21 +48,32 @@ def perturbation_metrics(
         the table).
     ncols
         Panels per row.
+    ax
+        One Axes per metric to draw on (``None``: a new pyplot figure).
+    show
+        Show the figure (``None``: when matplotlib is interactive, as in a notebook).
+    save
+        Save the figure: a path (the same as ``path``), or ``True`` for ``figures/perturbation_metrics.png``.
+    return_fig
+        Return the Figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.axes.Axes, list of them, matplotlib.figure.Figure or None
+        The Figure with ``return_fig``, else ``None`` when shown, else one Axes per metric (one Axes for one).
     """
-    from matplotlib.figure import Figure
-
+    save = save_target(path, save)
     table = result.table
     metrics = [m for m in (metrics or METRIC_DIRECTIONS) if m in table.columns]
     if not metrics:
         metrics = list(table.columns)
     ncols = max(1, min(ncols, len(metrics)))
     nrows = math.ceil(len(metrics) / ncols)
-    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows))
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    fig, axes, own = new_figure(
+        ax, figsize=(3.6 * ncols, 3.0 * nrows), n_panels=len(metrics), nrows=nrows, ncols=ncols
+    )
+    n_held = len(result.settings.get("held_out_perturbations", []))
+    held = f", n={n_held} perturbations" if n_held else ""
     methods = list(table.index)
     colors = ["0.6" if m == CONTROL_MEAN else f"C{i}" for i, m in enumerate(methods)]
     for ax, metric in zip(axes, metrics, strict=False):
@@ -70,11 +87,19 @@ def perturbation_metrics(
         arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(
             METRIC_DIRECTIONS.get(metric), ""
         )
-        ax.set_title(metric + arrow, fontsize=9)
+        ax.set_title(f"{metric}{arrow}{held}", fontsize=9)
         ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=130)
-    return fig
+    if own:
+        fig.tight_layout()
+    drawn = list(axes[: len(metrics)])
+    return finish(
+        fig,
+        drawn[0] if len(drawn) == 1 else drawn,
+        name="perturbation_metrics",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=130,
+    )

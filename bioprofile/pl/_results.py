@@ -138,13 +138,29 @@ def write_result(
     return written
 
 
+def _to_file(plot: Callable[..., Any]) -> Callable[[Any, Path], Any]:
+    """``plot`` as ``write_result`` calls it: drawn into the file only, never shown, closed once written.
+
+    The plots draw on pyplot figures (so a notebook shows them); a command writing a result must leave none open.
+    """
+
+    def draw(result: Any, path: Path) -> Any:
+        import matplotlib.pyplot as plt
+
+        figure = plot(result, path, show=False, return_fig=True)
+        plt.close(figure)
+        return figure
+
+    return draw
+
+
 def _roc_panels_if_any(report: GeneTaskReport, path: Path) -> Any:
     """The ROC panels of a gene-task run; ``None`` when no task is binary (nothing to draw)."""
-    return roc_panels(report, path) if report.roc_panels() else None
+    return _to_file(roc_panels)(report, path) if report.roc_panels() else None
 
 
 register_plot(GeneTaskReport, _roc_panels_if_any)
-register_plot(GeneSetResult, gene_set_scores)
-register_plot(ClusteringResult, clustering_umaps, output="_umap")
-register_plot(IntegrationResult, integration_table)
-register_plot(PerturbationBenchResult, perturbation_metrics)
+register_plot(GeneSetResult, _to_file(gene_set_scores))
+register_plot(ClusteringResult, _to_file(clustering_umaps), output="_umap")
+register_plot(IntegrationResult, _to_file(integration_table))
+register_plot(PerturbationBenchResult, _to_file(perturbation_metrics))

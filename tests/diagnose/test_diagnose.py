@@ -539,7 +539,7 @@ def test_token_tags_on_offsets():
     assert connective.tolist() == [False, False, True, False, False, False]
 
 
-def test_plots_draw_without_pyplot_and_save_when_given_a_path(tmp_path):
+def test_plots_draw_and_save_when_given_a_path(tmp_path):
     from matplotlib.figure import Figure
 
     from bioprofile import pl
@@ -548,12 +548,12 @@ def test_plots_draw_without_pyplot_and_save_when_given_a_path(tmp_path):
         pd.DataFrame({"group": ["sparse-low", "neither"], "has_entity": [True, False],
                       "has_connective": [False, True], "mean_p": [0.5, 0.4], "low_fraction": [0.1, 0.5]})
     )  # fmt: skip
-    assert isinstance(pl.plot_group_summary(summary), Figure)
+    assert isinstance(pl.plot_group_summary(summary, show=False, return_fig=True), Figure)
     pl.plot_group_summary(summary, tmp_path / "groups.png")
     assert (tmp_path / "groups.png").read_bytes()[:8] == PNG_MAGIC
     table = pd.DataFrame({"position": [0, 1], "token": ["a", "b"], "p": [0.2, 0.9], "entity": [True, False],
                           "connective": [False, False], "sft": [1.0, 1.0], "dft": [0.2, 0.9]})  # fmt: skip
-    figure = pl.plot_token_weights(table, tmp_path / "weights.png")
+    figure = pl.plot_token_weights(table, tmp_path / "weights.png", show=False, return_fig=True)
     assert isinstance(figure, Figure) and (tmp_path / "weights.png").read_bytes()[:8] == PNG_MAGIC
 
 

@@ -529,7 +529,7 @@ def test_report_writes_itself_with_settings_and_provenance(tmp_path, genes):
     assert payload["provenance"]["bioprofile"] == __version__
     assert payload["provenance"]["libraries"]["scikit-learn"]
     assert [s["auc_mean"] for s in payload["scores"]] == [s.auc_mean for s in report.scores]
-    figure = pl.roc_panels(report)  # a report is drawn as its roc_panels()
+    figure = pl.roc_panels(report, show=False, return_fig=True)  # a report is drawn as its roc_panels()
     assert len([ax for ax in figure.axes if ax.lines]) == 1
     with pytest.raises(BioprofileInputError, match="output directory .* does not exist"):
         report.write(tmp_path / "missing" / "run")
@@ -538,7 +538,7 @@ def test_report_writes_itself_with_settings_and_provenance(tmp_path, genes):
 def test_roc_panels_stay_readable_with_many_curves():
     grid = np.linspace(0, 1, 11)
     curves = {f"table {i}": RocCurve(grid, grid ** (1 / (1 + i / 4)), 0.5 + i / 30) for i in range(14)}
-    figure = pl.roc_panels({"dosage": curves})
+    figure = pl.roc_panels({"dosage": curves}, show=False, return_fig=True)
     (ax,) = [ax for ax in figure.axes if ax.lines]
     legend = ax.get_legend()
     labels = [t.get_text() for t in legend.get_texts()]
@@ -548,7 +548,7 @@ def test_roc_panels_stay_readable_with_many_curves():
     )  # beside the panel, not over the curves
     drawn = [(line.get_color(), line.get_linestyle()) for line in ax.lines[:14]]
     assert len(set(drawn)) == 14  # no two curves look alike
-    few = pl.roc_panels({"dosage": dict(list(curves.items())[:3])})
+    few = pl.roc_panels({"dosage": dict(list(curves.items())[:3])}, show=False, return_fig=True)
     assert [ax for ax in few.axes if ax.lines][0].get_legend()._loc == 4  # lower right, inside
 
 

@@ -152,7 +152,7 @@ def test_foscttm_is_drawn_on_its_own_inverted_scale():
         {"KMeans NMI": [1.0, 0.0, 0.5], "FOSCTTM": [0.0, 1.0, 0.5], "Total": [0.9, 0.1, np.nan]},
         index=pd.Index(["good", "bad", "mid"], name="method"),
     )
-    fig = pl.integration_table(table)
+    fig = pl.integration_table(table, show=False, return_fig=True)
     ax = fig.axes[0]
     rgba = np.asarray(ax.images[0].get_array())
     rows = [t.get_text() for t in ax.get_yticklabels()]

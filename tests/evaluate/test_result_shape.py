@@ -215,7 +215,7 @@ def test_a_new_result_type_needs_one_registration_line(tmp_path):
 
 
 def test_pl_function_of_gene_sets_draws_the_result(tmp_path):
-    fig = pl.gene_set_scores(gene_set_result(), tmp_path / "g.png")
+    fig = pl.gene_set_scores(gene_set_result(), tmp_path / "g.png", show=False, return_fig=True)
     assert (tmp_path / "g.png").stat().st_size > 1000
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
         "ROUGE-1",
