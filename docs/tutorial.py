@@ -105,8 +105,8 @@ print(f"GenePT-s: {adata.obsm['X_genept_s'].shape}")
 clustering = benchmark_clustering(adata, "bulk_labels", obsm_keys=["X_bioprofile", "X_genept_s"], n_pcs=50)
 print(clustering.to_markdown())
 clustering.write(args.out / "clustering", overwrite=True)
-figures = pl.clustering_umaps(clustering, args.figures)
-print("UMAPs:", ", ".join(sorted(f"{name}.png" for name in figures)))
+pl.clustering_umaps(clustering, args.figures, show=False)  # umap_<method>.png and umap_all.png there
+print("UMAPs:", ", ".join(sorted(path.name for path in args.figures.glob("umap_*.png"))))
 
 # %% [markdown]
 # ## 5. A gene task
