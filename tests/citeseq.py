@@ -132,3 +132,35 @@ def citeseq_tables(
         {"entity_kind": "protein", "encoder": "toy", "protein_targets": resolution.mapping()},
     )
     return gene_table, protein_table
+
+
+def cite_seq_fixture(n_per_type: int = 30, seed: int = 0):
+    """Synthetic CITE-seq: three cell types; RNA and ADT counts driven by the same marker programme."""
+    rng = np.random.default_rng(seed)
+    types = {"T4": ["CD3E", "CD4"], "T8": ["CD3E", "CD8A"], "Mono": ["CD14", "LYZ"], "B": ["MS4A1", "CD19"]}
+    rna_genes = ["CD3E", "CD4", "CD8A", "CD14", "LYZ", "MS4A1", "CD19", "GAPDH", "ACTB"]
+    adt_targets = ["CD3E", "CD4", "CD8A", "CD14", "MS4A1", "CD19"]
+    labels = np.repeat(list(types), n_per_type)
+    cells = [f"cell{i}" for i in range(len(labels))]
+
+    def counts(features, scale):
+        base = rng.poisson(0.3, size=(len(labels), len(features))).astype(np.float32)
+        for i, label in enumerate(labels):
+            for j, f in enumerate(features):
+                if f in types[label]:
+                    base[i, j] += rng.poisson(scale)
+        return base
+
+    rna = ad.AnnData(
+        sp.csr_matrix(counts(rna_genes, 8)),
+        obs=pd.DataFrame({"cell_type": labels}, index=cells),
+        var=pd.DataFrame(index=rna_genes),
+    )
+    adt = ad.AnnData(
+        counts(adt_targets, 40),
+        obs=pd.DataFrame({"cell_type": labels}, index=cells),
+        var=pd.DataFrame({"target": adt_targets}, index=[f"ADT_{t}" for t in adt_targets]),
+    )
+    vocab = sorted(set(rna_genes) | set(adt_targets))
+    vectors = {g: rng.normal(size=8).astype(np.float32) for g in vocab}
+    return rna, adt, vectors

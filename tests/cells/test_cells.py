@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from citeseq import cite_seq_fixture
 
 from bioprofile.cells import (
     EmbedLimits,
@@ -208,38 +209,6 @@ def test_genept_s_sentences_order_and_cache(tmp_path):
     assert sorted(encoder.seen) == sorted(["EGFR TP53", "", "CDKN2A TP53"])  # second run: all from the cache
     np.testing.assert_allclose(adata.obsm["X_bioprofile"][0], [9, 1])
     assert adata.uns["X_bioprofile"]["method"] == "genept-s"
-
-
-def cite_seq_fixture(n_per_type: int = 30, seed: int = 0):
-    """Synthetic CITE-seq: three cell types; RNA and ADT counts driven by the same marker programme."""
-    rng = np.random.default_rng(seed)
-    types = {"T4": ["CD3E", "CD4"], "T8": ["CD3E", "CD8A"], "Mono": ["CD14", "LYZ"], "B": ["MS4A1", "CD19"]}
-    rna_genes = ["CD3E", "CD4", "CD8A", "CD14", "LYZ", "MS4A1", "CD19", "GAPDH", "ACTB"]
-    adt_targets = ["CD3E", "CD4", "CD8A", "CD14", "MS4A1", "CD19"]
-    labels = np.repeat(list(types), n_per_type)
-    cells = [f"cell{i}" for i in range(len(labels))]
-
-    def counts(features, scale):
-        base = rng.poisson(0.3, size=(len(labels), len(features))).astype(np.float32)
-        for i, label in enumerate(labels):
-            for j, f in enumerate(features):
-                if f in types[label]:
-                    base[i, j] += rng.poisson(scale)
-        return base
-
-    rna = ad.AnnData(
-        sp.csr_matrix(counts(rna_genes, 8)),
-        obs=pd.DataFrame({"cell_type": labels}, index=cells),
-        var=pd.DataFrame(index=rna_genes),
-    )
-    adt = ad.AnnData(
-        counts(adt_targets, 40),
-        obs=pd.DataFrame({"cell_type": labels}, index=cells),
-        var=pd.DataFrame({"target": adt_targets}, index=[f"ADT_{t}" for t in adt_targets]),
-    )
-    vocab = sorted(set(rna_genes) | set(adt_targets))
-    vectors = {g: rng.normal(size=8).astype(np.float32) for g in vocab}
-    return rna, adt, vectors
 
 
 def test_multimodal_joint_embedding():

@@ -10,8 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from citeseq import citeseq_fixture, citeseq_tables
-from test_cells import cite_seq_fixture
+from citeseq import cite_seq_fixture, citeseq_fixture, citeseq_tables
 
 from bioprofile import pl
 from bioprofile.cells import embed_multimodal
