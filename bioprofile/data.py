@@ -18,9 +18,13 @@ every later run offline.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -297,6 +301,25 @@ def _local_copy(entry: DataFile, data_dir: Path | None) -> Path | None:
     return None
 
 
+@contextmanager
+def _quiet_pooch_log(pooch) -> Iterator[None]:
+    """Turn pooch's own INFO lines off for the block: its progress bar stays, and errors are one line of ours.
+
+    Its handler is also pointed at today's ``sys.stderr``: it is bound to the stream of the moment pooch was first
+    imported, which a test runner or a notebook may since have replaced and closed.
+    """
+    logger = pooch.get_logger()
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.stream = sys.stderr  # not setStream: it flushes the old stream, which may be closed
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def fetch_dataset(
     name: str | Manifest,
     *,
@@ -406,14 +429,15 @@ def fetch_dataset(
         known_hash = f"sha256:{entry.sha256}" if entry.verified else None
         processor = pooch.Unzip(extract_dir=target.name + ".unzipped") if manifest.unpack == "zip" else None
         try:
-            result = pooch.retrieve(
-                entry.url,
-                known_hash=known_hash,
-                fname=target.name,
-                path=target.parent,
-                processor=processor,
-                progressbar=progress,
-            )
+            with _quiet_pooch_log(pooch):
+                result = pooch.retrieve(
+                    entry.url,
+                    known_hash=known_hash,
+                    fname=target.name,
+                    path=target.parent,
+                    processor=processor,
+                    progressbar=progress,
+                )
         except ValueError as err:
             if "hash" in str(err).lower():
                 kept = "the file already there was kept" if existed else "the download was discarded"
