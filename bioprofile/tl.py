@@ -10,8 +10,6 @@ vectors in ``obsm[key_added]`` and their provenance in ``uns[key_added]``; ``bp.
 They are the functions of :mod:`bioprofile.cells`, gathered under the name scanpy users reach for.
 """
 
-from __future__ import annotations
-
 from bioprofile.cells import embed_cells, embed_multimodal, gene_vectors_to_varm
 
 __all__ = ["embed_cells", "embed_multimodal", "gene_vectors_to_varm"]

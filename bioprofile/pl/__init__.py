@@ -26,8 +26,6 @@ One private module per area, its public functions re-exported here.
 - :mod:`._figure` -- the contract the plots share: ``ax``, ``show``, ``save``, ``return_fig``
 """
 
-from __future__ import annotations
-
 from bioprofile.pl._cells import category_colors, cell_embedding
 from bioprofile.pl._diagnose import plot_group_summary, plot_token_weights
 from bioprofile.pl._evaluate import clustering_umaps, gene_set_scores, integration_table, roc_panels
