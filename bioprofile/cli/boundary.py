@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from bioprofile.display import terminal_safe
 from bioprofile.errors import BioprofileInputError
+
+# The installed package's folder: warnings attributed to a file below it are bioprofile's own.
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 # Library argument names that the CLI spells differently: argument -> command parameter.
 ARGUMENT_ALIASES = {
@@ -86,15 +90,16 @@ class BoundaryCommand(TyperCommand):
     def invoke(self, ctx: typer.Context):
         """Run the command; bad input becomes :func:`fail` with the message in this command's flags and commands.
 
-        A warning of the store (a damaged file moved aside, vectors not served) is one ``warning:`` line on stderr
-        as it happens, not Python's two-line form.
+        A warning bioprofile raises (a damaged store file moved aside, vectors not served, genes left out...) is one
+        ``warning:`` line on stderr as it happens, in the command's flags, not Python's form with a source line.
+        Other libraries' warnings keep theirs.
         """
         import warnings
 
         from bioprofile.store import DamagedStoreWarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, DamagedStoreWarning):
+            if issubclass(category, DamagedStoreWarning) or _in_package(filename):
                 text = in_flags(in_commands(" ".join(str(message).split())), self.params)
                 typer.secho(f"warning: {terminal_safe(text)}", err=True, fg=typer.colors.YELLOW)
             else:
@@ -108,6 +113,14 @@ class BoundaryCommand(TyperCommand):
                 return super().invoke(ctx)
         except BioprofileInputError as err:
             fail(in_flags(in_commands(str(err)), self.params, err.argument))
+
+
+def _in_package(filename: str) -> bool:
+    """Whether a warning was attributed to a file of bioprofile itself (its own warnings, one line each)."""
+    try:
+        return Path(filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
 
 
 class OneLineErrorsGroup(TyperGroup):

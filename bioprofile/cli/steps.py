@@ -30,6 +30,8 @@ def quiet_model_libraries(quiet: bool) -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if quiet:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        # tqdm bars of other libraries (cell-eval's "Iterating over perturbations"): tqdm reads this at each bar
+        os.environ.setdefault("TQDM_DISABLE", "1")
     if "transformers" in sys.modules:  # it keeps its own switch, set from the hub's when it was imported
         from transformers.utils import logging as transformers_logging
 

@@ -95,3 +95,28 @@ def test_each_command_hint_names_a_real_python_callable():
     assert (
         in_commands("pass embeddings (from bioprofile.embed_genes)") == "pass embeddings (from embed-genes)"
     )
+
+
+def test_bioprofile_warnings_are_one_line_and_others_keep_their_form(tmp_path):
+    import warnings
+    from pathlib import Path
+
+    import bioprofile
+
+    own = str(Path(bioprofile.__file__).parent / "pipeline.py")
+    other = str(tmp_path / "elsewhere.py")
+    app = typer.Typer()
+
+    @app.command(cls=BoundaryCommand)
+    def run(max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 1) -> None:
+        warnings.warn_explicit("2 genes have no text (max_new_tokens\nis low)", UserWarning, own, 10)
+        warnings.warn_explicit("a third-party warning", UserWarning, other, 20)
+
+    with pytest.warns(UserWarning, match="a third-party warning") as passed_on:
+        result = CliRunner().invoke(app, [])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "warning: 2 genes have no text (--max-new-tokens is low)" in lines  # one line, in flags
+    assert not any("pipeline.py" in line for line in lines)  # no source line of ours
+    # the other library's warning goes on to Python's own handling (here: pytest's), as it was
+    assert [str(w.message) for w in passed_on] == ["a third-party warning"]
