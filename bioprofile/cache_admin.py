@@ -33,7 +33,7 @@ from bioprofile.cache_rows import (
 from bioprofile.errors import BioprofileInputError
 from bioprofile.outputs import check_output_path
 from bioprofile.store import Store, text_hash
-from bioprofile.store_repair import vector_problem
+from bioprofile.store_repair import stored_widths, vector_problem
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -176,10 +176,7 @@ def cache_info(path: str | Path) -> CacheInfo:
 
 def _count_damaged(conn, encoders: tuple[dict[str, Any], ...]) -> None:
     """Fill each encoder row's ``damaged``: stored vectors the store would not serve (size, width, NaN/inf)."""
-    widths: dict[str, Counter] = {}
-    for encoder, dim, n in conn.execute("SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim"):
-        widths.setdefault(encoder, Counter())[dim] = n
-    width = {encoder: counts.most_common(1)[0][0] for encoder, counts in widths.items()}
+    width = stored_widths(conn)
     damaged: Counter = Counter()
     for encoder, shape, dim, blob in conn.execute("SELECT encoder, shape, dim, vector FROM vectors"):
         if vector_problem(shape, dim, blob, width[encoder]) is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 from bioprofile.store import Store
-from bioprofile.store_repair import vector_problem
+from bioprofile.store_repair import stored_widths, vector_problem
 
 __all__ = [
     "PROFILE_COLUMNS",
@@ -140,11 +140,8 @@ def add_rows(
         A key is given twice with different contents, an encoder's vectors have two widths, or (without
         ``overwrite``) a row differs from the stored one. Nothing is written then.
     """
-    with store.reading() as conn:  # each encoder's width: the one most of its stored rows have
-        counted = conn.execute(
-            "SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim ORDER BY 3"
-        ).fetchall()
-    widths = {encoder: dim for encoder, dim, _ in counted}
+    with store.reading() as conn:
+        widths = stored_widths(conn)
     _check_rows(source, profiles, vectors, widths)
     # an identical row given twice is one row
     profiles, vectors = list(dict.fromkeys(profiles)), list(dict.fromkeys(vectors))

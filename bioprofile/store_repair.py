@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["salvage_rows", "vector_problem"]
+__all__ = ["salvage_rows", "stored_widths", "vector_problem"]
 
 
 def vector_problem(shape: str, dim: int, blob: bytes, width: int | None) -> str | None:
@@ -41,6 +41,25 @@ def vector_problem(shape: str, dim: int, blob: bytes, width: int | None) -> str 
     if not np.isfinite(np.frombuffer(blob, dtype="<f4")).all():
         return "not finite"
     return None
+
+
+def stored_widths(conn: sqlite3.Connection) -> dict[str, int]:
+    """Each encoder's vector width in a store: the one most of its rows have (a tie: the larger width).
+
+    Parameters
+    ----------
+    conn
+        A connection to the store (e.g. ``Store.reading()``).
+
+    Returns
+    -------
+    dict
+        Encoder id -> width; a row of another width is one written by hand or by an older version.
+    """
+    counted = conn.execute("SELECT encoder, dim, COUNT(*) FROM vectors GROUP BY encoder, dim ORDER BY 3, 2")
+    return {
+        encoder: dim for encoder, dim, _ in counted
+    }  # the last row of an encoder is its most common width
 
 
 def salvage_rows(aside: Path, conn: sqlite3.Connection) -> dict[str, int]:
