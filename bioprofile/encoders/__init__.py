@@ -31,7 +31,7 @@ from bioprofile.encoders.hf import TransformersEncoder
 from bioprofile.encoders.local import DEFAULT_ENCODER_ID, SentenceTransformerEncoder
 from bioprofile.encoders.openai import OpenAIEncoder, parse_openai_spec
 from bioprofile.errors import BioprofileInputError
-from bioprofile.openai_api import DEFAULT_BASE_URL, redact_url, url_host
+from bioprofile.openai_api import DEFAULT_BASE_URL, url_host
 
 
 def get_encoder(spec: str | Path | None = None, **kwargs) -> TextEncoder:
@@ -96,26 +96,19 @@ def _openai_from_id(encoder_id: str) -> TextEncoder | None:
     The id ends in ``@`` and the API root without credentials; an id recorded by an older bioprofile ends in
     ``@HOST[:PORT]``, which is compared with the host only.
     """
-    spec, _, where = encoder_id.partition("@http")
-    where = "http" + where if where else None
-    if where is None:  # the older ``openai:MODEL@HOST`` form
-        spec, _, host = encoder_id.rpartition("@")
-    candidates = (os.environ.get("OPENAI_BASE_URL"), DEFAULT_BASE_URL)
-    base_url = next(
-        (
-            url
-            for url in candidates
-            if url and (redact_url(url.strip().rstrip("/")) == where if where else url_host(url) == host)
-        ),
-        None,
-    )
-    if base_url is None:
-        return None
-    try:
-        encoder = get_encoder(spec, base_url=base_url)
-    except BioprofileInputError:
-        return None
-    return encoder if encoder.id == encoder_id or where is None else None
+    new_form = "@http" in encoder_id
+    spec, _, host = encoder_id.partition("@http") if new_form else encoder_id.rpartition("@")
+    for url in filter(None, (os.environ.get("OPENAI_BASE_URL"), DEFAULT_BASE_URL)):
+        if not new_form and url_host(url) != host:
+            continue
+        try:
+            encoder = get_encoder(spec, base_url=url)
+        except BioprofileInputError:
+            continue
+        # a new id names the whole API root, as the endpoint normalises it: only the very encoder it names
+        if not new_form or encoder.id == encoder_id:
+            return encoder
+    return None
 
 
 __all__ = [
