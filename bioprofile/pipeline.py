@@ -391,14 +391,14 @@ class _PacedProgress:
     def __init__(self, progress, task, total: int, batch_size: Any) -> None:
         self.progress, self.task, self.total = progress, task, total
         self.first_batch = min(total, batch_size if isinstance(batch_size, int) and batch_size > 0 else 1)
-        self.done, self.started, self.clock = 0, time.monotonic(), time.monotonic
+        self.done, self.started = 0, time.monotonic()
 
     def __call__(self, n: int) -> None:
         before, self.done = self.done, self.done + n
         self.progress.advance(self.task, n)
         left = self.total - self.done
         if before < self.first_batch <= self.done and left > 0:
-            elapsed = self.clock() - self.started
+            elapsed = time.monotonic() - self.started
             self.progress.console.print(
                 f"first {self.done} profiles in {_duration(elapsed)}: about {_duration(elapsed / self.done * left)} "
                 f"for the other {left} at this pace"
