@@ -10,6 +10,8 @@ Modules
 - :mod:`.gene_tasks` -- GenePT's gene and gene-pair tasks (one module per task family), :func:`run_gene_tasks`
 - :mod:`.gene_sets` -- GeneAgent's gene-set task: a model names a set's biological process, scored by ROUGE and
   embedding cosine against the reference term beside a most-frequent-term baseline, :func:`run_gene_sets`
+- :mod:`.de_reasoning` -- VCWorld's perturbation-reasoning task: is gene G differentially expressed after drug D
+  in cell line C; records, labels from an AnnData, the offline data, :func:`run_de_reasoning`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
 - :mod:`.perturbation` -- STATE trained per perturbation feature set beside one-hot, random and control-mean,

@@ -7,6 +7,9 @@ prompts
 gene_set_prompts
     :class:`~bioprofile.profiles.gene_set_prompts.GeneSetPrompt`: templates that ask which biological process a
     gene set shares (``bench gene-sets``).
+de_prompts
+    :class:`~bioprofile.profiles.de_prompts.DEQuestionPrompt`: templates that ask whether a drug changes a gene's
+    expression in a cell line (``bench de-reasoning``), and the answer rule (:func:`~bioprofile.profiles.de_prompts.parse_answer`).
 generate
     :class:`~bioprofile.profiles.generate.GenerationSettings` (decoding settings every backend takes) and
     :func:`~bioprofile.profiles.generate.generate_profiles` (cached, chunked, resumable generation).
