@@ -21,12 +21,13 @@ from typing import Annotated
 import typer
 
 from bioprofile._version import __version__
-from bioprofile.cli import bench, cache, cells, data, diagnose, embed, merge, state, train
+from bioprofile.cli import bench, cache, cells, data, diagnose, embed, merge, responses, state, train
 from bioprofile.cli.boundary import (
     ARGUMENT_ALIASES,
     COMMAND_HINTS,
     BoundaryCommand,
     OneLineErrorsGroup,
+    ReadableHelpGroup,
     fail,
     flag_for,
     in_commands,
@@ -50,16 +51,22 @@ app = typer.Typer(
     cls=OneLineErrorsGroup, no_args_is_help=True, add_completion=True, help=__doc__.split("\n")[0]
 )
 bench_app = typer.Typer(
-    no_args_is_help=True, help="Benchmarks: gene-tasks, gene-sets, clustering, integration, perturbation."
+    cls=ReadableHelpGroup,
+    no_args_is_help=True,
+    help="Benchmarks: gene-tasks, gene-sets, clustering, integration, perturbation.",
 )
 data_app = typer.Typer(
-    no_args_is_help=True, help="Datasets from bioprofile/data_manifests/: list and fetch (sha256-checked)."
+    cls=ReadableHelpGroup,
+    no_args_is_help=True,
+    help="Datasets from bioprofile/data_manifests/: list and fetch (sha256-checked).",
 )
 diagnose_app = typer.Typer(
+    cls=ReadableHelpGroup,
     no_args_is_help=True,
     help="Teacher-forced confidence diagnostics: windows (where a model doubts its answers) and weights.",
 )
 cache_app = typer.Typer(
+    cls=ReadableHelpGroup,
     no_args_is_help=True,
     help="The store of profile texts and vectors: info, prune, export, import, merge (keep it on a local disk).",
 )
@@ -98,6 +105,7 @@ app.command("embed-cells", cls=BoundaryCommand)(cells.embed_cells_command)
 app.command("export-state", cls=BoundaryCommand)(state.export_state_command)
 app.command("embed-proteins", cls=BoundaryCommand)(embed.embed_proteins_command)
 app.command("merge", cls=BoundaryCommand)(merge.merge_command)
+app.command("analyze-responses", cls=BoundaryCommand)(responses.analyze_responses_command)
 
 bench_app.command("gene-tasks", cls=BoundaryCommand)(bench.bench_gene_tasks_command)
 bench_app.command("clustering", cls=BoundaryCommand)(bench.bench_clustering_command)

@@ -4,6 +4,10 @@ The library names its Python arguments in error messages (``max_new_tokens``); :
 place a :class:`~bioprofile.errors.BioprofileInputError` becomes one line on stderr and exit code 2, with each
 argument name replaced by the command's flag (``--max-new-tokens``). :class:`OneLineErrorsGroup` does the same for
 click's own usage errors.
+
+Both, and :class:`ReadableHelpGroup` for the sub-groups, show each value in ``--help`` by a readable name
+(:func:`readable_metavar`: ``PATH``, ``N``, ``MODEL``, ``a|b``) instead of typer's Python types (``<path>``,
+``<int>``, ``<list[str]>``, ``<bool>`` beside a flag).
 """
 
 from __future__ import annotations
@@ -77,6 +81,59 @@ def in_flags(message: str, params: list, argument: str | None = None) -> str:
     return message
 
 
+def readable_metavar(param, ctx=None) -> str | None:
+    """How ``--help`` names a parameter's value: ``PATH``, ``FILE``, ``DIR``, ``N``, ``NUMBER``, ``a|b``, the name.
+
+    Parameters
+    ----------
+    param
+        A command's option or argument (typer vendors its own click, so it is read by duck type).
+    ctx
+        The click context of the help being written.
+
+    Returns
+    -------
+    str or None
+        ``None`` for a flag (it takes no value) and for an argument of text, whose name already says what it is;
+        an option's own ``metavar`` when it sets one; ``...`` follows the name of an argument that takes several.
+    """
+    is_argument = getattr(param, "param_type_name", "") == "argument"
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    if param.metavar is not None:
+        return None if is_argument else param.metavar  # an argument's metavar is its name column already
+    typed = getattr(param, "display_type", None)  # typer's "<path>", "<int range>", "<list[str]>", "<a|b>"
+    if typed is None:
+        return None  # a typer that names values itself, click's way (TEXT, PATH)
+    label = typed(ctx).strip("<>")
+    several = label.startswith("list[") and label.endswith("]")
+    label = label[5:-1] if several else label
+    if "|" not in label:
+        label = _VALUE_NAMES.get(label.removesuffix(" range"), label.upper())
+    if label == "TEXT":
+        if is_argument:
+            return None  # "genes...", "name": the argument's own name says it
+        label = (param.name or "value").upper()
+    return f"{label}..." if is_argument and several else label
+
+
+# typer's type names -> what help calls such a value (text is named after the option: MODEL, FORMAT).
+_VALUE_NAMES = {"path": "PATH", "file": "FILE", "dir": "DIR", "int": "N", "float": "NUMBER", "str": "TEXT"}
+
+
+class _ReadableHelp:
+    """Mixin: every parameter of the command (its ``--help`` option too) shows :func:`readable_metavar` in help."""
+
+    def get_params(self, ctx):
+        """The command's parameters, each naming its value readably in ``--help`` (:func:`readable_metavar`)."""
+        params = super().get_params(ctx)
+        for param in params:
+            if "display_type_rich" not in vars(param):
+                # typer asks each parameter for the text of its type column; this one answers for itself
+                param.display_type_rich = lambda ctx=None, param=param: readable_metavar(param, ctx)
+        return params
+
+
 def fail(message: str) -> None:
     """Print one clear line and exit with code 2 (bad input)."""
     # whitespace runs (newlines included) become one space; any other control character is shown escaped
@@ -84,7 +141,7 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-class BoundaryCommand(TyperCommand):
+class BoundaryCommand(_ReadableHelp, TyperCommand):
     """A typer command whose :class:`BioprofileInputError` ends the run as one line on stderr and exit code 2."""
 
     def invoke(self, ctx: typer.Context):
@@ -123,7 +180,11 @@ def _in_package(filename: str) -> bool:
         return False
 
 
-class OneLineErrorsGroup(TyperGroup):
+class ReadableHelpGroup(_ReadableHelp, TyperGroup):
+    """A group of commands (``bench``, ``data``...) whose own ``--help`` names values as its commands do."""
+
+
+class OneLineErrorsGroup(ReadableHelpGroup):
     """The top-level group: click's own usage errors (a bad option value, a missing argument) as one line too.
 
     Typer would draw them as a multi-line panel; every other bad input here is one line, so these are as well.
