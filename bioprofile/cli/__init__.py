@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from bioprofile._version import __version__
-from bioprofile.cli import bench, cache, cells, data, diagnose, embed, merge, state, train
+from bioprofile.cli import bench, cache, cells, data, diagnose, embed, merge, responses, state, train
 from bioprofile.cli.boundary import (
     ARGUMENT_ALIASES,
     COMMAND_HINTS,
@@ -105,6 +105,7 @@ app.command("embed-cells", cls=BoundaryCommand)(cells.embed_cells_command)
 app.command("export-state", cls=BoundaryCommand)(state.export_state_command)
 app.command("embed-proteins", cls=BoundaryCommand)(embed.embed_proteins_command)
 app.command("merge", cls=BoundaryCommand)(merge.merge_command)
+app.command("analyze-responses", cls=BoundaryCommand)(responses.analyze_responses_command)
 
 bench_app.command("gene-tasks", cls=BoundaryCommand)(bench.bench_gene_tasks_command)
 bench_app.command("clustering", cls=BoundaryCommand)(bench.bench_clustering_command)

@@ -12,6 +12,8 @@ Modules
   embedding cosine against the reference term beside a most-frequent-term baseline, :func:`run_gene_sets`
 - :mod:`.de_reasoning` -- VCWorld's perturbation-reasoning task: is gene G differentially expressed after drug D
   in cell line C; records, labels from an AnnData, the offline data, :func:`run_de_reasoning`
+- :mod:`.responses` -- response-level metrics of models' answers (length, gene entities, causal connectives,
+  shares naming a drug or a mutation), :func:`~.responses.analyze_responses`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
 - :mod:`.perturbation` -- STATE trained per perturbation feature set beside one-hot, random and control-mean,

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["GENE_ENTITY_LABELS", "SCISPACY_MODELS", "load_ner_pipeline", "ner_gene_spans"]
+__all__ = [
+    "GENE_ENTITY_LABELS",
+    "SCISPACY_MODELS",
+    "default_ner_model",
+    "load_ner_pipeline",
+    "ner_gene_spans",
+]
 
 # scispaCy's biomedical NER models, tried in this order when no pipeline is named
 SCISPACY_MODELS: tuple[str, ...] = ("en_ner_jnlpba_md", "en_ner_bionlp13cg_md")
@@ -23,14 +29,28 @@ GENE_ENTITY_LABELS: frozenset[str] = frozenset({"PROTEIN", "DNA", "RNA", "GENE_O
 
 
 @lru_cache(maxsize=1)
-def _scispacy_pipeline():
-    """The first installed scispaCy NER model, or ``None`` (spaCy or the models missing): tagging is optional."""
+def default_ner_model() -> str | None:
+    """The pipeline :func:`ner_gene_spans` uses when none is named: the first of :data:`SCISPACY_MODELS` that loads.
+
+    Returns
+    -------
+    str or None
+        The model's package name, or ``None`` when spaCy or every model is missing (the lexicon alone then tags
+        entities): a report records it, so counts from machines with and without scispaCy are told apart.
+    """
     for name in SCISPACY_MODELS:
         try:
-            return _load_ner_pipeline(name)
+            _load_ner_pipeline(name)
         except BioprofileInputError:  # not installed: the default is best effort, unlike a named pipeline
             continue
+        return name
     return None
+
+
+def _scispacy_pipeline():
+    """The first installed scispaCy NER model, or ``None`` (spaCy or the models missing): tagging is optional."""
+    name = default_ner_model()
+    return None if name is None else _load_ner_pipeline(name)
 
 
 def load_ner_pipeline(ner_model: str | Path):

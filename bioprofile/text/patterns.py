@@ -1,15 +1,19 @@
-"""Mutations and drugs in a text: variant notations (HGVS-like, dbSNP ids) and drug names by their INN stems.
+"""Mutations and drugs in a text: variant notations (HGVS-like, dbSNP ids), drug names by their INN stems or a list.
 
 Regular expressions, no lexicon download: a mutation is written in a few fixed notations (``p.V600E``,
 ``T790M``, ``p.Gly12Cys``, ``c.1799T>A``, ``rs113488022``), and most drug names end in a stem the WHO's
 International Nonproprietary Names assign by class (``-tinib`` kinase inhibitors, ``-mab`` monoclonal antibodies).
+Drugs without such a stem (tamoxifen, metformin, sotorasib) are found by name: :func:`drug_name_spans` matches a
+list of names, :data:`DRUG_NAMES` by default.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import lru_cache
 
-__all__ = ["DRUG_STEMS", "drug_spans", "mutation_spans"]
+__all__ = ["DRUG_NAMES", "DRUG_STEMS", "drug_name_spans", "drug_spans", "mutation_spans"]
 
 _AA1 = "ACDEFGHIKLMNPQRSTVWY"
 _AA3 = "Ala|Arg|Asn|Asp|Cys|Gln|Glu|Gly|His|Ile|Leu|Lys|Met|Phe|Pro|Ser|Thr|Trp|Tyr|Val|Ter|Sec"
@@ -58,6 +62,66 @@ _DRUG = re.compile(
     + r"))\b"
 )
 _STEMS = list(DRUG_STEMS)
+
+#: Drug names :func:`drug_name_spans` finds by default: cancer and signalling drugs (and the tool compounds that
+#: perturbation screens use) whose names carry no stem of :data:`DRUG_STEMS`, so :func:`drug_spans` misses them.
+#: Small on purpose; a study of other drugs passes its own list.
+DRUG_NAMES: tuple[str, ...] = (
+    # hormone therapy
+    "tamoxifen", "fulvestrant", "letrozole", "anastrozole", "exemestane", "enzalutamide", "abiraterone",
+    "bicalutamide",
+    # chemotherapy
+    "methotrexate", "fluorouracil", "5-fluorouracil", "5-FU", "gemcitabine", "cytarabine", "capecitabine",
+    "azacitidine", "decitabine", "cyclophosphamide", "ifosfamide", "temozolomide", "etoposide", "irinotecan",
+    "topotecan", "vincristine", "vinblastine", "vinorelbine", "hydroxyurea", "pemetrexed", "bendamustine",
+    "melphalan", "chlorambucil",
+    # targeted drugs without a class stem
+    "sotorasib", "adagrasib", "venetoclax", "navitoclax", "everolimus", "sirolimus", "rapamycin", "temsirolimus",
+    "lenalidomide", "thalidomide", "pomalidomide", "vorinostat", "panobinostat", "romidepsin", "tretinoin",
+    "all-trans retinoic acid", "arsenic trioxide", "imiquimod",
+    # other drugs and tool compounds of perturbation screens
+    "metformin", "aspirin", "dexamethasone", "prednisone", "celecoxib", "staurosporine", "wortmannin",
+    "nutlin-3", "idasanutlin", "JQ1", "forskolin", "cycloheximide",
+)  # fmt: skip
+
+
+def drug_name_spans(text: str, names: Iterable[str] | None = None) -> list[tuple[int, int, str]]:
+    """Drug names of a list in ``text``: whole words, any case (``Tamoxifen``, ``TAMOXIFEN``).
+
+    A name may hold spaces or hyphens (``all-trans retinoic acid``, ``nutlin-3``); it matches only where no letter,
+    digit or hyphen touches it on either side, and the longest name wins where names overlap.
+
+    Parameters
+    ----------
+    text
+        The text to tag.
+    names
+        Drug names (blank ones ignored); ``None`` for :data:`DRUG_NAMES`.
+
+    Returns
+    -------
+    list of (start, end, name)
+        In text order; ``name`` is the list's spelling of the drug found.
+    """
+    listed = DRUG_NAMES if names is None else names
+    pattern, canonical = _drug_name_pattern(tuple(sorted({n.strip() for n in listed if n.strip()})))
+    if pattern is None:
+        return []
+    return [
+        (m.start(), m.end(), canonical[" ".join(m.group().split()).casefold()])
+        for m in pattern.finditer(text)
+    ]
+
+
+@lru_cache(maxsize=8)  # one list per run, compiled once (a few thousand names compile in milliseconds)
+def _drug_name_pattern(names: tuple[str, ...]) -> tuple[re.Pattern | None, dict[str, str]]:
+    if not names:
+        return None, {}
+    # longest first, so "5-fluorouracil" is found whole rather than as "fluorouracil"
+    ordered = sorted(names, key=len, reverse=True)
+    body = "|".join(r"\s+".join(re.escape(word) for word in name.split()) for name in ordered)
+    pattern = re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+    return pattern, {" ".join(name.split()).casefold(): name for name in ordered}
 
 
 def mutation_spans(text: str) -> list[tuple[int, int, str]]:
