@@ -23,6 +23,7 @@ from bioprofile.evaluate.gene_tasks.protocol import TaskScore
 from bioprofile.evaluate.integration import INTEGRATION_COLUMNS, IntegrationResult
 from bioprofile.evaluate.perturbation import CONTROL_MEAN, PerturbationBenchResult
 from bioprofile.evaluate.report import RocCurve
+from bioprofile.evaluate.responses import Response, analyze_responses
 
 matplotlib.use("Agg", force=True)
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
@@ -89,6 +90,15 @@ def _perturbation() -> PerturbationBenchResult:
     )
 
 
+def _responses():
+    answers = [
+        Response("bft", "TP53 loss leads to growth"),
+        Response("bft", "KRAS G12C"),
+        Response("base", "A gene."),
+    ]
+    return analyze_responses(answers, symbols=frozenset({"TP53", "KRAS"}), ner_model=None)
+
+
 def _summary() -> pd.DataFrame:
     return pd.DataFrame(
         {"group": ["sparse-low"], "windows": [4], "frac_with_entity": [0.5], "frac_with_connective": [0.25]}
@@ -112,6 +122,11 @@ PLOTS = {
     "clustering_umaps": (lambda **kw: pl.clustering_umaps(_clustering(), **kw), 1, "n=10 cells"),
     "integration_table": (lambda **kw: pl.integration_table(_integration(), **kw), 1, "n=2"),
     "perturbation_metrics": (lambda **kw: pl.perturbation_metrics(_perturbation(), **kw), 1, "n=2"),
+    "response_metrics": (
+        lambda **kw: pl.response_metrics(_responses(), metrics=["entities", "drug_share"], **kw),
+        2,
+        "bft n=2",
+    ),
     "plot_group_summary": (lambda **kw: pl.plot_group_summary(_summary(), **kw), 1, "n=4"),
     "plot_token_weights": (lambda **kw: pl.plot_token_weights(_tokens(), **kw), 2, "n=2"),
 }

@@ -93,11 +93,12 @@ def response_metrics(
         if metric.endswith("_share"):
             panel.set_ylim(0, 1)
         panel.set_title(METRIC_NAMES.get(metric, metric), fontsize=9)
-        panel.set_xticks(range(len(models)), labels, rotation=30, ha="right", fontsize=8)
+        panel.set_xticks(range(len(models)), labels, fontsize=8)
     for panel in axes[len(metrics) :]:
         panel.set_visible(False)
     if own:
-        fig.suptitle(f"Response metrics, {int(table['n_responses'].sum())} responses", fontsize=10)
+        counts = ", ".join(f"{model} n={int(n)}" for model, n in table["n_responses"].items())
+        fig.suptitle(f"Response metrics ({counts} responses)", fontsize=10)
         fig.tight_layout()
     drawn = list(axes[: len(metrics)])
     return finish(

@@ -9,6 +9,7 @@ same entities.
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 
 from bioprofile.errors import BioprofileInputError
@@ -39,6 +40,10 @@ def default_ner_model() -> str | None:
         entities): a report records it, so counts from machines with and without scispaCy are told apart.
     """
     for name in SCISPACY_MODELS:
+        if (
+            find_spec(name) is None
+        ):  # not installed: skip spaCy's import (seconds) when no model is there to load
+            continue
         try:
             _load_ner_pipeline(name)
         except BioprofileInputError:  # not installed: the default is best effort, unlike a named pipeline

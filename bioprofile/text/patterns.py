@@ -76,7 +76,7 @@ DRUG_NAMES: tuple[str, ...] = (
     "topotecan", "vincristine", "vinblastine", "vinorelbine", "hydroxyurea", "pemetrexed", "bendamustine",
     "melphalan", "chlorambucil",
     # targeted drugs without a class stem
-    "sotorasib", "adagrasib", "venetoclax", "navitoclax", "everolimus", "sirolimus", "rapamycin", "temsirolimus",
+    "sotorasib", "adagrasib", "venetoclax", "navitoclax", "everolimus", "sirolimus", "temsirolimus",
     "lenalidomide", "thalidomide", "pomalidomide", "vorinostat", "panobinostat", "romidepsin", "tretinoin",
     "all-trans retinoic acid", "arsenic trioxide", "imiquimod",
     # other drugs and tool compounds of perturbation screens

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bioprofile.text import (
+    DRUG_NAMES,
     DRUG_STEMS,
     connective_spans,
+    drug_name_spans,
     drug_spans,
     lexicon_gene_spans,
     mutation_spans,
@@ -87,3 +89,37 @@ def test_the_text_package_imports_no_model_library():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_issues_mutation_notations_are_all_found():
+    text = "KRAS G12C, EGFR T790M, BRAF V600E, TP53 p.Arg175His and TP53 c.524G>A."
+    assert [found for found, _ in _found(text, mutation_spans(text))] == [
+        "G12C",
+        "T790M",
+        "V600E",
+        "p.Arg175His",
+        "c.524G>A",
+    ]
+
+
+def test_drug_names_from_a_list_whole_words_any_case():
+    text = "Tamoxifen, 5-fluorouracil and all-trans  retinoic acid; nutlin-3a, metformin-like and JQ1 and ASPIRIN."
+    assert _found(text, drug_name_spans(text)) == [
+        ("Tamoxifen", "tamoxifen"),
+        ("5-fluorouracil", "5-fluorouracil"),  # the longest name, not "fluorouracil" inside it
+        ("all-trans  retinoic acid", "all-trans retinoic acid"),
+        ("JQ1", "JQ1"),
+        ("ASPIRIN", "aspirin"),
+    ]
+    assert _found(
+        "Erlotinib and gefitinib", drug_name_spans("Erlotinib and gefitinib", ["erlotinib", " "])
+    ) == [("Erlotinib", "erlotinib")]
+    assert drug_name_spans("aspirin", []) == [] and "tamoxifen" in DRUG_NAMES
+    assert not {name for name in DRUG_NAMES if drug_spans(name)}  # the list holds what the INN stems miss
+
+
+def test_default_ner_model_is_an_installed_scispacy_model_or_none():
+    from bioprofile.text import SCISPACY_MODELS, default_ner_model
+
+    name = default_ner_model()
+    assert name is None or name in SCISPACY_MODELS
