@@ -7,7 +7,8 @@ This package is the one place that speaks in flags; its modules:
 - ``options``: option definitions several commands share; ``steps``: steps they share (the model libraries'
   output, the writer, encoder and store the flags name);
 - one module per command or group: ``embed`` (embed-genes, embed-proteins), ``train``, ``cells`` (embed-cells),
-  ``state`` (export-state), ``bench``, ``data``, ``diagnose``, ``cache``, ``merge`` (shard tables joined);
+  ``state`` (export-state), ``bench`` (and ``bench_de_reasoning``: bench de-reasoning), ``data``, ``diagnose``,
+  ``cache``, ``merge`` (shard tables joined);
 - ``__main__``: ``python -m bioprofile.cli``.
 
 The commands are registered below, in the order ``bioprofile --help`` lists them: a new command is a function in
@@ -22,6 +23,7 @@ import typer
 
 from bioprofile._version import __version__
 from bioprofile.cli import bench, cache, cells, data, diagnose, embed, merge, responses, state, train
+from bioprofile.cli.bench_de_reasoning import bench_de_reasoning_command
 from bioprofile.cli.boundary import (
     ARGUMENT_ALIASES,
     COMMAND_HINTS,
@@ -53,7 +55,7 @@ app = typer.Typer(
 bench_app = typer.Typer(
     cls=ReadableHelpGroup,
     no_args_is_help=True,
-    help="Benchmarks: gene-tasks, gene-sets, clustering, integration, perturbation.",
+    help="Benchmarks: gene-tasks, gene-sets, clustering, integration, perturbation, de-reasoning.",
 )
 data_app = typer.Typer(
     cls=ReadableHelpGroup,
@@ -112,6 +114,7 @@ bench_app.command("clustering", cls=BoundaryCommand)(bench.bench_clustering_comm
 bench_app.command("integration", cls=BoundaryCommand)(bench.bench_integration_command)
 bench_app.command("gene-sets", cls=BoundaryCommand)(bench.bench_gene_sets_command)
 bench_app.command("perturbation", cls=BoundaryCommand)(bench.bench_perturbation_command)
+bench_app.command("de-reasoning", cls=BoundaryCommand)(bench_de_reasoning_command)
 
 data_app.command("list", cls=BoundaryCommand)(data.data_list_command)
 data_app.command("fetch", cls=BoundaryCommand)(data.data_fetch_command)

@@ -138,7 +138,7 @@ def get_de_template(name: str | DEQuestionPrompt) -> DEQuestionPrompt:
     template = DE_TEMPLATES.get(str(name).strip().lower())
     if template is None:
         raise BioprofileInputError(
-            f"unknown DE-question template {name!r}: choose one of {', '.join(sorted(DE_TEMPLATES))}",
+            f"no DE-question prompt is named {name!r}: choose one of {', '.join(sorted(DE_TEMPLATES))}",
             argument="template",
         )
     return template
