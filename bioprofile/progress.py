@@ -3,7 +3,8 @@
 :func:`progress_bars` gives a :class:`rich.progress.Progress` (or ``None`` when switched off) for tasks that
 count their steps; :func:`working` shows one task that cannot count its steps (a benchmark, a download) with a
 pulsing bar and the time elapsed. Both write to stderr, never to stdout, and vanish when the work fails, so that
-the error is the one line left.
+the error is the one line left. :func:`quiet_model_loading` turns the model libraries' own bars (transformers'
+"Loading weights", the Hub's) off while a model loads, for library and command line alike.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["progress_bars", "stderr_console", "working"]
+__all__ = ["progress_bars", "quiet_model_loading", "stderr_console", "working"]
 
 
 def stderr_console():
@@ -89,6 +90,36 @@ def working(description: str, enabled: bool = True) -> Iterator[None]:
         with _cleared_on_error(progress):
             yield
         progress.update(task, total=1, completed=1)
+
+
+@contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """Progress bars of transformers and the Hub off while a model loads (the block), then as they were.
+
+    A notebook that loads a writer or an encoder through bioprofile sees no "Loading weights" bar, as a command
+    run does; the caller's own setting comes back when the block ends, so a later ``from_pretrained`` of theirs
+    draws its bars as before. (The Hub's per-group switches are reset to the global one.)
+    """
+    import warnings
+
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_on = transformers_logging.is_progress_bar_enabled()
+    hub_on = not are_progress_bars_disabled()
+    transformers_logging.disable_progress_bar()  # the Hub's too
+    try:
+        yield
+    finally:
+        if transformers_on:
+            with warnings.catch_warnings():
+                # the Hub's "cannot enable progress bars" when HF_HUB_DISABLE_PROGRESS_BARS holds them off
+                warnings.simplefilter("ignore")
+                transformers_logging.enable_progress_bar()  # the Hub's too
+            if not hub_on:
+                disable_progress_bars()
+        elif hub_on:
+            enable_progress_bars()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import numpy as np
 from bioprofile.diagnose.examples import PromptResponse
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.models import read_adapter_config, resolve_model
+from bioprofile.progress import quiet_model_loading
 from bioprofile.text import token_tags
 
 __all__ = ["ResponseConfidence", "load_causal_lm", "tag_response", "token_confidences"]
@@ -85,12 +86,13 @@ def load_causal_lm(model: str | Path | None = None, *, device: str | None = None
     tokenizer_path = name if adapter is None or _has_tokenizer(name) else base
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-        causal_lm = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype))
-        if adapter is not None:
-            from peft import PeftModel
+        with quiet_model_loading():
+            causal_lm = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype))
+            if adapter is not None:
+                from peft import PeftModel
 
-            # merged, the adapter scores exactly as the generator serving it (which merges too) writes
-            causal_lm = PeftModel.from_pretrained(causal_lm, name).merge_and_unload()
+                # merged, the adapter scores exactly as the generator serving it (which merges too) writes
+                causal_lm = PeftModel.from_pretrained(causal_lm, name).merge_and_unload()
     except (OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BioprofileInputError(

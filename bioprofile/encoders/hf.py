@@ -10,6 +10,7 @@ import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.fingerprint import model_id
+from bioprofile.progress import quiet_model_loading
 
 Pooling = Literal["mean", "cls"]
 
@@ -45,7 +46,8 @@ class TransformersEncoder:
             raise BioprofileInputError(f"pooling {pooling!r} is not supported: use 'mean' or 'cls'")
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(model))
-            self._model = AutoModel.from_pretrained(str(model)).eval()
+            with quiet_model_loading():
+                self._model = AutoModel.from_pretrained(str(model)).eval()
         except (OSError, ValueError) as err:
             raise BioprofileInputError(
                 f"cannot load encoder {model}: give a local model directory or a hub id in the local cache ({err})"

@@ -9,6 +9,7 @@ import numpy as np
 
 from bioprofile.errors import BioprofileInputError
 from bioprofile.fingerprint import model_id
+from bioprofile.progress import quiet_model_loading
 
 DEFAULT_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -57,7 +58,8 @@ class SentenceTransformerEncoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            with quiet_model_loading():
+                self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         return self._model
 
     @property

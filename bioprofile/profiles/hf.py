@@ -16,6 +16,7 @@ from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
 from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
+from bioprofile.progress import quiet_model_loading
 from bioprofile.readers import UNREADABLE_FILE_ERRORS
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TransformersGenerator"]
@@ -177,11 +178,13 @@ class TransformersGenerator:
         tokenizer_path = self.model_path if self._has_tokenizer(self.model_path) else base_path
         try:
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self.dtype)
+            with quiet_model_loading():
+                model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self.dtype)
             if self._adapter_base is not None:
                 from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, self.model_path)
+                with quiet_model_loading():
+                    model = PeftModel.from_pretrained(model, self.model_path)
                 # Merged weights generate as fast as the base model; LoRA-style adapters support it.
                 if hasattr(model, "merge_and_unload"):
                     model = model.merge_and_unload()

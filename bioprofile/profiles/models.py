@@ -21,6 +21,7 @@ from typing import Any
 from bioprofile.cache import cache_dir  # re-exported: the one cache root, shared with the store
 from bioprofile.errors import BioprofileInputError
 from bioprofile.fingerprint import model_id
+from bioprofile.progress import quiet_model_loading
 
 DEFAULT_MODEL_ALIASES = frozenset({"default", "smollm2"})
 DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
@@ -78,7 +79,8 @@ def _load_from_gguf(gguf_path: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    with quiet_model_loading():  # its dequantising bar too ("Converting and de-quantizing GGUF tensors")
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     return model.eval(), tokenizer
 
 

@@ -1,0 +1,48 @@
+"""Loading a writer or an encoder from Python draws no "Loading weights" bar, and leaves the caller's setting."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from transformers.utils import logging as transformers_logging
+
+from bioprofile.progress import quiet_model_loading
+
+
+@pytest.fixture()
+def bars_on():
+    """transformers' bars on, as in a fresh notebook; the suite's setting back afterwards."""
+    was_on = transformers_logging.is_progress_bar_enabled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Hub's word when HF_HUB_DISABLE_PROGRESS_BARS is set
+        transformers_logging.enable_progress_bar()
+    yield
+    (transformers_logging.enable_progress_bar if was_on else transformers_logging.disable_progress_bar)()
+
+
+def test_a_plain_load_draws_the_bar_this_test_looks_for(bars_on, tiny_llama_dir, capfd):
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    assert "Loading weights" in capfd.readouterr().err
+
+
+def test_loading_through_bioprofile_is_quiet_and_restores_the_setting(
+    bars_on, tiny_llama_dir, tiny_bert_dir, capfd
+):
+    from bioprofile.encoders.hf import TransformersEncoder
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    TransformersGenerator(tiny_llama_dir, device="cpu").load()
+    TransformersEncoder(tiny_bert_dir, device="cpu")
+    err = capfd.readouterr().err
+    assert "Loading" not in err and "it/s" not in err, err
+    assert transformers_logging.is_progress_bar_enabled()  # the caller's setting is back
+
+
+def test_an_off_setting_stays_off(bars_on):
+    transformers_logging.disable_progress_bar()
+    with quiet_model_loading():
+        pass
+    assert not transformers_logging.is_progress_bar_enabled()
