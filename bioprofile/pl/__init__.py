@@ -22,6 +22,8 @@ One private module per area, its public functions re-exported here.
   :func:`perturbation_metrics` (one bar panel per cell-eval metric)
 - :mod:`._responses` -- the response metrics of :mod:`bioprofile.evaluate.responses`: :func:`response_metrics` (one
   bar panel per metric, a bar per model)
+- :mod:`._train` -- training runs of :mod:`bioprofile.train`: :func:`grpo_rewards` (a GRPO run's mean reward,
+  malformed rate, all-equal groups and KL per step)
 - :mod:`._results` -- :func:`write_result`: a benchmark result's PREFIX.md, PREFIX.json and figure in one call
   (the ending of every ``bench`` command); :func:`register_plot` gives a result type its figure,
   :func:`figure_path` says where it goes
@@ -34,6 +36,7 @@ from bioprofile.pl._evaluate import clustering_umaps, gene_set_scores, integrati
 from bioprofile.pl._perturbation import perturbation_metrics
 from bioprofile.pl._responses import response_metrics
 from bioprofile.pl._results import figure_path, register_plot, write_result
+from bioprofile.pl._train import grpo_rewards
 
 __all__: list[str] = [
     "category_colors",
@@ -41,6 +44,7 @@ __all__: list[str] = [
     "clustering_umaps",
     "figure_path",
     "gene_set_scores",
+    "grpo_rewards",
     "integration_table",
     "perturbation_metrics",
     "plot_group_summary",

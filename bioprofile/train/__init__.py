@@ -18,6 +18,15 @@ card
     The model card, the base model's Hub id and the adapter merge.
 stages
     :func:`train_from_config` and the stage registry (``register_stage("sft", ...)``) it dispatches on.
+grpo
+    The ``grpo`` stage: :class:`GRPOStageConfig` (a TRL ``GRPOConfig``) and :func:`run_grpo` on TRL's
+    ``GRPOTrainer``, from a model or a LoRA adapter loaded trainable.
+grpo_data
+    Its records: DE questions (pert, cell_line, gene, label) asked with a DE-question template.
+grpo_log
+    Its per-step log (:class:`GRPOLog`): mean reward, share of all-equal groups, malformed rate, KL.
+rewards
+    Reward functions by name (``answer``, ``answer_format``; :func:`register_reward`), TRL's reward signature.
 
 Names are imported on first use, so ``import bioprofile.train`` stays cheap (the Hugging Face trainer is slow to
 import).
@@ -48,6 +57,11 @@ _EXPORTS = {
     "run_sft": "bioprofile.train.run",
     "register_stage": "bioprofile.train.stages",
     "train_from_config": "bioprofile.train.stages",
+    "GRPOStageConfig": "bioprofile.train.grpo",
+    "run_grpo": "bioprofile.train.grpo",
+    "GRPOLog": "bioprofile.train.grpo_log",
+    "read_de_questions": "bioprofile.train.grpo_data",
+    "register_reward": "bioprofile.train.rewards",
 }
 
 __all__ = [
@@ -59,14 +73,19 @@ __all__ = [
     "BalancedCausalLMLoss",
     "ChatDataset",
     "CompletionCollator",
+    "GRPOLog",
+    "GRPOStageConfig",
     "causal_lm_loss",
     "config_from_dict",
     "load_config",
+    "read_de_questions",
     "read_jsonl_records",
     "refseq_records",
     "refseq_sft_records",
+    "register_reward",
     "register_stage",
     "reweighted_loss",
+    "run_grpo",
     "run_sft",
     "split_records",
     "tokenize_chat",

@@ -37,7 +37,9 @@ from bioprofile.train.losses import NORMALIZATIONS, resolve_window
 __all__ = [
     "DEFAULT_LORA",
     "BFTConfig",
+    "changed_config_values",
     "check_config_keys",
+    "checked_lora",
     "config_from_dict",
     "load_config",
     "parse_config",
@@ -238,7 +240,7 @@ class BFTConfig(SFTConfig):
             if int(getattr(self, name)) < 1:
                 raise BioprofileInputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.lora is not None:
-            self.lora = _checked_lora(self.lora)
+            self.lora = checked_lora(self.lora)
 
     @property
     def use_lora(self) -> bool:
@@ -255,22 +257,40 @@ class BFTConfig(SFTConfig):
 
     def to_config_dict(self) -> dict[str, Any]:
         """The keys whose values differ from the defaults, JSON-ready; :func:`config_from_dict` reads it back."""
-        default = _defaults()
-        changed = {}
-        for name, value in self._given.items():
-            if name.endswith("_token"):
-                continue  # tokens are secrets, never written to a run record
-            if name == "lora":
-                value = self.lora  # as checked
-            if value != default.get(name, dataclasses.MISSING):
-                changed[name] = _jsonable(value)
-        return changed
+        return changed_config_values(self, self._given)
 
 
-def _defaults() -> dict[str, Any]:
+def changed_config_values(config: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a config dataclass whose given values differ from its class's defaults, JSON-ready.
+
+    Parameters
+    ----------
+    config
+        A config dataclass of a training stage (its ``lora`` attribute, when it has one, is written as checked).
+    given
+        The values it was built with, before ``TrainingArguments.__post_init__`` rewrote any of them.
+
+    Returns
+    -------
+    dict
+        What the stage's reader needs to build the same config again; API tokens are never included.
+    """
+    default = _defaults(type(config))
+    changed = {}
+    for name, value in given.items():
+        if name.endswith("_token"):
+            continue  # tokens are secrets, never written to a run record
+        if name == "lora":
+            value = config.lora  # as checked
+        if value != default.get(name, dataclasses.MISSING):
+            changed[name] = _jsonable(value)
+    return changed
+
+
+def _defaults(config_class: type | None = None) -> dict[str, Any]:
     """Each init field's default value (what a config that leaves the key out gets)."""
     values = {}
-    for spec in dataclasses.fields(BFTConfig):
+    for spec in dataclasses.fields(config_class or BFTConfig):
         if spec.default is not dataclasses.MISSING:
             values[spec.name] = spec.default
         elif spec.default_factory is not dataclasses.MISSING:
@@ -423,8 +443,8 @@ def parse_config(config_class: type, values: dict[str, Any]) -> Any:
     return config
 
 
-def _checked_lora(section: Any) -> dict[str, Any]:
-    """The ``lora`` section with every key a peft ``LoraConfig`` field of the right type."""
+def checked_lora(section: Any) -> dict[str, Any]:
+    """The ``lora`` section with every key a peft ``LoraConfig`` field of the right type (else one line)."""
     from peft import LoraConfig
 
     if not isinstance(section, dict):

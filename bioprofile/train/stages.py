@@ -3,7 +3,8 @@
 A stage is a config class (a ``TrainingArguments`` dataclass such as :class:`bioprofile.train.config.BFTConfig`), a
 reader that builds it from YAML key/value pairs (unknown keys and wrong types one :class:`BioprofileInputError` line)
 and a runner that trains and writes a model folder. ``sft`` (SFT, DFT and every BFT loss: :mod:`bioprofile.train.run`)
-is registered at the bottom of this module; a new stage is one more line there::
+and ``grpo`` (TRL's GRPO on DE questions: :mod:`bioprofile.train.grpo`) are registered at the bottom of this
+module; a new stage is one more line there, as ``grpo``'s is::
 
     register_stage("grpo", GRPOStageConfig, grpo_config_from_dict, run_grpo)
 
@@ -22,6 +23,7 @@ from typing import Any
 from bioprofile.errors import BioprofileInputError
 from bioprofile.registry import Registry
 from bioprofile.train.config import BFTConfig, config_from_dict, read_config_file
+from bioprofile.train.grpo import GRPOStageConfig, grpo_config_from_dict, run_grpo
 from bioprofile.train.run import run_sft
 
 DEFAULT_STAGE = "sft"
@@ -152,5 +154,6 @@ def train_from_config(
 
 
 register_stage("sft", BFTConfig, config_from_dict, run_sft)
+register_stage("grpo", GRPOStageConfig, grpo_config_from_dict, run_grpo)
 
 __all__ = ["DEFAULT_STAGE", "STAGES", "Stage", "get_stage", "register_stage", "stages", "train_from_config"]

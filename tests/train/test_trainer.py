@@ -786,18 +786,20 @@ def test_train_from_config_dispatches_on_the_stage_key(tmp_path):
         train_from_config(config, overwrite=True, max_steps=4)
         train_from_config(config_from_dict({"train_file": "x.jsonl"}), max_steps=5)
         assert runs == [("BFTConfig", 3, False), ("BFTConfig", 4, True), ("BFTConfig", 5, False)]
-        assert stages.stages() == ("sft", "toy")
+        assert stages.stages() == ("sft", "grpo", "toy")
         config.write_text("stage: toy\ntrain_file: x.jsonl\nmax_steps: 6\n")
         train_from_config(config)
         assert runs[-1] == ("BFTConfig", 6, False)
-        with pytest.raises(BioprofileInputError, match="unknown training stage 'grpo': use one of sft, toy"):
-            train_from_config(config, stage="grpo")
+        with pytest.raises(
+            BioprofileInputError, match="unknown training stage 'rlhf': use one of sft, grpo, toy"
+        ):
+            train_from_config(config, stage="rlhf")
         with pytest.raises(BioprofileInputError, match="for training stage 'toy', not sft"):
             load_config(config)
     finally:
         stages.STAGES.unregister("toy")
         stages.STAGES.register("sft", sft, replace=True)
-    assert stages.stages() == ("sft",) and stages.get_stage("sft") is sft
+    assert stages.stages() == ("sft", "grpo") and stages.get_stage("sft") is sft
 
 
 def test_the_registry_runs_the_sft_stage():
