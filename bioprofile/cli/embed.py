@@ -29,6 +29,7 @@ from bioprofile.cli.options import (
     ForceOutput,
     MaxRetries,
     OpenAIBatch,
+    OpenAIBatchPrice,
     QuietSummary,
     RequestTimeout,
     TotalTimeout,
@@ -70,6 +71,7 @@ class _EmbedFlags:
     base_url: str | None
     api_key_env: str
     openai_batch: bool
+    batch_price: float | None
     settings: object  # GenerationSettings, built (and checked) before the ids are resolved
     max_retries: int | None
     timeouts: dict  # timeout, total_timeout: for a server, the writer's or the encoder's
@@ -110,6 +112,7 @@ def embed_genes_command(
     base_url: BaseUrl = None,
     api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     openai_batch: OpenAIBatch = False,
+    batch_price: OpenAIBatchPrice = None,
     batch_size: EmbedBatchSize = None,
     max_new_tokens: EmbedMaxNewTokens = 256,
     dtype: WriterDtype = DType.float32,
@@ -198,6 +201,7 @@ def embed_proteins_command(
     base_url: BaseUrl = None,
     api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     openai_batch: OpenAIBatch = False,
+    batch_price: OpenAIBatchPrice = None,
     batch_size: EmbedBatchSize = None,
     max_new_tokens: EmbedMaxNewTokens = 256,
     dtype: WriterDtype = DType.float32,
@@ -253,6 +257,7 @@ def _embed_flags(given: dict) -> _EmbedFlags:
         base_url=given["base_url"],
         api_key_env=given["api_key_env"],
         openai_batch=given["openai_batch"],
+        batch_price=given["batch_price"],
         settings=settings,
         max_retries=given["max_retries"],
         timeouts={"timeout": given["timeout"], "total_timeout": given["total_timeout"]},
@@ -274,7 +279,7 @@ def _embed_and_write(
     encoder = encoder_from_flags(
         flags.encoder, flags.backend, flags.base_url, flags.api_key_env, flags.timeouts
     )
-    check_openai_batch(flags.openai_batch, encoder)
+    check_openai_batch(flags.openai_batch, encoder, flags.batch_price)
     generator = None
     if generate:
         generator = generator_from_flags(
@@ -294,7 +299,7 @@ def _embed_and_write(
         result = embed(
             resolution,
             generator=generator,
-            encoder=batch_encoder(encoder, store, flags.openai_batch, flags.quiet),
+            encoder=batch_encoder(encoder, store, flags.openai_batch, flags.quiet, flags.batch_price),
             store=store,
             show_progress=not flags.quiet,
             shard=flags.shard,

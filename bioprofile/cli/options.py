@@ -63,6 +63,16 @@ OpenAIBatch = Annotated[
         "$BIOPROFILE_BATCH_POLL_INTERVAL seconds (default 30).",
     ),
 ]
+OpenAIBatchPrice = Annotated[
+    float | None,
+    typer.Option(
+        "--batch-price",
+        min=0,
+        metavar="USD",
+        help="With --openai-batch: the Batch API's price in US dollars per 1M input tokens, for the announcement "
+        "(default: the model's published rate, whose date the announcement gives).",
+    ),
+]
 EmbedBatchSize = Annotated[
     int | None,
     typer.Option(
@@ -127,6 +137,16 @@ TotalTimeout = Annotated[
         min=0,
         help="Seconds a server request may take in all, retries included (default: three tries' worth, at most "
         "600); a server that sends a byte a second trips it.",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Write the missing profiles on a Ray cluster (the ray extra), the driver storing them as they come: "
+        "local (a new one here), auto (the one 'ray start --head' runs here), HOST:PORT or ray://HOST:10001. "
+        "Every worker needs bioprofile, the backend's extra and the model.",
     ),
 ]
 CacheDir = Annotated[

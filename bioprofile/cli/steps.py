@@ -100,21 +100,23 @@ def _takes_base_url(backend: str) -> bool:
         return False
 
 
-def check_openai_batch(openai_batch: bool, encoder) -> None:
-    """--openai-batch needs an openai: encoder (checked before any work)."""
+def check_openai_batch(openai_batch: bool, encoder, batch_price: float | None = None) -> None:
+    """--openai-batch needs an openai: encoder, and --batch-price needs --openai-batch (checked before any work)."""
+    if batch_price is not None and not openai_batch:
+        fail("--batch-price is the price of the OpenAI Batch API: pass --openai-batch too, or leave it out")
     if openai_batch and not str(getattr(encoder, "id", "")).startswith("openai:"):
         fail("--openai-batch is for an openai: --encoder (e.g. --encoder openai:text-embedding-3-small)")
 
 
-def batch_encoder(encoder, store, openai_batch: bool, quiet: bool):
-    """The encoder, or with --openai-batch the Batch API encoder on it, announcing on stderr unless --quiet."""
+def batch_encoder(encoder, store, openai_batch: bool, quiet: bool, batch_price: float | None = None):
+    """The encoder, or with --openai-batch the Batch API encoder on it (at --batch-price), announced unless -q."""
     if not openai_batch:
         return encoder
     from bioprofile.encoders.openai_batch import BatchSettings, OpenAIBatchEncoder
 
     poll = os.environ.get("BIOPROFILE_BATCH_POLL_INTERVAL", "").strip()
     try:
-        settings = BatchSettings(poll_interval=float(poll)) if poll else BatchSettings()
+        settings = BatchSettings(batch_price=batch_price, **({"poll_interval": float(poll)} if poll else {}))
     except ValueError:
         fail(
             f"BIOPROFILE_BATCH_POLL_INTERVAL must be a number of seconds above 0, at most 3600, got {poll!r}"

@@ -8,7 +8,8 @@ sends nothing), by way of the Batch API:
    recorded) and cut into ``/v1/embeddings`` request lines within the same per-request limits (inputs and
    tokens), and into batches within the Batch API's own limits (:class:`BatchSettings`);
 2. what will be sent is announced before sending (:class:`BatchPlan`: inputs, tokens, requests and the price at
-   the published batch rate, :data:`BATCH_PRICES`);
+   the batch rate given as :attr:`BatchSettings.batch_price`, else the published one of :data:`BATCH_PRICES`,
+   dated :data:`PRICES_AS_OF`);
 3. each JSONL file is uploaded (``client.files.create``), its batch created (``client.batches.create``) and the
    batch id, input-file id and ``custom_id -> text hashes`` map recorded in the store (:meth:`Store.put_batch_job
    <bioprofile.store.Store.put_batch_job>`) before anything waits;
@@ -51,8 +52,9 @@ __all__ = [
 ]
 
 #: Published OpenAI prices in US dollars per million input tokens: (online, Batch API), as of :data:`PRICES_AS_OF`
-#: (openai.com/api/pricing, as copied by embeddingcost.com and costgoat.com that month). Check them before a
-#: large run; a model not listed is announced without a price.
+#: (openai.com/api/pricing, as copied by embeddingcost.com and costgoat.com that month): the default of
+#: :attr:`BatchSettings.batch_price`. Check them before a large run, and give today's rate there when it changed;
+#: a model not listed is announced without a price unless one is given.
 BATCH_PRICES: dict[str, tuple[float, float]] = {
     "text-embedding-3-small": (0.02, 0.01),
     "text-embedding-3-large": (0.13, 0.065),
@@ -88,6 +90,10 @@ class BatchSettings:
         Request lines in one batch file (OpenAI: 50,000).
     completion_window
         The window asked for (OpenAI offers ``"24h"``).
+    batch_price
+        The Batch API's price in US dollars per million input tokens, for the announcement only (nothing is
+        charged or refused by it); ``None``: the model's published rate in :data:`BATCH_PRICES`, dated
+        :data:`PRICES_AS_OF` in the announcement.
     """
 
     poll_interval: float = 30.0
@@ -96,8 +102,14 @@ class BatchSettings:
     max_batch_inputs: int = 50_000
     max_batch_requests: int = 50_000
     completion_window: str = "24h"
+    batch_price: float | None = None
 
     def __post_init__(self) -> None:
+        if self.batch_price is not None and not 0 <= self.batch_price < math.inf:
+            raise BioprofileInputError(
+                f"batch_price must be a finite number of US dollars per 1M tokens, 0 or more, got {self.batch_price}",
+                argument="batch_price",
+            )
         if not 0 < self.poll_interval <= _LONGEST_POLL_INTERVAL:
             raise BioprofileInputError(
                 f"poll_interval must be more than 0 and at most {_LONGEST_POLL_INTERVAL:g} seconds, got "
@@ -138,6 +150,9 @@ class BatchPlan:
         ``/v1/embeddings`` request lines.
     n_batches
         Batches (files) they are cut into.
+    batch_price
+        The batch rate in US dollars per million tokens the price is computed at; ``None``: the model's published
+        rate in :data:`BATCH_PRICES` (as of :data:`PRICES_AS_OF`).
     """
 
     model: str
@@ -146,15 +161,23 @@ class BatchPlan:
     exact_tokens: bool
     n_requests: int
     n_batches: int
+    batch_price: float | None = None
+
+    @property
+    def rate(self) -> float | None:
+        """The batch rate the price is computed at: :attr:`batch_price`, else the published one (``None``: none)."""
+        if self.batch_price is not None:
+            return self.batch_price
+        rates = BATCH_PRICES.get(self.model)
+        return None if rates is None else rates[1]
 
     @property
     def price_usd(self) -> float | None:
-        """The price of :attr:`n_tokens` at the model's published batch rate (``None`` for an unlisted model)."""
-        rates = BATCH_PRICES.get(self.model)
-        return None if rates is None else self.n_tokens / 1e6 * rates[1]
+        """The price of :attr:`n_tokens` at :attr:`rate` (``None`` for an unlisted model and no rate given)."""
+        return None if self.rate is None else self.n_tokens / 1e6 * self.rate
 
     def describe(self) -> str:
-        """One line: inputs, tokens, requests, batches and the price at the published rate."""
+        """One line: inputs, tokens, requests, batches and the price at the given or the dated published rate."""
         bound = "" if self.exact_tokens else "at most "
         head = (
             f"OpenAI Batch API: sending {self.n_inputs:,} inputs, {bound}{self.n_tokens:,} tokens, in "
@@ -162,11 +185,11 @@ class BatchPlan:
         )
         price = self.price_usd
         if price is None:
-            return f"{head}; no published price for {self.model}"
-        rate = BATCH_PRICES[self.model][1]
+            return f"{head}; no published price for {self.model} (as of {PRICES_AS_OF}), and none given"
+        source = "as given" if self.batch_price is not None else f"published rate as of {PRICES_AS_OF}"
         return (
-            f"{head}; {bound}${price:.4f} at {self.model}'s batch rate of ${rate:g} per 1M tokens "
-            f"(published rate as of {PRICES_AS_OF})"
+            f"{head}; {bound}${price:.4f} at {self.model}'s batch rate of ${self.rate:g} per 1M tokens "
+            f"({source})"
         )
 
 
@@ -318,6 +341,7 @@ class OpenAIBatchEncoder:
             exact_tokens=counter.name != "utf8",
             n_requests=len(groups),
             n_batches=len(batches),
+            batch_price=self.settings.batch_price,
         )
         return plan, batches, sent
 

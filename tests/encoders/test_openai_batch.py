@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from bioprofile.cli import app
 from bioprofile.encoders.cached import ENCODE_CHUNK, encode_texts
 from bioprofile.encoders.openai import EmbeddingLimits, OpenAIEncoder, Utf8ByteBound
-from bioprofile.encoders.openai_batch import BatchPlan, BatchSettings, OpenAIBatchEncoder
+from bioprofile.encoders.openai_batch import PRICES_AS_OF, BatchPlan, BatchSettings, OpenAIBatchEncoder
 from bioprofile.errors import BioprofileInputError
 from bioprofile.store import Store
 
@@ -176,6 +176,21 @@ def test_plan_prices_and_settings():
     assert other.price_usd is None and "no published price" in other.describe()
     with pytest.raises(BioprofileInputError, match="poll_interval must be more than 0"):
         BatchSettings(poll_interval=0)
+
+
+def test_a_given_batch_price_replaces_the_dated_table():
+    dated = BatchPlan(MODEL, 1, 2_000_000, exact_tokens=True, n_requests=1, n_batches=1)
+    assert f"(published rate as of {PRICES_AS_OF})" in dated.describe()
+    given = BatchPlan(MODEL, 1, 2_000_000, exact_tokens=True, n_requests=1, n_batches=1, batch_price=0.5)
+    assert given.price_usd == pytest.approx(1.0)
+    assert (
+        "$1.0000 at text-embedding-3-small's batch rate of $0.5 per 1M tokens (as given)" in given.describe()
+    )
+    unlisted = BatchPlan("BAAI/bge-small-en", 1, 1_000_000, True, 1, 1, batch_price=0.02)
+    assert unlisted.price_usd == pytest.approx(0.02)
+    assert BatchSettings(batch_price=0.5).batch_price == 0.5
+    with pytest.raises(BioprofileInputError, match="batch_price must be a finite number"):
+        BatchSettings(batch_price=-1)
     with pytest.raises(BioprofileInputError, match="the Batch API is for openai: encoders"):
         OpenAIBatchEncoder("minilm", store=None)  # type: ignore[arg-type]
 
@@ -212,6 +227,7 @@ def test_cli_openai_batch_says_the_price_then_a_rerun_sends_nothing(tmp_path, mo
         result = _embed(tmp_path, summaries, out)
         assert result.exit_code == 0, result.output
         assert "OpenAI Batch API: sending 3 inputs" in result.stderr and "per 1M tokens" in result.stderr
+        assert f"as of {PRICES_AS_OF}" in result.stderr
         table = pd.read_parquet(out)
         assert len(table) == 3 and len(server.batches) == 1 and _posts(server, "/v1/embeddings") == 0
         n_requests = len(server.requests)
@@ -225,6 +241,24 @@ def test_cli_openai_batch_says_the_price_then_a_rerun_sends_nothing(tmp_path, mo
         app, ["embed-genes", "TP53", "--openai-batch", "-o", str(tmp_path / "x.parquet")]
     )
     assert refused.exit_code == 2 and "--openai-batch is for an openai: --encoder" in refused.stderr
+    unbatched = CliRunner().invoke(
+        app, ["embed-genes", "TP53", "--batch-price", "0.5", "-o", str(tmp_path / "x.parquet")]
+    )
+    assert (
+        unbatched.exit_code == 2
+        and "--batch-price" in unbatched.stderr
+        and "--openai-batch" in unbatched.stderr
+    )
+
+
+def test_cli_batch_price_is_the_announced_rate(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("BIOPROFILE_BATCH_POLL_INTERVAL", "0.02")
+    with EmbeddingServer(api_key=SECRET) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        result = _embed(tmp_path, _summaries(tmp_path), tmp_path / "g.parquet", "--batch-price", "7")
+    assert result.exit_code == 0, result.output
+    assert "batch rate of $7 per 1M tokens (as given)" in result.stderr
 
 
 def test_cli_killed_while_waiting_then_rerun_collects(tmp_path):
