@@ -33,6 +33,7 @@ from bioprofile.profiles.generate import (
 )
 from bioprofile.profiles.models import trained_template
 from bioprofile.profiles.prompts import PromptTemplate, get_template, template_names
+from bioprofile.profiles.ray_fanout import RayOptions, RayProfileWriter, as_ray_options, as_ray_writer
 from bioprofile.profiles.summaries import MissingSummaryWarning, read_summaries
 from bioprofile.progress import progress_bars
 from bioprofile.proteins import ProteinResolution, normalize_proteins
@@ -69,6 +70,7 @@ def embed_genes(
     *,
     strict: bool = False,
     shard: Shard | tuple[int, int] | str | None = None,
+    ray: RayOptions | str | bool | None = None,
     **options: Any,
 ) -> GeneEmbeddings:
     """Embed genes by way of text: normalise ids, write (or look up) a profile per gene, encode it.
@@ -87,6 +89,12 @@ def embed_genes(
         Embed only shard ``(i, N)`` of the resolved genes (:class:`~bioprofile.shards.Shard`, ``(i, N)`` or
         ``"i/N"``, ``i`` from 0): those whose HGNC id hashes to ``i`` mod ``N``, the same whatever the order or
         length of the list. ``None``: all of them. Join the N tables with :func:`bioprofile.shards.merge_tables`.
+    ray
+        Write the missing profiles on a Ray cluster (the ``[ray]`` extra): ``True`` (this process's Ray, else a new
+        local one), an address (``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:10001"``) or
+        :class:`~bioprofile.profiles.ray_fanout.RayOptions`. The generator is then a model for ``backend`` or a
+        :class:`~bioprofile.profiles.ray_fanout.GeneratorSpec`; see
+        :class:`~bioprofile.profiles.ray_fanout.RayProfileWriter`. ``None``: in this process.
     **options
         The keyword arguments of :func:`embed_entities`: ``generator``, ``template``, ``encoder``, ``store``,
         ``summaries``, ``settings``, ``backend``, ``show_progress``.
@@ -102,6 +110,7 @@ def embed_genes(
     --------
     >>> embed_genes(["TP53"], template="genept", settings=GenerationSettings(max_new_tokens=128))  # doctest: +SKIP
     """
+    _use_ray(ray, options)
     resolution = genes if isinstance(genes, GeneResolution) else normalize_genes(genes, strict=strict)
     resolution, shard_info = select_shard(resolution, shard)
     result = embed_entities(resolution, strict=strict, **options)
@@ -115,6 +124,7 @@ def embed_proteins(
     strict: bool = False,
     include_isotype_controls: bool = False,
     shard: Shard | tuple[int, int] | str | None = None,
+    ray: RayOptions | str | bool | None = None,
     **options: Any,
 ) -> GeneEmbeddings:
     """Embed proteins (antibody targets of a CITE-seq panel) by way of text: a profile per target, encoded.
@@ -134,6 +144,8 @@ def embed_proteins(
         Embed isotype controls too (by default they are reported and left out).
     shard
         Embed only shard ``(i, N)`` of the targets, split by a hash of their store keys (see :func:`embed_genes`).
+    ray
+        Write the missing profiles on a Ray cluster (see :func:`embed_genes`).
     **options
         The keyword arguments of :func:`embed_entities`: ``generator``, ``template`` (default
         :data:`DEFAULT_PROTEIN_TEMPLATE`, or the protein template the model was trained with), ``encoder``,
@@ -150,6 +162,7 @@ def embed_proteins(
     --------
     >>> embed_proteins(["CD45RA", "CD45RO", "HLA-DR"])  # doctest: +SKIP
     """
+    _use_ray(ray, options)
     if isinstance(targets, ProteinResolution):
         resolution = targets
     else:
@@ -175,6 +188,19 @@ def embed_proteins(
         isotype_controls_skipped=resolution.isotype_controls_skipped,
     )
     return record_rows(result, shard_info)
+
+
+def _use_ray(ray: RayOptions | str | bool | None, options: dict[str, Any]) -> None:
+    """With ``ray``, replace the generator in ``options`` by a Ray writer of it (checked before any work)."""
+    ray_options = as_ray_options(ray)
+    if ray_options is None or options.get("summaries") is not None:
+        return
+    options["generator"] = as_ray_writer(
+        options.get("generator"),
+        ray=ray_options,
+        backend=options.pop("backend", "transformers"),
+        settings=options.pop("settings", None),
+    )
 
 
 def _model_path(generator: Any) -> Any:
@@ -265,6 +291,10 @@ def embed_entities(
                 "template": prompt.key,
                 "template_source": template_source,
             }
+            if isinstance(
+                generator, RayProfileWriter
+            ):  # where and how wide; failed prompts with their errors
+                text_provenance["ray"] = dict(generator.last_run)
         texts = [clean_text(t) for t in texts]
         # A failed (empty) generation is reported, not embedded: an empty text has no meaningful vector.
         kept, texts = (
@@ -374,15 +404,14 @@ def _generate(entities: list[Any], generator, prompt: PromptTemplate, store: Sto
             f"writing {todo} profiles with {generator.id} ({len(cached)} cached){bound}; texts of your own, a "
             "served model or fewer new tokens per profile are faster"
         )
-    return generate_profiles(
-        entities,
-        generator=generator,
-        template=prompt,
-        store=store,
-        progress=_PacedProgress(progress, task, todo, getattr(generator, "batch_size", 1))
+    paced = (
+        _PacedProgress(progress, task, todo, getattr(generator, "batch_size", 1))
         if task is not None
-        else None,
+        else None
     )
+    if isinstance(generator, RayProfileWriter):  # the driver stores each batch as the cluster returns it
+        return generator.write_profiles(entities, template=prompt, store=store, progress=paced)
+    return generate_profiles(entities, generator=generator, template=prompt, store=store, progress=paced)
 
 
 class _PacedProgress:
@@ -462,7 +491,10 @@ def _signature_of_embed_entities_for(name: str, annotation: str) -> inspect.Sign
         default=None,
         annotation="Shard | tuple[int, int] | str | None",
     )
-    return signature.replace(parameters=[first.replace(name=name, annotation=annotation), *rest, shard])
+    ray = inspect.Parameter(
+        "ray", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="RayOptions | str | bool | None"
+    )
+    return signature.replace(parameters=[first.replace(name=name, annotation=annotation), *rest, shard, ray])
 
 
 # help(), editors and notebooks show every keyword of embed_genes, not **options (it forwards them unchanged).

@@ -31,6 +31,7 @@ from bioprofile.cli.options import (
     OpenAIBatch,
     OpenAIBatchPrice,
     QuietSummary,
+    RayAddress,
     RequestTimeout,
     TotalTimeout,
     WriterDevice,
@@ -38,6 +39,7 @@ from bioprofile.cli.options import (
     WriterThreads,
 )
 from bioprofile.cli.steps import (
+    backend_options_from_flags,
     batch_encoder,
     check_openai_batch,
     encoder_from_flags,
@@ -79,6 +81,7 @@ class _EmbedFlags:
     force: bool
     quiet: bool
     shard: object  # Shard or None, parsed before the ids are resolved
+    ray: object  # RayOptions or None, checked before the ids are resolved
 
 
 def embed_genes_command(
@@ -132,6 +135,7 @@ def embed_genes_command(
     force: ForceOutput = False,
     quiet: QuietSummary = False,
     shard: _ShardOption = None,
+    ray: RayAddress = None,
     species: Annotated[
         str,
         typer.Option(
@@ -221,6 +225,7 @@ def embed_proteins_command(
     force: ForceOutput = False,
     quiet: QuietSummary = False,
     shard: _ShardOption = None,
+    ray: RayAddress = None,
 ) -> None:
     """Embed proteins (CITE-seq antibody targets) by way of LLM-written profiles, one per target, to OUTPUT."""
     quiet_model_libraries(quiet)
@@ -241,9 +246,11 @@ def _embed_flags(given: dict) -> _EmbedFlags:
 
     Called before the ids are resolved: a bad output path or generation setting fails before any work.
     """
+    from bioprofile.profiles.ray_fanout import as_ray_options
     from bioprofile.shards import as_shard
 
     shard = as_shard(given["shard"])
+    ray = as_ray_options(given["ray"])
     fmt = _checked_output(given["output"], given["format"], given["force"])
     settings = settings_from_flags(
         given["batch_size"], given["max_new_tokens"], given["dtype"], given["device"], given["threads"]
@@ -265,6 +272,7 @@ def _embed_flags(given: dict) -> _EmbedFlags:
         force=given["force"],
         quiet=given["quiet"],
         shard=shard,
+        ray=ray,
     )
 
 
@@ -281,7 +289,9 @@ def _embed_and_write(
     )
     check_openai_batch(flags.openai_batch, encoder, flags.batch_price)
     generator = None
-    if generate:
+    if generate and flags.ray is not None:
+        generator = _ray_writer(flags)
+    elif generate:
         generator = generator_from_flags(
             flags.model,
             flags.backend,
@@ -307,6 +317,17 @@ def _embed_and_write(
         )
     _warn_left_out(result, options.get("summaries"), nouns=nouns)
     _write_embeddings(result, flags, nouns=nouns)
+
+
+def _ray_writer(flags: _EmbedFlags):
+    """The writer of --ray: each actor builds the backend the flags describe (the key from its own environment)."""
+    from bioprofile.profiles.ray_fanout import GeneratorSpec, as_ray_writer
+
+    options = backend_options_from_flags(
+        flags.backend, flags.base_url, flags.api_key_env, flags.max_retries, flags.timeouts
+    )
+    spec = GeneratorSpec(flags.model, flags.backend, flags.settings, options)
+    return as_ray_writer(spec, ray=flags.ray)
 
 
 def _warn_left_out(result, summaries: Path | None, *, nouns: tuple[str, str]) -> None:

@@ -64,14 +64,23 @@ def generator_from_flags(
 
     ``timeouts`` (``timeout``, ``total_timeout``: --timeout, --total-timeout) go to a backend that takes them.
     """
-    from bioprofile.profiles import backend_option_names, make_generator
+    from bioprofile.profiles import make_generator
+
+    options = backend_options_from_flags(backend, base_url, api_key_env, max_retries, timeouts)
+    return make_generator(model, backend=backend, settings=settings, **options)
+
+
+def backend_options_from_flags(
+    backend: str, base_url, api_key_env: str, max_retries=None, timeouts: dict | None = None
+) -> dict:
+    """The ``make_generator`` options the flags give ``backend`` (also what a Ray actor builds its writer with)."""
+    from bioprofile.profiles import backend_option_names
 
     # --base-url, --api-key-env and the time-outs also serve openai: encoders: a backend gets them only when it
     # takes them
     shared = {"base_url": base_url, "api_key_env": api_key_env, **(timeouts or {})}
     taken = backend_option_names(backend)
-    options = {name: value for name, value in shared.items() if name in taken}
-    return make_generator(model, backend=backend, settings=settings, max_retries=max_retries, **options)
+    return {"max_retries": max_retries, **{name: value for name, value in shared.items() if name in taken}}
 
 
 def encoder_from_flags(

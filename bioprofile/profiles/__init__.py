@@ -32,6 +32,11 @@ models
     template a trained model folder records.
 coerce
     :func:`~bioprofile.profiles.coerce.as_generator`: a ready generator from a generator or a model.
+ray_fanout
+    :class:`~bioprofile.profiles.ray_fanout.RayProfileWriter`: any backend on a Ray actor pool (the ``[ray]`` extra),
+    the texts stored by the driver as they come back.
+ray_cluster
+    Ray's side of it: :class:`~bioprofile.profiles.ray_cluster.RayOptions`, the connection, the actors.
 summaries
     User-supplied texts read in place of generated profiles (the GenePT recipe).
 """

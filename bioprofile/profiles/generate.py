@@ -23,6 +23,7 @@ __all__ = [
     "entity_key",
     "generate_profiles",
     "generation_provenance",
+    "prompt_chunks",
     "stop_token_ids",
 ]
 
@@ -250,14 +251,7 @@ def generate_profiles(
 
     texts: dict[str, str] = store.get_profiles(list(first_of), **cache_key) if store is not None else {}
     prompts = {key: template.messages(entity) for key, entity in first_of.items()}
-    # Chunks are cut from ALL entities sorted by prompt length (longest first, so batches pad little and a prompt
-    # too long for memory fails at once), not from the missing ones: a resumed run then generates each one in
-    # exactly the batch an uninterrupted run would have, so padding cannot change a single greedy token.
-    ordered = sorted(first_of, key=lambda key: _prompt_length(prompts[key]), reverse=True)
-    chunk_size = batch_size or _default_chunk(generator)
-    if chunk_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
-    chunks = [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
+    chunks = prompt_chunks(prompts, generator, batch_size)
     # A backend that answers each prompt alone needs no batch-mates: it is sent only what is missing.
     independent = getattr(generator, "independent_prompts", False) is True
     empty: list[str] = []
@@ -296,6 +290,37 @@ def generate_profiles(
                 stacklevel=2,
             )
     return [texts[key] for key in keys]
+
+
+def prompt_chunks(
+    prompts: Mapping[str, list[dict]], generator: ProfileGenerator, batch_size: int | None = None
+) -> list[list[str]]:
+    """The keys of ``prompts`` cut into the chunks :func:`generate_profiles` hands ``generator``, in that order.
+
+    Chunks are cut from ALL entities sorted by prompt length (longest first, so batches pad little and a prompt
+    too long for memory fails at once), not from the missing ones: a resumed run then generates each one in
+    exactly the batch an uninterrupted run would have, so padding cannot change a single greedy token. A writer
+    that runs chunks elsewhere (:mod:`bioprofile.profiles.ray_fanout`) cuts the same ones.
+
+    Parameters
+    ----------
+    prompts
+        Entity key -> its chat messages, one per entity.
+    generator
+        The backend (its ``batch_size``, if it has one, sets the default chunk size).
+    batch_size
+        Entities per chunk; ``None``: four of the generator's own ``batch_size``, else 32.
+
+    Returns
+    -------
+    list of list of str
+        The chunks of keys.
+    """
+    ordered = sorted(prompts, key=lambda key: _prompt_length(prompts[key]), reverse=True)
+    chunk_size = batch_size or _default_chunk(generator)
+    if chunk_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {chunk_size}")
+    return [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
 
 
 def _results(generator: ProfileGenerator, messages_list: list[list[dict]]) -> Iterator[tuple[int, str]]:
