@@ -17,7 +17,6 @@ every later run offline.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -282,13 +281,22 @@ def load_manifest(name: str, directory: str | Path | None = None) -> Manifest:
     return manifests[name]
 
 
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, as pooch computes it to check a download (:func:`pooch.file_hash`).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits: what a manifest's ``sha256`` records.
+    """
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def _local_copy(entry: DataFile, data_dir: Path | None) -> Path | None:
