@@ -9,12 +9,12 @@ trained on). :func:`make_state_split` draws the held-out perturbations reproduci
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomli_w
 
 from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
@@ -63,32 +63,20 @@ class StateSplit:
             raise BioprofileInputError(
                 f"dataset name {dataset!r} must be non-empty and free of dots", argument="dataset"
             )
-        lines = [
-            "# cell-load experiment config written by bioprofile (perturbation.toml.write_cell_load_toml)",
-            "[datasets]",
-            f"{_key(dataset)} = {_string(str(Path(data_path).resolve()))}",
-            "",
-            "[training]",
-            f'{_key(dataset)} = "train"',
-            "",
-            "[zeroshot]",
-            *(f"{_string(f'{dataset}.{ct}')} = {_string(split)}" for ct, split in self.zeroshot.items()),
-            "",
-            "[fewshot]",
-        ]
-        for ct, splits in self.fewshot.items():
-            lines += ["", f"[fewshot.{_string(f'{dataset}.{ct}')}]"]
-            lines += [f"{name} = [{', '.join(map(_string, splits.get(name, [])))}]" for name in _SPLITS]
-        return "\n".join(lines) + "\n"
+        document = {
+            "datasets": {dataset: str(Path(data_path).resolve())},
+            "training": {dataset: "train"},
+            "zeroshot": {f"{dataset}.{ct}": split for ct, split in self.zeroshot.items()},
+            "fewshot": {
+                f"{dataset}.{ct}": {name: list(splits.get(name, [])) for name in _SPLITS}
+                for ct, splits in self.fewshot.items()
+            },
+        }
+        return _HEADER + tomli_w.dumps(document)
 
 
-def _string(text: str) -> str:
-    # A TOML basic string: JSON's escapes (\" \\ \n \t \uXXXX) are all valid TOML escapes.
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _key(name: str) -> str:
-    return name if name.replace("_", "").replace("-", "").isalnum() and name.isascii() else _string(name)
+# tomli-w writes the tables; this comment goes first (TOML comments are outside its data model).
+_HEADER = "# cell-load experiment config written by bioprofile (perturbation.toml.write_cell_load_toml)\n"
 
 
 def make_state_split(

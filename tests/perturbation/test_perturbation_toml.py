@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.perturbation import make_state_split, write_cell_load_toml
+from bioprofile.perturbation import StateSplit, make_state_split, write_cell_load_toml
 
 PERTURBATIONS = [f"GENE{i}" for i in range(10)] + ["MYC+MAX", 'odd "label"']
 
@@ -98,6 +98,15 @@ def test_odd_labels_survive_the_toml(tmp_path):
     path = write_cell_load_toml(split, tmp_path / "split.toml", data_path=tmp_path / "data.h5ad")
     config = tomllib.loads(path.read_text())
     assert config["fewshot"]["data.K562"]["test"] == ["MYC+MAX", 'odd "label"']
+
+
+def test_control_characters_in_names_survive_the_toml(tmp_path):
+    # DEL (U+007F) is not escaped by JSON, and TOML forbids it raw in a string: tomli-w escapes it
+    odd = ["a\x7fb", "back\\slash", "tab\there", "ünï"]
+    split = StateSplit(("K562\x7f",), {}, {"K562\x7f": {"val": [], "test": odd}})
+    config = tomllib.loads(split.to_toml(tmp_path / "data.h5ad"))
+    assert config["fewshot"] == {"data.K562\x7f": {"val": [], "test": odd}}
+    assert split.to_toml(tmp_path / "data.h5ad").startswith("# cell-load experiment config")
 
 
 def test_cell_load_parses_it(tmp_path):
