@@ -28,7 +28,7 @@ def train_command(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Fine-tune the profile writer with SFT, DFT or BFT (LoRA by default) as CONFIG says."""
+    """Fine-tune the profile writer with SFT, DFT or BFT, or GRPO (LoRA by default) as CONFIG says."""
     quiet_model_libraries(quiet)
     import yaml
 
@@ -47,3 +47,25 @@ def train_command(
         changes["output_dir"] = str(output_dir)
     out = train_from_config(config, overwrite=force, progress=not quiet, **changes)
     typer.echo(f"wrote {out}")
+    _draw_grpo_rewards(out)
+
+
+def _draw_grpo_rewards(out: Path) -> None:
+    """After a grpo run, its reward curve beside its step log (``grpo_rewards.png``)."""
+    import json
+
+    from bioprofile.train.card import RUN_RECORD
+    from bioprofile.train.grpo_log import GRPO_LOG_JSON, GRPOLog
+
+    record = out / RUN_RECORD
+    if not (out / GRPO_LOG_JSON).is_file() or not record.is_file():
+        return
+    if json.loads(record.read_text(encoding="utf-8")).get("stage") != "grpo":
+        return
+    import matplotlib.pyplot as plt
+
+    from bioprofile import pl
+
+    figure = out / "grpo_rewards.png"
+    plt.close(pl.grpo_rewards(GRPOLog.read(out), save=figure, show=False, return_fig=True))
+    typer.echo(f"wrote {figure}")

@@ -1,8 +1,8 @@
 """The ``grpo`` stage's training records: DE questions (drug, cell line, gene, label) asked with a DE template.
 
-A record file is CSV, TSV or JSONL with the columns ``pert``, ``cell_line``, ``gene`` and ``label`` (``split``
-optional): VCWorld's ``pert,gene,label,split`` files with the cell line added, or what
-:mod:`bioprofile.evaluate.de_reasoning` writes. A label is yes/no, true/false or 1/0 (any case). Each record
+A record file is CSV, TSV or JSONL with the columns ``pert``, ``gene`` and ``label``, and optionally ``cell_line``
+and ``split``: one table of several cell lines, or one of VCWorld's ``pert,gene,label,split`` files, whose name gives
+the cell line (``C32_DE.csv`` -> ``C32``), as :func:`bioprofile.evaluate.de_reasoning.read_de_records` reads them. A label is yes/no, true/false or 1/0 (any case). Each record
 becomes a chat prompt of a :class:`bioprofile.profiles.de_prompts.DEQuestionPrompt` (the one the benchmark asks
 with) and keeps its label, which the ``answer`` reward (:mod:`bioprofile.train.rewards`) compares the parsed reply
 with.
@@ -21,7 +21,7 @@ from bioprofile.readers import csv_dict_rows, read_text_file
 
 __all__ = ["DE_QUESTION_COLUMNS", "DEQuestion", "parse_label", "prompt_rows", "read_de_questions"]
 
-#: The columns a record file must have (``split`` is optional).
+#: The columns of a record file (``cell_line`` may be left to the file's name; ``split`` is optional).
 DE_QUESTION_COLUMNS = ("pert", "cell_line", "gene", "label")
 
 _YES = {"yes", "true", "1", "1.0"}
@@ -49,6 +49,12 @@ def parse_label(value: Any, *, where: str = "") -> bool:
     raise BioprofileInputError(
         f"{where}label {value!r} is not yes/no, true/false or 1/0", argument="train_file"
     )
+
+
+def _cell_line_from_name(path: Path) -> str:
+    """VCWorld's file name gives its cell line: ``C32_DE.csv`` -> ``C32``."""
+    stem = path.stem
+    return stem[:-3] if stem.lower().endswith("_de") and len(stem) > 3 else stem
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -97,11 +103,12 @@ def read_de_questions(path: str | Path, *, split: str | None = None) -> list[DEQ
         raise BioprofileInputError(f"DE question file {str(path)!r} does not exist", argument="train_file")
     rows = _rows(path)
     columns = set().union(*(row.keys() for row in rows)) if rows else set()
-    missing = [c for c in DE_QUESTION_COLUMNS if c not in columns]
+    named_line = _cell_line_from_name(path)
+    missing = [c for c in DE_QUESTION_COLUMNS if c not in columns and c != "cell_line"]
     if missing:
         raise BioprofileInputError(
-            f"DE question file {path} lacks the column(s) {', '.join(missing)}: it needs "
-            f"{', '.join(DE_QUESTION_COLUMNS)} (and optionally split)",
+            f"DE question file {path} lacks the column(s) {', '.join(missing)}: it needs pert, gene and label "
+            "(cell_line and split are optional; the file's name gives the cell line)",
             argument="train_file",
         )
     questions = []
@@ -109,7 +116,7 @@ def read_de_questions(path: str | Path, *, split: str | None = None) -> list[DEQ
         where = f"DE question file {path}, record {number}: "
         fields = {}
         for column in ("pert", "cell_line", "gene"):
-            value = row.get(column)
+            value = row.get(column) if column in columns else named_line
             if not isinstance(value, str) or not value.strip():
                 raise BioprofileInputError(f"{where}{column} is empty", argument="train_file")
             fields[column] = value.strip()

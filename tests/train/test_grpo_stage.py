@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
-from bioprofile.train.grpo_data import read_de_questions
+from bioprofile.train.grpo_data import DEQuestion, read_de_questions
 from bioprofile.train.grpo_log import GRPO_LOG_CSV, GRPO_LOG_JSON, GRPOLog
 from bioprofile.train.rewards import (
     MALFORMED_RATE,
@@ -33,13 +33,13 @@ QUESTIONS = (
     "Imatinib,C32,MYC,yes,test\n"
 )
 
-# A tiny and fast run: 2 steps of 2 questions x 2 replies of at most 6 tokens, on CPU.
+# A tiny and fast run: 2 steps of 1 question x 2 replies of at most 6 tokens, on CPU.
 TINY_RUN = {
     "stage": "grpo",
     "use_cpu": True,
     "max_steps": 2,
     "num_generations": 2,
-    "per_device_train_batch_size": 4,
+    "per_device_train_batch_size": 2,
     "max_completion_length": 6,
     "learning_rate": 0.01,
     "seed": 0,
@@ -109,33 +109,36 @@ def test_question_files_are_read_with_their_split_and_checked(tmp_path, question
         ("GAPDH", False),
     ]
     assert len(read_de_questions(questions_file)) == 5
-    (tmp_path / "nocell.csv").write_text("pert,gene,label\nA,B,yes\n")
-    with pytest.raises(BioprofileInputError, match="lacks the column.*cell_line"):
-        read_de_questions(tmp_path / "nocell.csv")
+    (tmp_path / "HOP62_DE.csv").write_text("pert,gene,label,split\nA,B,1,train\n")  # VCWorld's layout
+    assert read_de_questions(tmp_path / "HOP62_DE.csv") == [DEQuestion("A", "HOP62", "B", True, "train")]
+    (tmp_path / "nolabel.csv").write_text("pert,cell_line,gene\nA,C,B\n")
+    with pytest.raises(BioprofileInputError, match="lacks the column.*label"):
+        read_de_questions(tmp_path / "nolabel.csv")
     (tmp_path / "badlabel.csv").write_text("pert,cell_line,gene,label\nA,C,B,maybe\n")
     with pytest.raises(BioprofileInputError, match="record 1: label 'maybe' is not yes/no"):
         read_de_questions(tmp_path / "badlabel.csv")
 
 
 def test_grpo_trains_a_saved_adapter_and_logs_each_step(tmp_path, questions_file, tiny_adapter_dir):
-    # The answer reward gives a random model 0 everywhere; a reward that varies within groups makes a gradient.
-    def reply_length(completions, **columns):
-        return [float(len(c[0]["content"]) % 3) for c in completions]
+    # The answer reward gives a random model 0 everywhere; a reward that differs within every group (TRL puts a
+    # question's replies side by side) makes a gradient.
+    def alternating(completions, **columns):
+        return [float(i % 2) for i in range(len(completions))]
 
-    register_reward("test_reply_length", reply_length, replace=True)
+    register_reward("test_alternating", alternating, replace=True)
     try:
         config = _config(
             tmp_path,
             model=str(tiny_adapter_dir),
             train_file=str(questions_file),
             output_dir=str(tmp_path / "out"),
-            rewards=["answer", "test_reply_length"],
+            rewards=["answer", "test_alternating"],
             beta=0.05,
             merge_adapter=False,
         )
         out = train_from_config(config, progress=False)
     finally:
-        REWARDS.unregister("test_reply_length")
+        REWARDS.unregister("test_alternating")
 
     before, after = _adapter_weights(tiny_adapter_dir), _adapter_weights(out)
     assert before.keys() == after.keys()  # the trained adapter alone, not TRL's frozen "ref" copy
@@ -146,7 +149,7 @@ def test_grpo_trains_a_saved_adapter_and_logs_each_step(tmp_path, questions_file
     assert [row["step"] for row in log.steps] == [1.0, 2.0]
     for row in log.steps:
         assert row["reward"] is not None and row["malformed_rate"] == 1.0 and row["kl"] is not None
-        assert 0.0 <= row["frac_reward_zero_std"] <= 1.0
+        assert row["frac_reward_zero_std"] == 0.0 and row["reward"] == 0.5  # answer 0, alternating 0 or 1
     assert (out / GRPO_LOG_CSV).read_text().splitlines()[0].startswith("step,reward,")
     record = json.loads((out / "bioprofile_train.json").read_text())
     assert (
@@ -156,6 +159,8 @@ def test_grpo_trains_a_saved_adapter_and_logs_each_step(tmp_path, questions_file
 
 
 def test_a_run_whose_groups_are_all_equal_says_it_made_no_progress(tmp_path, questions_file, tiny_llama_dir):
+    """From a full model (LoRA attached), through `bioprofile train`: a random model never answers, so every
+    group's rewards are 0: a warning line, the record, the log and the reward plot say so."""
     config = _config(
         tmp_path,
         model=str(tiny_llama_dir),
@@ -163,23 +168,30 @@ def test_a_run_whose_groups_are_all_equal_says_it_made_no_progress(tmp_path, que
         output_dir=str(tmp_path / "out"),
         lora={"r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]},
     )
-    with pytest.warns(UserWarning, match="GRPO made no progress: in all 2 logged step"):
-        out = train_from_config(config, progress=False)
+    result = CliRunner().invoke(app, ["train", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "warning: GRPO made no progress: in all 2 logged step(s)" in result.stderr
+    out = tmp_path / "out"
+    assert f"wrote {out / 'grpo_rewards.png'}" in result.stdout and (out / "grpo_rewards.png").stat().st_size
     record = json.loads((out / "bioprofile_train.json").read_text())
     assert record["metrics"]["made_progress"] is False and record["no_progress"].startswith("GRPO made no")
-    assert record["saved_as"] == "merged" and (out / "config.json").is_file()
+    assert (
+        record["saved_as"] == "merged"
+        and record["started_from"] == "model"
+        and (out / "config.json").is_file()
+    )
     steps = json.loads((out / GRPO_LOG_JSON).read_text())["steps"]
     assert [s["frac_reward_zero_std"] for s in steps] == [1.0, 1.0]
-    assert [s["reward"] for s in steps] == [0.0, 0.0]
+    assert [s["reward"] for s in steps] == [0.0, 0.0] and [s["kl"] for s in steps] == [None, None]  # beta 0
 
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
     from bioprofile import pl
 
-    axes = pl.grpo_rewards(GRPOLog.read(out), save=tmp_path / "rewards.png", show=False)
-    assert len(axes) == 2 and (tmp_path / "rewards.png").stat().st_size > 0
-    assert "no progress" in axes[0].get_title()
+    fig, given = plt.subplots(1, 2)
+    axes = pl.grpo_rewards({"tiny": out}, ax=given, show=False)
+    assert list(axes) == list(given) and "no progress: tiny" in axes[0].get_title()
+    plt.close(fig)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +199,7 @@ def test_a_run_whose_groups_are_all_equal_says_it_made_no_progress(tmp_path, que
     [
         ({"num_generations": 1}, "at least 2 generations"),
         ({"rewards": ["nonsense"]}, "unknown reward 'nonsense'"),
-        ({"template": "concise"}, "unknown DE-question template 'concise'"),
+        ({"template": "concise"}, "'concise'"),
         ({"loss_method": "bft"}, "unknown config key 'loss_method'"),
         ({"train_file": None}, "give train_file"),
         ({"model_init_kwargs": {"dtype": "float16"}}, "not used by the grpo stage"),
