@@ -34,8 +34,17 @@ import numpy as np
 from bioprofile.cells import CELL_ID_KEY
 from bioprofile.errors import BioprofileInputError
 from bioprofile.evaluate.clustering import check_expression_source, expression_pca
+from bioprofile.evaluate.kmeans import kmeans_nmi_ari
 from bioprofile.evaluate.modality_matching import MATCHING_COLUMNS, modality_matching
+from bioprofile.evaluate.neighbors import check_neighbors, exact_neighbors, knn_graph
 from bioprofile.evaluate.report import TableResult, provenance
+from bioprofile.evaluate.silhouettes import (
+    DEFAULT_MEMORY_MB,
+    check_max_cells,
+    silhouette_scores,
+    stratified_subsample,
+)
+from bioprofile.progress import progress_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +55,9 @@ __all__ = [
     "BIO_COLUMNS",
     "INTEGRATION_COLUMNS",
     "LOWER_IS_BETTER",
+    "KNN_NEIGHBORS",
+    "SCORING_STEPS",
+    "IntegrationOptions",
     "IntegrationResult",
     "bbknn_embedding",
     "benchmark_integration",
@@ -61,6 +73,7 @@ BATCH_COLUMNS = ["Silhouette batch", "iLISI", "Graph connectivity"]
 AGGREGATE_COLUMNS = ["Bio conservation", "Batch correction", "Total"]
 INTEGRATION_COLUMNS = BIO_COLUMNS + BATCH_COLUMNS + AGGREGATE_COLUMNS
 BASELINES = ("pca", "harmony", "bbknn")
+_BASELINE_NAMES = {"pca": "Unintegrated PCA", "harmony": "Harmony", "bbknn": "BBKNN"}
 #: Columns where a lower score is better (all others: higher is better); plots draw them on an inverted scale.
 LOWER_IS_BETTER = frozenset({"FOSCTTM"})
 
@@ -159,15 +172,71 @@ def bbknn_embedding(
     return np.asarray(tmp.obsm["X_diffmap"][:, 1:], dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class IntegrationOptions:
+    """How :func:`benchmark_integration` and :func:`scib_scores` compute the scIB columns.
+
+    Attributes
+    ----------
+    neighbors
+        The kNN search of cLISI, iLISI and graph connectivity, run once per embedding (90 neighbours, self first):
+        ``"exact"`` (blocked BLAS distances, shared with the silhouettes' pass), ``"pynndescent"`` (scib-metrics'
+        own default search) or ``"faiss"`` (HNSW; needs ``faiss-cpu``). See :mod:`bioprofile.evaluate.neighbors`.
+    max_cells
+        Score the silhouettes (label, batch, isolated labels: every pair of cells) on a subsample of this many
+        cells, stratified by label x batch and drawn with the run's seed; ``None``: all cells. KMeans and the kNN
+        metrics always use all cells.
+    n_jobs
+        Threads of the pynndescent search.
+    memory_mb
+        Memory the distance blocks of one pass may take, in MiB.
+    show_progress
+        One progress bar on stderr, its line naming the embedding and metric being computed.
+    """
+
+    neighbors: str = "exact"
+    max_cells: int | None = None
+    n_jobs: int = 1
+    memory_mb: int = DEFAULT_MEMORY_MB
+    show_progress: bool = False
+
+    def check(self) -> IntegrationOptions:
+        """These options, once each is valid (the search's package installed)."""
+        check_neighbors(self.neighbors)
+        if self.max_cells is not None and (isinstance(self.max_cells, bool) or self.max_cells < 2):
+            raise BioprofileInputError(
+                f"max_cells must be at least 2 (or None for all cells), got {self.max_cells!r}",
+                argument="max_cells",
+            )
+        if self.n_jobs < 1:
+            raise BioprofileInputError(f"n_jobs must be at least 1, got {self.n_jobs}", argument="n_jobs")
+        if self.memory_mb < 16:
+            raise BioprofileInputError(
+                f"memory_mb must be at least 16, got {self.memory_mb}", argument="memory_mb"
+            )
+        return self
+
+
+#: Neighbours per cell of the one kNN graph (cLISI and iLISI read 90, graph connectivity the first 15).
+KNN_NEIGHBORS = 90
+#: The steps :func:`scib_scores` takes per embedding, as its progress bar names them.
+SCORING_STEPS = ("silhouettes", "kNN graph", "KMeans NMI/ARI", "cLISI", "iLISI", "graph connectivity")
+
+
 def scib_scores(
     embeddings: Mapping[str, np.ndarray],
     batch: Sequence[Any],
     labels: Sequence[Any],
     *,
-    pre_integrated: np.ndarray | None = None,
-    n_jobs: int = 1,
+    options: IntegrationOptions | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """scib-metrics scores of several embeddings of the same cells.
+    """The scIB columns of several embeddings of the same cells, equal to scib-metrics' ``Benchmarker``'s.
+
+    The silhouettes and KMeans run here on numpy BLAS (:mod:`~bioprofile.evaluate.silhouettes`,
+    :mod:`~bioprofile.evaluate.kmeans`), equal to scib-metrics' functions; cLISI, iLISI and graph connectivity are
+    scib-metrics' own, on one kNN graph per embedding (:mod:`~bioprofile.evaluate.neighbors`). The columns and
+    aggregates are the Benchmarker's with :func:`scib_metrics_config`.
 
     Parameters
     ----------
@@ -175,59 +244,129 @@ def scib_scores(
         ``{method name: (n_cells, dim) array}``.
     batch, labels
         Batch and cell-type label per cell.
-    pre_integrated
-        Unintegrated embedding scib-metrics keeps for reference (default: the first embedding).
-    n_jobs
-        Parallel jobs for the neighbour search.
+    options
+        Neighbour search, silhouette subsample, memory, progress (:class:`IntegrationOptions`); ``None``: defaults.
+    seed
+        Seed of the silhouette subsample.
 
     Returns
     -------
     pandas.DataFrame
         One row per method, columns :data:`INTEGRATION_COLUMNS`, not min-max scaled.
     """
-    import anndata as ad
-    import pandas as pd
-    from scib_metrics.benchmark import Benchmarker
-
+    options = (options or IntegrationOptions()).check()
     if not embeddings:
         raise BioprofileInputError("nothing to score: pass at least one embedding")
+    batch, labels = _checked_cells(embeddings, batch, labels, options)
+    with progress_bars(options.show_progress) as progress:
+        task = (
+            None
+            if progress is None
+            else progress.add_task("scIB", total=len(embeddings) * len(SCORING_STEPS))
+        )
+        return _score_table(embeddings, batch, labels, options, seed, (progress, task))[0]
+
+
+def _checked_cells(embeddings, batch, labels, options) -> tuple[np.ndarray, np.ndarray]:
+    """Batch and labels as strings, once the inputs can be scored (before any work)."""
     batch = np.asarray([str(b) for b in batch])
     labels = np.asarray([str(v) for v in labels])
     if len(np.unique(batch)) < 2:
         raise BioprofileInputError(
             "the batch column has fewer than 2 values: integration needs several batches"
         )
-    keys = {name: f"emb{i}" for i, name in enumerate(embeddings)}
-    first = next(iter(embeddings.values()))
-    obsm = {keys[name]: np.asarray(v, dtype=np.float32) for name, v in embeddings.items()}
-    obsm["X_pre"] = np.asarray(first if pre_integrated is None else pre_integrated, dtype=np.float32)
-    data = ad.AnnData(
-        obs=pd.DataFrame({"batch": batch, "label": labels}, index=[str(i) for i in range(len(batch))]),
-        obsm=obsm,
-    )
-    bio, batch_metrics = scib_metrics_config()
-    bench = Benchmarker(
-        data,
-        batch_key="batch",
-        label_key="label",
-        embedding_obsm_keys=list(keys.values()),
-        bio_conservation_metrics=bio,
-        batch_correction_metrics=batch_metrics,
-        pre_integrated_embedding_obsm_key="X_pre",
-        n_jobs=n_jobs,
-        progress_bar=False,
-    )
-    bench.prepare(neighbor_computer=exact_neighbors)
-    bench.benchmark()
-    raw = bench.get_results(min_max_scale=False).drop("Metric Type", errors="ignore")
-    raw = raw.rename(columns={"BRAS": "Silhouette batch"})
-    table = raw.rename(index={v: k for k, v in keys.items()}).astype(float)
+    for name, X in embeddings.items():
+        if np.shape(X)[0] != len(batch) or np.ndim(X) != 2:
+            raise BioprofileInputError(
+                f"embedding {name!r} has shape {np.shape(X)}, not one row per cell ({len(batch)} cells)"
+            )
+        if not np.isfinite(X).all():
+            raise BioprofileInputError(f"embedding {name!r} has NaN or infinite values")
+    if options.max_cells is not None and options.max_cells < len(labels):
+        check_max_cells(labels, batch, options.max_cells)
+    return batch, labels
+
+
+def _score_table(embeddings, batch, labels, options, seed, bar) -> tuple[pd.DataFrame, dict | None]:
+    """The table of :func:`scib_scores`, and what its silhouette subsample was (``None``: all cells)."""
+    import pandas as pd
+    import scib_metrics
+
+    progress, task = bar
+    subsample = None
+    rows = np.arange(len(labels))
+    if options.max_cells is not None and options.max_cells < len(labels):
+        rows = stratified_subsample(labels, batch, options.max_cells, seed=seed)
+        subsample = {"cells": len(rows), "of": len(labels), "stratified_by": ["label", "batch"], "seed": seed}
+        if progress is not None:
+            progress.console.print(
+                f"silhouettes on {len(rows):,} of {len(labels):,} cells (max_cells; stratified by label x batch, "
+                f"seed {seed}); KMeans and the kNN metrics on all cells"
+            )
+    fused = subsample is None and options.neighbors == "exact"
+    k = min(KNN_NEIGHBORS, len(labels))
+    scores: dict[str, dict[str, float]] = {}
+    for name, X in embeddings.items():
+        X = np.ascontiguousarray(X, dtype=np.float32)
+
+        def step(what: str, name: str = name) -> None:
+            if progress is not None:
+                progress.update(task, description=f"{name}: {what}")
+
+        step("silhouettes" + (" and exact kNN graph" if fused else ""))
+        silhouettes, done = silhouette_scores(
+            X[rows], labels[rows], batch[rows], k=k if fused else 0, memory_mb=options.memory_mb
+        )
+        _advance(progress, task)
+        step(f"kNN graph ({options.neighbors})")
+        if fused:
+            from scib_metrics.nearest_neighbors import NeighborsResults
+
+            graph = NeighborsResults(indices=done.knn_indices, distances=done.knn_distances)
+        else:
+            graph = knn_graph(
+                X, k, neighbors=options.neighbors, n_jobs=options.n_jobs, memory_mb=options.memory_mb
+            )
+        _advance(progress, task)
+        step("KMeans NMI/ARI")
+        clusters = kmeans_nmi_ari(X, labels)
+        _advance(progress, task)
+        step("cLISI")
+        lisi_graph = graph.subset_neighbors(k)
+        clisi = float(scib_metrics.clisi_knn(lisi_graph, labels))
+        _advance(progress, task)
+        step("iLISI")
+        ilisi = float(scib_metrics.ilisi_knn(lisi_graph, batch))
+        _advance(progress, task)
+        step("graph connectivity")
+        connectivity = float(scib_metrics.graph_connectivity(graph.subset_neighbors(min(15, k)), labels))
+        _advance(progress, task)
+        scores[name] = {
+            "Isolated labels": silhouettes.isolated,
+            "KMeans NMI": clusters["nmi"],
+            "KMeans ARI": clusters["ari"],
+            "Silhouette label": silhouettes.label,
+            "cLISI": clisi,
+            "Silhouette batch": silhouettes.batch,
+            "iLISI": ilisi,
+            "Graph connectivity": connectivity,
+        }
+    table = pd.DataFrame.from_dict(scores, orient="index")[BIO_COLUMNS + BATCH_COLUMNS].astype(float)
+    # the Benchmarker's aggregates: the mean of each kind's columns, then 0.4 batch + 0.6 bio
+    table["Bio conservation"] = table[BIO_COLUMNS].mean(axis=1)
+    table["Batch correction"] = table[BATCH_COLUMNS].mean(axis=1)
+    table["Total"] = 0.4 * table["Batch correction"] + 0.6 * table["Bio conservation"]
     table.index.name = "method"
-    return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
+    return table, subsample
+
+
+def _advance(progress, task) -> None:
+    if progress is not None:
+        progress.advance(task)
 
 
 def scib_metrics_config():
-    """The scib-metrics ``(BioConservation, BatchCorrection)`` :func:`scib_scores` runs: the paper's columns.
+    """The scib-metrics ``(BioConservation, BatchCorrection)`` whose ``Benchmarker`` table :func:`scib_scores` equals.
 
     Silhouette batch is BRAS with euclidean distances and the nearest cluster (the classic scIB silhouette batch;
     BRAS's defaults differ); kBET and PCR comparison are off.
@@ -242,19 +381,6 @@ def scib_metrics_config():
     return BioConservation(), batch
 
 
-def exact_neighbors(X: np.ndarray, k: int):
-    """Exact kNN (sklearn) for scib-metrics: deterministic, and avoids pynndescent's long JIT start on small data.
-
-    The ``neighbor_computer`` :func:`scib_scores` gives ``Benchmarker.prepare``: ``(X, k) -> NeighborsResults``.
-    """
-    from scib_metrics.nearest_neighbors import NeighborsResults
-    from sklearn.neighbors import NearestNeighbors
-
-    k = min(k, X.shape[0] - 1)
-    distances, indices = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(X)
-    return NeighborsResults(indices=indices, distances=distances)
-
-
 def benchmark_integration(
     adata: AnnData,
     batch_key: str,
@@ -266,7 +392,7 @@ def benchmark_integration(
     n_pcs: int = 50,
     use_raw: bool = False,
     seed: int = 0,
-    n_jobs: int = 1,
+    options: IntegrationOptions | None = None,
 ) -> IntegrationResult:
     """Score bioprofile cell embeddings for integration across ``obs[batch_key]`` beside standard baselines.
 
@@ -283,15 +409,20 @@ def benchmark_integration(
     baseline_on
         What the baselines start from: ``"expression"`` (PCA of ``X`` or ``.raw``) or an ``obsm`` key (e.g. the
         joint ``"X_bioprofile"`` of RNA + ADT cells, which share no expression features), reduced to ``n_pcs``.
-    n_pcs, use_raw, seed, n_jobs
-        PCA size, expression from ``.raw``, random seed, neighbour-search jobs.
+    n_pcs, use_raw, seed
+        PCA size, expression from ``.raw``, random seed (baselines and the silhouette subsample).
+    options
+        Neighbour search, silhouette subsample (``max_cells``), memory, progress bar (:class:`IntegrationOptions`);
+        ``None``: the defaults (exact neighbours, all cells, no bar).
 
     Returns
     -------
     IntegrationResult
         ``.table``: one row per method, columns :data:`INTEGRATION_COLUMNS`; ``.write(prefix)`` writes it and
-        :func:`bioprofile.pl.integration_table` draws it.
+        :func:`bioprofile.pl.integration_table` draws it. ``settings`` records the neighbour search and, with
+        ``max_cells``, the subsample (``silhouette_subsample``: cells, of, stratified_by, seed).
     """
+    options = (options or IntegrationOptions()).check()
     for key, argument in ((batch_key, "batch_key"), (label_key, "label_key")):
         if key not in adata.obs.columns:
             raise BioprofileInputError(
@@ -312,28 +443,45 @@ def benchmark_integration(
             )
         methods[key] = np.asarray(adata.obsm[key], dtype=np.float32)
     batch = adata.obs[batch_key].astype(str).to_numpy()
-    pcs = None
-    if baselines or not methods:
-        pcs = _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed)
-        source = "expression" if baseline_on == "expression" else baseline_on
-        if "pca" in baselines:
-            methods[f"Unintegrated PCA ({source})"] = pcs
-        if "harmony" in baselines:
-            methods[f"Harmony ({source})"] = harmony_embedding(pcs, batch, seed=seed)
-        if "bbknn" in baselines:
-            methods[f"BBKNN ({source})"] = bbknn_embedding(pcs, batch, seed=seed)
-    table = scib_scores(
-        methods, batch, adata.obs[label_key].astype(str).to_numpy(), pre_integrated=pcs, n_jobs=n_jobs
-    )
+    labels = adata.obs[label_key].astype(str).to_numpy()
+    if not methods and not baselines:
+        raise BioprofileInputError("nothing to score: pass obsm_keys or baselines", argument="obsm_keys")
+    _checked_cells(methods, batch, labels, options)
     pairs = paired_rows(adata, batch_key)
-    if pairs is not None:
-        first, second = pairs
-        scores = {name: modality_matching(X[first], X[second]) for name, X in methods.items()}
-        for column in MATCHING_COLUMNS:
-            table.insert(len(BIO_COLUMNS) + len(BATCH_COLUMNS), column, 0.0)
-        for name, values in scores.items():
-            table.loc[name, MATCHING_COLUMNS] = [values[c] for c in MATCHING_COLUMNS]
-        table = table[BIO_COLUMNS + BATCH_COLUMNS + MATCHING_COLUMNS + AGGREGATE_COLUMNS]
+    n_methods = len(methods) + len(baselines)
+    with progress_bars(options.show_progress) as progress:
+        task = None
+        if progress is not None:
+            steps = len(baselines) + n_methods * (len(SCORING_STEPS) + (pairs is not None))
+            task = progress.add_task("scIB", total=steps)
+        pcs = None
+        if baselines or not methods:
+            pcs = _baseline_pcs(adata, baseline_on, n_pcs, use_raw, seed)
+            source = "expression" if baseline_on == "expression" else baseline_on
+            for name, make in (
+                ("pca", lambda: pcs),
+                ("harmony", lambda: harmony_embedding(pcs, batch, seed=seed)),
+                ("bbknn", lambda: bbknn_embedding(pcs, batch, seed=seed)),
+            ):
+                if name in baselines:
+                    if progress is not None:
+                        progress.update(task, description=f"baseline: {_BASELINE_NAMES[name]}")
+                    methods[f"{_BASELINE_NAMES[name]} ({source})"] = make()
+                    _advance(progress, task)
+        table, subsample = _score_table(methods, batch, labels, options, seed, (progress, task))
+        if pairs is not None:
+            first, second = pairs
+            scores = {}
+            for name, X in methods.items():
+                if progress is not None:
+                    progress.update(task, description=f"{name}: modality matching")
+                scores[name] = modality_matching(X[first], X[second])
+                _advance(progress, task)
+            for column in MATCHING_COLUMNS:
+                table.insert(len(BIO_COLUMNS) + len(BATCH_COLUMNS), column, 0.0)
+            for name, values in scores.items():
+                table.loc[name, MATCHING_COLUMNS] = [values[c] for c in MATCHING_COLUMNS]
+            table = table[BIO_COLUMNS + BATCH_COLUMNS + MATCHING_COLUMNS + AGGREGATE_COLUMNS]
     settings = {
         "batch_key": batch_key,
         "label_key": label_key,
@@ -345,8 +493,14 @@ def benchmark_integration(
         "seed": seed,
         "n_cells": int(adata.n_obs),
         "paired_modalities": None if pairs is None else sorted(map(str, adata.obs[batch_key].unique())),
+        "neighbors": options.neighbors,
+        "max_cells": options.max_cells,
     }
+    if subsample is not None:
+        settings["silhouette_subsample"] = {**subsample, "stratified_by": [label_key, batch_key]}
     libraries = ("numpy", "scikit-learn", "scanpy", "scib-metrics", "harmonypy", "bbknn")
+    if options.neighbors != "exact":
+        libraries += ({"pynndescent": "pynndescent", "faiss": "faiss-cpu"}[options.neighbors],)
     return IntegrationResult(table=table, settings=settings, provenance=provenance(*libraries))
 
 
