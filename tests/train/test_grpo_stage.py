@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import REPO
 from typer.testing import CliRunner
 
 from bioprofile.cli import app
@@ -213,6 +214,20 @@ def test_bad_grpo_configs_are_one_line_and_exit_2(tmp_path, questions_file, valu
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_example_config_is_a_valid_grpo_config():
+    from bioprofile.train.config import read_config_file
+    from bioprofile.train.grpo import GRPOStageConfig
+    from bioprofile.train.stages import get_stage
+
+    values = read_config_file(REPO / "bioprofile" / "configs" / "grpo_de_reasoning.yaml")
+    stage = get_stage(values.pop("stage"))
+    config = stage.from_dict(values, use_cpu=True)
+    assert (
+        isinstance(config, GRPOStageConfig) and config.rewards == ["answer"] and config.num_generations == 8
+    )
+    assert stage.from_dict(config.to_config_dict()).to_config_dict() == config.to_config_dict()
 
 
 def test_bad_question_records_stop_before_the_model_loads(tmp_path, tiny_adapter_dir):
