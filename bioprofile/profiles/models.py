@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from bioprofile.cache import cache_dir  # re-exported: the one cache root, shared with the store
 from bioprofile.errors import BioprofileInputError
 from bioprofile.fingerprint import model_id
@@ -181,10 +183,18 @@ def default_generator_path() -> Path:
     _remove_abandoned_conversions(target)
     if (target / MARKER_FILE).is_file():
         return target
-    if target.exists():
-        # No marker: left by something other than a finished conversion. Replace it.
-        shutil.rmtree(target)
-    _convert_default(target)
+    # One conversion at a time: a second process (another command, a worker of a job array) waits for the first
+    # and uses its copy instead of converting the same file again beside it. The OS drops the lock of a killed
+    # process, so a crash never leaves it held; the lock file stays, empty, outside the models folder.
+    lock = cache_dir() / "locks" / f"{DEFAULT_MODEL_DIRNAME}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):
+        if (target / MARKER_FILE).is_file():
+            return target  # converted by the process this one waited for
+        if target.exists():
+            # No marker: left by something other than a finished conversion. Replace it.
+            shutil.rmtree(target)
+        _convert_default(target)
     return target
 
 

@@ -168,6 +168,33 @@ def test_a_live_conversion_is_left_alone(fake_gguf, tmp_path):
     assert running.is_dir()
 
 
+def test_two_at_once_convert_once(fake_gguf, tmp_path, monkeypatch):
+    """A second caller waits on the conversion lock and takes the first one's copy (it used to convert it again)."""
+    import threading
+    import time
+
+    conversions = []
+    convert = models._convert_default
+
+    def slow_convert(target):
+        conversions.append(threading.get_ident())
+        time.sleep(0.3)  # both callers are past the marker check by now
+        convert(target)
+
+    monkeypatch.setattr(models, "_convert_default", slow_convert)
+    paths = []
+    threads = [
+        threading.Thread(target=lambda: paths.append(models.default_generator_path())) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(conversions) == 1 and len(paths) == 2 and paths[0] == paths[1]
+    assert (paths[0] / models.MARKER_FILE).is_file()
+    assert [p.name for p in paths[0].parent.iterdir()] == [paths[0].name]  # the lock file lies elsewhere
+
+
 def test_unmarked_leftover_is_replaced(fake_gguf, tmp_path):
     target = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
     target.mkdir(parents=True)
