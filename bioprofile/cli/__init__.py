@@ -8,7 +8,7 @@ This package is the one place that speaks in flags; its modules:
   output, the writer, encoder and store the flags name);
 - one module per command or group: ``embed`` (embed-genes, embed-proteins), ``train``, ``cells`` (embed-cells),
   ``state`` (export-state), ``bench`` (and ``bench_de_reasoning``: bench de-reasoning), ``data``, ``diagnose``,
-  ``cache``, ``merge`` (shard tables joined);
+  ``cache``, ``merge`` (shard tables joined), ``responses`` (analyze-responses);
 - ``__main__``: ``python -m bioprofile.cli``.
 
 The commands are registered below, in the order ``bioprofile --help`` lists them: a new command is a function in
