@@ -1,8 +1,9 @@
 """Do cell embeddings cluster by cell type? k-means and Leiden ARI / AMI and the ASW of the labels.
 
 k-means (k = number of labels, the GenePT protocol) and Leiden clusterings are scored with ARI and AMI against a
-label column, beside the average silhouette width (ASW) of the labels. ASW is reported the scIB way,
-``(silhouette + 1) / 2`` on euclidean distances, so every score is in [0, 1] and higher is better. Baselines are
+label column, beside the average silhouette width (ASW) of the labels. ASW is scib-metrics' ``silhouette_label``
+(``(silhouette + 1) / 2`` on euclidean distances, the same number :mod:`bioprofile.evaluate.integration` reports),
+so every score is in [0, 1] and higher is better. Baselines are
 scored on the same cells: PCA of the expression matrix and any ``obsm`` key given.
 
 :func:`benchmark_clustering` returns a :class:`ClusteringResult` that writes itself (``write(prefix)``); its UMAPs
@@ -78,8 +79,9 @@ def cluster_scores(
         ``n_leiden_clusters``.
     """
     import scanpy as sc
+    from scib_metrics import silhouette_label
     from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
     X = np.asarray(X, dtype=np.float32)
     labels = np.asarray([str(v) for v in labels])
@@ -107,7 +109,7 @@ def cluster_scores(
         "kmeans_ami": float(adjusted_mutual_info_score(labels, kmeans)),
         "leiden_ari": float(adjusted_rand_score(labels, leiden)),
         "leiden_ami": float(adjusted_mutual_info_score(labels, leiden)),
-        "asw": float((silhouette_score(X, labels, metric="euclidean") + 1) / 2),
+        "asw": float(silhouette_label(X, labels, rescale=True)),
         "n_leiden_clusters": len(np.unique(leiden)),
     }
 
@@ -250,7 +252,7 @@ def benchmark_clustering(
     return ClusteringResult(
         table=pd.DataFrame(rows).set_index("method"),
         settings=settings,
-        provenance=provenance("numpy", "scikit-learn", "scanpy", "igraph"),
+        provenance=provenance("numpy", "scikit-learn", "scanpy", "igraph", "scib-metrics"),
         embeddings=methods,
         labels=labels,
     )
