@@ -80,14 +80,16 @@ def grpo_rewards(
         reward_ax.plot(*_series(run, "reward"), color=color, marker="o", ms=3, label=f"{label}mean reward")
         steps, malformed = _series(run, "malformed_rate")
         if steps:
-            reward_ax.plot(steps, malformed, color=color, ls="--", lw=1, label=f"{label}malformed")
+            reward_ax.plot(
+                steps, malformed, color=color, ls="--", lw=1, marker="x", ms=4, label=f"{label}malformed"
+            )
         zero_ax.plot(
             *_series(run, "frac_reward_zero_std"), color=color, marker="o", ms=3, label=f"{label}all equal"
         )
         steps, kl = _series(run, "kl")
         if steps:
             kl_ax = kl_ax or zero_ax.twinx()
-            kl_ax.plot(steps, kl, color=color, ls=":", lw=1, label=f"{label}KL")
+            kl_ax.plot(steps, kl, color=color, ls=":", lw=1, marker=".", label=f"{label}KL")
     n_steps = max((len(run.steps) for run in runs.values()), default=0)
     group = {run.num_generations for run in runs.values()} - {None}
     size = f", {group.pop()} replies per group" if len(group) == 1 else ""
@@ -103,6 +105,13 @@ def grpo_rewards(
     zero_ax.set_ylim(-0.05, 1.05)
     if kl_ax is not None:
         kl_ax.set_ylabel("KL to the start (dotted)")
+    from matplotlib.ticker import MaxNLocator
+
+    logged = [row["step"] for run in runs.values() for row in run.steps if row["step"] is not None]
+    for panel in (reward_ax, zero_ax):
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if logged:
+            panel.set_xlim(min(logged) - 0.5, max(logged) + 0.5)
     reward_ax.legend(fontsize=7, loc="best")
     zero_ax.legend(fontsize=7, loc="best")
     if own:
