@@ -82,15 +82,6 @@ SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {
         ["--max-new-tokens", "1", "--max-genes", "40", "--store", "work/store.sqlite", "--out-dir", "out"],
         ["out/dosage_baselines.json"], True, "symbol-only",
     ),
-    "ray_overhead.py": (
-        ["--genes", "2", "--max-new-tokens", "4", "--repeats", "1", "--output", "out/ray_overhead.json"],
-        ["out/ray_overhead.json"], False, "median overhead",
-    ),
-    "shards_overhead.py": (
-        ["--genes", "6", "--max-new-tokens", "4", "--repeats", "1", "--process-starts", "1",
-         "--output", "out/shards_overhead.json"],
-        ["out/shards_overhead.json"], False, "median overhead",
-    ),
     "grpo_compare.py": (
         ["--starts", "base", "--grpo-steps", "1", "--num-generations", "2", "--max-completion-length", "4",
          "--eval-questions", "4", "--eval-tokens", "4", "--drugs", "2", "--cell-lines", "C32", "HOP62",
