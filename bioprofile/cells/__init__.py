@@ -11,9 +11,15 @@ _checks
     already-logged data).
 _match
     :class:`GeneMatch` and :func:`match_genes`: which ``var`` columns have a gene vector, coverage thresholds.
+_rows
+    The row blocks every step reads ``X`` in, computed one at a time, on threads, or on Dask workers, with the same
+    block boundaries (and so the same numbers) each way.
+_dask
+    Cells on Dask: the ``distributed`` client (a scheduler's address, or a local cluster) and ``X`` read lazily
+    (``anndata.experimental.read_elem_lazy``); the optional ``dask`` extra.
 _genept
     The array maths: :func:`genept_w` with :class:`GeneptWOptions`, :func:`genept_s_sentences`, the per-cell
-    normalisation, and the row chunks every step reads ``X`` in.
+    normalisation.
 _methods
     The method registry: :class:`CellMethod` (an options class, ``embed``, ``provenance``),
     :func:`register_method`, and the input (:class:`CellInput`) and result (:class:`CellVectors`) of a method.
@@ -25,6 +31,9 @@ _anndata
     expression, runs the registered method, records the provenance.
 _io
     :func:`embed_cells_file`: an ``.h5ad`` on disk streamed in row chunks, the result written into a copy.
+_files
+    :func:`embed_cells_files`: several ``.h5ad`` files (paths or glob patterns) with the same genes, one output
+    each, all checked before any work.
 _multimodal
     :func:`embed_multimodal`: RNA and ADT cells in one space, per-modality provenance.
 _varm
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 from bioprofile.cells._anndata import KEY_ADDED, EmbedLimits, embed_cells
 from bioprofile.cells._checks import NONFINITE, ExpressionStats, check_expression, expression_stats
+from bioprofile.cells._files import embed_cells_files
 from bioprofile.cells._genept import GeneptWOptions, genept_s_sentences, genept_w
 from bioprofile.cells._genept_methods import GeneptS, GeneptSOptions, GeneptW
 from bioprofile.cells._io import embed_cells_file
@@ -73,6 +83,7 @@ __all__ = [
     "check_expression",
     "embed_cells",
     "embed_cells_file",
+    "embed_cells_files",
     "embed_multimodal",
     "expression_stats",
     "genept_s_sentences",

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from bioprofile._version import __version__
 from bioprofile.cells._checks import NONFINITE, NonFinite, check_expression, zero_nonfinite
+from bioprofile.cells._dask import dask_session, lazy_expression
 from bioprofile.cells._match import MIN_COVERAGE, WARN_COVERAGE, GeneMatch, GeneTable, embedding_source
 from bioprofile.cells._methods import CellInput, resolve_method
+from bioprofile.cells._rows import workers_for
 from bioprofile.errors import BioprofileInputError
 
 if TYPE_CHECKING:
@@ -23,7 +25,10 @@ KEY_ADDED = "X_bioprofile"
 
 @dataclass(frozen=True)
 class EmbedLimits:
-    """The bounds a cell embedding works within: rows per chunk, gene-coverage thresholds, non-finite values.
+    """What a cell embedding works with: rows per chunk, workers, Dask, gene-coverage thresholds, non-finite values.
+
+    None of ``chunk_size``, ``workers``, ``dask_address`` changes the numbers: every row block is computed the same
+    way, on one thread, on several, or on a Dask cluster.
 
     Parameters
     ----------
@@ -37,12 +42,24 @@ class EmbedLimits:
     nonfinite
         ``"raise"``: refuse ``NaN`` / ``inf`` expression before any compute; ``"zero"``: read those values as
         zero expression, with a warning that counts them (and their count in provenance).
+    workers
+        Row blocks computed at once: threads in this process without Dask, worker processes of a local Dask
+        cluster (``None``: one per usable core).
+    dask_address
+        ``None``: no Dask; ``"local"``: a local ``distributed`` cluster of ``workers`` processes, started for the
+        call; otherwise a Dask scheduler's address (``tcp://host:8786``), whose workers must see the input files.
+        Needs the dask extra (``pip install 'bioprofile[dask]'``).
+    dask_timeout
+        Seconds a Dask scheduler has to answer before the call fails (before any work).
     """
 
     chunk_size: int = 10_000
     min_coverage: float = MIN_COVERAGE
     warn_coverage: float = WARN_COVERAGE
     nonfinite: NonFinite = "raise"
+    workers: int | None = None
+    dask_address: str | None = None
+    dask_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         """Reject a ``chunk_size`` below 1, a coverage outside [0, 1] or an unknown ``nonfinite``, before any work."""
@@ -59,6 +76,19 @@ class EmbedLimits:
         if self.nonfinite not in NONFINITE:
             raise BioprofileInputError(
                 f"unknown nonfinite={self.nonfinite!r}: choose 'raise' or 'zero'", argument="nonfinite"
+            )
+        workers_for(self.workers)
+        if self.dask_address is not None and (
+            not isinstance(self.dask_address, str) or not self.dask_address
+        ):
+            raise BioprofileInputError(
+                f"dask_address is a scheduler's address or 'local', got {self.dask_address!r}",
+                argument="dask_address",
+            )
+        if not self.dask_timeout > 0:  # also refuses NaN
+            raise BioprofileInputError(
+                f"dask_timeout is a number of seconds above 0, got {self.dask_timeout}",
+                argument="dask_timeout",
             )
 
 
@@ -130,6 +160,11 @@ def expression_matrix(adata: AnnData, layer: str | None, use_raw: bool) -> Any:
     return adata.X
 
 
+def _file_element(layer: str | None, use_raw: bool) -> str:
+    """Where the expression matrix lives in an ``.h5ad`` file."""
+    return "raw/X" if use_raw else (f"layers/{layer}" if layer else "X")
+
+
 def embed_cells(
     adata: AnnData,
     embeddings: GeneTable | None = None,
@@ -164,7 +199,8 @@ def embed_cells(
     use_raw
         Expression (and ``var``) from ``.raw`` instead of ``X``.
     limits
-        Rows per chunk and gene-coverage thresholds (``None``: :class:`EmbedLimits` defaults).
+        Rows per chunk, workers, Dask, gene-coverage thresholds (``None``: :class:`EmbedLimits` defaults). With
+        ``limits.dask_address``, a backed ``adata``'s expression is read lazily by the Dask workers.
     key_added
         ``obsm`` key of the cell vectors and ``uns`` key of their provenance, so calls with different keys keep
         each other's results.
@@ -195,19 +231,26 @@ def embed_cells(
     X = expression_matrix(adata, layer, use_raw)  # first: it says what is wrong when use_raw finds no .raw
     names, what = var_identifiers(adata, gene_key, use_raw)
     source = "raw" if use_raw else (f"layers[{layer!r}]" if layer else "X")
-    stats = check_expression(
-        X,
-        # a method whose options normalise (GenePT-w's normalize="log1p") gets the check for it
-        normalize=getattr(options, "normalize", "none"),
-        source=source,
-        # scanpy's log1p records uns["log1p"] for X; .raw and layers are whatever was stored there
-        logged=layer is None and not use_raw and "log1p" in adata.uns,
-        nonfinite=limits.nonfinite,
-        chunk_size=limits.chunk_size,
-    )
-    if stats.n_nonfinite:
-        X = zero_nonfinite(X)
-    result = chosen.embed(CellInput(X, names, what, embeddings, limits), options)
+    # no address: no Dask, nothing started; otherwise connected (or a local cluster started) before any work
+    with dask_session(limits.dask_address, workers=limits.workers, timeout=limits.dask_timeout) as client:
+        if limits.dask_address is not None:
+            X = lazy_expression(
+                adata, X, _file_element(layer, use_raw), chunk_size=limits.chunk_size, client=client
+            )
+        stats = check_expression(
+            X,
+            # a method whose options normalise (GenePT-w's normalize="log1p") gets the check for it
+            normalize=getattr(options, "normalize", "none"),
+            source=source,
+            # scanpy's log1p records uns["log1p"] for X; .raw and layers are whatever was stored there
+            logged=layer is None and not use_raw and "log1p" in adata.uns,
+            nonfinite=limits.nonfinite,
+            chunk_size=limits.chunk_size,
+            workers=limits.workers,
+        )
+        if stats.n_nonfinite:
+            X = zero_nonfinite(X)
+        result = chosen.embed(CellInput(X, names, what, embeddings, limits), options)
     recorded = {**chosen.provenance(options), **result.recorded}
     if stats.n_nonfinite:
         recorded = {**recorded, "nonfinite_values_zeroed": stats.n_nonfinite}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from bioprofile.cells._genept import row_chunks
+from bioprofile.cells._rows import is_dask_array, summarise_row_blocks
 from bioprofile.errors import BioprofileInputError
 
 __all__ = [
@@ -60,48 +60,57 @@ class ExpressionStats:
     fractional: bool = False
 
 
-def expression_stats(X: Any, chunk_size: int = 10_000) -> ExpressionStats:
+def _block_stats(chunk: Any) -> np.ndarray:
+    """``[smallest finite value, non-finite values, cells with one, any fractional value]`` of one row block."""
+    minimum, n_bad, bad_cells, fractional = np.inf, 0, 0, False
+    if sp.issparse(chunk):
+        chunk = sp.csr_matrix(chunk)
+        values = chunk.data
+        finite = np.isfinite(values)
+        if not finite.all():
+            rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+            bad_cells = len(np.unique(rows[~finite]))
+        if values.size < np.prod(chunk.shape):  # implicit zeros count towards the minimum
+            minimum = 0.0
+    else:
+        values = np.asarray(chunk)
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad_cells = int((~finite).any(axis=1).sum()) if values.ndim == 2 else 1
+    n_bad = int(values.size - finite.sum())
+    if finite.any():
+        kept = values[finite]
+        minimum = min(minimum, float(kept.min()))
+        fractional = bool(np.any(kept != np.round(kept)))
+    return np.array([minimum, n_bad, bad_cells, fractional], dtype=np.float64)
+
+
+def expression_stats(X: Any, chunk_size: int = 10_000, *, workers: int | None = None) -> ExpressionStats:
     """One read of ``X`` in row chunks: its smallest finite value and where it is not finite.
 
     Parameters
     ----------
     X
-        Cells x genes: numpy, scipy sparse, or a row-sliceable backed dataset.
+        Cells x genes: numpy, scipy sparse, a row-sliceable backed dataset, or a dask array (read by the current
+        Dask client's workers).
     chunk_size
         Rows read at a time.
+    workers
+        Blocks checked at once on threads (``None``: one per usable core).
 
     Returns
     -------
     ExpressionStats
         The minimum and the non-finite counts.
     """
-    minimum, n_bad, bad_cells, fractional = np.inf, 0, 0, False
-    for _, chunk in row_chunks(X, chunk_size):
-        if sp.issparse(chunk):
-            chunk = sp.csr_matrix(chunk)
-            values = chunk.data
-            finite = np.isfinite(values)
-            if not finite.all():
-                rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
-                bad_cells += len(np.unique(rows[~finite]))
-            if values.size < np.prod(chunk.shape):  # implicit zeros count towards the minimum
-                minimum = min(minimum, 0.0)
-        else:
-            values = np.asarray(chunk)
-            finite = np.isfinite(values)
-            if not finite.all():
-                bad_cells += int((~finite).any(axis=1).sum()) if values.ndim == 2 else 1
-        n_bad += int(values.size - finite.sum())
-        if finite.any():
-            kept = values[finite]
-            minimum = min(minimum, float(kept.min()))
-            fractional = fractional or bool(np.any(kept != np.round(kept)))
+    blocks = summarise_row_blocks(X, _block_stats, width=4, chunk_size=chunk_size, workers=workers)
+    minimum = float(blocks[:, 0].min()) if len(blocks) else np.inf
     return ExpressionStats(
-        minimum=0.0 if minimum == np.inf else float(minimum),
-        n_nonfinite=n_bad,
-        n_nonfinite_cells=bad_cells,
+        minimum=0.0 if minimum == np.inf else minimum,
+        n_nonfinite=int(blocks[:, 1].sum()),
+        n_nonfinite_cells=int(blocks[:, 2].sum()),
         n_cells=int(X.shape[0]),
-        fractional=fractional,
+        fractional=bool(blocks[:, 3].any()),
     )
 
 
@@ -113,6 +122,7 @@ def check_expression(
     logged: bool,
     nonfinite: NonFinite = "raise",
     chunk_size: int = 10_000,
+    workers: int | None = None,
 ) -> ExpressionStats:
     """Refuse expression the embedding would turn into ``NaN`` or silently distort, before any compute.
 
@@ -131,6 +141,8 @@ def check_expression(
         warning giving their count.
     chunk_size
         Rows read at a time.
+    workers
+        Blocks checked at once on threads (``None``: one per usable core).
 
     Returns
     -------
@@ -159,7 +171,7 @@ def check_expression(
             "to weight genes by it as it is, or pass the raw counts as layer",
             argument="normalize",
         )
-    stats = expression_stats(X, chunk_size)
+    stats = expression_stats(X, chunk_size, workers=workers)
     if stats.n_nonfinite:
         counts = f"{stats.n_nonfinite} NaN/inf values in {stats.n_nonfinite_cells} of {stats.n_cells} cells"
         if nonfinite == "raise":
@@ -188,6 +200,18 @@ def check_expression(
     return stats
 
 
+def _zero_block(chunk: Any) -> Any:
+    """A copy of one row block with ``NaN`` / ``inf`` as zero."""
+    if sp.issparse(chunk):
+        chunk = sp.csr_matrix(chunk, copy=True)
+        chunk.data[~np.isfinite(chunk.data)] = 0
+        chunk.eliminate_zeros()
+        return chunk
+    chunk = np.array(chunk, copy=True)
+    chunk[~np.isfinite(chunk)] = 0
+    return chunk
+
+
 class _ZeroNonFinite:
     """A row-sliceable view of ``X`` whose chunks read ``NaN`` / ``inf`` as zero (the input is not modified)."""
 
@@ -196,15 +220,7 @@ class _ZeroNonFinite:
         self.shape = X.shape
 
     def __getitem__(self, rows: slice) -> Any:
-        chunk = self.X[rows]
-        if sp.issparse(chunk):
-            chunk = sp.csr_matrix(chunk, copy=True)
-            chunk.data[~np.isfinite(chunk.data)] = 0
-            chunk.eliminate_zeros()
-            return chunk
-        chunk = np.array(chunk, copy=True)
-        chunk[~np.isfinite(chunk)] = 0
-        return chunk
+        return _zero_block(self.X[rows])
 
 
 def zero_nonfinite(X: Any) -> Any:
@@ -218,6 +234,9 @@ def zero_nonfinite(X: Any) -> Any:
     Returns
     -------
     object
-        Something with ``shape`` and ``[start:stop]`` row slices, as :func:`~bioprofile.cells.genept_w` reads.
+        Something with ``shape`` and ``[start:stop]`` row slices, as :func:`~bioprofile.cells.genept_w` reads; a
+        dask array for a dask array (each block zeroed where it is computed).
     """
+    if is_dask_array(X):
+        return X.map_blocks(_zero_block, dtype=X.dtype, meta=X._meta)
     return _ZeroNonFinite(X)

@@ -13,23 +13,25 @@ GenePT-w, for a cell with expression ``x`` over the genes that have a vector (ma
     v /= ||v||                               l2=True
 
 Every step is per cell, so row chunks give the same result as the whole matrix: ``X`` is read ``chunk_size`` rows at
-a time (numpy, scipy CSR, or an anndata backed dataset streamed from disk), which bounds temporary memory. Sparse
-``X`` stays sparse: only ``chunk @ E`` is dense.
+a time (numpy, scipy CSR, an anndata backed dataset streamed from disk, or a lazily read dask array), which bounds
+temporary memory, and the blocks are computed on threads or Dask workers (:mod:`bioprofile.cells._rows`) with equal
+results. Sparse ``X`` stays sparse: only ``chunk @ E`` is dense.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from bioprofile.cells._match import GeneMatch
+from bioprofile.cells._rows import map_row_blocks, row_chunks
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["GeneptWOptions", "Normalize", "Scale", "genept_s_sentences", "genept_w", "row_chunks"]
+__all__ = ["GeneptWOptions", "Normalize", "Scale", "genept_s_sentences", "genept_w"]
 
 Normalize = Literal["none", "log1p"]
 Scale = Literal["matched", "total", "none"]
@@ -79,26 +81,6 @@ class GeneptWOptions:
         }
 
 
-def row_chunks(X: Any, chunk_size: int) -> Iterator[tuple[int, Any]]:
-    """The ``(start, X[start:start + chunk_size])`` row chunks of ``X``, in order; a backed ``X`` is read per chunk.
-
-    Parameters
-    ----------
-    X
-        Anything with ``shape`` and ``X[start:stop]`` row slices.
-    chunk_size
-        Rows per chunk.
-
-    Yields
-    ------
-    tuple of (int, array)
-        The first row index of the chunk and the chunk.
-    """
-    n_cells = X.shape[0]
-    for start in range(0, n_cells, chunk_size):
-        yield start, X[start : min(start + chunk_size, n_cells)]
-
-
 def _normalize_rows(chunk: Any, normalize: Normalize, target_sum: float) -> Any:
     """Per-cell normalisation of a row chunk; sparse stays sparse, the input is not modified.
 
@@ -135,9 +117,10 @@ def _normalize_rows(chunk: Any, normalize: Normalize, target_sum: float) -> Any:
     return np.log1p(chunk * factors)
 
 
-def _weights_chunk(
-    chunk: Any, full: np.ndarray, mask: np.ndarray, options: GeneptWOptions, n_matched: int
+def _weights_block(
+    chunk: Any, full: np.ndarray, mask: np.ndarray, *, options: GeneptWOptions, n_matched: int
 ) -> np.ndarray:
+    """GenePT-w of one row block: module level, so a Dask worker can unpickle it."""
     chunk = _normalize_rows(chunk, options.normalize, options.target_sum)
     if sp.issparse(chunk):
         out = np.asarray(chunk @ full, dtype=np.float32)
@@ -156,7 +139,12 @@ def _weights_chunk(
 
 
 def genept_w(
-    X: Any, match: GeneMatch, options: GeneptWOptions | None = None, *, chunk_size: int = 10_000
+    X: Any,
+    match: GeneMatch,
+    options: GeneptWOptions | None = None,
+    *,
+    chunk_size: int = 10_000,
+    workers: int | None = None,
 ) -> np.ndarray:
     """GenePT-w cell embeddings of a cells x genes matrix (dense, scipy sparse, or a row-sliceable on-disk array).
 
@@ -164,13 +152,16 @@ def genept_w(
     ----------
     X
         ``(n_cells, match.n_vars)``; anything supporting ``X[start:stop]`` row slices (numpy, scipy CSR,
-        anndata backed datasets).
+        anndata backed datasets), or a dask array (its blocks computed by the current Dask client's workers).
     match
         Output of :func:`match_genes` for the columns of ``X``.
     options
         Normalisation, scale and length of the cell vectors (``None``: :class:`GeneptWOptions` defaults).
     chunk_size
-        Rows processed at a time; bounds temporary memory.
+        Rows processed at a time; bounds temporary memory. The result does not depend on it for sparse ``X``.
+    workers
+        Sparse row blocks computed at once on threads (``None``: one per usable core; dense blocks use BLAS's own
+        threads). The result is the same, bit for bit, whatever the number.
 
     Returns
     -------
@@ -178,7 +169,7 @@ def genept_w(
         ``float32`` array ``(n_cells, dim)``.
     """
     options = GeneptWOptions() if options is None else options
-    n_cells, n_vars = X.shape
+    n_vars = X.shape[1]
     if n_vars != match.n_vars:
         raise ValueError(f"X has {n_vars} columns but the gene match was made for {match.n_vars}")
     if chunk_size < 1:
@@ -186,10 +177,16 @@ def genept_w(
     full = match.full_matrix()
     mask = np.zeros(n_vars, dtype=np.float32)
     mask[match.var_positions] = 1.0
-    out = np.empty((n_cells, full.shape[1]), dtype=np.float32)
-    for start, chunk in row_chunks(X, chunk_size):
-        out[start : start + chunk.shape[0]] = _weights_chunk(chunk, full, mask, options, match.n_matched)
-    return out
+    block = partial(_weights_block, options=options, n_matched=match.n_matched)
+    return map_row_blocks(
+        X,
+        block,
+        width=full.shape[1],
+        shared=(full, mask),
+        chunk_size=chunk_size,
+        workers=workers,
+        blas=True,
+    )
 
 
 def genept_s_sentences(X: Any, match: GeneMatch, *, top_n: int = 50, chunk_size: int = 10_000) -> list[str]:

@@ -65,9 +65,10 @@ class GeneptW:
             )
         table, provenance = vector_table(cells.embeddings)
         match = cells.match(table)
-        return CellVectors(
-            genept_w(cells.X, match, options, chunk_size=cells.limits.chunk_size), match, provenance
+        vectors = genept_w(
+            cells.X, match, options, chunk_size=cells.limits.chunk_size, workers=cells.limits.workers
         )
+        return CellVectors(vectors, match, provenance)
 
     def provenance(self, options: GeneptWOptions) -> dict[str, Any]:
         """The options as recorded in ``uns[key_added]``."""

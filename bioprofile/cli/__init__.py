@@ -103,7 +103,7 @@ def main(
 # Every command goes through BoundaryCommand: bad input is one line and exit 2.
 app.command("embed-genes", cls=BoundaryCommand)(embed.embed_genes_command)
 app.command("train", cls=BoundaryCommand)(train.train_command)
-app.command("embed-cells", cls=BoundaryCommand)(cells.embed_cells_command)
+app.command("embed-cells", cls=cells.EmbedCellsCommand)(cells.embed_cells_command)
 app.command("export-state", cls=BoundaryCommand)(state.export_state_command)
 app.command("embed-proteins", cls=BoundaryCommand)(embed.embed_proteins_command)
 app.command("merge", cls=BoundaryCommand)(merge.merge_command)
