@@ -64,8 +64,13 @@ SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {
         ["out/embed_genes.json"], False, "tokens / s",
     ),
     "vllm_throughput.py": (
-        ["--genes", "2", "--batch-size", "2", "--max-new-tokens", "4", "--output", "out/vllm.json"],
+        ["--genes", "2", "--batch-size", "2", "--max-new-tokens", "4", "--repeats", "1", "--transformers",
+         "--output", "out/vllm.json"],
         ["out/vllm.json"], False, "tokens / s",
+    ),
+    "cost_sheet.py": (
+        ["--genes", "100", "--openai-requests", "4", "--output", "out/cost_sheet.json"],
+        ["out/cost_sheet.json"], False, "OpenAI Batch API",
     ),
     "finetune_refseq.py": (
         ["--methods", "sft", "bft", "--steps", "1", "--batch-size", "1", "--eval-batch-size", "2",
@@ -81,6 +86,15 @@ SMALLEST: dict[str, tuple[list[str], list[str], bool, str]] = {
     "dosage_baselines.py": (
         ["--max-new-tokens", "1", "--max-genes", "40", "--store", "work/store.sqlite", "--out-dir", "out"],
         ["out/dosage_baselines.json"], True, "symbol-only",
+    ),
+    "ray_overhead.py": (
+        ["--genes", "2", "--max-new-tokens", "4", "--repeats", "1", "--output", "out/ray_overhead.json"],
+        ["out/ray_overhead.json"], False, "median overhead",
+    ),
+    "shards_overhead.py": (
+        ["--genes", "6", "--max-new-tokens", "4", "--repeats", "1", "--process-starts", "1",
+         "--output", "out/shards_overhead.json"],
+        ["out/shards_overhead.json"], False, "median overhead",
     ),
     "grpo_compare.py": (
         ["--starts", "base", "--grpo-steps", "1", "--num-generations", "2", "--max-completion-length", "4",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,6 +198,8 @@ def connect(options: RayOptions):
         _check_answers(address, options)
     if ray.is_initialized():  # a process is connected to one Ray at a time: the one it has
         return ray
+    # the driver's own core worker logs at INFO/WARNING to stderr unless told otherwise (read when Ray starts)
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         with _quiet_ray_logs():
             ray.init(
@@ -237,10 +240,16 @@ def _check_answers(address: str, options: RayOptions) -> None:
 @contextmanager
 def _quiet_ray_logs() -> Iterator[None]:
     """Ray's and Ray Data's INFO lines (and Ray Data's progress bars) off for the block: bioprofile shows its own."""
-    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    # ray.data's progress module warns that its bars are off: they are, on purpose
+    quiet = {
+        "ray": logging.WARNING,
+        "ray.data": logging.WARNING,
+        "ray.data._internal.progress": logging.ERROR,
+    }
+    loggers = [logging.getLogger(name) for name in quiet]
     levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
+    for logger, level in zip(loggers, quiet.values(), strict=True):
+        logger.setLevel(level)
     try:
         yield
     finally:

@@ -1,0 +1,180 @@
+"""The Ray path (``embed_genes(ray=...)``, ``--ray``) beside the local path: same writer, same prompts, one run.
+
+Both write the profiles of the same genes with the same writer (the bundled SmolLM2-135M-Instruct unless
+``--model``), greedily, into a fresh store each time, on the same number of CPU threads. The local path runs in this
+process (:func:`~bioprofile.profiles.generate.generate_profiles`, a new writer each time, so its model load counts;
+the imports are paid once, untimed, before the runs). The Ray path runs over a pool of ``--actors`` actors with
+``--threads`` CPUs each on a local Ray cluster (:class:`~bioprofile.profiles.ray_fanout.RayProfileWriter`: actor
+processes started, each importing torch and loading the model, the driver storing each batch): all of that counts
+against it. The cluster's start (``ray.init``) is paid once per cluster, not per job: it is timed on its own and
+reported both apart and added to the first Ray run. The runs alternate (local, Ray, local, Ray...) ``--repeats``
+times so that a change in the machine's load hits both; the table shows each pair and the median overhead.
+
+    nice .venv/bin/python benchmarks/ray_overhead.py                      # 16 genes x 64 tokens, 1 actor
+    nice .venv/bin/python benchmarks/ray_overhead.py --genes 2 --max-new-tokens 4 --repeats 1   # smoke
+
+Target: the Ray path at most 10% slower than the local path (cluster start apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generation_throughput import GENES  # noqa: E402  (the genes every generation benchmark uses)
+
+RESULTS = HERE / "results" / "ray_overhead.json"
+
+
+def _local_run(genes, template, settings, model, store_path: Path) -> tuple[float, list[str]]:
+    from bioprofile.profiles.generate import generate_profiles
+    from bioprofile.profiles.hf import TransformersGenerator
+    from bioprofile.store import Store
+
+    start = time.perf_counter()
+    with Store(store_path) as store:
+        writer = TransformersGenerator(model, settings=settings)
+        texts = generate_profiles(genes, generator=writer, template=template, store=store)
+    return time.perf_counter() - start, texts
+
+
+def _ray_run(genes, template, settings, model, store_path: Path, actors: int, threads: int):
+    from bioprofile.profiles.ray_fanout import GeneratorSpec, RayOptions, RayProfileWriter
+    from bioprofile.store import Store
+
+    start = time.perf_counter()
+    with Store(store_path) as store:
+        writer = RayProfileWriter(
+            GeneratorSpec(model, "transformers", settings), RayOptions(actors=actors, cpus_per_actor=threads)
+        )
+        texts = writer.write_profiles(genes, template=template, store=store)
+    return time.perf_counter() - start, texts, writer.last_run
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genes", type=int, default=16, help=f"number of genes (at most {len(GENES)})")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--template", default="concise")
+    parser.add_argument("--model", default=None, help="default: the bundled SmolLM2-135M-Instruct")
+    parser.add_argument("--actors", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads of each writer (local and per actor)"
+    )
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    import ray
+    import torch
+
+    from bioprofile.genes import normalize_genes
+    from bioprofile.profiles.generate import GenerationSettings
+    from bioprofile.profiles.prompts import get_template
+
+    genes = normalize_genes(GENES[: args.genes]).genes
+    template = get_template(args.template)
+    settings = GenerationSettings(
+        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, threads=args.threads
+    )
+    with (
+        tempfile.TemporaryDirectory() as work
+    ):  # untimed: the driver's imports and the file cache, for both sides
+        _local_run(
+            genes[:1], template, replace(settings, max_new_tokens=1), args.model, Path(work) / "warm.sqlite"
+        )
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    ray.init(
+        num_cpus=args.actors * args.threads,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="WARNING",
+    )
+    cluster_start = time.perf_counter() - started
+    pairs = []
+    with tempfile.TemporaryDirectory() as work:
+        for repeat in range(args.repeats):
+            local_s, local_texts = _local_run(
+                genes, template, settings, args.model, Path(work) / f"local{repeat}.sqlite"
+            )
+            ray_s, ray_texts, last_run = _ray_run(
+                genes,
+                template,
+                settings,
+                args.model,
+                Path(work) / f"ray{repeat}.sqlite",
+                args.actors,
+                args.threads,
+            )
+            pairs.append(
+                {
+                    "local_s": round(local_s, 2),
+                    "ray_s": round(ray_s, 2),
+                    "overhead": round(ray_s / local_s - 1, 4),
+                    "identical_texts": sum(a == b for a, b in zip(local_texts, ray_texts, strict=True)),
+                    "ray_actors": last_run["actors"],
+                    "ray_failed": len(last_run["failed"]),
+                    "load_average_1min": round(os.getloadavg()[0], 2),
+                }
+            )
+    ray.shutdown()
+    load_end = os.getloadavg()
+    overhead = statistics.median(pair["overhead"] for pair in pairs)
+    with_start = (pairs[0]["ray_s"] + cluster_start) / pairs[0]["local_s"] - 1
+
+    print(
+        f"{len(genes)} genes x {args.max_new_tokens} new tokens, batch {args.batch_size}, {args.threads} thread(s); "
+        f"Ray: {args.actors} actor(s) on a local cluster; torch {torch.__version__}, ray {ray.__version__}"
+    )
+    print(f"{'run':>4}{'local s':>10}{'ray s':>10}{'overhead':>10}{'same texts':>12}{'load':>7}")
+    for number, pair in enumerate(pairs, 1):
+        print(
+            f"{number:>4}{pair['local_s']:>10.2f}{pair['ray_s']:>10.2f}{pair['overhead']:>+10.1%}"
+            f"{pair['identical_texts']:>8}/{len(genes):<3}{pair['load_average_1min']:>7.1f}"
+        )
+    print(
+        f"median overhead {overhead:+.1%} (target <= +10%); cluster start {cluster_start:.1f} s, paid once per "
+        f"cluster (run 1 with it: {with_start:+.1%}); load average {load_start[0]:.1f} -> {load_end[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+    result = {
+        "benchmark": "ray_overhead",
+        "genes": [gene.symbol for gene in genes],
+        "model": args.model or "bundled SmolLM2-135M-Instruct",
+        "template": template.name,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "threads": args.threads,
+        "actors": args.actors,
+        "runs": pairs,
+        "median_overhead": round(overhead, 4),
+        "cluster_start_s": round(cluster_start, 2),
+        "first_run_overhead_with_cluster_start": round(with_start, 4),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_1min_start_end": [round(load_start[0], 2), round(load_end[0], 2)],
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(args.output)
+    print(f"wrote {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
