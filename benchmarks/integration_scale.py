@@ -2,29 +2,28 @@
 
 The cells are synthetic paired RNA + ADT embeddings (``--cells`` per modality, ``--types`` cell types, ``--dim``
 wide like MiniLM's vectors, a modality offset), as ``embed_multimodal`` lays them out (``obs["modality"]``,
-``obs["cell_id"]``). Both sides score the same embeddings (the joint one and its unintegrated PCA, computed once
-beforehand) with the same metrics (the scIB columns of the paper's Table 2, silhouette batch as BRAS with euclidean
-distances and the nearest cluster) and the same neighbour search
-(:func:`bioprofile.evaluate.integration.exact_neighbors`), in one process, one after the other, ``--repeats`` times
-each (the first call also pays JAX compilation, so the order alternates, bioprofile first: the compilation counts
-against it). What bioprofile adds is its own work around the Benchmarker: building the AnnData, the modality
-matching columns (matching accuracy, FOSCTTM) and the table. Beside the two totals, each bioprofile run is split
-into the seconds spent inside the Benchmarker's ``prepare``/``benchmark``/``get_results`` and the rest (its own
-work), measured in the same run, which is what a noisy machine cannot blur. At 50k cells the Benchmarker takes
-many hours per side on two cores (one silhouette pass over the 100,000 rows: about 110 min), so
-``--own-work-only`` times bioprofile's own work at full size alone, the Benchmarker made instant. A third timing runs the Benchmarker with its default neighbour search
-(pynndescent), for reference.
+``obs["cell_id"]``). Both sides score the same two embeddings (the joint one and its PCA, computed once beforehand)
+with the same metrics (the scIB columns of the paper's Table 2, silhouette batch as BRAS with euclidean distances
+and the nearest cluster: :func:`~bioprofile.evaluate.integration.scib_metrics_config`) and the same exact kNN graph
+(bioprofile's :func:`~bioprofile.evaluate.neighbors.exact_neighbors`, handed to ``Benchmarker.prepare(
+neighbor_computer=...)``), in one process, one after the other, ``--repeats`` times each, the order alternating,
+bioprofile first (so that the JAX compilation it shares with the Benchmarker counts against it).
+
+Printed and written: each side's seconds, the ratio of the best, every metric of both sides and the largest
+difference (the check: within ``1e-4``), bioprofile's seconds per step (from its progress steps), and, unless
+``--skip-pynndescent``, bioprofile with ``neighbors="pynndescent"`` and each metric's change against exact.
+``--skip-benchmarker`` times bioprofile alone (at 50k cells the Benchmarker takes hours on two cores).
 
 Usage::
 
-    nice python benchmarks/integration_scale.py --cells 50000 -o benchmarks/results/integration_scale.json
+    nice python benchmarks/integration_scale.py --cells 10000 -o benchmarks/results/integration_scale_10000.json
+    nice python benchmarks/integration_scale.py --cells 50000 --skip-benchmarker -o results/integration_scale_50000.json
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import time
 from pathlib import Path
 
@@ -35,11 +34,16 @@ import pandas as pd
 from bioprofile._version import __version__
 from bioprofile.evaluate.integration import (
     INTEGRATION_COLUMNS,
+    IntegrationOptions,
     benchmark_integration,
-    exact_neighbors,
     scib_metrics_config,
 )
-from bioprofile.evaluate.report import write_json
+from bioprofile.evaluate.neighbors import exact_neighbors
+from bioprofile.evaluate.report import markdown_table, write_json
+
+EMBEDDINGS = ["X_bioprofile", "X_pca"]
+#: Largest difference allowed between a bioprofile metric and the Benchmarker's.
+TOLERANCE = 1e-4
 
 
 def synthetic_pairs(n_cells: int, n_types: int, dim: int, seed: int = 0) -> ad.AnnData:
@@ -69,69 +73,74 @@ def synthetic_pairs(n_cells: int, n_types: int, dim: int, seed: int = 0) -> ad.A
     return adata
 
 
-def _instant_results(self, min_max_scale: bool = False, clean_names: bool = True) -> pd.DataFrame:
-    """What ``Benchmarker.get_results`` returns (one row per embedding, its column names, in our order), but empty."""
-    columns = ["BRAS" if c == "Silhouette batch" else c for c in INTEGRATION_COLUMNS]
-    return pd.DataFrame(np.nan, index=list(self._embedding_obsm_keys), columns=columns)
+class StepClock:
+    """A stand-in for a rich progress bar that records the seconds between its description updates.
 
-
-INSTANT = {
-    "prepare": lambda self, *a, **k: None,
-    "benchmark": lambda self: None,
-    "get_results": _instant_results,
-}
-
-
-@contextlib.contextmanager
-def benchmarker_clock(*, instant: bool = False):
-    """Time spent inside scib-metrics' ``Benchmarker`` methods while the block runs: yields a one-item list.
-
-    With ``instant`` the three methods do nothing (``get_results`` answers an empty table of the right shape), so
-    what runs is bioprofile's own work alone, at full size, in minutes where the Benchmarker takes hours.
+    ``benchmark_integration`` names each step it starts (``"X_pca: cLISI"``) on its progress bar; this records how
+    long each one ran, so a timing says where the seconds went.
     """
-    from scib_metrics.benchmark import Benchmarker
 
-    spent = [0.0]
-    originals = {name: getattr(Benchmarker, name) for name in ("prepare", "benchmark", "get_results")}
-    timed_methods = INSTANT if instant else originals
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._since = time.perf_counter()
+        self.console = self
 
-    def timed(method):
-        @functools.wraps(method)
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - start
+    def print(self, line: str) -> None:  # noqa: D102 - the progress console's print
+        print(line, flush=True)
 
-        return wrapper
+    def add_task(self, description: str, total: int | None = None) -> int:  # noqa: D102
+        return 0
 
-    for name, method in timed_methods.items():
-        setattr(Benchmarker, name, timed(method))
+    def advance(self, task: int) -> None:  # noqa: D102
+        return None
+
+    def update(self, task: int, description: str | None = None, **_: object) -> None:  # noqa: D102
+        if description is not None:
+            self.stop()
+            self._current = description
+
+    def stop(self) -> None:
+        """Close the step that is running."""
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + now - self._since
+        self._current, self._since = None, now
+
+
+def run_bioprofile(
+    adata: ad.AnnData, *, neighbors: str = "exact"
+) -> tuple[float, pd.DataFrame, dict[str, float]]:
+    """Seconds of ``benchmark_integration`` on both embeddings, its table, and its seconds per step."""
+    import bioprofile.evaluate.integration as integration
+
+    clock = StepClock()
+
+    @contextlib.contextmanager
+    def bars(enabled: bool = True):
+        yield clock
+
+    original = integration.progress_bars
+    integration.progress_bars = bars
     try:
-        yield spent
-    finally:
-        for name, method in originals.items():
-            setattr(Benchmarker, name, method)
-
-
-def run_bioprofile(adata: ad.AnnData, *, instant_benchmarker: bool = False) -> tuple[float, float]:
-    """Seconds of ``benchmark_integration`` on both embeddings, and the part of them spent inside the Benchmarker.
-
-    The rest is bioprofile's own work: the slim AnnData, the modality matching columns, the table. With
-    ``instant_benchmarker`` the Benchmarker does nothing (:func:`benchmarker_clock`), so only that rest is timed.
-    """
-    with benchmarker_clock(instant=instant_benchmarker) as inside:
         start = time.perf_counter()
-        benchmark_integration(
-            adata, "modality", "cell_type", obsm_keys=["X_bioprofile", "X_pca"], baselines=[]
+        result = benchmark_integration(
+            adata,
+            "modality",
+            "cell_type",
+            obsm_keys=EMBEDDINGS,
+            baselines=[],
+            options=IntegrationOptions(neighbors=neighbors, show_progress=True),
         )
-        total = time.perf_counter() - start
-    return total, inside[0]
+        seconds = time.perf_counter() - start
+    finally:
+        integration.progress_bars = original
+    clock.stop()
+    return seconds, result.table, clock.seconds
 
 
-def prepared_benchmarker(adata: ad.AnnData, *, exact: bool = True):
-    """scib-metrics' ``Benchmarker`` on the joint embedding and its PCA, with bioprofile's metrics, prepared."""
+def prepared_benchmarker(adata: ad.AnnData):
+    """scib-metrics' ``Benchmarker`` on the joint embedding and its PCA, with bioprofile's metrics and exact kNN."""
     from scib_metrics.benchmark import Benchmarker
 
     bio, batch = scib_metrics_config()
@@ -139,95 +148,129 @@ def prepared_benchmarker(adata: ad.AnnData, *, exact: bool = True):
         adata,
         batch_key="modality",
         label_key="cell_type",
-        embedding_obsm_keys=["X_bioprofile", "X_pca"],
+        embedding_obsm_keys=EMBEDDINGS,
         bio_conservation_metrics=bio,
         batch_correction_metrics=batch,
         pre_integrated_embedding_obsm_key="X_bioprofile",
         n_jobs=1,
         progress_bar=False,
     )
-    if exact:
-        bench.prepare(neighbor_computer=exact_neighbors)
-    else:
-        bench.prepare()
+    bench.prepare(neighbor_computer=exact_neighbors)
     return bench
 
 
-def run_scib(adata: ad.AnnData, *, exact: bool) -> float:
-    """Seconds of scib-metrics' ``Benchmarker`` on the same embeddings and metrics, used directly."""
+def benchmarker_table(bench) -> pd.DataFrame:
+    """The Benchmarker's results as bioprofile names its columns (BRAS is the silhouette batch run)."""
+    raw = bench.get_results(min_max_scale=False).drop("Metric Type", errors="ignore")
+    table = raw.rename(columns={"BRAS": "Silhouette batch"}).astype(float)
+    return table[[c for c in INTEGRATION_COLUMNS if c in table.columns]]
+
+
+def run_scib(adata: ad.AnnData) -> tuple[float, pd.DataFrame]:
+    """Seconds of scib-metrics' ``Benchmarker`` on the same embeddings, metrics and kNN graph, and its table."""
     start = time.perf_counter()
-    bench = prepared_benchmarker(adata, exact=exact)
+    bench = prepared_benchmarker(adata)
     bench.benchmark()
-    bench.get_results(min_max_scale=False)
-    return time.perf_counter() - start
+    table = benchmarker_table(bench)
+    return time.perf_counter() - start, table
+
+
+def differences(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
+    """``ours - theirs`` on the scIB columns both have, one row per embedding."""
+    columns = [c for c in INTEGRATION_COLUMNS if c in theirs.columns]
+    return ours.loc[theirs.index, columns] - theirs[columns]
+
+
+def _rows(tables: dict[str, pd.DataFrame]) -> list[dict]:
+    """Markdown rows ``metric | side x embedding`` for the tables given."""
+    rows = []
+    for column in INTEGRATION_COLUMNS:
+        row = {"metric": column}
+        for side, table in tables.items():
+            for embedding in table.index:
+                row[f"{side}: {embedding}"] = f"{table.loc[embedding, column]:.6f}"
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the timings and write them as JSON (and print a Markdown line)."""
+    """Run the timings and the comparisons, print them and write them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", type=int, default=50_000, help="cells per modality")
+    parser.add_argument("--cells", type=int, default=10_000, help="cells per modality (rows: twice this)")
     parser.add_argument("--types", type=int, default=10)
     parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-pynndescent", action="store_true")
-    parser.add_argument(
-        "--own-work-only",
-        action="store_true",
-        help="time only bioprofile's own work (the Benchmarker made instant), for sizes where it takes hours",
-    )
+    parser.add_argument("--skip-benchmarker", action="store_true", help="time bioprofile alone")
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args(argv)
     adata = synthetic_pairs(args.cells, args.types, args.dim)
-    if args.own_work_only:
-        own = [run_bioprofile(adata, instant_benchmarker=True)[0] for _ in range(args.repeats)]
-        for repeat, seconds in enumerate(own):
-            print(
-                f"repeat {repeat}: bioprofile's own work {seconds:.1f} s (the Benchmarker made instant)",
-                flush=True,
-            )
-        result = {
-            **_sizes(args),
-            "benchmarker": "instant (its prepare, benchmark and get_results do nothing)",
-            "bioprofile_own_seconds": own,
-            "bioprofile_version": __version__,
-        }
-        _write(result, args.output)
-        return
+    with open("/proc/loadavg", encoding="utf-8") as handle:
+        load_before = handle.read().split()[:3]
     timings: dict[str, list[float]] = {"bioprofile": [], "scib_benchmarker": []}
-    inside: list[float] = []
+    tables: dict[str, pd.DataFrame] = {}
+    steps: dict[str, float] = {}
     for repeat in range(args.repeats):
         order = ("bioprofile", "scib_benchmarker") if repeat % 2 == 0 else ("scib_benchmarker", "bioprofile")
         for name in order:
             if name == "bioprofile":
-                seconds, in_benchmarker = run_bioprofile(adata)
-                inside.append(in_benchmarker)
-                detail = f" ({in_benchmarker:.1f} s inside the Benchmarker, {seconds - in_benchmarker:.1f} s its own)"
+                seconds, tables[name], steps = run_bioprofile(adata)
+            elif args.skip_benchmarker:
+                continue
             else:
-                seconds, detail = run_scib(adata, exact=True), ""
+                seconds, tables[name] = run_scib(adata)
             timings[name].append(seconds)
-            print(f"repeat {repeat}: {name} {seconds:.1f} s{detail}", flush=True)
+            print(f"repeat {repeat}: {name} {seconds:.1f} s", flush=True)
+    result: dict = {**_sizes(args), "load_before": load_before, "seconds": timings}
+    result["bioprofile_seconds_per_step"] = steps
+    best = {name: min(values) for name, values in timings.items() if values}
+    result["best_seconds"] = best
+    print("\nbioprofile seconds per step (last run):")
+    for step, seconds in steps.items():
+        print(f"  {step}: {seconds:.1f}")
+    if "scib_benchmarker" in tables:
+        diff = differences(tables["bioprofile"], tables["scib_benchmarker"])
+        largest = float(diff.abs().max().max())
+        ratio = best["bioprofile"] / best["scib_benchmarker"]
+        result.update(
+            ratio_bioprofile_to_scib=ratio,
+            largest_metric_difference=largest,
+            within_tolerance=largest <= TOLERANCE,
+            metric_differences=diff.to_dict(orient="index"),
+        )
+        print(
+            "\n"
+            + markdown_table(
+                _rows({"bioprofile": tables["bioprofile"], "Benchmarker": tables["scib_benchmarker"]})
+            )
+        )
+        print(
+            f"\n{2 * args.cells} rows x {args.dim} dims: bioprofile {best['bioprofile']:.1f} s, scib Benchmarker "
+            f"{best['scib_benchmarker']:.1f} s: ratio {ratio:.3f}; largest metric difference {largest:.2e} "
+            f"({'within' if largest <= TOLERANCE else 'OVER'} {TOLERANCE:g})"
+        )
     if not args.skip_pynndescent:
-        timings["scib_benchmarker_pynndescent"] = [run_scib(adata, exact=False)]
-    best = {name: min(values) for name, values in timings.items()}
-    own = [total - spent for total, spent in zip(timings["bioprofile"], inside, strict=True)]
-    ratio = best["bioprofile"] / best["scib_benchmarker"]
-    result = {
-        **_sizes(args),
-        "seconds": timings,
-        "best_seconds": best,
-        "ratio_bioprofile_to_scib": ratio,
-        "bioprofile_adds_percent": 100 * (ratio - 1),
-        "bioprofile_seconds_inside_benchmarker": inside,
-        "bioprofile_own_seconds": own,
-        "bioprofile_own_percent_of_its_benchmarker": [
-            100 * o / spent for o, spent in zip(own, inside, strict=True)
-        ],
-        "bioprofile_version": __version__,
-    }
-    print(
-        f"{2 * args.cells} rows: bioprofile {best['bioprofile']:.1f} s, scib Benchmarker "
-        f"{best['scib_benchmarker']:.1f} s: ratio {ratio:.3f} ({100 * (ratio - 1):+.1f}%)"
-    )
+        seconds, approximate, approximate_steps = run_bioprofile(adata, neighbors="pynndescent")
+        change = approximate - tables["bioprofile"]
+        result.update(
+            pynndescent_seconds=seconds,
+            pynndescent_seconds_per_step=approximate_steps,
+            pynndescent_change_against_exact=change.to_dict(orient="index"),
+        )
+        print(f"\nneighbors='pynndescent': {seconds:.1f} s; change of each metric against exact:")
+        print(
+            markdown_table(
+                [
+                    {"metric": c, **{e: f"{change.loc[e, c]:+.6f}" for e in change.index}}
+                    for c in change.columns
+                ]
+            )
+        )
+    result["tables"] = {side: table.to_dict(orient="index") for side, table in tables.items()}
+    with open("/proc/loadavg", encoding="utf-8") as handle:
+        result["load_after"] = handle.read().split()[:3]
+    result["bioprofile_version"] = __version__
+    print(f"load average before {' '.join(load_before)}, after {' '.join(result['load_after'])}")
     _write(result, args.output)
 
 
@@ -237,7 +280,7 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
         "rows": 2 * args.cells,
         "dim": args.dim,
         "cell_types": args.types,
-        "embeddings_scored": 2,
+        "embeddings_scored": len(EMBEDDINGS),
     }
 
 

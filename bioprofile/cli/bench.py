@@ -220,6 +220,19 @@ def bench_integration_command(
     ] = "expression",
     use_raw: Annotated[bool, typer.Option("--use-raw", help="Expression baselines from .raw.")] = False,
     n_pcs: Annotated[int, typer.Option("--n-pcs", min=2, help="PCs the baselines start from.")] = 50,
+    neighbors: Annotated[
+        str,
+        typer.Option(
+            "--neighbors", help="kNN search of cLISI, iLISI, graph connectivity: exact, pynndescent or faiss."
+        ),
+    ] = "exact",
+    max_cells: Annotated[
+        int | None,
+        typer.Option(
+            "--max-cells",
+            help="Silhouettes on a subsample of N cells, stratified by label x batch (default: all cells).",
+        ),
+    ] = None,
     seed: Seed = 0,
     output: Annotated[Path, typer.Option("--output", "-o", help="Prefix: PREFIX.md, .json, .png.")] = Path(
         "integration"
@@ -229,22 +242,23 @@ def bench_integration_command(
 ) -> None:
     """ScIB metrics (scib-metrics) of cell embeddings beside unintegrated PCA, Harmony and BBKNN."""
     from bioprofile import pl
-    from bioprofile.evaluate.integration import benchmark_integration
+    from bioprofile.evaluate.integration import IntegrationOptions, benchmark_integration
 
+    options = IntegrationOptions(neighbors=neighbors, max_cells=max_cells, show_progress=not quiet).check()
     adata = _read_bench_input(input, output, force=force)
     quiet_model_libraries(quiet)
-    with working(f"scoring integration of {adata.n_obs} cells", not quiet):
-        result = benchmark_integration(
-            adata,
-            batch_key,
-            label_key,
-            obsm_keys=obsm_key or ["X_bioprofile"],
-            baselines=[b.strip() for b in baselines.split(",") if b.strip()],
-            baseline_on=baseline_on,
-            n_pcs=n_pcs,
-            use_raw=use_raw,
-            seed=seed,
-        )
+    result = benchmark_integration(
+        adata,
+        batch_key,
+        label_key,
+        obsm_keys=obsm_key or ["X_bioprofile"],
+        baselines=[b.strip() for b in baselines.split(",") if b.strip()],
+        baseline_on=baseline_on,
+        n_pcs=n_pcs,
+        use_raw=use_raw,
+        seed=seed,
+        options=options,
+    )
     pl.write_result(result, output, overwrite=force, settings={"input": str(input)}, echo=typer.echo)
 
 

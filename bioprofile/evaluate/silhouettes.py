@@ -53,6 +53,8 @@ DEFAULT_MEMORY_MB = 1024
 _NEAR_SHARE = 1e-3
 # Columns per float32 product before its group sums are added in float64.
 _SUM_CHUNK = 8192
+# Columns of the sample that bounds each row's k-th nearest distance before the exact selection.
+_SAMPLE_COLUMNS = 2048
 # Pairs recomputed directly per step (a step holds pairs x dims floats).
 _PAIR_CHUNK = 16384
 
@@ -151,7 +153,9 @@ def distance_pass(
     knn_dist = np.zeros((n, k), dtype=np.float32) if k else None
     threads = threads or _cores()
     # per row of a block: the float32 distances, the near-pair mask, and (kNN) argpartition's int64 indices
-    bytes_per_row = n * (4 + 1 + (12 if k else 0)) + 1
+    # a fixed column sample whose k-th nearest bounds each row's k-th nearest from above (see _nearest)
+    sample = np.sort(np.random.default_rng(0).permutation(n)[: max(_SAMPLE_COLUMNS, 4 * k)]) if k else None
+    bytes_per_row = n * (4 + 1 + (1 if k else 0)) + 1
     rows = max(1, min(n, int(memory_mb * 2**20 / threads / bytes_per_row)))
 
     def block(start: int) -> None:
@@ -170,13 +174,8 @@ def distance_pass(
         if k:
             here = np.arange(stop - start)
             D[here, start + here] = -1.0  # self first, before any duplicate at distance 0
-            nearest = (
-                np.argpartition(D, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(here), 1))
-            )
-            dist = np.take_along_axis(D, nearest, axis=1)
-            order = np.argsort(dist, axis=1, kind="stable")
-            knn_idx[start:stop] = np.take_along_axis(nearest, order, axis=1)
-            knn_dist[start:stop] = np.maximum(np.take_along_axis(dist, order, axis=1), 0.0)
+            knn_idx[start:stop], knn_dist[start:stop] = _nearest(D, k, sample)
+            knn_dist[start:stop, 0] = 0.0
 
     starts = range(0, n, rows)
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as pool:
@@ -248,6 +247,30 @@ def check_max_cells(labels: Sequence[Any], batch: Sequence[Any], max_cells: int)
             "raise max_cells",
             argument="max_cells",
         )
+
+
+def _nearest(D: np.ndarray, k: int, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` smallest entries of ``D`` (indices, values), by value.
+
+    Selecting among all ``n`` columns (``argpartition``) costs about as much as the block's matrix product;
+    instead the ``k``-th smallest of a fixed column sample bounds the row's ``k``-th smallest from above, so only
+    the columns at or under that bound (about ``k n / len(sample)`` per row, at least ``k``) are selected from.
+    """
+    rows = D.shape[0]
+    bound = np.partition(D[:, sample], k - 1, axis=1)[:, k - 1] if len(sample) > k else D.max(axis=1)
+    r, c = np.nonzero(D <= bound[:, None])
+    counts = np.bincount(r, minlength=rows)
+    slot = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]
+    values = np.full((rows, counts.max()), np.inf, dtype=np.float32)
+    columns = np.zeros((rows, counts.max()), dtype=np.int64)
+    values[r, slot], columns[r, slot] = D[r, c], c
+    picked = np.argpartition(values, k - 1, axis=1)[:, :k] if counts.max() > k else np.argsort(values, axis=1)
+    picked_values = np.take_along_axis(values, picked, axis=1)
+    order = np.argsort(picked_values, axis=1, kind="stable")
+    return (
+        np.take_along_axis(np.take_along_axis(columns, picked, axis=1), order, axis=1),
+        np.maximum(np.take_along_axis(picked_values, order, axis=1), 0.0),
+    )
 
 
 def _codes(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
