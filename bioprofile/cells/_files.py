@@ -1,7 +1,7 @@
 """Cell embeddings of several ``.h5ad`` files: one output per input, everything checked before any work.
 
 The inputs are paths or glob patterns (``data/*.h5ad``); each is embedded as :func:`embed_cells_file` embeds one,
-and written as ``<output_dir>/<input name>.h5ad``. Before any expression is read: every pattern matches a file,
+and written as ``<output>/<input name>.h5ad``. Before any expression is read: every pattern matches a file,
 every input is a readable ``.h5ad``, no two outputs share a name and none exists (unless ``overwrite``), every
 input has the same genes, and a Dask scheduler, when one is named, answers. The outputs are written to temporary
 names and renamed only when every input is done, so a failure leaves no output at all.
@@ -99,7 +99,7 @@ def _check_same_genes(paths: list[Path], gene_key: str | None, use_raw: bool) ->
             example = display_value(", ".join((only_here or only_first)[:3]), 80)
             raise BioprofileInputError(
                 f"{path} and {first_path} have different genes ({len(only_here)} only in {path.name}, "
-                f"{len(only_first)} only in {first_path.name}: {example}): embed inputs with the same genes "
+                f"{len(only_first)} only in {first_path.name}: {example}): embed files with the same genes "
                 "together, the others in another call",
                 argument="inputs",
             )
@@ -108,7 +108,7 @@ def _check_same_genes(paths: list[Path], gene_key: str | None, use_raw: bool) ->
 def embed_cells_files(
     inputs: str | Path | Sequence[str | Path],
     embeddings: GeneTable | None,
-    output_dir: str | Path,
+    output: str | Path,
     *,
     method: Any = "genept-w",
     gene_key: str | None = None,
@@ -118,7 +118,7 @@ def embed_cells_files(
     key_added: str = KEY_ADDED,
     overwrite: bool = False,
 ) -> list[dict]:
-    """Embed the cells of several ``.h5ad`` files, each into ``<output_dir>/<input name>.h5ad``.
+    """Embed the cells of several ``.h5ad`` files, each into ``<output>/<input name>.h5ad``.
 
     Each output is what :func:`embed_cells_file` writes for its input. With ``limits.dask_address`` one Dask
     client (or one local cluster) serves every input.
@@ -130,7 +130,7 @@ def embed_cells_files(
         genes (the same ``var`` identifiers under ``gene_key``, in any order).
     embeddings
         Gene vectors, as for :func:`embed_cells`.
-    output_dir
+    output
         The folder the outputs go to (created when missing); an output would have the name of its input, so it
         must not be the inputs' folder.
     method, gene_key, layer, use_raw, limits, key_added
@@ -153,22 +153,22 @@ def embed_cells_files(
     resolve_method(method)  # an unknown method fails before any file is opened
     limits = EmbedLimits() if limits is None else limits
     paths = expand_inputs(inputs)
-    folder = Path(output_dir).expanduser()
+    folder = Path(output).expanduser()
     outputs = [folder / f"{path.stem}.h5ad" for path in paths]
-    for path, output in zip(paths, outputs, strict=True):
-        twin = next((p for p, o in zip(paths, outputs, strict=True) if o == output and p != path), None)
+    for path, target in zip(paths, outputs, strict=True):
+        twin = next((p for p, o in zip(paths, outputs, strict=True) if o == target and p != path), None)
         if twin is not None:
             raise BioprofileInputError(
-                f"{path} and {twin} would both be written as {output}: rename one, or embed them in separate calls",
+                f"{path} and {twin} would both be written as {target}: rename one, or embed them in separate calls",
                 argument="inputs",
             )
-        if output.resolve() == path.resolve():
+        if target.resolve() == path.resolve():
             raise BioprofileInputError(
-                f"output_dir {folder} holds the input {path.name}, which its output would replace: choose another "
+                f"output {folder} holds the input {path.name}, which its output would replace: choose another "
                 "folder",
-                argument="output_dir",
+                argument="output",
             )
-    check_output_folder(folder, [o.name for o in outputs], overwrite=overwrite, argument="output_dir")
+    check_output_folder(folder, [o.name for o in outputs], overwrite=overwrite)
     _check_same_genes(paths, gene_key, use_raw)
     created = not folder.exists()
     provenances: list[dict] = []
@@ -180,7 +180,7 @@ def embed_cells_files(
             if client is not None:  # a local cluster's own address: each input reuses this client
                 limits = replace(limits, dask_address=client.scheduler.address)
             folder.mkdir(parents=True, exist_ok=True)
-            for path, output in zip(paths, outputs, strict=True):
+            for path, target in zip(paths, outputs, strict=True):
                 adata = open_backed(path, use_raw, "inputs")
                 cells, provenance = embed_backed(
                     adata,
@@ -193,7 +193,7 @@ def embed_cells_files(
                     key_added=key_added,
                 )
                 write_embedded_copy(
-                    path, finished.enter_context(atomic_path(output)), cells, provenance, key_added
+                    path, finished.enter_context(atomic_path(target)), cells, provenance, key_added
                 )
                 provenances.append(provenance)
     except BaseException:

@@ -54,7 +54,9 @@ def files(tmp_path_factory, genes):
     for name, seed, n_cells in (("a", 1, 300), ("b", 2, 170)):
         ad.AnnData(X=counts(n_cells, seed), var=pd.DataFrame(index=genes)).write_h5ad(d / f"{name}.h5ad")
     shuffled = genes[::-1]  # the same genes in another order: accepted
-    ad.AnnData(X=counts(50, 3), var=pd.DataFrame(index=shuffled)).write_h5ad(d / "reordered.h5ad")
+    with_nan = counts(50, 3)
+    with_nan.data[[2, 40]] = np.nan  # read as zero with nonfinite="zero", on Dask too
+    ad.AnnData(X=with_nan, var=pd.DataFrame(index=shuffled)).write_h5ad(d / "reordered.h5ad")
     other = [*genes[:-5], *sorted(hgnc_symbols())[N_GENES : N_GENES + 5]]
     ad.AnnData(X=counts(50, 4), var=pd.DataFrame(index=other)).write_h5ad(d / "other.h5ad")
     negative = counts(50, 5)
@@ -127,13 +129,12 @@ def test_workers_below_one_are_refused():
 
 
 def test_dask_gives_the_single_process_numbers(files, tmp_path, scheduler):
-    for limits in ({}, {"nonfinite": "zero"}):
-        expected, expected_uns = single_thread(files, "a.h5ad", tmp_path, **limits)
-        out = tmp_path / "dask.h5ad"
-        limits = EmbedLimits(chunk_size=CHUNK, dask_address=scheduler, **limits)
-        embed_cells_file(files / "a.h5ad", files / "genes.parquet", out, limits=limits, overwrite=True)
-        vectors, uns = cells_of(out)
-        assert vectors.tobytes() == expected.tobytes() and uns == expected_uns
+    expected, expected_uns = single_thread(files, "a.h5ad", tmp_path)
+    out = tmp_path / "dask.h5ad"
+    limits = EmbedLimits(chunk_size=CHUNK, dask_address=scheduler)
+    embed_cells_file(files / "a.h5ad", files / "genes.parquet", out, limits=limits)
+    vectors, uns = cells_of(out)
+    assert vectors.tobytes() == expected.tobytes() and uns == expected_uns
     # an AnnData in memory: its row blocks are sent to the workers
     adata = ad.read_h5ad(files / "a.h5ad")
     embed_cells(adata, files / "genes.parquet", limits=EmbedLimits(chunk_size=CHUNK, dask_address=scheduler))
@@ -144,13 +145,14 @@ def test_cli_embeds_several_inputs_on_dask_one_output_each(files, tmp_path, sche
     out = tmp_path / "out"
     result = run(
         ["embed-cells", files / "a.h5ad", files / "reordered.h5ad", "-e", files / "genes.parquet", "-o", out,
-         "--chunk-size", CHUNK, "--dask", scheduler, "--quiet"]
+         "--chunk-size", CHUNK, "--dask", scheduler, "--nonfinite", "zero", "--quiet"]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["a.h5ad", "reordered.h5ad"]
     assert f"to {out / 'a.h5ad'} (genept-w; {N_GENES} of {N_GENES} genes matched)" in result.stdout
+    assert "2 NaN/inf values in" in result.stderr and "read as zero" in result.stderr
     for name in ("a.h5ad", "reordered.h5ad"):
-        expected, expected_uns = single_thread(files, name, tmp_path)
+        expected, expected_uns = single_thread(files, name, tmp_path, nonfinite="zero")
         vectors, uns = cells_of(out / name)
         assert vectors.tobytes() == expected.tobytes() and uns == expected_uns
 
