@@ -205,7 +205,7 @@ class IntegrationOptions:
         check_neighbors(self.neighbors)
         if self.max_cells is not None and (isinstance(self.max_cells, bool) or self.max_cells < 2):
             raise BioprofileInputError(
-                f"max_cells must be at least 2 (or None for all cells), got {self.max_cells!r}",
+                f"max_cells must be at least 2, got {self.max_cells!r}",
                 argument="max_cells",
             )
         if self.n_jobs < 1:
