@@ -118,6 +118,13 @@ def bench_de_reasoning_command(
         output,
         overwrite=force,
         plot=False,
-        settings={"records": [str(p) for p in records]},
+        # what chose the questions, so the run can be repeated from the JSON alone
+        settings={
+            "records": [str(p) for p in records],
+            "split": split,
+            "cell_line": cell_line,
+            "per_cell_line": per_cell_line,
+            "seed": seed,
+        },
         echo=typer.echo,
     )

@@ -41,6 +41,7 @@ def test_bench_de_reasoning_with_the_tiny_model(tmp_path, tiny_llama_dir, record
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "de.json").read_text())
     assert payload["settings"]["records"] == [str(p) for p in record_files]
+    assert payload["settings"]["split"] is None and payload["settings"]["seed"] == 0
     assert payload["settings"]["params"]["max_new_tokens"] == 4
     assert len(payload["records"]) == 5
     summary = {(row["cell_line"], row["method"]): row for row in payload["summary"]}

@@ -61,11 +61,12 @@ def drug_splits(drugs: Sequence[str], *, train_fraction: float = 0.3, seed: int 
 
 
 def _check_columns(adata: Any, keys: dict[str, str], control: str) -> None:
-    absent = [f"{argument}={key!r}" for argument, key in keys.items() if key not in adata.obs.columns]
+    absent = [argument for argument, key in keys.items() if key not in adata.obs.columns]
     if absent:
+        named = ", ".join(f"{argument}={keys[argument]!r}" for argument in absent)
         raise BioprofileInputError(
-            f"no obs column {', '.join(absent)} in the AnnData (its obs has {', '.join(map(str, adata.obs.columns))})",
-            argument=next(iter(keys)) if len(absent) == 1 else None,
+            f"no obs column {named} in the AnnData (its obs has {', '.join(map(str, adata.obs.columns))})",
+            argument=absent[0] if len(absent) == 1 else None,
         )
     if not (adata.obs[keys["pert_key"]].astype(str) == control).any():
         raise BioprofileInputError(
