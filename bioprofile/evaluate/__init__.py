@@ -16,6 +16,10 @@ Modules
   shares naming a drug or a mutation), :func:`~.responses.analyze_responses`
 - :mod:`.clustering` -- k-means / Leiden ARI, AMI and ASW of cell embeddings, :class:`ClusteringResult`
 - :mod:`.integration` -- scIB metrics beside PCA, Harmony and BBKNN, :class:`IntegrationResult`
+- :mod:`.silhouettes` -- scIB's silhouettes (label, batch, isolated labels) and the exact kNN graph from one pass of
+  blocked BLAS distances, equal to scib-metrics' own
+- :mod:`.kmeans` -- scIB's KMeans NMI / ARI: scib-metrics' k-means start, its Lloyd iterations on numpy
+- :mod:`.neighbors` -- the kNN graph of the scIB neighbour metrics: exact, pynndescent or faiss, self first
 - :mod:`.perturbation` -- STATE trained per perturbation feature set beside one-hot, random and control-mean,
   scored by cell-eval on held-out perturbations, :func:`benchmark_perturbation`
 - :mod:`.modality_matching` -- matching accuracy and FOSCTTM of paired (RNA + protein) cell embeddings
