@@ -86,7 +86,7 @@ class StepClock:
         self._since = time.perf_counter()
         self.console = self
 
-    def print(self, line: str) -> None:  # noqa: D102 - the progress console's print
+    def print(self, line: str, **_: object) -> None:  # noqa: D102 - the progress console's print
         print(line, flush=True)
 
     def add_task(self, description: str, total: int | None = None) -> int:  # noqa: D102

@@ -301,7 +301,8 @@ def _score_table(embeddings, batch, labels, options, seed, bar) -> tuple[pd.Data
         if progress is not None:
             progress.console.print(
                 f"silhouettes on {len(rows):,} of {len(labels):,} cells (max_cells; stratified by label x batch, "
-                f"seed {seed}); KMeans and the kNN metrics on all cells"
+                f"seed {seed}); KMeans and the kNN metrics on all cells",
+                soft_wrap=True,  # one line, whatever the terminal's width
             )
     fused = subsample is None and options.neighbors == "exact"
     k = min(KNN_NEIGHBORS, len(labels))
