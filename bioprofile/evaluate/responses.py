@@ -212,12 +212,18 @@ def read_responses(paths: str | Path | Iterable[str | Path]) -> list[Response]:
     Raises
     ------
     BioprofileInputError
-        A file missing, unreadable, empty (no record), with a line that is not a JSON object (its number given),
-        or with a record whose ``model`` or ``response`` is missing or not a string (an empty model name too).
+        A file missing, unreadable, empty (no record), given twice, with a line that is not a JSON object (its
+        number given), or with a record whose ``model`` or ``response`` is missing or not a string (an empty model
+        name too).
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise BioprofileInputError("no response file given", argument="responses")
+    seen: set[Path] = set()
+    for path in map(Path, paths):
+        if path.resolve() in seen:  # its answers would be counted twice
+            raise BioprofileInputError(f"response file {path} is given twice", argument="responses")
+        seen.add(path.resolve())
     responses = []
     for path in map(Path, paths):
         records = _jsonl_records(path, what="response file", argument="responses")

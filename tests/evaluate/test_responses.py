@@ -146,6 +146,9 @@ def test_bad_drug_lists_and_missing_files(tmp_path):
         read_drug_names(tmp_path / "empty.txt")
     with pytest.raises(BioprofileInputError, match="cannot read response file"):
         read_responses(tmp_path / "none.jsonl")
+    (tmp_path / "r.jsonl").write_text('{"model": "a", "response": "x"}\n')
+    with pytest.raises(BioprofileInputError, match="r.jsonl is given twice"):
+        read_responses([tmp_path / "r.jsonl", tmp_path / "." / "r.jsonl"])
     with pytest.raises(BioprofileInputError, match="no responses to analyze"):
         analyze_responses([])
 
