@@ -157,6 +157,7 @@ def test_grpo_trains_a_saved_adapter_and_logs_each_step(tmp_path, questions_file
         record["stage"] == "grpo" and record["started_from"] == "adapter" and record["saved_as"] == "adapter"
     )
     assert record["question_template"] == "de-reasoning" and record["n_train"] == 4  # the test split left out
+    assert record["metrics"]["made_progress"] is True and record["no_progress"] is None
 
 
 def test_a_run_whose_groups_are_all_equal_says_it_made_no_progress(tmp_path, questions_file, tiny_llama_dir):
