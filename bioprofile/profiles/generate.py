@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bioprofile.display import display_value
 from bioprofile.entities import EntityLike, entity_key
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.models import dtype_name
@@ -19,6 +20,7 @@ __all__ = [
     "GenerationSettings",
     "ProfileGenerator",
     "PromptTemplateLike",
+    "chat_prompt_token_ids",
     "cut_at_stop",
     "entity_key",
     "generate_profiles",
@@ -72,7 +74,7 @@ class GenerationSettings:
     Parameters
     ----------
     batch_size
-        Prompts per generation batch (transformers), per engine call (vLLM) or requests in flight (OpenAI);
+        Prompts per generation batch (transformers), requests in the engine at once (vLLM) or in flight (OpenAI);
         ``None`` takes the backend's default (16, 64 and 16).
     max_new_tokens
         Most tokens generated per profile.
@@ -189,6 +191,48 @@ def cut_at_stop(tokens: Sequence[int], stop_ids: set[int]) -> list[int]:
     """The tokens before the first stop token (all of them when none stops)."""
     cut = next((k for k, token in enumerate(tokens) if token in stop_ids), len(tokens))
     return list(tokens[:cut])
+
+
+def chat_prompt_token_ids(
+    tokenizer: Any, messages_list: Sequence[Sequence[dict]], *, model: Any
+) -> list[list[int]]:
+    """Token ids of each chat rendered with the tokenizer's chat template, the assistant turn opened.
+
+    The one rendering of the local backends (transformers and vLLM), so both prompt a model with the same tokens.
+
+    Parameters
+    ----------
+    tokenizer
+        A Hugging Face tokenizer with a chat template (or one that behaves like it, as vLLM's does).
+    messages_list
+        One chat (a list of ``{"role", "content"}`` dicts) per prompt.
+    model
+        The model the tokenizer belongs to, named in the error.
+
+    Returns
+    -------
+    list of list of int
+        One list of prompt token ids per chat.
+
+    Raises
+    ------
+    BioprofileInputError
+        The chat template fails, or Jinja's sandbox stopped it (it tried to reach outside the template).
+    """
+    try:
+        texts = [
+            tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+            for messages in messages_list
+        ]
+    except Exception as err:
+        if not type(err).__module__.startswith("jinja2"):
+            raise
+        reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 160)
+        raise BioprofileInputError(
+            f"the chat template of {model} cannot be used ({reason}): fix its chat_template"
+        ) from None
+    # The template already writes any BOS/special tokens the model expects.
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
 def _prompt_length(messages: list[dict]) -> int:

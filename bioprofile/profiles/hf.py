@@ -14,7 +14,12 @@ from typing import Any
 
 from bioprofile.display import display_value
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
+from bioprofile.profiles.generate import (
+    GenerationSettings,
+    chat_prompt_token_ids,
+    cut_at_stop,
+    stop_token_ids,
+)
 from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
 from bioprofile.progress import quiet_model_loading
 from bioprofile.readers import UNREADABLE_FILE_ERRORS
@@ -230,21 +235,7 @@ class TransformersGenerator:
 
     def prompt_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
         """Token ids of each chat rendered with the chat template and the assistant turn opened."""
-        try:
-            texts = [
-                self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-                for messages in messages_list
-            ]
-        except Exception as err:
-            if not type(err).__module__.startswith("jinja2"):
-                raise
-            # a template that fails, or that Jinja's sandbox stopped (it tried to reach outside the template)
-            reason = display_value(" ".join(f"{type(err).__name__}: {err}".split()), 160)
-            raise BioprofileInputError(
-                f"the chat template of {self.model_path} cannot be used ({reason}): fix its chat_template"
-            ) from None
-        # The template already writes any BOS/special tokens the model expects.
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return chat_prompt_token_ids(self.tokenizer, messages_list, model=self.model_path)
 
     def generate_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
         """Generated token ids for each chat, in input order, cut before the first stop token.

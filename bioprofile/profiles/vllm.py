@@ -9,13 +9,19 @@ a cached text is always one this backend wrote.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.generate import GenerationSettings, cut_at_stop, stop_token_ids
+from bioprofile.profiles.generate import (
+    GenerationSettings,
+    chat_prompt_token_ids,
+    cut_at_stop,
+    stop_token_ids,
+)
 from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
 
 __all__ = ["DEFAULT_BATCH_SIZE", "VLLMGenerator", "vllm_available"]
@@ -23,9 +29,11 @@ __all__ = ["DEFAULT_BATCH_SIZE", "VLLMGenerator", "vllm_available"]
 # KV cache of an engine on CPU unless the user sizes it: vLLM's default reserves 92 % of the machine's RAM there
 # (and refuses to start when less is free); 2 GiB holds hundreds of profile-length sequences of a small model.
 _CPU_KV_CACHE_BYTES = 2 << 30
-#: Prompts handed to the engine per call unless the settings say (generate_profiles commits after each call):
-#: the engine schedules them itself, so this only bounds what a killed run loses.
+#: Requests the engine holds at once unless the settings say; each finished one is replaced by the next prompt, and
+#: its text is stored while the engine writes the others.
 DEFAULT_BATCH_SIZE = 64
+# Numbers the engine runs of this process, so request ids stay unique across calls and generators.
+_ENGINE_RUNS = itertools.count()
 
 
 def vllm_available() -> bool:
@@ -88,8 +96,10 @@ class VLLMGenerator:
         SmolLM2-135M-Instruct, a model directory, a peft LoRA adapter directory, or a cached hub id.
     settings
         Decoding settings (:class:`~bioprofile.profiles.generate.GenerationSettings`); ``batch_size`` is the
-        number of prompts per call to the engine (64 unless set), which batches continuously within a call.
-        Results are committed to the store after every call (:meth:`generate_iter`). The seed seeds every request's sampler.
+        number of requests the engine holds at once (64 unless set; more on a GPU), each replaced by the next
+        prompt as it finishes; each text is handed over (and stored by
+        :func:`~bioprofile.profiles.generate.generate_profiles`) as its request finishes (:meth:`generate_iter`).
+        The seed seeds every request's sampler.
         Its ``dtype`` is float32 unless set (the engine's own choice, ``"auto"``, is bf16 even on CPU, and then
         its tokens differ from the transformers backend's); ``device`` and ``threads`` place the engine.
     dtype
@@ -132,7 +142,7 @@ class VLLMGenerator:
 
     @property
     def batch_size(self) -> int:
-        """Prompts per call to the engine."""
+        """Requests the engine holds at once (:meth:`iter_token_ids`)."""
         return self.settings.batch_size
 
     def _read_adapter(self) -> tuple[str, int] | None:
@@ -163,6 +173,11 @@ class VLLMGenerator:
     def __repr__(self) -> str:
         return f"VLLMGenerator({self.id!r}, batch_size={self.batch_size}, params={self.params})"
 
+    @property
+    def llm(self):
+        """The engine (``vllm.LLM``), started on first use (:meth:`load`)."""
+        return self.load()._llm
+
     def load(self) -> VLLMGenerator:
         """Start the engine now (otherwise done on the first :meth:`generate`); returns ``self``."""
         if self._llm is not None:
@@ -188,18 +203,27 @@ class VLLMGenerator:
         return self
 
     def sampling_params(self):
-        """The ``vllm.SamplingParams`` of every request (greedy unless ``do_sample``)."""
+        """The ``vllm.SamplingParams`` of every request (greedy unless ``do_sample``).
+
+        The engine stops at the model's end-of-turn ids, hands back token ids only (``detokenize=False``) and each
+        request's output once, when it finishes: the text is decoded once from the ids (as the transformers
+        backend decodes), not also token by token inside the engine.
+        """
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         settings = self.settings
+        common: dict[str, Any] = {
+            "max_tokens": settings.max_new_tokens,
+            "stop_token_ids": sorted(self._stop_ids),
+            "detokenize": False,
+            "output_kind": RequestOutputKind.FINAL_ONLY,
+        }
         if settings.do_sample:
             return SamplingParams(
-                max_tokens=settings.max_new_tokens,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                seed=settings.seed,
+                temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed, **common
             )
-        return SamplingParams(max_tokens=settings.max_new_tokens, temperature=0.0)
+        return SamplingParams(temperature=0.0, **common)
 
     def _read_stop_token_ids(self) -> set[int]:
         """End-of-turn ids: the tokenizer's EOS and the model's generation config, as the transformers backend."""
@@ -214,6 +238,66 @@ class VLLMGenerator:
             config_eos = None
         return stop_token_ids(config_eos, self._llm.get_tokenizer().eos_token_id)
 
+    def iter_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, list[int]]]:
+        """``(index, token ids)`` for each chat, in the order the engine finishes them.
+
+        The engine holds :attr:`batch_size` requests at once and schedules them continuously; as each one finishes
+        it is handed over and the next chat takes its place, so the engine never waits for the slowest of a batch
+        and a caller can store each text while the engine writes the others. Requests still running when the
+        caller stops (an error, a closed iterator) are aborted.
+
+        Parameters
+        ----------
+        messages_list
+            One chat (a list of ``{"role", "content"}`` dicts) per profile, rendered with the model's chat template
+            as the transformers backend renders it.
+
+        Yields
+        ------
+        tuple of (int, list of int)
+            The chat's index in ``messages_list`` and its new tokens, cut before the first stop token.
+        """
+        if not messages_list:
+            return
+        llm = self.llm
+        prompts = iter(
+            enumerate(chat_prompt_token_ids(llm.get_tokenizer(), messages_list, model=self.model_path))
+        )
+        params = self.sampling_params()
+        lora = self._lora_request()
+        engine = llm.llm_engine
+        run = next(_ENGINE_RUNS)
+        pending: dict[str, int] = {}
+
+        def submit_next() -> None:
+            for index, token_ids in itertools.islice(prompts, 1):
+                request_id = f"bioprofile-{run}-{index}"
+                engine.add_request(request_id, _token_prompt(token_ids), params, lora_request=lora)
+                pending[request_id] = index
+
+        try:
+            for _ in range(self.batch_size):
+                submit_next()
+            while pending and engine.has_unfinished_requests():
+                for output in engine.step():
+                    index = pending.pop(output.request_id, None) if output.finished else None
+                    if index is not None:
+                        submit_next()  # before handing over: the engine has it while the caller stores
+                        yield index, cut_at_stop(output.outputs[0].token_ids, self._stop_ids)
+            if pending:
+                raise RuntimeError(f"the vLLM engine stopped with {len(pending)} requests unanswered")
+        finally:
+            if pending:
+                engine.abort_request(list(pending))
+
+    def _lora_request(self):
+        """The ``LoRARequest`` of the adapter, or ``None`` for a full model."""
+        if self._adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest("bioprofile-adapter", 1, self.model_path)
+
     def generate_token_ids(self, messages_list: Sequence[Sequence[dict]]) -> list[list[int]]:
         """Generated token ids for each chat, in input order, cut before the first stop token.
 
@@ -227,25 +311,13 @@ class VLLMGenerator:
         list of list of int
             The new tokens only (no prompt, no end-of-turn token).
         """
-        if not messages_list:
-            return []
-        llm = self.load()._llm
-        lora = None
-        if self._adapter is not None:
-            from vllm.lora.request import LoRARequest
-
-            lora = LoRARequest("bioprofile-adapter", 1, self.model_path)
-        outputs = llm.chat(
-            [list(m) for m in messages_list],
-            self.sampling_params(),
-            use_tqdm=False,
-            add_generation_prompt=True,
-            lora_request=lora,
-        )
-        return [cut_at_stop(output.outputs[0].token_ids, self._stop_ids) for output in outputs]
+        results: list[list[int]] = [[] for _ in messages_list]
+        for index, tokens in self.iter_token_ids(messages_list):
+            results[index] = tokens
+        return results
 
     def generate_iter(self, messages_list: Sequence[Sequence[dict]]) -> Iterator[tuple[int, str]]:
-        """``(index, text)`` for each chat, one engine call of :attr:`batch_size` chats at a time.
+        """``(index, text)`` for each chat, as the engine finishes it (:meth:`iter_token_ids`).
 
         Parameters
         ----------
@@ -255,12 +327,13 @@ class VLLMGenerator:
         Yields
         ------
         tuple of (int, str)
-            The chat's index in ``messages_list`` and its reply, decoded as :meth:`generate` decodes it; the
-            texts of one call come out together, when the engine has finished them all.
+            The chat's index in ``messages_list`` and its reply, decoded as :meth:`generate` decodes it; each text
+            comes out when its request finishes, so the caller stores it while the engine writes the others.
         """
-        for start in range(0, len(messages_list), self.batch_size):
-            texts = self.generate(messages_list[start : start + self.batch_size])
-            yield from enumerate(texts, start=start)
+        tokenizer = None
+        for index, tokens in self.iter_token_ids(messages_list):
+            tokenizer = tokenizer or self._llm.get_tokenizer()
+            yield index, tokenizer.decode(tokens, skip_special_tokens=True).strip()
 
     def generate(self, messages_list: Sequence[Sequence[dict]]) -> list[str]:
         """Profile texts for each chat, in input order.
@@ -276,6 +349,16 @@ class VLLMGenerator:
             The assistant replies, without prompt or special tokens, stripped of surrounding whitespace. Decoded
             from the token ids as the transformers backend decodes them, so equal tokens give equal texts.
         """
-        token_ids = self.generate_token_ids(messages_list)
-        tokenizer = self._llm.get_tokenizer() if token_ids else None
-        return [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in token_ids]
+        texts = [""] * len(messages_list)
+        for index, text in self.generate_iter(messages_list):
+            texts[index] = text
+        return texts
+
+
+def _token_prompt(token_ids: list[int]) -> Any:
+    """A prompt of token ids as this vLLM's engine takes it (already rendered: the engine renders nothing)."""
+    try:
+        from vllm.inputs import tokens_input
+    except ImportError:  # vLLM before the engine inputs: a TokensPrompt
+        return {"prompt_token_ids": token_ids}
+    return tokens_input(token_ids)
