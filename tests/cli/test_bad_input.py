@@ -122,6 +122,7 @@ EC = ["embed-cells", "{d}/cells.h5ad", "-e", "{d}/emb.parquet"]
 DW = ["diagnose", "windows"]
 DG = ["diagnose", "weights"]
 SUMMARIES = ["--summaries", "{d}/summaries.txt"]
+AR = "analyze-responses"
 
 # (id, argv with {d} for the case's folder, environment with {d}, a word the line must hold)
 CASES = [
@@ -329,6 +330,20 @@ CASES = [
         "--trust-unverified",
     ),
     ("data-kept", ["data", "fetch", "toy"], {"BIOPROFILE_MANIFEST_DIR": "{d}/m_kept"}, "--force"),
+    # analyze-responses (no model: every file is read before one would load)
+    ("responses-binary", [AR, "{d}/garbage.h5ad", "-o", "{d}/ar"], {}, "response file"),
+    ("responses-not-jsonl", [AR, "{d}/summaries.txt", "-o", "{d}/ar"], {}, "line 1: not JSON"),
+    ("responses-latin1", [AR, "{d}/latin1.jsonl", "-o", "{d}/ar"], {}, "not UTF-8"),
+    ("responses-broken-json", [AR, "{d}/broken.jsonl", "-o", "{d}/ar"], {}, "line 2: not JSON"),
+    ("responses-no-model-field", [AR, "{d}/set.jsonl", "-o", "{d}/ar"], {}, "'model'"),
+    ("responses-folder", [AR, "{d}/folder", "-o", "{d}/ar"], {}, "response file"),
+    ("responses-output-exists", [AR, "{d}/set.jsonl", "-o", "{d}/taken"], {}, "--force"),
+    (
+        "responses-prompts-binary",
+        [AR, "--prompts", "{d}/garbage.h5ad", "--temperature", "0", "--max-new-tokens", "4", "-o", "{d}/ar"],
+        {},
+        "prompts file",
+    ),
     (
         "data-dir-missing",
         ["data", "fetch", "toy", "--data-dir", "{d}/nope"],
