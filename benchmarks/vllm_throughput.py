@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> dict:
     llm = engine.llm
     startup = time.perf_counter() - start
     tokenizer = llm.get_tokenizer()
-    stores = Path(tempfile.mkdtemp(prefix="vllm-throughput-"))
+    stores_folder = tempfile.TemporaryDirectory(
+        prefix="vllm-throughput-"
+    )  # a fresh store per run, all removed
+    stores = Path(stores_folder.name)
     runs = itertools.count()
 
     def raw(prompts: list) -> tuple[float, float, list[str], int]:
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         "identical_texts_raw_vs_bioprofile": identical,
         "profile": profile,
     }
+    stores_folder.cleanup()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
