@@ -12,7 +12,8 @@ bioprofile first (so that the JAX compilation it shares with the Benchmarker cou
 Printed and written: each side's seconds, the ratio of the best, every metric of both sides and the largest
 difference (the check: within ``1e-4``), bioprofile's seconds per step (from its progress steps), and, unless
 ``--skip-pynndescent``, bioprofile with ``neighbors="pynndescent"`` and each metric's change against exact.
-``--skip-benchmarker`` times bioprofile alone (at 50k cells the Benchmarker takes hours on two cores).
+``--max-cells N`` (repeatable) adds bioprofile runs with the silhouettes on N cells and each metric's change
+against all cells. ``--skip-benchmarker`` times bioprofile alone (at 50k cells the Benchmarker takes hours on two cores).
 
 Usage::
 
@@ -151,7 +152,7 @@ def run_bioprofile(
             "cell_type",
             obsm_keys=EMBEDDINGS,
             baselines=[],
-            options=IntegrationOptions(neighbors=neighbors, show_progress=True),
+            options=IntegrationOptions(neighbors=neighbors, max_cells=max_cells, show_progress=True),
         )
         seconds = Timing.now() - start
     finally:
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-pynndescent", action="store_true")
     parser.add_argument("--skip-benchmarker", action="store_true", help="time bioprofile alone")
+    parser.add_argument(
+        "--max-cells", type=int, action="append", default=[], help="also run with this max_cells (repeatable)"
+    )
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args(argv)
     adata = synthetic_pairs(args.cells, args.types, args.dim)
@@ -286,6 +290,25 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"\nneighbors='pynndescent': {seconds.wall:.1f} s ({seconds.cpu:.1f} CPU s); change against exact:"
+        )
+        print(
+            markdown_table(
+                [
+                    {"metric": c, **{e: f"{change.loc[e, c]:+.6f}" for e in change.index}}
+                    for c in change.columns
+                ]
+            )
+        )
+    for max_cells in args.max_cells:
+        seconds, subsampled, _ = run_bioprofile(adata, max_cells=max_cells)
+        change = subsampled - tables["bioprofile"]
+        result.setdefault("max_cells", {})[max_cells] = {
+            "seconds": seconds.wall,
+            "cpu_seconds": seconds.cpu,
+            "change_against_all_cells": change.to_dict(orient="index"),
+        }
+        print(
+            f"\nmax_cells={max_cells}: {seconds.wall:.1f} s ({seconds.cpu:.1f} CPU s); change against all cells:"
         )
         print(
             markdown_table(
