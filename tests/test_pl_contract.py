@@ -24,6 +24,7 @@ from bioprofile.evaluate.integration import INTEGRATION_COLUMNS, IntegrationResu
 from bioprofile.evaluate.perturbation import CONTROL_MEAN, PerturbationBenchResult
 from bioprofile.evaluate.report import RocCurve
 from bioprofile.evaluate.responses import Response, analyze_responses
+from bioprofile.train.grpo_log import GRPOLog
 
 matplotlib.use("Agg", force=True)
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
@@ -99,6 +100,20 @@ def _responses():
     return analyze_responses(answers, symbols=frozenset({"TP53", "KRAS"}), ner_model=None)
 
 
+def _grpo() -> GRPOLog:
+    history = [
+        {
+            "step": step,
+            "reward": reward,
+            "frac_reward_zero_std": zero,
+            "malformed_rate": 0.1,
+            "kl": 0.01 * step,
+        }
+        for step, reward, zero in [(1, 0.25, 0.5), (2, 0.5, 0.25), (3, 0.75, 0.0)]
+    ]
+    return GRPOLog.from_log_history(history, num_generations=4)
+
+
 def _summary() -> pd.DataFrame:
     return pd.DataFrame(
         {"group": ["sparse-low"], "windows": [4], "frac_with_entity": [0.5], "frac_with_connective": [0.25]}
@@ -127,6 +142,7 @@ PLOTS = {
         2,
         "bft n=2",
     ),
+    "grpo_rewards": (lambda **kw: pl.grpo_rewards(_grpo(), **kw), 2, "n=3 steps, 4 replies per group"),
     "plot_group_summary": (lambda **kw: pl.plot_group_summary(_summary(), **kw), 1, "n=4"),
     "plot_token_weights": (lambda **kw: pl.plot_token_weights(_tokens(), **kw), 2, "n=2"),
 }

@@ -81,7 +81,7 @@ def _connect(address: str, timeout: float) -> Any:
         reason = display_value(" ".join(said.split()), 160)
         raise BioprofileInputError(
             f"no Dask scheduler answered at {display_value(address)} within {timeout:g} s ({reason}): start one "
-            f"(dask scheduler), or pass dask_address={LOCAL!r} for a local cluster",
+            f"(dask scheduler), or give EmbedLimits(dask_address={LOCAL!r}) for a local cluster",
             argument="dask_address",
         ) from None
 

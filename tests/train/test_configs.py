@@ -40,6 +40,7 @@ COVERED = {
     "train_fsdp_cpu.yaml": "torchrun on 2 CPU processes: DDP with a warning, as its caveat says",
     "train_fsdp_gpu.yaml": "parsed and validated; run only with 2 GPUs",
     "deepspeed_zero3.json": "parsed and validated; run only with DeepSpeed and a GPU",
+    "grpo_de_reasoning.yaml": "stage: grpo, parsed and validated in test_grpo_stage.py (GRPO runs there on a tiny model)",
 }
 
 
