@@ -155,7 +155,7 @@ def run_grpo(start: str, model: str, seed: int, train_file: Path, args: argparse
         model=model,
         train_file=str(train_file),
         output_dir=str(args.work_dir / f"grpo-{start}-seed{seed}"),
-        rewards=["answer"],
+        rewards=list(args.rewards),
         num_generations=args.num_generations,
         per_device_train_batch_size=args.num_generations,
         max_completion_length=args.max_completion_length,
@@ -192,6 +192,13 @@ def main() -> None:
     parser.add_argument("--num-generations", type=int, default=4)
     parser.add_argument("--max-completion-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument(
+        "--rewards",
+        nargs="+",
+        default=["answer"],
+        choices=["answer", "answer_format"],
+        help="GRPO rewards (answer: 1 for a right yes/no; answer_format: 1 for any well-formed answer line)",
+    )
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the warm-up runs")
