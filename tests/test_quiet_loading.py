@@ -46,3 +46,23 @@ def test_an_off_setting_stays_off(bars_on):
     with quiet_model_loading():
         pass
     assert not transformers_logging.is_progress_bar_enabled()
+
+
+def test_training_loads_are_quiet_too(bars_on, tiny_llama_dir, tmp_path, capfd):
+    """The merge at the end of a LoRA run reloads the base model: no bar (nor from the run's own loads)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bioprofile.train.card import merge_adapter
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir),
+        LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"]),
+    )
+    model.save_pretrained(tmp_path / "adapter")
+    capfd.readouterr()  # the plain load above drew its bar
+    merge_adapter(str(tiny_llama_dir), tmp_path / "adapter", tmp_path / "merged")
+    err = capfd.readouterr().err
+    assert (tmp_path / "merged" / "config.json").is_file()
+    assert "Loading" not in err and "it/s" not in err, err
+    assert transformers_logging.is_progress_bar_enabled()

@@ -16,6 +16,7 @@ from bioprofile.profiles.models import (
     DEFAULT_MODEL_HUB_ID,
     TRAIN_RECORD_FILE,
 )
+from bioprofile.progress import quiet_model_loading
 
 RUN_RECORD = TRAIN_RECORD_FILE  # the serving side (profiles.models) reads the learned template from it
 MODEL_CARD = "README.md"
@@ -125,9 +126,10 @@ def merge_adapter(base_path: str, adapter_dir: Path, out: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(out)
+    with quiet_model_loading():  # and its "Writing model shards" bar
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+        merged.save_pretrained(out)
 
 
 __all__ = [

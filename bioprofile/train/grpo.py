@@ -38,6 +38,7 @@ from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.de_prompts import get_de_template
 from bioprofile.profiles.models import resolve_model, trained_template
+from bioprofile.progress import quiet_model_loading
 from bioprofile.train.card import MODEL_CARD, RUN_RECORD, base_model_hub_id, merge_adapter
 from bioprofile.train.config import (
     DEFAULT_LORA,
@@ -275,7 +276,8 @@ def load_policy(config: GRPOStageConfig) -> Policy:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    with quiet_model_loading():
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     if _is_adapter(path):
         from peft import PeftModel
 

@@ -25,6 +25,7 @@ from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
 from bioprofile.outputs import check_output_folder
 from bioprofile.profiles.models import resolve_model
+from bioprofile.progress import quiet_model_loading
 from bioprofile.train.card import MODEL_CARD, RUN_RECORD, base_model_hub_id, merge_adapter, model_card
 from bioprofile.train.config import BFTConfig
 from bioprofile.train.data import (
@@ -173,7 +174,8 @@ def build_trainer(
             "no training record has a response token within max_length: raise max_length"
         )
 
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    with quiet_model_loading():
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
     lora = config.lora_config()
     if lora is not None:
