@@ -126,7 +126,9 @@ def accuracy(model: str, name: str, sets: dict[str, list[DEQuestion]], args: arg
     scores = {}
     with Store(args.work_dir / "answers.sqlite") as store:
         for set_name, questions in sets.items():
-            result = run_de_reasoning(questions, generator=generator, store=store, name=name)
+            result = run_de_reasoning(
+                questions, generator=generator, template=args.template, store=store, name=name
+            )
             labels = [row["label"] == "yes" for row in result.records]
             answers = [None if row["answer"] is None else row["answer"] == "yes" for row in result.records]
             score = score_predictions(labels, answers)
@@ -156,6 +158,7 @@ def run_grpo(start: str, model: str, seed: int, train_file: Path, args: argparse
         train_file=str(train_file),
         output_dir=str(args.work_dir / f"grpo-{start}-seed{seed}"),
         rewards=list(args.rewards),
+        template=args.template,
         num_generations=args.num_generations,
         per_device_train_batch_size=args.num_generations,
         max_completion_length=args.max_completion_length,
@@ -192,6 +195,11 @@ def main() -> None:
     parser.add_argument("--num-generations", type=int, default=4)
     parser.add_argument("--max-completion-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument(
+        "--template",
+        default="de-reasoning",
+        help="DE-question template of GRPO and of the accuracy before and after (de-reasoning, de-direct)",
+    )
     parser.add_argument(
         "--rewards",
         nargs="+",

@@ -77,7 +77,12 @@ def bench_de_reasoning_command(
     timeout: RequestTimeout = None,
     total_timeout: TotalTimeout = None,
     template: Annotated[
-        str, typer.Option("--template", "-t", help="DE-question prompt template (de-reasoning).")
+        str,
+        typer.Option(
+            "--template",
+            "-t",
+            help="DE-question prompt template: de-reasoning (reasoning, then the answer line) or de-direct (the answer alone).",
+        ),
     ] = "de-reasoning",
     cache_dir: CacheDir = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing PREFIX.md / PREFIX.json.")] = False,

@@ -10,7 +10,7 @@ The rule a reply must follow (:data:`DE_ANSWER_RULE`) and its reader (:func:`par
 template that states the rule, so that everything which reads replies (the benchmark, a training stage's reward)
 reads them the same way from the layer it sits in. The rule:
 
-- the reply's last non-blank line is ``Answer: yes`` or ``Answer: no``, or
+- the reply's last non-blank line is ``Answer: yes`` or ``Answer: no``, or that word alone (``yes``, ``No.``), or
 - the reply holds an ``<answer>yes</answer>`` or ``<answer>no</answer>`` tag;
 
 case-insensitive, spaces around the word and one trailing full stop allowed. A reply with no such line or tag, a
@@ -37,7 +37,9 @@ DE_ANSWER_RULE = (
 
 # The word itself, with the spacing and the one full stop the rule allows.
 _WORD = r"\s*(yes|no)\s*\.?\s*"
-_FINAL_LINE = re.compile(rf"answer\s*:{_WORD}", re.IGNORECASE)
+# "Answer: yes", or the word alone on the last line: a model that replies "No." has answered, one that ends
+# "The answer is yes." has not (that sentence is not the line the rule asks for)
+_FINAL_LINE = re.compile(rf"(?:answer\s*:)?{_WORD}", re.IGNORECASE)
 _TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _TAG_WORD = re.compile(_WORD, re.IGNORECASE)
 
@@ -54,8 +56,8 @@ def parse_answer(text: str) -> bool | None:
     -------
     bool or None
         ``True`` for yes (the gene is differentially expressed), ``False`` for no, ``None`` when the reply is
-        malformed: no final ``Answer:`` line and no ``<answer>`` tag, a tag holding anything but yes/no, or
-        answers that disagree. Never raises, whatever it is given.
+        malformed: no final ``Answer:`` line (or bare yes/no line) and no ``<answer>`` tag, a tag holding anything
+        but yes/no, or answers that disagree. Never raises, whatever it is given.
     """
     if not isinstance(text, str):
         return None
@@ -121,8 +123,20 @@ REASONING = DEQuestionPrompt(
     ),
 )
 
-#: DE-question templates by name.
-DE_TEMPLATES: dict[str, DEQuestionPrompt] = {t.name: t for t in (REASONING,)}
+DIRECT = DEQuestionPrompt(
+    name="de-direct",
+    system="You are a molecular biologist who predicts transcriptional responses to drugs.",
+    user=(
+        "A {cell_line} cell line was treated with {drug}, and its single-cell expression was compared with "
+        "cells given the vehicle control (DMSO). Is the gene {gene} differentially expressed (up or down) in the "
+        "treated cells? Reply with the answer only. {answer_rule}"
+    ),
+)
+
+#: DE-question templates by name: ``de-reasoning`` asks for a few sentences of reasoning first, ``de-direct`` for
+#: the answer alone (a small model that cannot yet reason to the answer line still answers, so a GRPO reward has
+#: something to tell apart).
+DE_TEMPLATES: dict[str, DEQuestionPrompt] = {t.name: t for t in (REASONING, DIRECT)}
 
 
 def get_de_template(name: str | DEQuestionPrompt) -> DEQuestionPrompt:

@@ -38,6 +38,9 @@ from bioprofile.store import Store
         ("<answer>yes</answer>", True),
         ("I think so. <answer> No </answer> done", False),
         ("<ANSWER>\nyes.\n</ANSWER>\nAnswer: yes", True),
+        ("yes", True),
+        ("No.", False),
+        ("The pathway is not touched.\n  NO  \n", False),
     ],
 )
 def test_parse_answer_reads_the_final_line_or_the_tag(text, expected):
@@ -49,7 +52,9 @@ def test_parse_answer_reads_the_final_line_or_the_tag(text, expected):
     [
         "",
         "   \n\n",
-        "yes",
+        "The answer is yes.",
+        "Yes, it is.",
+        "<answer>yes</answer>\nno",
         "Answer: maybe",
         "Answer: yes, because the pathway is hit",
         "Answer: yes\nI hope that helps.",
