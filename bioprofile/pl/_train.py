@@ -94,7 +94,7 @@ def grpo_rewards(
     group = {run.num_generations for run in runs.values()} - {None}
     size = f", {group.pop()} replies per group" if len(group) == 1 else ""
     stuck = [name or "the run" for name, run in runs.items() if run.steps and not run.made_progress]
-    note = f"; no progress: {', '.join(stuck)}" if stuck else ""
+    note = f"\nno progress: {', '.join(stuck)}" if stuck else ""  # its own line: a long title is clipped
     reward_ax.set_title(f"GRPO reward per step (n={n_steps} steps{size}){note}", fontsize=9)
     reward_ax.set_xlabel("step")
     reward_ax.set_ylabel("mean reward / malformed share")
