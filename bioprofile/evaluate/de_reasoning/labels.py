@@ -214,7 +214,7 @@ def write_record_files(records: pd.DataFrame, folder: str | Path, *, overwrite: 
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise BioprofileInputError(f"{folder} is not a folder", argument="folder")
+        raise BioprofileInputError(f"{folder} is not a folder: create it first", argument="folder")
     lines = sorted(records["cell_line"].astype(str).unique())
     unsafe = [line for line in lines if not _FILE_SAFE.fullmatch(line)]
     if unsafe:
