@@ -24,8 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.prompts import PromptTemplate
+from bioprofile.profiles.prompts import PromptTemplate, lookup_template
 
 __all__ = ["DE_ANSWER_RULE", "DE_TEMPLATES", "DEQuestionPrompt", "get_de_template", "parse_answer"]
 
@@ -147,12 +146,4 @@ def get_de_template(name: str | DEQuestionPrompt) -> DEQuestionPrompt:
     BioprofileInputError
         If no DE-question template has that name; the message lists the available ones.
     """
-    if isinstance(name, DEQuestionPrompt):
-        return name
-    template = DE_TEMPLATES.get(str(name).strip().lower())
-    if template is None:
-        raise BioprofileInputError(
-            f"no DE-question prompt is named {name!r}: choose one of {', '.join(sorted(DE_TEMPLATES))}",
-            argument="template",
-        )
-    return template
+    return lookup_template(DE_TEMPLATES, name, DEQuestionPrompt, "DE-question prompt")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bioprofile.errors import BioprofileInputError
-from bioprofile.profiles.prompts import PromptTemplate
+from bioprofile.profiles.prompts import PromptTemplate, lookup_template
 
 __all__ = ["GENE_SET_TEMPLATES", "GeneSetPrompt", "get_gene_set_template"]
 
@@ -65,12 +64,4 @@ def get_gene_set_template(name: str | GeneSetPrompt) -> GeneSetPrompt:
     BioprofileInputError
         If no gene-set template has that name; the message lists the available ones.
     """
-    if isinstance(name, GeneSetPrompt):
-        return name
-    template = GENE_SET_TEMPLATES.get(str(name).strip().lower())
-    if template is None:
-        raise BioprofileInputError(
-            f"unknown gene-set template {name!r}: choose one of {', '.join(sorted(GENE_SET_TEMPLATES))}",
-            argument="template",
-        )
-    return template
+    return lookup_template(GENE_SET_TEMPLATES, name, GeneSetPrompt, "gene-set prompt")

@@ -9,12 +9,15 @@ text never reuses profiles written for the old text.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bioprofile.errors import BioprofileInputError
 
-__all__ = ["TEMPLATES", "PromptTemplate", "get_template", "template_names"]
+__all__ = ["TEMPLATES", "PromptTemplate", "get_template", "lookup_template", "template_names"]
+
+Template = TypeVar("Template", bound="PromptTemplate")
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,44 @@ def get_template(name: str | PromptTemplate) -> PromptTemplate:
     BioprofileInputError
         If no template has that name; the message lists the available ones.
     """
-    if isinstance(name, PromptTemplate):
+    return lookup_template(TEMPLATES, name, PromptTemplate, "prompt template", argument=None)
+
+
+def lookup_template(
+    templates: Mapping[str, Template],
+    name: str | Template,
+    kind: type[Template],
+    what: str,
+    *,
+    argument: str | None = "template",
+) -> Template:
+    """The template of ``templates`` named ``name`` (case-insensitive); an instance of ``kind`` comes back unchanged.
+
+    The one lookup of every template registry (profile, gene-set and DE-question prompts).
+
+    Parameters
+    ----------
+    templates
+        The registry: name -> template.
+    name
+        A name, or a template of the registry's kind.
+    kind
+        The registry's template class.
+    what
+        What the registry holds, for the message (``"gene-set prompt"``).
+    argument
+        The argument the error names (the CLI shows its flag).
+
+    Raises
+    ------
+    BioprofileInputError
+        If no template has that name; the message lists the names.
+    """
+    if isinstance(name, kind):
         return name
-    template = TEMPLATES.get(str(name).strip().lower())
+    template = templates.get(str(name).strip().lower())
     if template is None:
         raise BioprofileInputError(
-            f"unknown prompt template {name!r}: choose one of {', '.join(template_names())}"
+            f"unknown {what} {name!r}: choose one of {', '.join(sorted(templates))}", argument=argument
         )
     return template

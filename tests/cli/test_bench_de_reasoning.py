@@ -107,7 +107,7 @@ def test_options_are_checked_in_flags(tmp_path, record_files):
     line = runner.invoke(app, [*base, "--cell-line", "A549", "-o", str(tmp_path / "o")])
     assert line.exit_code == 2 and "no records for cell line A549" in line.stderr
     template = runner.invoke(app, [*base, "--template", "nope", "-o", str(tmp_path / "o")])
-    assert template.exit_code == 2 and "no DE-question prompt is named 'nope'" in template.stderr
+    assert template.exit_code == 2 and "unknown DE-question prompt 'nope'" in template.stderr
     url = runner.invoke(app, [*base, "--base-url", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "o")])
     assert url.exit_code == 2 and "--base-url is not an option of --backend transformers" in url.stderr
     missing = runner.invoke(app, [*base, "-o", str(tmp_path / "nowhere" / "o")])

@@ -243,7 +243,7 @@ def test_the_prompt_asks_about_the_question_and_states_the_rule():
     user = messages[-1]["content"]
     assert "C32" in user and "Trametinib" in user and "DUSP6" in user and DE_ANSWER_RULE in user
     assert get_de_template("de-reasoning").entity == "de_question"
-    with pytest.raises(BioprofileInputError, match="no DE-question prompt is named"):
+    with pytest.raises(BioprofileInputError, match="unknown DE-question prompt"):
         get_de_template("nope")
 
 

@@ -214,7 +214,7 @@ def test_gene_set_prompt_lists_the_genes():
     assert messages[0]["role"] == "system" and messages[1]["content"].startswith("Genes: TP53, MDM2\n")
     assert "these 2 genes" in messages[1]["content"]
     assert PROCESS.key.startswith("process@") and get_gene_set_template("Process") is PROCESS
-    with pytest.raises(BioprofileInputError, match="unknown gene-set template 'go'"):
+    with pytest.raises(BioprofileInputError, match="unknown gene-set prompt 'go'"):
         GeneSetOptions(template="go")
 
 
