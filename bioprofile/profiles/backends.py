@@ -13,12 +13,12 @@ from bioprofile.profiles.generate import GenerationSettings, ProfileGenerator
 from bioprofile.profiles.hf import TransformersGenerator
 from bioprofile.profiles.registry import get_backend, register_backend, registered_backends, split_options
 from bioprofile.profiles.served import OpenAIBackendOptions, openai_generator
-from bioprofile.profiles.vllm import VLLMGenerator
+from bioprofile.profiles.vllm import VLLMBackendOptions, vllm_generator
 
 __all__ = ["BACKENDS", "make_generator"]
 
 register_backend("transformers", TransformersGenerator)
-register_backend("vllm", VLLMGenerator)
+register_backend("vllm", vllm_generator, options=VLLMBackendOptions)
 register_backend("openai", openai_generator, options=OpenAIBackendOptions)
 
 #: The built-in backends' names (:func:`~bioprofile.profiles.registry.registered_backends` adds any registered

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from bioprofile.profiles.generate import (
 )
 from bioprofile.profiles.models import dtype_name, local_generator_id, read_adapter_config, resolve_model
 
-__all__ = ["DEFAULT_BATCH_SIZE", "VLLMGenerator", "vllm_available"]
+__all__ = ["DEFAULT_BATCH_SIZE", "VLLMBackendOptions", "VLLMGenerator", "vllm_available", "vllm_generator"]
 
 # KV cache of an engine on CPU unless the user sizes it: vLLM's default reserves 92 % of the machine's RAM there
 # (and refuses to start when less is free); 2 GiB holds hundreds of profile-length sequences of a small model.
@@ -362,3 +363,79 @@ def _token_prompt(token_ids: list[int]) -> Any:
     except ImportError:  # vLLM before the engine inputs: a TokensPrompt
         return {"prompt_token_ids": token_ids}
     return tokens_input(token_ids)
+
+
+@dataclass(frozen=True)
+class VLLMBackendOptions:
+    """Engine options of the ``vllm`` backend (``make_generator(..., backend="vllm", tensor_parallel_size=4)``).
+
+    They change speed and memory, not texts, so they are not part of the cache key; a Ray job ships them to each
+    actor with the model (:class:`~bioprofile.profiles.ray_fanout.GeneratorSpec`), so every replica's engine is
+    built the same way (give each actor that many GPUs: ``RayOptions(gpus_per_actor=tensor_parallel_size)``).
+
+    Parameters
+    ----------
+    tensor_parallel_size
+        GPUs one engine shards the model over (vLLM's ``tensor_parallel_size``).
+    gpu_memory_utilization
+        Share of each GPU's memory the engine may take (``None``: vLLM's 0.9).
+    max_model_len
+        Longest prompt plus answer in tokens (``None``: the model's own).
+    """
+
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+
+    def __post_init__(self) -> None:
+        size = self.tensor_parallel_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise BioprofileInputError(
+                f"tensor_parallel_size must be a whole number >= 1, got {size!r}",
+                argument="tensor_parallel_size",
+            )
+        share = self.gpu_memory_utilization
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
+        ):
+            raise BioprofileInputError(
+                f"gpu_memory_utilization must be in (0, 1], got {share!r}", argument="gpu_memory_utilization"
+            )
+        length = self.max_model_len
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+            raise BioprofileInputError(
+                f"max_model_len must be a whole number >= 1, got {length!r}", argument="max_model_len"
+            )
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for ``vllm.LLM``: only those set away from vLLM's own defaults."""
+        kwargs: dict[str, Any] = {}
+        if self.tensor_parallel_size != 1:
+            kwargs["tensor_parallel_size"] = self.tensor_parallel_size
+        if self.gpu_memory_utilization is not None:
+            kwargs["gpu_memory_utilization"] = float(self.gpu_memory_utilization)
+        if self.max_model_len is not None:
+            kwargs["max_model_len"] = self.max_model_len
+        return kwargs
+
+
+def vllm_generator(
+    model: str | Path | None, *, settings: GenerationSettings | None, options: VLLMBackendOptions
+) -> VLLMGenerator:
+    """The writer of the ``vllm`` backend (its registry factory): :class:`VLLMGenerator` with the engine options.
+
+    Parameters
+    ----------
+    model
+        What :class:`VLLMGenerator` loads.
+    settings
+        Decoding settings.
+    options
+        The backend's engine options.
+
+    Returns
+    -------
+    VLLMGenerator
+        Its engine starts on the first :meth:`~VLLMGenerator.generate`.
+    """
+    return VLLMGenerator(model, settings=settings, engine_kwargs=options.engine_kwargs())
