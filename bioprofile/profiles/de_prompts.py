@@ -108,6 +108,12 @@ class DEQuestionPrompt(PromptTemplate):
         return {**{name: value.strip() for name, value in values.items()}, "answer_rule": DE_ANSWER_RULE}
 
 
+# The question both templates ask; they differ in what they ask for before the answer.
+_QUESTION = (
+    "A {cell_line} cell line was treated with {drug}, and its single-cell expression was compared with cells given "
+    "the vehicle control (DMSO). Is the gene {gene} differentially expressed (up or down) in the treated cells?"
+)
+
 REASONING = DEQuestionPrompt(
     name="de-reasoning",
     system=(
@@ -115,21 +121,13 @@ REASONING = DEQuestionPrompt(
         "drug targets, the pathways and processes its target acts in, the gene's function and the cell line's "
         "biology, then decide."
     ),
-    user=(
-        "A {cell_line} cell line was treated with {drug}, and its single-cell expression was compared with "
-        "cells given the vehicle control (DMSO). Is the gene {gene} differentially expressed (up or down) in the "
-        "treated cells? Think it through in a few sentences. {answer_rule}"
-    ),
+    user=f"{_QUESTION} Think it through in a few sentences. {{answer_rule}}",
 )
 
 DIRECT = DEQuestionPrompt(
     name="de-direct",
     system="You are a molecular biologist who predicts transcriptional responses to drugs.",
-    user=(
-        "A {cell_line} cell line was treated with {drug}, and its single-cell expression was compared with "
-        "cells given the vehicle control (DMSO). Is the gene {gene} differentially expressed (up or down) in the "
-        "treated cells? Reply with the answer only. {answer_rule}"
-    ),
+    user=f"{_QUESTION} Reply with the answer only. {{answer_rule}}",
 )
 
 #: DE-question templates by name: ``de-reasoning`` asks for a few sentences of reasoning first, ``de-direct`` for

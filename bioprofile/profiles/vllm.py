@@ -388,23 +388,15 @@ class VLLMBackendOptions:
     max_model_len: int | None = None
 
     def __post_init__(self) -> None:
-        size = self.tensor_parallel_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise BioprofileInputError(
-                f"tensor_parallel_size must be a whole number >= 1, got {size!r}",
-                argument="tensor_parallel_size",
-            )
+        _check_whole("tensor_parallel_size", self.tensor_parallel_size)
+        if self.max_model_len is not None:
+            _check_whole("max_model_len", self.max_model_len)
         share = self.gpu_memory_utilization
         if share is not None and (
             isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
         ):
             raise BioprofileInputError(
                 f"gpu_memory_utilization must be in (0, 1], got {share!r}", argument="gpu_memory_utilization"
-            )
-        length = self.max_model_len
-        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
-            raise BioprofileInputError(
-                f"max_model_len must be a whole number >= 1, got {length!r}", argument="max_model_len"
             )
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -417,6 +409,11 @@ class VLLMBackendOptions:
         if self.max_model_len is not None:
             kwargs["max_model_len"] = self.max_model_len
         return kwargs
+
+
+def _check_whole(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BioprofileInputError(f"{name} must be a whole number >= 1, got {value!r}", argument=name)
 
 
 def vllm_generator(
