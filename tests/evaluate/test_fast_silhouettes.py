@@ -106,7 +106,8 @@ def test_self_comes_first_whatever_the_search_returned():
 )  # pynndescent: about 100 s of numba compilation on a loaded 2-core machine
 def test_approximate_searches_give_self_first_graphs_close_to_exact(search):
     if importlib.util.find_spec(search) is None:
-        pytest.skip(f"{search} not installed")
+        extra = {"faiss": "bioprofile[faiss]"}.get(search, search)
+        pytest.skip(f"{search} is optional ({extra}) and not installed here")
     X, _, _ = edge_cells()
     exact = exact_neighbors(X, 10)
     found = knn_graph(X, 10, neighbors=search)
