@@ -16,7 +16,10 @@ that loss for ``--warmup-steps`` steps (or given with ``--adapter NAME=PATH``); 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/grpo_compare.py --starts base bft --warmup-steps 20
         --grpo-steps 10 --num-generations 4 --max-completion-length 64 --eval-questions 24 --eval-tokens 96
 
-(one command line).
+(one command line). ``--preset h100`` sets the sizes of the same comparison for one H100 (five cell lines, four
+starts, two seeds, 200 questions per held-out set; about 10 minutes by estimate: it has not run on a GPU yet);
+options given beside it override its values. ``--grpo-vllm`` generates GRPO's replies with vLLM in the training
+process (TRL's ``use_vllm=True, vllm_mode="colocate"``) and is refused where vLLM is not installed.
 
 Writes ``benchmarks/results/grpo_compare.json`` and the reward curves beside it (``.png``); models go to
 ``--work-dir``. Sizes that finish on a laptop CPU say whether the pipeline works, not which start is better: read
@@ -26,6 +29,7 @@ the intervals.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -57,6 +61,31 @@ GO_TERMS = SHARED / "geneagent" / "GO_terms.csv"
 WARMUP_METHODS = ("sft", "dft", "bft")
 # The paper's held-out-cell-line accuracy (VCWorld, 70B backbone), before -> after GRPO.
 PAPER = {"base": (0.40, None), "sft": (0.56, 0.49), "dft": (0.49, 0.42), "bft": (0.70, 0.74)}
+#: Option values of a preset (argparse destinations); options given on the command line override them. The h100
+#: sizes are an estimate for one H100 with SmolLM2-135M in bf16 (warm-ups ~1 min, 8 GRPO runs ~5 min, 12
+#: evaluations of 400 short answers ~1 min), not a measurement: no GPU has been lent to this project yet.
+PRESETS: dict[str, dict] = {
+    "h100": {
+        "starts": ["base", *WARMUP_METHODS],
+        "seeds": [0, 1],
+        "template": "de-direct",
+        "cell_lines": ["C32", "HepG2C3A", "HOP62", "Hs766T", "PANC-1"],
+        "drugs": 12,
+        "cells_per_group": 60,
+        "warmup_steps": 200,
+        "warmup_genes": 3000,
+        "warmup_batch_size": 16,
+        "warmup_lr": 2e-4,
+        "grpo_steps": 60,
+        "num_generations": 8,
+        "prompts_per_step": 4,
+        "max_completion_length": 16,
+        "lr": 2e-4,
+        "eval_questions": 200,
+        "eval_tokens": 16,
+        "eval_batch_size": 64,
+    },
+}
 
 
 def make_questions(args: argparse.Namespace) -> tuple[Path, dict[str, list[DEQuestion]], dict]:
@@ -110,13 +139,18 @@ def warm_up(method: str, args: argparse.Namespace) -> str:
         lora={**DEFAULT_LORA, "r": args.lora_r, "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0},
         merge_adapter=False,
         max_steps=args.warmup_steps,
-        per_device_train_batch_size=4,
-        learning_rate=1e-3,
+        per_device_train_batch_size=args.warmup_batch_size,
+        learning_rate=args.warmup_lr,
         max_length=256,
         seed=args.seed,
-        use_cpu=not torch.cuda.is_available(),
+        **_device_options(),
     )
     return str(train_from_config(config, overwrite=True, progress=False))
+
+
+def _device_options() -> dict:
+    """Train on the GPU in bf16 where there is one, else on the CPU in float32."""
+    return {"bf16": True} if torch.cuda.is_available() else {"use_cpu": True}
 
 
 def accuracy(model: str, name: str, sets: dict[str, list[DEQuestion]], args: argparse.Namespace) -> dict:
@@ -160,13 +194,20 @@ def run_grpo(start: str, model: str, seed: int, train_file: Path, args: argparse
         rewards=list(args.rewards),
         template=args.template,
         num_generations=args.num_generations,
-        per_device_train_batch_size=args.num_generations,
+        per_device_train_batch_size=args.num_generations * args.prompts_per_step,
         max_completion_length=args.max_completion_length,
         max_steps=args.grpo_steps,
         learning_rate=args.lr,
         seed=seed,
         merge_adapter=False,
-        use_cpu=not torch.cuda.is_available(),
+        **_device_options(),
+        # vLLM in the training process: a small share of the GPU is plenty for a 135M model's replies, and
+        # leaves room for the engines of the later runs if one is not freed before the next starts.
+        **(
+            {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.1}
+            if args.grpo_vllm
+            else {}
+        ),
         **(
             {}
             if Path(model, "adapter_config.json").is_file()
@@ -180,8 +221,13 @@ def _fmt(score: dict) -> str:
     return f"{score['accuracy']:.2f} [{score['accuracy_low']:.2f}, {score['accuracy_high']:.2f}]"
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="sizes of a GPU run (h100: one H100, about 10 minutes); options given beside it override its values",
+    )
     parser.add_argument(
         "--starts", nargs="+", default=["base", "sft", "bft"], choices=["base", *WARMUP_METHODS]
     )
@@ -191,8 +237,21 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="the base model (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--warmup-genes", type=int, default=400)
+    parser.add_argument("--warmup-batch-size", type=int, default=4)
+    parser.add_argument("--warmup-lr", type=float, default=1e-3)
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--num-generations", type=int, default=4)
+    parser.add_argument(
+        "--prompts-per-step",
+        type=int,
+        default=1,
+        help="questions per GRPO step, each answered --num-generations times",
+    )
+    parser.add_argument(
+        "--grpo-vllm",
+        action="store_true",
+        help="generate GRPO's replies with vLLM (colocated; a GPU and vllm)",
+    )
     parser.add_argument("--max-completion-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument(
@@ -222,9 +281,21 @@ def main() -> None:
     parser.add_argument("--synopsis", type=Path, default=SYNOPSIS)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bioprofile-grpo-compare"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grpo_compare.json")
-    args = parser.parse_args()
+    preset = parser.parse_known_args(argv)[0].preset
+    if preset:
+        parser.set_defaults(**PRESETS[preset])
+    args = parser.parse_args(argv)
     if len(args.cell_lines) < 2:
         parser.error("give at least two cell lines: GRPO trains on all but the last, which is held out")
+    if args.grpo_vllm and importlib.util.find_spec("vllm") is None:
+        parser.error(
+            "--grpo-vllm needs vLLM in this environment (pip install vllm); leave it out to generate with transformers"
+        )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     given = dict(item.split("=", 1) for item in args.adapter)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +358,7 @@ def main() -> None:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "cuda": torch.cuda.is_available(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "loadavg": os.getloadavg(),
         },
     }

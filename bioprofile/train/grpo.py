@@ -38,6 +38,7 @@ from bioprofile.atomic import atomic_write_text
 from bioprofile.errors import BioprofileInputError
 from bioprofile.profiles.de_prompts import get_de_template
 from bioprofile.profiles.models import resolve_model, trained_template
+from bioprofile.profiles.vllm import vllm_available
 from bioprofile.progress import quiet_model_loading
 from bioprofile.train.card import MODEL_CARD, RUN_RECORD, base_model_hub_id, merge_adapter
 from bioprofile.train.config import (
@@ -152,6 +153,13 @@ class GRPOStageConfig(GRPOConfig):
             raise BioprofileInputError(
                 f"reward_weights has {len(self.reward_weights)} value(s) for {len(self.rewards)} reward(s): "
                 "give one weight per reward, in the order of rewards"
+            )
+        if self.use_vllm and not vllm_available():
+            # TRL would fail only when the trainer is built, after the model has loaded
+            raise BioprofileInputError(
+                "use_vllm: true needs vLLM: pip install 'bioprofile[vllm]', or leave use_vllm out to generate the "
+                "replies with transformers",
+                argument="use_vllm",
             )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise BioprofileInputError(f"max_train_samples must be >= 1, got {self.max_train_samples!r}")

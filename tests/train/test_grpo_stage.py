@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bioprofile.cli import app
 from bioprofile.errors import BioprofileInputError
+from bioprofile.profiles.vllm import vllm_available
 from bioprofile.train.grpo_data import DEQuestion, read_de_questions
 from bioprofile.train.grpo_log import GRPO_LOG_CSV, GRPO_LOG_JSON, GRPOLog
 from bioprofile.train.rewards import (
@@ -205,6 +206,11 @@ def test_a_run_whose_groups_are_all_equal_says_it_made_no_progress(tmp_path, que
         ({"loss_method": "bft"}, "unknown config key 'loss_method'"),
         ({"train_file": None}, "give train_file"),
         ({"model_init_kwargs": {"dtype": "float16"}}, "not used by the grpo stage"),
+        pytest.param(
+            {"use_vllm": True},
+            "use_vllm: true needs vLLM",
+            marks=pytest.mark.skipif(vllm_available(), reason="vLLM is installed here: nothing to refuse"),
+        ),
     ],
 )
 def test_bad_grpo_configs_are_one_line_and_exit_2(tmp_path, questions_file, values, message):
