@@ -39,7 +39,9 @@ def test_the_h100_preset_sets_the_comparison_sizes_and_given_options_win(grpo_co
     assert (overridden.grpo_steps, overridden.seeds, overridden.drugs) == (5, [3], preset.drugs)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"reads the real GO gene sets: not found at {SHARED_DATA}")
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"reads the real GO gene sets: not found at {SHARED_DATA}"
+)
 def test_the_h100_preset_builds_its_questions(grpo_compare, tmp_path):
     args = grpo_compare.parse_args(["--preset", "h100", "--work-dir", str(tmp_path)])
     train_file, sets, data = grpo_compare.make_questions(args)
