@@ -28,3 +28,31 @@ class BioprofileInputError(ValueError):
     def __init__(self, message: str, *, argument: str | None = None):
         super().__init__(redact_secrets(message))
         self.argument = argument
+
+
+def check_whole_number(name: str, value: object, *, minimum: int = 1) -> int:
+    """``value`` if it is an ``int`` of at least ``minimum`` (``True``/``False`` are not numbers here).
+
+    Parameters
+    ----------
+    name
+        The Python argument checked, named in the message (and :attr:`BioprofileInputError.argument`).
+    value
+        What was given.
+    minimum
+        The smallest value allowed.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    BioprofileInputError
+        Anything else: a float, a string, a bool, a number below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BioprofileInputError(
+            f"{name} must be a whole number >= {minimum}, got {value!r}", argument=name
+        )
+    return value

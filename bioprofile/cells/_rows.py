@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from bioprofile.errors import BioprofileInputError
+from bioprofile.errors import check_whole_number
 
 __all__ = [
     "is_dask_array",
@@ -60,11 +60,7 @@ def workers_for(workers: int | None) -> int:
     """
     if workers is None:
         return usable_cores()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BioprofileInputError(
-            f"workers must be a whole number of at least 1, got {workers!r}", argument="workers"
-        )
-    return workers
+    return check_whole_number("workers", workers)
 
 
 def is_dask_array(X: Any) -> bool:

@@ -9,6 +9,8 @@ import typer
 
 from bioprofile.cli.boundary import fail
 from bioprofile.cli.options import (
+    AnswerBatchSize,
+    AnswerModel,
     Backend,
     BaseUrl,
     CacheDir,
@@ -287,16 +289,10 @@ def bench_gene_sets_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md and PREFIX.json.")
     ] = Path("gene_sets"),
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
-    ] = None,
+    model: AnswerModel = None,
     backend: Backend = "transformers",
     base_url: BaseUrl = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
-    ] = None,
+    batch_size: AnswerBatchSize = None,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens.")
     ] = 64,

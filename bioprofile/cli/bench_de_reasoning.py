@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from bioprofile.cli.options import (
+    AnswerBatchSize,
+    AnswerModel,
     Backend,
     BaseUrl,
     CacheDir,
@@ -57,16 +59,10 @@ def bench_de_reasoning_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output prefix: writes PREFIX.md and PREFIX.json.")
     ] = Path("de_reasoning"),
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
-    ] = None,
+    model: AnswerModel = None,
     backend: Backend = "transformers",
     base_url: BaseUrl = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
-    ] = None,
+    batch_size: AnswerBatchSize = None,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens (reasoning included).")
     ] = 256,

@@ -81,6 +81,15 @@ EmbedBatchSize = Annotated[
         help="Prompts per generation batch (default 16; 64 with vllm; requests in flight).",
     ),
 ]
+# Options of the commands that ask a model questions (bench gene-sets, bench de-reasoning, analyze-responses).
+AnswerModel = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Answering model: a local path or hub id (default SmolLM2)."),
+]
+AnswerBatchSize = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
+]
 EmbedMaxNewTokens = Annotated[
     int, typer.Option("--max-new-tokens", min=1, help="Profile length cap in tokens.")
 ]

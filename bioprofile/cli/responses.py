@@ -10,6 +10,7 @@ import typer
 
 from bioprofile.cli.boundary import fail
 from bioprofile.cli.options import (
+    AnswerBatchSize,
     Backend,
     BaseUrl,
     CacheDir,
@@ -78,10 +79,7 @@ def analyze_responses_command(
         int | None, typer.Option("--max-new-tokens", min=1, help="Answer length cap in tokens; required.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampler seed (with --temperature above 0).")] = 0,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Prompts per generation batch (default: the backend's)."),
-    ] = None,
+    batch_size: AnswerBatchSize = None,
     dtype: WriterDtype = DType.float32,
     device: WriterDevice = None,
     threads: WriterThreads = None,

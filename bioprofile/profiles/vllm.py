@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bioprofile.errors import BioprofileInputError
+from bioprofile.errors import BioprofileInputError, check_whole_number
 from bioprofile.profiles.generate import (
     GenerationSettings,
     chat_prompt_token_ids,
@@ -388,9 +388,9 @@ class VLLMBackendOptions:
     max_model_len: int | None = None
 
     def __post_init__(self) -> None:
-        _check_whole("tensor_parallel_size", self.tensor_parallel_size)
+        check_whole_number("tensor_parallel_size", self.tensor_parallel_size)
         if self.max_model_len is not None:
-            _check_whole("max_model_len", self.max_model_len)
+            check_whole_number("max_model_len", self.max_model_len)
         share = self.gpu_memory_utilization
         if share is not None and (
             isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
@@ -409,11 +409,6 @@ class VLLMBackendOptions:
         if self.max_model_len is not None:
             kwargs["max_model_len"] = self.max_model_len
         return kwargs
-
-
-def _check_whole(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BioprofileInputError(f"{name} must be a whole number >= 1, got {value!r}", argument=name)
 
 
 def vllm_generator(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bioprofile.errors import BioprofileInputError
+from bioprofile.errors import BioprofileInputError, check_whole_number
 from bioprofile.train.losses import (
     check_labels,
     check_normalization,
@@ -233,8 +233,7 @@ def chunked_token_ce(
         raise ValueError(
             f"labels shape {tuple(labels.shape)} does not match hidden_states [batch, time] {(batch, time)}"
         )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    check_whole_number("chunk_size", chunk_size)
 
     labels = shift_and_mask_labels(labels, shift_labels=shift_labels, ignore_index=ignore_index)
     mask = check_labels(labels, vocab, ignore_index)

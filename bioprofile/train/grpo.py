@@ -158,8 +158,7 @@ class GRPOStageConfig(GRPOConfig):
             # TRL would fail only when the trainer is built, after the model has loaded
             raise BioprofileInputError(
                 "use_vllm: true needs vLLM: pip install 'bioprofile[vllm]', or leave use_vllm out to generate the "
-                "replies with transformers",
-                argument="use_vllm",
+                "replies with transformers"
             )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise BioprofileInputError(f"max_train_samples must be >= 1, got {self.max_train_samples!r}")
