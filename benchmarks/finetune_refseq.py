@@ -9,7 +9,10 @@ each bucket's mean NLL is reported before and after each method (teacher-forced,
 p-weighted losses (dft, bft, bft-v1) give little gradient to tokens the model finds unlikely, so this shows
 whether their held-out NLL rises on those tokens while it falls on confident ones.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_refseq.py --steps 24 --batch-size 4 --max-length 128 --eval-genes 64
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_refseq.py --steps 24 --batch-size 4 --max-length 384 --eval-genes 64
+
+(the concise prompt, system turn included, is about 121 SmolLM2 tokens: a max_length under ~250 leaves
+most summaries cut short, which the trainer says and records)
 
 Writes ``benchmarks/results/finetune_refseq.json``; models go to ``--work-dir`` (not kept in the repository).
 """

@@ -303,18 +303,23 @@ class ChatDataset(torch.utils.data.Dataset):
     """Tokenised chat records, ready for :class:`CompletionCollator`.
 
     Records whose assistant tokens all fall past ``max_length`` are dropped (they would train nothing);
-    ``n_dropped`` says how many. ``tokenizer`` is the one the records were tokenised with.
+    ``n_dropped`` says how many, and ``n_truncated`` how many of those kept lost some tokens past it (a response
+    cut short). ``tokenizer`` is the one the records were tokenised with.
     """
 
     def __init__(self, records: list[dict[str, Any]], tokenizer, *, max_length: int):
         self.tokenizer = tokenizer
         self.features = []
         self.n_dropped = 0
+        self.n_truncated = 0
         for record in records:
-            feature = tokenize_chat(tokenizer, record["messages"], max_length=max_length)
+            feature = tokenize_chat(tokenizer, record["messages"], max_length=max_length + 1)
+            cut = len(feature["input_ids"]) > max_length
+            feature = {key: values[:max_length] for key, values in feature.items()}
             # Position 0 is never a prediction target, so a sample needs a trained label after it.
             if any(label != IGNORE_INDEX for label in feature["labels"][1:]):
                 self.features.append(feature)
+                self.n_truncated += cut
             else:
                 self.n_dropped += 1
 

@@ -173,6 +173,7 @@ def build_trainer(
         raise BioprofileInputError(
             "no training record has a response token within max_length: raise max_length"
         )
+    _warn_if_cut(config.max_length, train_set, eval_set)
 
     with quiet_model_loading():
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
@@ -216,6 +217,8 @@ def build_trainer(
         "n_eval": len(eval_set) if eval_set is not None else 0,
         "n_dropped_over_max_length": train_set.n_dropped
         + (eval_set.n_dropped if eval_set is not None else 0),
+        "n_truncated_at_max_length": train_set.n_truncated
+        + (eval_set.n_truncated if eval_set is not None else 0),
     }
     return trainer, tokenizer, info
 
@@ -238,6 +241,28 @@ def check_processes_train_together(config: BFTConfig) -> None:
             f"launched as {launched} processes, but each would train alone into the same output_dir: on CPU set "
             "use_cpu: true and ddp_backend: gloo in the config so that they train together",
             argument="config",
+        )
+
+
+def _warn_if_cut(max_length: int, train_set: ChatDataset, eval_set: ChatDataset | None) -> None:
+    """Say how many records lost response tokens past ``max_length`` (cut short, or dropped with none left).
+
+    A long prompt (a prompt template's system turn) can leave a short ``max_length`` a few response tokens: training
+    then sees the start of each answer only, and the held-out scores measure those tokens alone.
+    """
+    parts = [("training", train_set), ("held-out", eval_set)]
+    counts = [
+        f"{name} records: {data.n_truncated} of {len(data) + data.n_dropped} cut short, {data.n_dropped} dropped "
+        "(no response token left)"
+        for name, data in parts
+        if data is not None and (data.n_truncated or data.n_dropped)
+    ]
+    if counts:
+        warnings.warn(
+            f"max_length {max_length} cuts responses: {'; '.join(counts)}; raise max_length to train and score "
+            "whole responses (counted in the run record)",
+            UserWarning,
+            stacklevel=3,
         )
 
 

@@ -620,6 +620,33 @@ def test_refseq_run_records_its_template(tiny_llama_dir, tmp_path):
     assert record["n_train"] == 2 and record["config"]["template"] == "genept"
 
 
+def test_responses_cut_at_max_length_are_counted_said_and_recorded(tiny_llama_dir, tmp_path):
+    """A max_length shorter than prompt + response trains the start of each answer only: said, and recorded."""
+    long_answer = {"role": "assistant", "content": "a kinase that " * 40}
+    records = [
+        {"messages": [{"role": "user", "content": "gene A?"}, long_answer]},
+        {"messages": [{"role": "user", "content": "gene B?"}, {"role": "assistant", "content": "short."}]},
+        {
+            "messages": [{"role": "user", "content": "gene C? " * 40}, long_answer]
+        },  # the prompt alone is too long
+        {"messages": [{"role": "user", "content": "gene D?"}, long_answer]},
+    ]
+    data = _write_jsonl(tmp_path / "train.jsonl", records)
+    config = BFTConfig(
+        model=str(tiny_llama_dir), train_file=str(data), output_dir=str(tmp_path / "run"), eval_size=1,
+        eval_strategy="no", lora=None, max_steps=1, per_device_train_batch_size=2, max_length=48,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="max_length 48 cuts responses") as seen:
+        out = train_from_config(config)
+    message = next(str(w.message) for w in seen if "cuts responses" in str(w.message))
+    # the seed holds out record C, whose prompt alone fills max_length; A and D train on their first tokens
+    assert "training records: 2 of 3 cut short, 0 dropped" in message
+    assert "held-out records: 0 of 1 cut short, 1 dropped" in message
+    record = json.loads((out / RUN_RECORD).read_text())
+    assert (record["n_truncated_at_max_length"], record["n_dropped_over_max_length"]) == (2, 1)
+    assert (record["n_train"], record["n_eval"]) == (3, 0)
+
+
 def test_output_dir_is_checked_before_the_model_loads(tmp_path):
     data = _write_jsonl(tmp_path / "train.jsonl", RECORDS)
     # The model does not exist either: the output directory is what is checked first.
