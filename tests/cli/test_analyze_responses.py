@@ -129,3 +129,29 @@ def test_models_asked_the_same_prompts_with_the_tiny_model(tmp_path, tiny_llama_
     # a name given both in a response file and by --model is refused before any model loads
     clash = runner.invoke(app, [*args[:4], "--model", f"bft={tiny_llama_dir}", *args[6:], "--force"])
     assert clash.exit_code == 2 and "'bft' is named both" in clash.stderr
+
+
+def test_a_spacy_pipeline_adds_the_names_the_lexicon_misses(tmp_path):
+    """--ner-model: a real spaCy pipeline on disk (an entity ruler) tags protein names that are no HGNC symbol."""
+    spacy = pytest.importorskip("spacy", reason="the [ner] extra (spaCy) is not installed")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(
+        [{"label": "GENE_OR_GENE_PRODUCT", "pattern": "p53"}, {"label": "CELL_TYPE", "pattern": "neurons"}]
+    )
+    pipeline = tmp_path / "ruler"
+    nlp.to_disk(pipeline)
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"model": "a", "response": "TP53 encodes p53, which protects neurons."}\n')
+    runner = CliRunner()
+    plain = runner.invoke(app, ["analyze-responses", str(answers), "-o", str(tmp_path / "plain")])
+    tagged = runner.invoke(
+        app, ["analyze-responses", str(answers), "-o", str(tmp_path / "ner"), "--ner-model", str(pipeline)]
+    )
+    assert plain.exit_code == 0 and tagged.exit_code == 0, plain.output + tagged.output
+    plain_json = json.loads((tmp_path / "plain.json").read_text())
+    tagged_json = json.loads((tmp_path / "ner.json").read_text())
+    assert plain_json["rows"][0]["entities"] == 1  # TP53, from the lexicon
+    assert tagged_json["rows"][0]["entities"] == 2  # and p53 from the pipeline; "neurons" is not a gene label
+    assert (
+        tagged_json["settings"]["ner_model"] == str(pipeline) and plain_json["settings"]["ner_model"] is None
+    )
