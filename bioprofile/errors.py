@@ -45,6 +45,7 @@ def check_whole_number(name: str, value: object, *, minimum: int = 1) -> int:
     Returns
     -------
     int
+        ``value``, checked.
 
     Raises
     ------
