@@ -71,7 +71,10 @@ def grpo_rewards(
     """
     save = save_target(path, save)
     runs = _runs(log)
-    fig, axes, own = new_figure(ax, figsize=(10, 3.6), n_panels=2, ncols=2)
+    # Past a few runs a legend inside the panels hides the lines: it goes under them, two columns wide.
+    below = len(runs) > 3
+    height = 3.6 + (0.14 * len(runs) + 0.4 if below else 0)
+    fig, axes, own = new_figure(ax, figsize=(10, height), n_panels=2, ncols=2)
     reward_ax, zero_ax = axes
     kl_ax = None
     for index, (name, run) in enumerate(runs.items()):
@@ -112,8 +115,9 @@ def grpo_rewards(
         panel.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if logged:
             panel.set_xlim(min(logged) - 0.5, max(logged) + 0.5)
-    reward_ax.legend(fontsize=7, loc="best")
-    zero_ax.legend(fontsize=7, loc="best")
+    place = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": 2} if below else {"loc": "best"}
+    reward_ax.legend(fontsize=7, **place)
+    zero_ax.legend(fontsize=7, **place)
     if own:
         fig.tight_layout()
     return finish(fig, axes, name="grpo_rewards", show=show, save=save, return_fig=return_fig)

@@ -246,3 +246,19 @@ def test_bad_question_records_stop_before_the_model_loads(tmp_path, tiny_adapter
     result = CliRunner().invoke(app, ["train", str(config), "--quiet"])
     assert result.exit_code == 2 and "label 'perhaps'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("n_runs", "below"), [(2, False), (5, True)])
+def test_the_reward_plot_moves_its_legend_under_the_panels_past_three_runs(n_runs, below):
+    import matplotlib.pyplot as plt
+
+    from bioprofile import pl
+
+    history = [{"step": s, "reward": s / 4, "frac_reward_zero_std": 0.5} for s in (1, 2, 3)]
+    runs = {f"run {i}": GRPOLog.from_log_history(history, num_generations=4) for i in range(n_runs)}
+    fig = pl.grpo_rewards(runs, show=False, return_fig=True)
+    fig.canvas.draw()
+    for axes in fig.axes:
+        legend = axes.get_legend().get_window_extent()
+        assert bool(legend.y1 <= axes.get_window_extent().y0) is below  # under the panel, or inside it
+    plt.close(fig)
