@@ -109,7 +109,13 @@ def quiet_model_loading() -> Iterator[None]:
     hub_on = not are_progress_bars_disabled()
     transformers_logging.disable_progress_bar()  # the Hub's too
     try:
-        yield
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing` when it wraps a model: a warning
+            # between two libraries that no bioprofile user can act on
+            warnings.filterwarnings(
+                "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+            )
+            yield
     finally:
         if transformers_on:
             with warnings.catch_warnings():

@@ -66,3 +66,27 @@ def test_training_loads_are_quiet_too(bars_on, tiny_llama_dir, tmp_path, capfd):
     assert (tmp_path / "merged" / "config.json").is_file()
     assert "Loading" not in err and "it/s" not in err, err
     assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_an_adapter_loads_without_the_libraries_deprecation_word(tiny_llama_dir, tmp_path):
+    """peft reads transformers' deprecated is_gradient_checkpointing when it wraps a model: not shown to users."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bioprofile.profiles.hf import TransformersGenerator
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir),
+        LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"]),
+    ).save_pretrained(adapter)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        TransformersGenerator(adapter, device="cpu").load()
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)], [str(w.message) for w in seen]
+    with warnings.catch_warnings(record=True) as seen:  # outside bioprofile's loads the filter is gone
+        warnings.simplefilter("always")
+        with quiet_model_loading():
+            pass
+        warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning, stacklevel=1)
+    assert len(seen) == 1
