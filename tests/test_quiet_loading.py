@@ -83,7 +83,9 @@ def test_an_adapter_loads_without_the_libraries_deprecation_word(tiny_llama_dir,
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         TransformersGenerator(adapter, device="cpu").load()
-    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)], [str(w.message) for w in seen]
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)], [
+        str(w.message) for w in seen
+    ]
     with warnings.catch_warnings(record=True) as seen:  # outside bioprofile's loads the filter is gone
         warnings.simplefilter("always")
         with quiet_model_loading():
