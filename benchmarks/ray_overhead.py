@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +62,53 @@ def _ray_run(genes, template, settings, model, store_path: Path, actors: int, th
     return time.perf_counter() - start, texts, writer.last_run
 
 
+class _EmptyActor:
+    """A Ray Data actor that does nothing: what a job costs before any library or model."""
+
+    def __call__(self, batch):
+        return batch
+
+
+class _ImportingActor(_EmptyActor):
+    """The same actor importing what a transformers writer needs (the local path paid this once, untimed)."""
+
+    def __init__(self):
+        import torch  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
+_IMPORTS = "import torch; from transformers import AutoModelForCausalLM, AutoTokenizer"
+
+
+def _one_row_job(ray, actor) -> float:
+    started = time.perf_counter()
+    dataset = ray.data.from_items([{"x": 1}], override_num_blocks=1).map_batches(
+        actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1
+    )
+    for _ in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+        pass
+    return time.perf_counter() - started
+
+
+def _fresh_python(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def _time_parts(ray) -> dict[str, float]:
+    """Median seconds of 3 runs: a one-row Ray Data job (empty actor, importing actor), a fresh Python's imports."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    _one_row_job(ray, _EmptyActor)  # the first job starts Ray Data's own helpers: untimed
+    timers = {
+        "ray_data_job_empty_actor_s": lambda: _one_row_job(ray, _EmptyActor),
+        "ray_data_job_importing_actor_s": lambda: _one_row_job(ray, _ImportingActor),
+        "fresh_python_imports_s": lambda: _fresh_python(_IMPORTS),
+    }
+    return {name: round(statistics.median(timer() for _ in range(3)), 2) for name, timer in timers.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genes", type=int, default=16, help=f"number of genes (at most {len(GENES)})")
@@ -73,6 +121,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--threads", type=int, default=1, help="CPU threads of each writer (local and per actor)"
     )
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also time where the Ray path's per-job seconds go (Ray Data alone, the actor's imports), 3 runs each",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -130,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "load_average_1min": round(os.getloadavg()[0], 2),
                 }
             )
+    parts = _time_parts(ray) if args.parts else None
     ray.shutdown()
     load_end = os.getloadavg()
     overhead = statistics.median(pair["overhead"] for pair in pairs)
@@ -156,6 +210,12 @@ def main(argv: list[str] | None = None) -> dict:
         f"cluster (run 1 with it: {with_start:+.1%}); load average {load_start[0]:.1f} -> {load_end[0]:.1f} on "
         f"{os.cpu_count()} CPUs"
     )
+    if parts is not None:
+        print(
+            f"per job: Ray Data with an empty actor {parts['ray_data_job_empty_actor_s']:.1f} s, with an actor "
+            f"importing torch + transformers {parts['ray_data_job_importing_actor_s']:.1f} s; a fresh Python "
+            f"importing them {parts['fresh_python_imports_s']:.1f} s"
+        )
     result = {
         "benchmark": "ray_overhead",
         "genes": [gene.symbol for gene in genes],
@@ -170,6 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         "median_extra_s": round(extra, 2),
         "job_seconds_for_10_percent": round(10 * extra, 1),
         "cluster_start_s": round(cluster_start, 2),
+        "parts": parts,
         "first_run_overhead_with_cluster_start": round(with_start, 4),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
