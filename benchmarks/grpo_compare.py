@@ -76,6 +76,7 @@ PRESETS: dict[str, dict] = {
         "warmup_genes": 3000,
         "warmup_batch_size": 16,
         "warmup_lr": 2e-4,
+        "warmup_max_length": 512,
         "grpo_steps": 60,
         "num_generations": 8,
         "prompts_per_step": 4,
@@ -141,7 +142,7 @@ def warm_up(method: str, args: argparse.Namespace) -> str:
         max_steps=args.warmup_steps,
         per_device_train_batch_size=args.warmup_batch_size,
         learning_rate=args.warmup_lr,
-        max_length=256,
+        max_length=args.warmup_max_length,
         seed=args.seed,
         **_device_options(),
     )
@@ -239,6 +240,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-genes", type=int, default=400)
     parser.add_argument("--warmup-batch-size", type=int, default=4)
     parser.add_argument("--warmup-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--warmup-max-length",
+        type=int,
+        default=256,
+        help="tokens per warm-up record (the served prompt alone is ~121: longer summaries are cut, and counted)",
+    )
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--num-generations", type=int, default=4)
     parser.add_argument(

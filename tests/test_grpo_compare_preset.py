@@ -34,6 +34,7 @@ def test_the_h100_preset_sets_the_comparison_sizes_and_given_options_win(grpo_co
     assert preset.starts == ["base", "sft", "dft", "bft"] and preset.seeds == [0, 1]
     assert preset.cell_lines[-1] == "PANC-1" and len(preset.cell_lines) == 5
     assert (preset.eval_questions, preset.template, preset.prompts_per_step) == (200, "de-direct", 4)
+    assert (preset.warmup_max_length, plain.warmup_max_length) == (512, 256)
     assert (plain.eval_questions, plain.template, plain.prompts_per_step) == (24, "de-reasoning", 1)
     overridden = grpo_compare.parse_args(["--preset", "h100", "--grpo-steps", "5", "--seeds", "3"])
     assert (overridden.grpo_steps, overridden.seeds, overridden.drugs) == (5, [3], preset.drugs)
