@@ -29,7 +29,6 @@ the intervals.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -50,6 +49,7 @@ from bioprofile.evaluate.de_reasoning import (
 )
 from bioprofile.profiles.backends import make_generator
 from bioprofile.profiles.generate import GenerationSettings
+from bioprofile.profiles.vllm import vllm_available
 from bioprofile.store import Store
 from bioprofile.train.config import DEFAULT_LORA, BFTConfig
 from bioprofile.train.grpo import GRPOStageConfig
@@ -294,7 +294,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.cell_lines) < 2:
         parser.error("give at least two cell lines: GRPO trains on all but the last, which is held out")
-    if args.grpo_vllm and importlib.util.find_spec("vllm") is None:
+    if args.grpo_vllm and not vllm_available():
         parser.error(
             "--grpo-vllm needs vLLM in this environment (pip install vllm); leave it out to generate with transformers"
         )

@@ -25,7 +25,7 @@ from bioprofile.profiles import GenerationSettings, get_template
 from bioprofile.profiles.ray_fanout import GeneratorSpec, RayOptions, RayProfileWriter, as_ray_options
 from bioprofile.store import Store
 
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray", reason="Ray is the optional [ray] extra, not installed here")
 
 GENES = ["TP53", "BRCA1", "EGFR", "KRAS", "MYC", "CD4", "CD8A", "PTEN", "GAPDH"]
 
